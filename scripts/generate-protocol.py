@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""Generates the OCPP 1.6J payload types of Sources/Protocol from the official JSON schemas.
+
+Reads Tests/ProtocolTests/Fixtures/schemas/*.json (a copy of the official schemas) and
+writes Sources/Protocol/Generated/. Every constraint the schemas state (required, type,
+enum, maxLength, minItems, format date-time and uri, multipleOf, additionalProperties)
+becomes decoding code; nothing is restated by hand except the Swift names of nested types
+and enumerations, which the schemas leave anonymous (NAMES below, taken from the OCPP 1.6
+specification's type names).
+
+Run from the repository root: python3 scripts/generate-protocol.py
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMAS = os.path.join(ROOT, "Tests", "ProtocolTests", "Fixtures", "schemas")
+OUT = os.path.join(ROOT, "Sources", "Protocol", "Generated")
+
+# Nested object types, by the property that holds them.
+OBJECT_NAMES = {
+    "idTagInfo": "IdTagInfo",
+    "meterValue": "MeterValue",
+    "transactionData": "MeterValue",
+    "sampledValue": "SampledValue",
+    "chargingProfile": "ChargingProfile",
+    "csChargingProfiles": "ChargingProfile",
+    "chargingSchedule": "ChargingSchedule",
+    "chargingSchedulePeriod": "ChargingSchedulePeriod",
+    "configurationKey": "KeyValue",
+    "localAuthorizationList": "AuthorizationData",
+    "certificateHashData": "CertificateHashData",
+    "log": "LogParameters",
+    "firmware": "Firmware",
+}
+
+# Enumerations, by (owning type, property): the specification's names.
+ENUM_NAMES = {
+    ("IdTagInfo", "status"): "AuthorizationStatus",
+    ("BootNotificationResponse", "status"): "RegistrationStatus",
+    ("CancelReservationResponse", "status"): "CancelReservationStatus",
+    ("CertificateSignedResponse", "status"): "CertificateSignedStatus",
+    ("ChangeAvailabilityRequest", "type"): "AvailabilityType",
+    ("ChangeAvailabilityResponse", "status"): "AvailabilityStatus",
+    ("ChangeConfigurationResponse", "status"): "ConfigurationStatus",
+    ("ClearCacheResponse", "status"): "ClearCacheStatus",
+    ("ClearChargingProfileRequest", "chargingProfilePurpose"): "ChargingProfilePurposeType",
+    ("ChargingProfile", "chargingProfilePurpose"): "ChargingProfilePurposeType",
+    ("ChargingProfile", "chargingProfileKind"): "ChargingProfileKindType",
+    ("ChargingProfile", "recurrencyKind"): "RecurrencyKindType",
+    ("ClearChargingProfileResponse", "status"): "ClearChargingProfileStatus",
+    ("DataTransferResponse", "status"): "DataTransferStatus",
+    ("CertificateHashData", "hashAlgorithm"): "HashAlgorithm",
+    ("DeleteCertificateResponse", "status"): "DeleteCertificateStatus",
+    ("DiagnosticsStatusNotificationRequest", "status"): "DiagnosticsStatus",
+    ("ExtendedTriggerMessageRequest", "requestedMessage"): "ExtendedMessageTrigger",
+    ("ExtendedTriggerMessageResponse", "status"): "TriggerMessageStatus",
+    ("TriggerMessageResponse", "status"): "TriggerMessageStatus",
+    ("TriggerMessageRequest", "requestedMessage"): "MessageTrigger",
+    ("FirmwareStatusNotificationRequest", "status"): "FirmwareStatus",
+    ("GetCompositeScheduleRequest", "chargingRateUnit"): "ChargingRateUnitType",
+    ("ChargingSchedule", "chargingRateUnit"): "ChargingRateUnitType",
+    ("GetCompositeScheduleResponse", "status"): "GetCompositeScheduleStatus",
+    ("GetInstalledCertificateIdsRequest", "certificateType"): "CertificateUse",
+    ("InstallCertificateRequest", "certificateType"): "CertificateUse",
+    ("GetInstalledCertificateIdsResponse", "status"): "GetInstalledCertificateStatus",
+    ("GetLogRequest", "logType"): "LogType",
+    ("GetLogResponse", "status"): "LogStatus",
+    ("InstallCertificateResponse", "status"): "InstallCertificateStatus",
+    ("LogStatusNotificationRequest", "status"): "UploadLogStatus",
+    ("SampledValue", "context"): "ReadingContext",
+    ("SampledValue", "format"): "ValueFormat",
+    ("SampledValue", "measurand"): "Measurand",
+    ("SampledValue", "phase"): "Phase",
+    ("SampledValue", "location"): "Location",
+    ("SampledValue", "unit"): "UnitOfMeasure",
+    ("RemoteStartTransactionResponse", "status"): "RemoteStartStopStatus",
+    ("RemoteStopTransactionResponse", "status"): "RemoteStartStopStatus",
+    ("ReserveNowResponse", "status"): "ReservationStatus",
+    ("ResetRequest", "type"): "ResetType",
+    ("ResetResponse", "status"): "ResetStatus",
+    ("SendLocalListRequest", "updateType"): "UpdateType",
+    ("SendLocalListResponse", "status"): "UpdateStatus",
+    ("SetChargingProfileResponse", "status"): "ChargingProfileStatus",
+    ("SignCertificateResponse", "status"): "GenericStatus",
+    ("SignedFirmwareStatusNotificationRequest", "status"): "SignedFirmwareStatus",
+    ("SignedUpdateFirmwareResponse", "status"): "UpdateFirmwareStatus",
+    ("StatusNotificationRequest", "errorCode"): "ChargePointErrorCode",
+    ("StatusNotificationRequest", "status"): "ChargePointStatus",
+    ("StopTransactionRequest", "reason"): "Reason",
+    ("UnlockConnectorResponse", "status"): "UnlockStatus",
+}
+
+# Who sends each action's CALL. Everything else is sent by the Central System.
+CHARGE_POINT_INITIATED = {
+    "Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
+    "StatusNotification", "StopTransaction", "SecurityEventNotification", "SignCertificate",
+    "SignedFirmwareStatusNotification", "LogStatusNotification",
+}
+BOTH_DIRECTIONS = {"DataTransfer"}
+
+SECURITY_EXTENSION = {
+    "SecurityEventNotification", "SignCertificate", "CertificateSigned", "InstallCertificate",
+    "DeleteCertificate", "GetInstalledCertificateIds", "SignedUpdateFirmware",
+    "SignedFirmwareStatusNotification", "GetLog", "LogStatusNotification", "ExtendedTriggerMessage",
+}
+
+SWIFT_KEYWORDS = {"var", "let", "default", "case", "in", "is", "as", "for", "if", "else", "return", "func", "class",
+                  "struct", "enum", "protocol", "extension", "import", "init", "self", "super", "where", "while",
+                  "repeat", "switch", "break", "continue", "true", "false", "nil", "throw", "throws", "try"}
+
+CASE_OVERRIDES = {"SoC": "soc", "RPM": "rpm", "N": "n"}
+
+HEADER = "// Generated by scripts/generate-protocol.py from the official OCPP 1.6 JSON schemas. Do not edit.\n\n"
+
+
+def snake(name):
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def lower_camel(value):
+    if value in CASE_OVERRIDES:
+        return CASE_OVERRIDES[value]
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", value) if p]
+    first = parts[0]
+    match = re.match(r"^([A-Z]+)(?=[A-Z][a-z]|$|[0-9])", first)
+    if match and len(match.group(1)) > 1:
+        run = match.group(1)
+        first = run.lower() + first[len(run):]
+    else:
+        first = first[0].lower() + first[1:]
+    rest = "".join(p[0].upper() + p[1:] for p in parts[1:])
+    name = first + rest
+    if name[0].isdigit():
+        name = "_" + name
+    if name in SWIFT_KEYWORDS:
+        name = f"`{name}`"
+    return name
+
+
+class Field:
+    def __init__(self, name, required, kind, **extra):
+        self.name = name
+        self.required = required
+        self.kind = kind  # string, timestamp, uri, integer, number, boolean, enum, object, array
+        self.extra = extra
+
+
+def resolve(node, root):
+    if "$ref" in node:
+        return root["definitions"][node["$ref"].split("/")[-1]]
+    return node
+
+
+class Model:
+    def __init__(self):
+        self.objects = {}  # name -> (fields, source)
+        self.enums = {}  # name -> list of values (union, in first-seen order)
+        self.restrictions = {}  # top-level type -> list of (path, enum name, allowed values)
+        self.min_items_uses = []  # (top-level type, path, owning type, property, minItems)
+
+    def field(self, owner, prop, node, root, required, top, path, in_array=False):
+        """`path` is the path of the object holding `prop`, from the message's root."""
+        node = resolve(node, root)
+        segment = prop + "[]" if in_array else prop
+        kind = node.get("type")
+        if kind == "string":
+            if "enum" in node:
+                name = ENUM_NAMES.get((owner, prop))
+                if name is None:
+                    sys.exit(f"no enum name for {owner}.{prop}")
+                values = node["enum"]
+                known = self.enums.setdefault(name, [])
+                for v in values:
+                    if v not in known:
+                        known.append(v)
+                self.restrictions.setdefault(top, []).append((path + [segment], name, list(values)))
+                return Field(prop, required, "enum", type=name)
+            fmt = node.get("format")
+            if fmt == "date-time":
+                return Field(prop, required, "timestamp")
+            if fmt == "uri":
+                return Field(prop, required, "uri", maxLength=node.get("maxLength"))
+            if fmt is not None:
+                sys.exit(f"unknown format {fmt}")
+            return Field(prop, required, "string", maxLength=node.get("maxLength"))
+        if kind == "integer":
+            return Field(prop, required, "integer")
+        if kind == "number":
+            return Field(prop, required, "number", multipleOf=node.get("multipleOf"))
+        if kind == "boolean":
+            return Field(prop, required, "boolean")
+        if kind == "object":
+            name = OBJECT_NAMES.get(prop)
+            if name is None:
+                sys.exit(f"no object name for {owner}.{prop}")
+            self.object(name, node, root, top, path + [segment])
+            return Field(prop, required, "object", type=name)
+        if kind == "array":
+            items = resolve(node["items"], root)
+            element = self.field(owner, prop, items, root, True, top, path, in_array=True)
+            self.min_items_uses.append((top, path + [prop], owner, prop, node.get("minItems", 0)))
+            return Field(prop, required, "array", element=element, minItems=node.get("minItems", 0))
+        sys.exit(f"unsupported schema node at {owner}.{prop}: {node}")
+
+    def object(self, name, node, root, top, path):
+        required = set(node.get("required", []))
+        if node.get("additionalProperties", True) is not False:
+            sys.exit(f"{name} allows additional properties; the generator assumes it does not")
+        fields = []
+        for prop, sub in node.get("properties", {}).items():
+            fields.append(self.field(name, prop, sub, root, prop in required, top, path))
+        signature = describe(fields)
+        if name in self.objects:
+            shared = self.objects[name][0]
+            # A type shared by several messages takes the loosest minItems; the stricter
+            # uses get restriction checks (see min_items_restrictions).
+            for mine, theirs in zip(fields, shared):
+                if mine.kind == "array" and theirs.kind == "array":
+                    theirs.extra["minItems"] = min(mine.extra["minItems"], theirs.extra["minItems"])
+            if describe(shared, False) != describe(fields, False):
+                # Enum fields compare by type name: a use with fewer allowed values is
+                # handled by restrictions. Any other difference would be a different type.
+                sys.exit(f"{name} differs between uses:\n{describe(shared, False)}\n{describe(fields, False)}")
+            return
+        self.objects[name] = (fields, signature)
+
+
+def describe(fields, with_min_items=True):
+    out = []
+    for f in fields:
+        d = (f.name, f.required, f.kind, tuple(sorted((k, describe([v], with_min_items) if isinstance(v, Field) else v)
+                                                      for k, v in f.extra.items()
+                                                      if with_min_items or k != "minItems")))
+        out.append(d)
+    return tuple(out)
+
+
+def swift_type(field):
+    if field.kind == "string" or field.kind == "uri":
+        return "String"
+    if field.kind == "timestamp":
+        return "OCPPTimestamp"
+    if field.kind == "integer":
+        return "Int"
+    if field.kind == "number":
+        return "Double"
+    if field.kind == "boolean":
+        return "Bool"
+    if field.kind in ("enum", "object"):
+        return field.extra["type"]
+    if field.kind == "array":
+        return "[" + swift_type(field.extra["element"]) + "]"
+    raise ValueError(field.kind)
+
+
+def read_expression(field):
+    """The expression that reads one value of `field` from `reader`."""
+    if field.kind == "string":
+        ml = field.extra.get("maxLength")
+        return f"try reader.readString(maxLength: {ml})" if ml else "try reader.readString()"
+    if field.kind == "uri":
+        ml = field.extra.get("maxLength")
+        return f"try reader.readURI(maxLength: {ml})" if ml else "try reader.readURI()"
+    if field.kind == "timestamp":
+        return "try reader.readTimestamp()"
+    if field.kind == "integer":
+        return "try reader.readInteger()"
+    if field.kind == "number":
+        m = field.extra.get("multipleOf")
+        return f"try reader.readNumber(multipleOf: {m})" if m else "try reader.readNumber()"
+    if field.kind == "boolean":
+        return "try reader.readBool()"
+    if field.kind == "enum":
+        return f"try reader.readEnum({field.extra['type']}.self)"
+    if field.kind == "object":
+        return f"try {field.extra['type']}(reading: &reader)"
+    if field.kind == "array":
+        element = field.extra["element"]
+        inner = read_expression(element)
+        min_items = field.extra.get("minItems", 0)
+        args = f"minItems: {min_items}" if min_items else ""
+        closure = f"{{ (reader: inout JSONReader) throws(OCPPError) in {inner} }}"
+        if args:
+            return f"try reader.readArray({args}) {closure}"
+        return f"try reader.readArray {closure}"
+    raise ValueError(field.kind)
+
+
+def doc_comment(text, indent="    "):
+    return f"{indent}/// {text}\n"
+
+
+def write_object(name, fields, top_info, restrictions, enums):
+    """Swift source of one payload struct."""
+    lines = []
+    conformances = "OCPPPayload"
+    if top_info:
+        action, is_request, schema_file = top_info
+        if is_request:
+            conformances = "OCPPRequest"
+            lines.append(f"/// The payload of a `{action}` CALL (schema `{schema_file}`).\n")
+        else:
+            lines.append(f"/// The payload of the CALLRESULT to a `{action}` CALL (schema `{schema_file}`).\n")
+    else:
+        lines.append(f"/// The `{name}` object of the OCPP 1.6 schemas.\n")
+    lines.append(f"public struct {name}: {conformances} {{\n")
+    if top_info and top_info[1]:
+        lines.append(f"    public typealias Response = {top_info[0]}Response\n")
+        lines.append(f"    public static var action: OCPPAction {{ .{lower_camel(top_info[0])} }}\n")
+    lines.append(f"    public static var typeName: StaticString {{ \"{name}\" }}\n\n")
+    for f in fields:
+        optional = "" if f.required else "?"
+        lines.append(f"    /// `{f.name}`{'' if f.required else ' (optional)'}.\n")
+        lines.append(f"    public var {f.name}: {swift_type(f)}{optional}\n")
+    if fields:
+        lines.append("\n")
+    # Memberwise initializer.
+    params = ", ".join(
+        f"{f.name}: {swift_type(f)}{'' if f.required else '? = nil'}" for f in fields
+    )
+    lines.append("    /// Creates the payload from its fields.\n")
+    lines.append(f"    public init({params}) {{\n")
+    for f in fields:
+        lines.append(f"        self.{f.name} = {f.name}\n")
+    lines.append("    }\n\n")
+    # Decoder.
+    lines.append("    public init(reading reader: inout JSONReader) throws(OCPPError) {\n")
+    lines.append("        try reader.beginObject()\n")
+    for f in fields:
+        lines.append(f"        var {f.name}: {swift_type(f)}?\n")
+    lines.append("        while let member = try reader.nextKey() {\n")
+    first = True
+    for f in fields:
+        keyword = "if" if first else "} else if"
+        first = False
+        lines.append(f"            {keyword} reader.key(member, is: \"{f.name}\", \"{snake(f.name)}\") {{\n")
+        lines.append(f"                do throws(OCPPError) {{\n")
+        lines.append(f"                    {f.name} = {read_expression(f)}\n")
+        lines.append(f"                }} catch {{\n")
+        lines.append(f"                    throw error.under(reader.name(\"{f.name}\", \"{snake(f.name)}\"))\n")
+        lines.append(f"                }}\n")
+    if fields:
+        lines.append("            } else {\n")
+        lines.append("                try reader.unknownProperty(member, in: Self.typeName)\n")
+        lines.append("            }\n")
+    else:
+        lines.append("            try reader.unknownProperty(member, in: Self.typeName)\n")
+    lines.append("        }\n")
+    for f in fields:
+        if f.required:
+            lines.append(
+                f"        guard let {f.name} else {{ throw reader.missing(\"{f.name}\", \"{snake(f.name)}\") }}\n"
+            )
+    for f in fields:
+        lines.append(f"        self.{f.name} = {f.name}\n")
+    if restrictions:
+        lines.append("        try checkRestrictions(reader: reader)\n")
+    lines.append("    }\n\n")
+    # Encoder.
+    lines.append("    public func write(to writer: inout JSONWriter) {\n")
+    lines.append("        writer.beginObject()\n")
+    for f in fields:
+        key = f"writer.key(\"{f.name}\", \"{snake(f.name)}\")"
+        if f.required:
+            lines.append(f"        {key}\n")
+            lines.append(f"        writer.write({f.name})\n")
+        else:
+            lines.append(f"        if let {f.name} {{\n")
+            lines.append(f"            {key}\n")
+            lines.append(f"            writer.write({f.name})\n")
+            lines.append("        }\n")
+    lines.append("        writer.endObject()\n")
+    lines.append("    }\n")
+    if restrictions:
+        lines.append(restriction_code(restrictions, fields, enums))
+    lines.append("}\n")
+    return "".join(lines)
+
+
+def restriction_code(restrictions, fields, enums):
+    """Checks of enum values this message's schema allows fewer of than the shared Swift enum has."""
+    out = ["\n"]
+    out.append("    /// Constraints this message's schema states beyond those of the types it shares with other messages.\n")
+    out.append("    private func checkRestrictions(reader: borrowing JSONReader) throws(OCPPError) {\n")
+    for path, enum_name, allowed in restrictions:
+        if enum_name is None:
+            out.append(f"        // {'.'.join(path)}: at least {allowed} item(s)\n")
+            def leaf(pad, value, suffix, minimum=allowed):
+                return (f"{pad}if {value}.count < {minimum} {{\n"
+                        f"{pad}    throw OCPPError.tooFewItems({value}.count, minimum: {minimum}){suffix}\n"
+                        f"{pad}}}\n")
+            out.append(emit_traversal(path, 0, "self", 2, leaf))
+            continue
+        forbidden = [v for v in enums[enum_name] if v not in allowed]
+        out.append(f"        // {'.'.join(path)}: {', '.join(forbidden)} not allowed\n")
+        allowed_list = ", ".join(f'"{v}"' for v in allowed)
+        forbidden_cases = ", ".join("." + lower_camel(v) for v in forbidden)
+        def leaf(pad, value, suffix, forbidden_cases=forbidden_cases, allowed_list=allowed_list):
+            return (f"{pad}if [{forbidden_cases}].contains({value}) {{\n"
+                    f"{pad}    throw OCPPError.notAllowedHere({value}.rawValue, allowed: [{allowed_list}]){suffix}\n"
+                    f"{pad}}}\n")
+        out.append(emit_traversal(path, 0, "self", 2, leaf))
+    out.append("    }\n")
+    return "".join(out)
+
+
+def emit_traversal(path, depth, base, indent, leaf, prefixes=""):
+    """Code that walks `path` (segments ending in [] are arrays) from `base` and runs the
+    check `leaf(pad, value, error_suffix)` on the value at its end. `error_suffix` locates
+    an error thrown there (innermost component first)."""
+    pad = "    " * indent
+    segment = path[0]
+    is_array = segment.endswith("[]")
+    name = segment[:-2] if is_array else segment
+    var = f"v{depth}"
+    located = f".under(reader.name(\"{name}\", \"{snake(name)}\"))"
+    if len(path) == 1:
+        return (f"{pad}if let {var} = optional({base}.{name}) {{\n"
+                + leaf(pad + "    ", var, located + prefixes)
+                + f"{pad}}}\n")
+    if is_array:
+        index = f"i{depth}"
+        head = f"{pad}for ({index}, {var}) in orEmpty({base}.{name}).enumerated() {{\n"
+        inner_prefixes = f".at(index: {index}){located}" + prefixes
+    else:
+        head = f"{pad}if let {var} = optional({base}.{name}) {{\n"
+        inner_prefixes = located + prefixes
+    return head + emit_traversal(path[1:], depth + 1, var, indent + 1, leaf, inner_prefixes) + f"{pad}}}\n"
+
+
+def write_enum(name, values):
+    lines = [f"/// The `{name}` enumeration of the OCPP 1.6 schemas.\n"]
+    lines.append(f"public enum {name}: String, OCPPEnum {{\n")
+    for v in values:
+        lines.append(f"    case {lower_camel(v)} = \"{v}\"\n")
+    lines.append("\n    public static func matching(_ raw: UnsafeRawBufferPointer) -> Self? {\n")
+    by_length = {}
+    for v in values:
+        by_length.setdefault(len(v.encode()), []).append(v)
+    lines.append("        switch raw.count {\n")
+    for length in sorted(by_length):
+        lines.append(f"        case {length}:\n")
+        for v in by_length[length]:
+            lines.append(f"            if rawEquals(raw, \"{v}\") {{ return .{lower_camel(v)} }}\n")
+    lines.append("        default:\n            break\n")
+    lines.append("        }\n        return nil\n    }\n}\n")
+    return "".join(lines)
+
+
+def main():
+    files = sorted(f for f in os.listdir(SCHEMAS) if f.endswith(".json"))
+    model = Model()
+    tops = {}
+    actions = []
+    for file in files:
+        root = json.load(open(os.path.join(SCHEMAS, file)))
+        base = file[:-5]
+        if base.endswith("Response"):
+            action, is_request, name = base[: -len("Response")], False, base
+        else:
+            action, is_request, name = base, True, base + "Request"
+            actions.append(action)
+        tops[name] = (action, is_request, file)
+        model.object(name, root, root, name, [])
+
+    if os.path.isdir(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(os.path.join(OUT, "Messages"))
+    os.makedirs(os.path.join(OUT, "Types"))
+    os.makedirs(os.path.join(OUT, "Enums"))
+
+    # Restrictions: enum uses whose allowed values are fewer than the shared enum's.
+    restrictions = {}
+    for top, uses in model.restrictions.items():
+        for path, enum_name, allowed in uses:
+            if set(allowed) != set(model.enums[enum_name]):
+                restrictions.setdefault(top, []).append((path, enum_name, allowed))
+    for top, path, owner, prop, min_items in model.min_items_uses:
+        shared = next(f for f in model.objects[owner][0] if f.name == prop)
+        if min_items > shared.extra["minItems"]:
+            restrictions.setdefault(top, []).append((path, None, min_items))
+
+    for name, (fields, _) in model.objects.items():
+        top_info = tops.get(name)
+        source = HEADER + write_object(name, fields, top_info, restrictions.get(name), model.enums)
+        if top_info:
+            path = os.path.join(OUT, "Messages", f"{top_info[0]}.swift")
+            if os.path.exists(path):
+                source = open(path).read() + "\n" + source[len(HEADER):]
+        else:
+            path = os.path.join(OUT, "Types", f"{name}.swift")
+        with open(path, "w") as f:
+            f.write(source)
+
+    for name, values in model.enums.items():
+        with open(os.path.join(OUT, "Enums", f"{name}.swift"), "w") as f:
+            f.write(HEADER + write_enum(name, values))
+
+    write_actions(sorted(actions))
+    # The project's .swift-format decides the layout, so the output passes the lint step.
+    subprocess.run(["swift", "format", "--in-place", "--recursive", OUT], check=True, cwd=ROOT)
+
+
+def write_actions(actions):
+    lines = [HEADER]
+    lines.append("/// Every action of OCPP 1.6J: the 28 of the Core, Firmware Management, Local Auth List\n")
+    lines.append("/// Management, Reservation, Smart Charging and Remote Trigger profiles, and the 11 of the\n")
+    lines.append("/// security extension.\n")
+    lines.append("public enum OCPPAction: String, OCPPEnum {\n")
+    for a in actions:
+        lines.append(f"    case {lower_camel(a)} = \"{a}\"\n")
+    lines.append("\n    public static func matching(_ raw: UnsafeRawBufferPointer) -> Self? {\n")
+    lines.append("        switch raw.count {\n")
+    by_length = {}
+    for a in actions:
+        by_length.setdefault(len(a), []).append(a)
+    for length in sorted(by_length):
+        lines.append(f"        case {length}:\n")
+        for a in by_length[length]:
+            lines.append(f"            if rawEquals(raw, \"{a}\") {{ return .{lower_camel(a)} }}\n")
+    lines.append("        default:\n            break\n        }\n        return nil\n    }\n\n")
+
+    lines.append("    /// Whether a Charge Point may send this action's CALL.\n")
+    lines.append("    public var isSentByChargePoint: Bool {\n        switch self {\n")
+    cp = [a for a in actions if a in CHARGE_POINT_INITIATED]
+    lines.append("        case " + ", ".join("." + lower_camel(a) for a in cp) + ":\n            return true\n")
+    lines.append("        default:\n            return false\n        }\n    }\n\n")
+    lines.append("    /// Whether a Central System may send this action's CALL.\n")
+    lines.append("    public var isSentByCentralSystem: Bool {\n        switch self {\n")
+    cs = [a for a in actions if a not in CHARGE_POINT_INITIATED or a in BOTH_DIRECTIONS]
+    lines.append("        case " + ", ".join("." + lower_camel(a) for a in cs) + ":\n            return true\n")
+    lines.append("        default:\n            return false\n        }\n    }\n\n")
+    lines.append("    /// Whether the action belongs to the security extension rather than the 1.6 profiles.\n")
+    lines.append("    public var isSecurityExtension: Bool {\n        switch self {\n")
+    sec = [a for a in actions if a in SECURITY_EXTENSION]
+    lines.append("        case " + ", ".join("." + lower_camel(a) for a in sec) + ":\n            return true\n")
+    lines.append("        default:\n            return false\n        }\n    }\n\n")
+    lines.append("    /// The request (CALL payload) type.\n")
+    lines.append("    public var requestType: any OCPPRequest.Type {\n        switch self {\n")
+    for a in actions:
+        lines.append(f"        case .{lower_camel(a)}: return {a}Request.self\n")
+    lines.append("        }\n    }\n\n")
+    lines.append("    /// The confirmation (CALLRESULT payload) type.\n")
+    lines.append("    public var responseType: any OCPPPayload.Type {\n        switch self {\n")
+    for a in actions:
+        lines.append(f"        case .{lower_camel(a)}: return {a}Response.self\n")
+    lines.append("        }\n    }\n}\n")
+    with open(os.path.join(OUT, "OCPPAction.swift"), "w") as f:
+        f.write("".join(lines))
+
+    for enum_name, senders, doc in (
+        ("ChargePointRequest", [a for a in actions if a in CHARGE_POINT_INITIATED],
+         "A request a Charge Point sends to the Central System, decoded and validated."),
+        ("CentralSystemRequest", [a for a in actions if a not in CHARGE_POINT_INITIATED or a in BOTH_DIRECTIONS],
+         "A request the Central System sends to a Charge Point, decoded and validated."),
+    ):
+        lines = [HEADER, f"/// {doc}\n", f"public enum {enum_name}: OCPPIncomingRequest {{\n"]
+        for a in senders:
+            lines.append(f"    case {lower_camel(a)}({a}Request)\n")
+        lines.append("\n    public init(action: OCPPAction, reading reader: inout JSONReader) throws(OCPPError) {\n")
+        lines.append("        switch action {\n")
+        for a in senders:
+            lines.append(f"        case .{lower_camel(a)}: self = .{lower_camel(a)}(try {a}Request(reading: &reader))\n")
+        lines.append("        default:\n")
+        lines.append("            throw OCPPError(code: .notSupported, reason: \"\\(action.rawValue) is not sent in this direction\")\n")
+        lines.append("        }\n    }\n\n")
+        lines.append("    public var action: OCPPAction {\n        switch self {\n")
+        for a in senders:
+            lines.append(f"        case .{lower_camel(a)}: return .{lower_camel(a)}\n")
+        lines.append("        }\n    }\n\n")
+        lines.append("    public var payload: any OCPPRequest {\n        switch self {\n")
+        for a in senders:
+            lines.append(f"        case .{lower_camel(a)}(let request): return request\n")
+        lines.append("        }\n    }\n}\n")
+        with open(os.path.join(OUT, f"{enum_name}.swift"), "w") as f:
+            f.write("".join(lines))
+
+
+if __name__ == "__main__":
+    main()
