@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "ProtocolTests",
             dependencies: ["Protocol"],
-            resources: [.copy("Fixtures")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -61,7 +61,11 @@ public struct OCPPTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
             }
             let fractionDigits = position - fractionStart
             guard fractionDigits > 0 else { return nil }
-            for _ in fractionDigits..<3 where fractionDigits < 3 { milliseconds *= 10 }
+            var scale = fractionDigits
+            while scale < 3 {
+                milliseconds *= 10
+                scale += 1
+            }
         }
         guard position < bytes.count else { return nil }
         var offsetMinutes = 0
