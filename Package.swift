@@ -69,6 +69,7 @@ let package = Package(
                 "Ingest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -80,6 +81,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -91,11 +93,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RelationalTests",
+            dependencies: ["Relational"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TimeSeriesTests",
+            dependencies: ["TimeSeries"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: ["Ingest"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServerTests",
             dependencies: [
                 "API",
-                "Relational",
-                "TimeSeries",
                 "OCPPServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,0 +1,89 @@
+import API
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Relational
+
+/// `ocpp-server`: the OCPP 1.6J Central System.
+@main
+struct OCPPServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ocpp-server",
+        abstract: "OCPP 1.6J Central System: WebSocket ingest, time-series meter history and a REST API.",
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+extension OCPPServerCommand {
+    /// Runs the server.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the server (the default command)."
+        )
+
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let settings = try ServerConfiguration(options: options, environment: ProcessInfo.processInfo.environment)
+            let logger = bootstrapLogging(level: settings.logLevel)
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: settings.dataDirectory,
+                    withIntermediateDirectories: true
+                )
+            } catch {
+                throw ValidationError("DATA_DIR '\(settings.dataDirectory)' cannot be created: \(error)")
+            }
+            logger.info(
+                "Starting ocpp-server",
+                metadata: [
+                    "database": "\(settings.databaseURL)",
+                    "data_dir": "\(settings.dataDirectory)",
+                ]
+            )
+            let application = APIApplication.make(
+                host: settings.host,
+                port: settings.port,
+                logger: logger,
+                onServerRunning: { channel in
+                    let address = channel.localAddress.map { "\($0)" } ?? "unknown"
+                    logger.notice("Listening", metadata: ["address": "\(address)"])
+                }
+            )
+            try await application.runService()
+        }
+    }
+
+    /// Brings the relational schema up to date.
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the relational database schema up to date, then exit."
+        )
+
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let settings = try ServerConfiguration(options: options, environment: ProcessInfo.processInfo.environment)
+            let logger = bootstrapLogging(level: settings.logLevel)
+            logger.notice(
+                "Relational schema is up to date: this version defines no migrations",
+                metadata: ["database": "\(settings.databaseURL)"]
+            )
+        }
+    }
+}
+
+/// Routes swift-log to standard error at `level` and returns the server's logger.
+func bootstrapLogging(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    var logger = Logger(label: "ocpp-server")
+    logger.logLevel = level
+    return logger
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Logging
+import Relational
+
+/// The server's settings: command-line flags over environment variables over defaults.
+struct ServerConfiguration: Sendable, Equatable {
+    var host: String
+    var port: Int
+    var databaseURL: DatabaseURL
+    var logLevel: Logger.Level
+    var dataDirectory: String
+
+    static let defaultHost = "0.0.0.0"
+    static let defaultPort = 8000
+    static let defaultLogLevel = "INFO"
+    static let defaultDataDirectory = "./data"
+
+    /// Resolves the settings.
+    /// - Parameters:
+    ///   - options: The flags given on the command line.
+    ///   - environment: The process environment (`HOST`, `PORT`, `DATABASE_URL`, `LOG_LEVEL`, `DATA_DIR`).
+    /// - Throws: `ValidationError` naming the setting and what it accepts.
+    init(options: ServerOptions, environment: [String: String]) throws {
+        host = options.host ?? environment["HOST"] ?? Self.defaultHost
+        guard !host.isEmpty else { throw ValidationError("HOST must not be empty") }
+
+        if let port = options.port {
+            self.port = port
+        } else if let text = environment["PORT"] {
+            guard let port = Int(text) else { throw ValidationError("PORT '\(text)' is not a number") }
+            self.port = port
+        } else {
+            self.port = Self.defaultPort
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("port \(port) is not in 0...65535") }
+
+        let url = options.databaseURL ?? environment["DATABASE_URL"] ?? DatabaseURL.defaultURL
+        do {
+            databaseURL = try DatabaseURL(url)
+        } catch {
+            throw ValidationError(error.description)
+        }
+
+        let level = options.logLevel ?? environment["LOG_LEVEL"] ?? Self.defaultLogLevel
+        guard let logLevel = Self.logLevel(named: level) else {
+            throw ValidationError(
+                "LOG_LEVEL '\(level)' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE, NOTICE (any case)"
+            )
+        }
+        self.logLevel = logLevel
+
+        dataDirectory = options.dataDirectory ?? environment["DATA_DIR"] ?? Self.defaultDataDirectory
+        guard !dataDirectory.isEmpty else { throw ValidationError("DATA_DIR must not be empty") }
+    }
+
+    /// Python's level names (the original service's) and swift-log's own.
+    static func logLevel(named name: String) -> Logger.Level? {
+        switch name.uppercased() {
+        case "TRACE": return .trace
+        case "DEBUG": return .debug
+        case "INFO": return .info
+        case "NOTICE": return .notice
+        case "WARNING", "WARN": return .warning
+        case "ERROR": return .error
+        case "CRITICAL": return .critical
+        default: return nil
+        }
+    }
+}
+
+/// The flags that override the environment.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on (env HOST, default 0.0.0.0).")
+    var host: String?
+
+    @Option(help: "Port for REST and OCPP WebSocket (env PORT, default 8000; 0 picks a free port).")
+    var port: Int?
+
+    @Option(
+        name: .customLong("database-url"),
+        help: "Relational database (env DATABASE_URL, default \(DatabaseURL.defaultURL))."
+    )
+    var databaseURL: String?
+
+    @Option(
+        name: .customLong("log-level"),
+        help: "DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE or NOTICE (env LOG_LEVEL, default INFO)."
+    )
+    var logLevel: String?
+
+    @Option(name: .customLong("data-dir"), help: "Directory of the time-series store (env DATA_DIR, default ./data).")
+    var dataDirectory: String?
+}

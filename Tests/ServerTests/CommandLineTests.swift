@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The `ocpp-server` executable, run as a child process.
+@Suite("Command line", .serialized)
+struct CommandLineTests {
+    /// The built executable: `OCPP_SERVER_BINARY`, or the debug build beside the package.
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["OCPP_SERVER_BINARY"] {
+            return URL(fileURLWithPath: path)
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/ocpp-server")
+    }
+
+    struct Run {
+        var status: Int32
+        var output: String
+    }
+
+    /// Runs the executable to completion.
+    func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> Run {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        if let directory { process.currentDirectoryURL = directory }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ocpp-server-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("The executable is built")
+    func executableExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "missing \(Self.binary.path)")
+    }
+
+    @Test("--help lists serve and migrate")
+    func help() throws {
+        let result = try run(["--help"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("serve"))
+        #expect(result.output.contains("migrate"))
+    }
+
+    @Test("An unsupported DATABASE_URL scheme is refused at start, naming the supported ones")
+    func unsupportedDatabase() throws {
+        let result = try run(["serve"], environment: ["DATABASE_URL": "mysql://root@localhost/ocpp"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("sqlite://"))
+        #expect(result.output.contains("postgres://"))
+        #expect(result.output.contains("postgresql://"))
+    }
+
+    @Test("A flag overrides the environment")
+    func flagOverridesEnvironment() throws {
+        let result = try run(
+            ["serve", "--database-url", "mysql://x@y/z"],
+            environment: ["DATABASE_URL": "sqlite://:memory:"]
+        )
+        #expect(result.status != 0)
+        #expect(result.output.contains("'mysql' is not supported"))
+    }
+
+    @Test("An unknown LOG_LEVEL is refused; Python's names are accepted in any case")
+    func logLevel() throws {
+        let bad = try run(["migrate"], environment: ["LOG_LEVEL": "LOUD", "DATABASE_URL": "sqlite://:memory:"])
+        #expect(bad.status != 0)
+        #expect(bad.output.contains("LOG_LEVEL 'LOUD'"))
+        let good = try run(["migrate"], environment: ["LOG_LEVEL": "warning", "DATABASE_URL": "sqlite://:memory:"])
+        #expect(good.status == 0, "\(good.output)")
+    }
+
+    @Test("serve answers GET /health on the configured port, using the embedded defaults otherwise")
+    func serveHealth() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = []
+        process.environment = ProcessInfo.processInfo.environment.merging(["PORT": "\(port)", "HOST": "127.0.0.1"]) {
+            _,
+            new in new
+        }
+        process.currentDirectoryURL = directory
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+
+        let url = URL(string: "http://127.0.0.1:\(port)/health")!
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            if let (_, response) = try? await URLSession.shared.data(from: url) {
+                status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(status == 200)
+        // The default data directory is created in the working directory.
+        var isDirectory: ObjCBool = false
+        #expect(
+            FileManager.default.fileExists(
+                atPath: directory.appendingPathComponent("data").path,
+                isDirectory: &isDirectory
+            )
+        )
+        #expect(isDirectory.boolValue)
+    }
+
+    /// A TCP port that was free a moment ago.
+    func freePort() throws -> Int {
+        let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socketDescriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketDescriptor, $0, length) }
+        }
+        #expect(bound == 0)
+        _ = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketDescriptor, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

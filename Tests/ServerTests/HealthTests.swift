@@ -1,0 +1,26 @@
+import API
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+@Suite("Health")
+struct HealthTests {
+    @Test("GET /health and /ready answer 200 over a real socket")
+    func health() async throws {
+        let application = APIApplication.make(host: "127.0.0.1", port: 0, logger: Logger(label: "test"))
+        try await application.test(.live) { client in
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json")
+                #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
+            }
+            try await client.execute(uri: "/ready", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/no-such-path", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+}
