@@ -13,6 +13,10 @@ public enum OCPPFrameDecoder {
     /// - Returns: The decoded frame.
     /// - Throws: ``OCPPFrameError`` with the OCPP-J code and, where it could be read, the
     ///   unique id to answer with.
+    // Specialized for both sides, so that callers in other modules do not pay for generic
+    // metadata lookups on every frame.
+    @_specialize(exported:true,where Request == ChargePointRequest)
+    @_specialize(exported:true,where Request == CentralSystemRequest)
     public static func decode<Request: OCPPIncomingRequest>(
         _ bytes: UnsafeRawBufferPointer,
         as requests: Request.Type,
@@ -34,6 +38,10 @@ public enum OCPPFrameDecoder {
 
     /// Decodes one frame from an array of bytes.
     /// - Throws: ``OCPPFrameError`` as ``decode(_:as:options:)-(UnsafeRawBufferPointer,_,_)`` does.
+    // Specialized for both sides, so that callers in other modules do not pay for generic
+    // metadata lookups on every frame.
+    @_specialize(exported:true,where Request == ChargePointRequest)
+    @_specialize(exported:true,where Request == CentralSystemRequest)
     public static func decode<Request: OCPPIncomingRequest>(
         _ bytes: [UInt8],
         as requests: Request.Type,

@@ -17,28 +17,48 @@ struct NumberSpan {
 extension JSONReader {
     /// Scans a string starting at its opening quote; leaves the reader after the closing quote.
     mutating func scanString() throws(OCPPError) -> StringSpan {
-        index += 1
-        let start = index
+        // A local position (written back once) lets the loop keep it in a register.
+        var position = index &+ 1
+        let start = position
+        let count = bytes.count
         var hasEscapes = false
         var isASCII = true
-        while index < bytes.count {
-            let byte = bytes[index]
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while true {
+            // Eight bytes at a time: find the first quote, backslash, control character or
+            // non-ASCII byte. The lowest flagged byte is exact (borrows only run upwards).
+            while position &+ 8 <= count {
+                let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+                let quotes = word ^ (ones &* 0x22)
+                let backslashes = word ^ (ones &* 0x5C)
+                let special =
+                    (((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes)
+                        | ((word &- ones &* 0x20) & ~word) | word) & highs
+                if special != 0 {
+                    position &+= special.trailingZeroBitCount &>> 3
+                    break
+                }
+                position &+= 8
+            }
+            guard position < count else { break }
+            let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                let span = StringSpan(start: start, count: index - start, hasEscapes: hasEscapes, isASCII: isASCII)
-                index += 1
-                return span
+                index = position &+ 1
+                return StringSpan(start: start, count: position &- start, hasEscapes: hasEscapes, isASCII: isASCII)
             }
             if byte == UInt8(ascii: "\\") {
                 hasEscapes = true
-                index += 2
-                continue
-            }
-            if byte < 0x20 {
+                position &+= 2
+            } else if byte < 0x20 {
+                index = position
                 throw syntaxError("unescaped control character in string")
+            } else {
+                if byte >= 0x80 { isASCII = false }
+                position &+= 1
             }
-            if byte >= 0x80 { isASCII = false }
-            index += 1
         }
+        index = count
         throw syntaxError("unterminated string")
     }
 

@@ -1,0 +1,32 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// The benchmarks live in their own package (as swift-nio's do) so that the test build of
+// the server never compiles them. Run from this directory:
+//   swift package --allow-writing-to-package-directory benchmark
+let package = Package(
+    name: "ocpp-server-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "ocpp-server", path: ".."),
+        .package(
+            url: "https://github.com/ordo-one/package-benchmark.git",
+            from: "1.38.1",
+            traits: ["MallocInterposer"]
+        ),
+    ],
+    targets: [
+        .executableTarget(
+            name: "ProtocolBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Protocol", package: "ocpp-server"),
+            ],
+            path: "Benchmarks/ProtocolBenchmarks",
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
+            ],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        )
+    ]
+)

@@ -1,0 +1,39 @@
+# Shared by scripts/run.sh and scripts/test.sh: installing what the build needs.
+# shellcheck shell=bash
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# ensure_apt_packages PACKAGE...: installs the Debian packages that are missing, through
+# apt-get when running as root; otherwise prints the command to run and fails.
+ensure_apt_packages() {
+    local missing=()
+    local package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        log "missing system packages: ${missing[*]}"
+        log "install them with: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+        return 1
+    fi
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+        apt-get update >/dev/null
+        apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+    }
+}
+
+# ensure_swift: the Swift toolchain must be on PATH (it cannot be installed from here).
+ensure_swift() {
+    command -v swift >/dev/null 2>&1 || {
+        log "swift is not on PATH; install Swift 6.1 or later (swift.org) and try again"
+        return 1
+    }
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: format lint, a warning-free build, the generated protocol code
+# checked against the schemas, and every test, with a throwaway PostgreSQL cluster whose URL
+# the tests read from OCPP_TEST_POSTGRES_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+
+ensure_swift
+ensure_apt_packages liblz4-dev pkg-config postgresql python3
+
+# --- A throwaway PostgreSQL cluster -------------------------------------------------------
+pg_bin=""
+for candidate in /usr/lib/postgresql/*/bin; do
+    [ -x "$candidate/initdb" ] && pg_bin="$candidate"
+done
+[ -n "$pg_bin" ] || { log "PostgreSQL's initdb was not found under /usr/lib/postgresql"; exit 1; }
+
+pg_root=$(mktemp -d /tmp/ocpp-test-pg.XXXXXX)
+pg_port=$(free_port)
+as_postgres=()
+if [ "$(id -u)" -eq 0 ]; then
+    # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+    chown postgres:postgres "$pg_root"
+    as_postgres=(runuser -u postgres --)
+fi
+stop_postgres() {
+    "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg_root"
+}
+trap stop_postgres EXIT
+
+log "starting a throwaway PostgreSQL on 127.0.0.1:$pg_port"
+"${as_postgres[@]}" "$pg_bin/initdb" -D "$pg_root/data" -U postgres -A trust -E UTF8 --no-locale >/dev/null
+"${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -l "$pg_root/postgres.log" -w -t 60 start \
+    -o "-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" >/dev/null
+"${as_postgres[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres ocpp_test
+export OCPP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_test?sslmode=disable"
+
+# --- Lint and generated code ------------------------------------------------------------
+log "swift format lint"
+swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks \
+    Benchmarks/Sources
+
+log "checking that Sources/Protocol/Generated matches the schemas"
+generated_before=$(mktemp -d)
+cp -r Sources/Protocol/Generated "$generated_before/"
+python3 scripts/generate-protocol.py
+if ! diff -r "$generated_before/Generated" Sources/Protocol/Generated >/dev/null; then
+    diff -r "$generated_before/Generated" Sources/Protocol/Generated | head -40 >&2 || true
+    log "Sources/Protocol/Generated is out of date: run python3 scripts/generate-protocol.py and commit"
+    rm -rf "$generated_before"
+    exit 1
+fi
+rm -rf "$generated_before"
+
+# --- Build without warnings in our code, then test -------------------------------------
+log "building (debug, with tests)"
+build_log=$(mktemp)
+swift build --build-tests 2>&1 | tee "$build_log"
+if grep -E "^$PWD/(Sources|Tests)/.*(warning|error):" "$build_log" >/dev/null; then
+    grep -E "^$PWD/(Sources|Tests)/.*(warning|error):" "$build_log" | sort -u >&2
+    log "the build has warnings in the project's code"
+    exit 1
+fi
+rm -f "$build_log"
+
+log "running the tests"
+OCPP_SERVER_BINARY="$(swift build --show-bin-path)/ocpp-server" swift test --skip-build
