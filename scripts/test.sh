@@ -39,8 +39,7 @@ export OCPP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_test?
 
 # --- Lint and generated code ------------------------------------------------------------
 log "swift format lint"
-swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks \
-    Benchmarks/Sources
+swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
 
 log "checking that Sources/Protocol/Generated matches the schemas"
 generated_before=$(mktemp -d)
