@@ -26,9 +26,23 @@ extension OCPPServerCommand {
 
         @OptionGroup var options: ServerOptions
 
+        @Flag(help: "Do not bring the relational schema up to date on start.")
+        var skipMigrations = false
+
         func run() async throws {
             let settings = try ServerConfiguration(options: options, environment: ProcessInfo.processInfo.environment)
             let logger = bootstrapLogging(level: settings.logLevel)
+            let store = try await openStore(settings, migrate: !skipMigrations, logger: logger)
+            do {
+                try await serve(settings, store: store, logger: logger)
+            } catch {
+                await store.shutdown()
+                throw error
+            }
+            await store.shutdown()
+        }
+
+        private func serve(_ settings: ServerConfiguration, store: RelationalStore, logger: Logger) async throws {
             do {
                 try FileManager.default.createDirectory(
                     atPath: settings.dataDirectory,
@@ -68,11 +82,36 @@ extension OCPPServerCommand {
         func run() async throws {
             let settings = try ServerConfiguration(options: options, environment: ProcessInfo.processInfo.environment)
             let logger = bootstrapLogging(level: settings.logLevel)
-            logger.notice(
-                "Relational schema is up to date: this version defines no migrations",
-                metadata: ["database": "\(settings.databaseURL)"]
-            )
+            let store = try await openStore(settings, migrate: true, logger: logger)
+            await store.shutdown()
         }
+    }
+}
+
+/// Opens the relational store and, when asked, applies the migrations it lacks.
+/// - Throws: `ValidationError` with the store's message, so the command exits with it.
+func openStore(_ settings: ServerConfiguration, migrate: Bool, logger: Logger) async throws -> RelationalStore {
+    let store: RelationalStore
+    do {
+        store = try await RelationalStore(url: settings.databaseURL, logger: logger)
+    } catch {
+        throw ValidationError("\(error)")
+    }
+    guard migrate else { return store }
+    do {
+        let applied = try await store.migrate()
+        logger.notice(
+            applied.isEmpty ? "Relational schema is up to date" : "Relational schema migrated",
+            metadata: [
+                "database": "\(settings.databaseURL)",
+                "applied": "\(applied)",
+                "version": "\(RelationalStore.knownMigrations.last ?? 0)",
+            ]
+        )
+        return store
+    } catch {
+        await store.shutdown()
+        throw ValidationError("migrating \(settings.databaseURL) failed: \(error)")
     }
 }
 

@@ -85,6 +85,38 @@ struct CommandLineTests {
         #expect(good.status == 0, "\(good.output)")
     }
 
+    @Test("migrate brings an SQLite file up to date; a second run applies nothing")
+    func migrateSQLite() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let environment = ["DATABASE_URL": "sqlite:///ocpp.db", "LOG_LEVEL": "info"]
+        let first = try run(["migrate"], environment: environment, in: directory)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.contains("Relational schema migrated"))
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("ocpp.db").path))
+        let second = try run(["migrate"], environment: environment, in: directory)
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.output.contains("Relational schema is up to date"))
+    }
+
+    @Test("migrate runs against the real PostgreSQL of the test command")
+    func migratePostgres() throws {
+        let url = try #require(
+            ProcessInfo.processInfo.environment["OCPP_TEST_POSTGRES_URL"],
+            "OCPP_TEST_POSTGRES_URL is not set: run ./scripts/test.sh"
+        )
+        let result = try run(["migrate", "--database-url", url])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("Relational schema"))
+    }
+
+    @Test("An unreachable database is a clear error at start")
+    func unreachableDatabase() throws {
+        let result = try run(["migrate"], environment: ["DATABASE_URL": "sqlite:////nonexistent-directory/ocpp.db"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("cannot open SQLite database"))
+    }
+
     @Test("serve answers GET /health on the configured port, using the embedded defaults otherwise")
     func serveHealth() async throws {
         let directory = try temporaryDirectory()
@@ -116,7 +148,8 @@ struct CommandLineTests {
             }
         }
         #expect(status == 200)
-        // The default data directory is created in the working directory.
+        // The embedded defaults: the SQLite file and the data directory in the working directory.
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("ocpp_server.db").path))
         var isDirectory: ObjCBool = false
         #expect(
             FileManager.default.fileExists(

@@ -1,0 +1,32 @@
+import SQLKit
+
+/// Which SQL dialect a backend speaks, where the schema or a statement must differ.
+public enum SQLDialectKind: Sendable, Hashable {
+    case postgres
+    case sqlite
+}
+
+/// A database the relational store runs on: connections, transactions and the lock that
+/// keeps two servers from migrating at once.
+protocol DatabaseBackend: Sendable {
+    var dialect: SQLDialectKind { get }
+
+    /// Runs `body` with a connection of its own.
+    func withConnection<Result: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+    func withTransaction<Result: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result
+
+    /// Runs `body` holding the database-wide migration lock (a PostgreSQL advisory lock; for
+    /// SQLite, an exclusive transaction).
+    func withMigrationLock<Result: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result
+
+    /// Closes every connection.
+    func shutdown() async
+}

@@ -1,0 +1,101 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SQLKit
+import SQLiteKit
+import SQLiteNIO
+
+/// Embedded SQLite: one connection, used by one task at a time.
+///
+/// SQLite allows one writer at a time anyway; a single connection serialized here keeps
+/// transactions from interleaving. WAL journaling with `synchronous = FULL` makes every
+/// committed transaction durable; foreign keys are enforced.
+final class SQLiteBackend: DatabaseBackend {
+    let dialect = SQLDialectKind.sqlite
+    private let connection: SQLiteConnection
+    /// A thread of its own: a statement waiting for a lock held by another process (or a
+    /// slow disk) never takes a thread other work needs.
+    private let threadPool: NIOThreadPool
+    private let lock = AsyncSerialLock()
+    private let logger: Logger
+
+    init(location: DatabaseURL.SQLiteLocation, logger: Logger) async throws {
+        let storage: SQLiteConnection.Storage
+        switch location {
+        case .memory: storage = .memory
+        case .file(let path): storage = .file(path: path)
+        }
+        self.logger = logger
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
+        self.threadPool = threadPool
+        do {
+            connection = try await SQLiteConnection.open(
+                storage: storage,
+                threadPool: threadPool,
+                logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any()
+            )
+        } catch {
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
+        let sql = connection.sql(queryLogLevel: nil)
+        do {
+            // busy_timeout first: switching to WAL waits for other connections to the same file.
+            for pragma in [
+                "PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = FULL",
+            ] {
+                try await sql.raw(SQLQueryString(pragma)).run()
+            }
+        } catch {
+            try? await connection.close()
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
+    }
+
+    func withConnection<Result: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result {
+        try await lock.withLock { try await body(connection.sql(queryLogLevel: .trace)) }
+    }
+
+    func withTransaction<Result: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result {
+        try await lock.withLock { try await transaction(begin: "BEGIN IMMEDIATE", body) }
+    }
+
+    func withMigrationLock<Result: Sendable>(
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result {
+        try await lock.withLock { try await transaction(begin: "BEGIN EXCLUSIVE", body) }
+    }
+
+    private func transaction<Result: Sendable>(
+        begin: String,
+        _ body: @Sendable (any SQLDatabase) async throws -> Result
+    ) async throws -> Result {
+        let sql = connection.sql(queryLogLevel: .trace)
+        try await sql.raw(SQLQueryString(begin)).run()
+        do {
+            let result = try await body(sql)
+            try await sql.raw("COMMIT").run()
+            return result
+        } catch {
+            try? await sql.raw("ROLLBACK").run()
+            throw error
+        }
+    }
+
+    func shutdown() async {
+        do {
+            try await connection.close()
+            try await threadPool.shutdownGracefully()
+        } catch {
+            logger.warning("Closing SQLite failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,348 @@
+public import Foundation
+import SQLKit
+
+/// What a BootNotification says about a charger.
+public struct ChargerBootInfo: Sendable, Hashable {
+    public var vendor: String
+    public var model: String
+    public var chargePointSerialNumber: String?
+    public var chargeBoxSerialNumber: String?
+    public var firmwareVersion: String?
+    public var iccid: String?
+    public var imsi: String?
+    public var meterType: String?
+    public var meterSerialNumber: String?
+
+    public init(
+        vendor: String,
+        model: String,
+        chargePointSerialNumber: String? = nil,
+        chargeBoxSerialNumber: String? = nil,
+        firmwareVersion: String? = nil,
+        iccid: String? = nil,
+        imsi: String? = nil,
+        meterType: String? = nil,
+        meterSerialNumber: String? = nil
+    ) {
+        self.vendor = vendor
+        self.model = model
+        self.chargePointSerialNumber = chargePointSerialNumber
+        self.chargeBoxSerialNumber = chargeBoxSerialNumber
+        self.firmwareVersion = firmwareVersion
+        self.iccid = iccid
+        self.imsi = imsi
+        self.meterType = meterType
+        self.meterSerialNumber = meterSerialNumber
+    }
+}
+
+/// A StartTransaction as the store records it.
+public struct SessionStart: Sendable, Hashable {
+    public var chargePointID: String
+    public var connectorID: Int
+    public var idTag: String
+    public var meterStart: Int64
+    public var timestamp: Date
+    public var reservationID: Int?
+
+    public init(
+        chargePointID: String,
+        connectorID: Int,
+        idTag: String,
+        meterStart: Int64,
+        timestamp: Date,
+        reservationID: Int? = nil
+    ) {
+        self.chargePointID = chargePointID
+        self.connectorID = connectorID
+        self.idTag = idTag
+        self.meterStart = meterStart
+        self.timestamp = timestamp
+        self.reservationID = reservationID
+    }
+}
+
+/// A StopTransaction as the store records it.
+public struct SessionStop: Sendable, Hashable {
+    public var chargePointID: String
+    public var transactionID: Int
+    public var idTag: String?
+    public var meterStop: Int64
+    public var timestamp: Date
+    public var reason: String?
+
+    public init(
+        chargePointID: String,
+        transactionID: Int,
+        idTag: String? = nil,
+        meterStop: Int64,
+        timestamp: Date,
+        reason: String? = nil
+    ) {
+        self.chargePointID = chargePointID
+        self.transactionID = transactionID
+        self.idTag = idTag
+        self.meterStop = meterStop
+        self.timestamp = timestamp
+        self.reason = reason
+    }
+}
+
+/// What became of a StopTransaction.
+public enum SessionStopOutcome: Sendable, Hashable {
+    /// The session was closed (or had been, by an identical earlier stop).
+    case stopped(ChargeSession)
+    /// No session has that transactionId on that charger; the stop was recorded as unmatched.
+    case unknownTransactionRecorded
+}
+
+/// A connector's status, as a StatusNotification reports it.
+public struct ConnectorStatusUpdate: Sendable, Hashable {
+    public var chargePointID: String
+    public var connectorID: Int
+    public var status: String
+    public var errorCode: String
+    public var info: String?
+    public var vendorID: String?
+    public var vendorErrorCode: String?
+    public var timestamp: Date
+
+    public init(
+        chargePointID: String,
+        connectorID: Int,
+        status: String,
+        errorCode: String,
+        info: String? = nil,
+        vendorID: String? = nil,
+        vendorErrorCode: String? = nil,
+        timestamp: Date
+    ) {
+        self.chargePointID = chargePointID
+        self.connectorID = connectorID
+        self.status = status
+        self.errorCode = errorCode
+        self.info = info
+        self.vendorID = vendorID
+        self.vendorErrorCode = vendorErrorCode
+        self.timestamp = timestamp
+    }
+}
+
+/// What Authorize needs of an id tag.
+public struct IDTagAuthorization: Sendable, Hashable {
+    public var status: String
+    public var expiryDate: Date?
+    public var parentIDTag: String?
+}
+
+extension RelationalStore {
+    /// Registers a charger from a BootNotification, or updates the one with that identity.
+    /// - Parameters:
+    ///   - chargePointID: The OCPP identity.
+    ///   - boot: What the charger reported.
+    ///   - registrationStatus: The status the server answers with (kept for a new charger;
+    ///     an existing one keeps its own, which operators manage).
+    ///   - at: The time of the boot.
+    /// - Returns: The charger as stored.
+    public func registerCharger(
+        chargePointID: String,
+        boot: ChargerBootInfo,
+        registrationStatus: String,
+        at time: Date
+    ) async throws -> Charger {
+        try await write { sql in
+            try await sql.raw(
+                """
+                INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
+                    charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
+                    registration_status, last_boot_at, last_heartbeat_at, created_at, updated_at)
+                VALUES (\(bind: chargePointID), \(bind: boot.vendor), \(bind: boot.model),
+                    \(bind: boot.chargePointSerialNumber), \(bind: boot.chargeBoxSerialNumber),
+                    \(bind: boot.firmwareVersion), \(bind: boot.iccid), \(bind: boot.imsi), \(bind: boot.meterType),
+                    \(bind: boot.meterSerialNumber), \(bind: registrationStatus), \(bind: time), \(bind: time),
+                    \(bind: time), \(bind: time))
+                ON CONFLICT (charge_point_id) DO UPDATE SET
+                    vendor = excluded.vendor, model = excluded.model,
+                    charge_point_serial_number = excluded.charge_point_serial_number,
+                    charge_box_serial_number = excluded.charge_box_serial_number,
+                    firmware_version = excluded.firmware_version, iccid = excluded.iccid, imsi = excluded.imsi,
+                    meter_type = excluded.meter_type, meter_serial_number = excluded.meter_serial_number,
+                    last_boot_at = excluded.last_boot_at, last_heartbeat_at = excluded.last_heartbeat_at,
+                    updated_at = excluded.updated_at
+                RETURNING *
+                """
+            ).first()!.decode(model: Charger.self, with: ColumnNames.decoder)
+        }
+    }
+
+    /// The charger with OCPP identity `chargePointID`, if registered.
+    public func charger(chargePointID: String) async throws -> Charger? {
+        try await read { sql in
+            try await sql.select().column(SQLLiteral.all).from("chargers").where(
+                "charge_point_id",
+                .equal,
+                chargePointID
+            )
+            .first()?.decode(model: Charger.self, with: ColumnNames.decoder)
+        }
+    }
+
+    /// What Authorize answers for `idTag`: its status, expiry and parent, or `nil` if unknown.
+    public func authorization(idTag: String) async throws -> IDTagAuthorization? {
+        try await read { sql in
+            guard
+                let row = try await sql.select().columns("status", "expiry_date", "parent_id_tag").from("rfid_cards")
+                    .where("id_tag", .equal, idTag).first()
+            else { return nil }
+            return IDTagAuthorization(
+                status: try row.decode(column: "status", as: String.self),
+                expiryDate: try row.decode(column: "expiry_date", as: Date?.self),
+                parentIDTag: try row.decode(column: "parent_id_tag", as: String?.self)
+            )
+        }
+    }
+
+    /// Starts a charge session and returns its transactionId.
+    ///
+    /// A retried identical StartTransaction (same charger, connector, id tag, timestamp and
+    /// meter start) gets the same id. A charger not registered yet is registered (with
+    /// status Accepted) so that no start is lost.
+    public func startSession(_ start: SessionStart) async throws -> Int {
+        let now = Date()
+        return try await write { sql in
+            let chargerID = try await Self.ensureCharger(start.chargePointID, at: now, sql: sql)
+            let driverID = try await sql.select().column("driver_id").from("rfid_cards")
+                .where("id_tag", .equal, start.idTag).first()?.decode(column: "driver_id", as: Int64?.self)
+            let inserted = try await sql.raw(
+                """
+                INSERT INTO charge_sessions (charger_id, connector_id, id_tag, driver_id, reservation_id, meter_start,
+                    start_time, status, created_at, updated_at)
+                VALUES (\(bind: chargerID), \(bind: start.connectorID), \(bind: start.idTag), \(bind: driverID),
+                    \(bind: start.reservationID), \(bind: start.meterStart), \(bind: start.timestamp), 'active',
+                    \(bind: now), \(bind: now))
+                ON CONFLICT (charger_id, connector_id, id_tag, start_time, meter_start) DO NOTHING
+                RETURNING id
+                """
+            ).first()
+            if let inserted { return try inserted.decode(column: "id", as: Int.self) }
+            // The identical start was recorded before: answer with its id.
+            guard
+                let existing = try await sql.select().column("id").from("charge_sessions")
+                    .where("charger_id", .equal, chargerID).where("connector_id", .equal, start.connectorID)
+                    .where("id_tag", .equal, start.idTag).where("start_time", .equal, start.timestamp)
+                    .where("meter_start", .equal, start.meterStart).first()
+            else { throw RelationalStoreError(code: .unavailable, message: "session start neither inserted nor found") }
+            return try existing.decode(column: "id", as: Int.self)
+        }
+    }
+
+    /// Stops a charge session. An unknown transactionId is recorded as an unmatched stop,
+    /// not refused (the charger must get its answer).
+    public func stopSession(_ stop: SessionStop) async throws -> SessionStopOutcome {
+        let now = Date()
+        return try await write { sql in
+            let chargerID = try await Self.ensureCharger(stop.chargePointID, at: now, sql: sql)
+            let updated = try await sql.raw(
+                """
+                UPDATE charge_sessions SET meter_stop = \(bind: stop.meterStop), stop_time = \(bind: stop.timestamp),
+                    stop_reason = \(bind: stop.reason), stop_id_tag = \(bind: stop.idTag), status = 'completed',
+                    energy_wh = \(bind: stop.meterStop) - meter_start, updated_at = \(bind: now)
+                WHERE id = \(bind: stop.transactionID) AND charger_id = \(bind: chargerID)
+                RETURNING *
+                """
+            ).first()
+            if let updated {
+                return .stopped(try updated.decode(model: ChargeSession.self, with: ColumnNames.decoder))
+            }
+            try await sql.raw(
+                """
+                INSERT INTO unmatched_stop_transactions (charger_id, transaction_id, id_tag, meter_stop, stop_time,
+                    stop_reason, received_at)
+                VALUES (\(bind: chargerID), \(bind: stop.transactionID), \(bind: stop.idTag), \(bind: stop.meterStop),
+                    \(bind: stop.timestamp), \(bind: stop.reason), \(bind: now))
+                ON CONFLICT (charger_id, transaction_id) DO NOTHING
+                """
+            ).run()
+            return .unknownTransactionRecorded
+        }
+    }
+
+    /// Applies many connector status updates in one transaction: each connector (and its
+    /// charger, if unknown) is created when new, and keeps the latest status by timestamp.
+    public func upsertConnectorStatuses(_ updates: [ConnectorStatusUpdate]) async throws {
+        guard !updates.isEmpty else { return }
+        let now = Date()
+        // Only the latest update per connector matters.
+        var latest: [String: ConnectorStatusUpdate] = [:]
+        for update in updates {
+            let key = "\(update.chargePointID)\u{0}\(update.connectorID)"
+            if let existing = latest[key], existing.timestamp > update.timestamp { continue }
+            latest[key] = update
+        }
+        let batch = latest.values.sorted { ($0.chargePointID, $0.connectorID) < ($1.chargePointID, $1.connectorID) }
+        try await write { sql in
+            var chargerIDs: [String: Int64] = [:]
+            for update in batch where chargerIDs[update.chargePointID] == nil {
+                chargerIDs[update.chargePointID] = try await Self.ensureCharger(update.chargePointID, at: now, sql: sql)
+            }
+            for update in batch {
+                try await sql.raw(
+                    """
+                    INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id,
+                        vendor_error_code, status_at, created_at, updated_at)
+                    VALUES (\(bind: chargerIDs[update.chargePointID]!), \(bind: update.connectorID),
+                        \(bind: update.status), \(bind: update.errorCode), \(bind: update.info), \(bind: update.vendorID),
+                        \(bind: update.vendorErrorCode), \(bind: update.timestamp), \(bind: now), \(bind: now))
+                    ON CONFLICT (charger_id, connector_id) DO UPDATE SET
+                        status = excluded.status, error_code = excluded.error_code, info = excluded.info,
+                        vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
+                        status_at = excluded.status_at, updated_at = excluded.updated_at
+                    WHERE connectors.status_at IS NULL OR connectors.status_at <= excluded.status_at
+                    """
+                ).run()
+            }
+        }
+    }
+
+    /// Records many chargers' last-seen times (Heartbeat) in one transaction; a time never
+    /// moves backwards.
+    public func updateLastSeen(_ times: [(chargePointID: String, time: Date)]) async throws {
+        guard !times.isEmpty else { return }
+        var latest: [String: Date] = [:]
+        for entry in times { latest[entry.chargePointID] = max(latest[entry.chargePointID] ?? entry.time, entry.time) }
+        let now = Date()
+        let batch = latest.sorted { $0.key < $1.key }
+        try await write { sql in
+            for (chargePointID, time) in batch {
+                let chargerID = try await Self.ensureCharger(chargePointID, at: now, sql: sql)
+                try await sql.raw(
+                    """
+                    UPDATE chargers SET last_heartbeat_at = \(bind: time), updated_at = \(bind: now)
+                    WHERE id = \(bind: chargerID) AND (last_heartbeat_at IS NULL OR last_heartbeat_at < \(bind: time))
+                    """
+                ).run()
+            }
+        }
+    }
+
+    /// The id of the charger `chargePointID`, registering it (Accepted) when unknown.
+    static func ensureCharger(_ chargePointID: String, at time: Date, sql: any SQLDatabase) async throws -> Int64 {
+        if let row = try await sql.select().column("id").from("chargers").where(
+            "charge_point_id",
+            .equal,
+            chargePointID
+        )
+        .first() {
+            return try row.decode(column: "id", as: Int64.self)
+        }
+        let row = try await sql.raw(
+            """
+            INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
+            VALUES (\(bind: chargePointID), 'Accepted', \(bind: time), \(bind: time))
+            ON CONFLICT (charge_point_id) DO UPDATE SET updated_at = chargers.updated_at
+            RETURNING id
+            """
+        ).first()
+        return try row!.decode(column: "id", as: Int64.self)
+    }
+}

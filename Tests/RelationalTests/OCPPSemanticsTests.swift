@@ -1,0 +1,246 @@
+import Foundation
+import SQLKit
+import Testing
+
+@testable import Relational
+
+@Suite("OCPP semantics")
+struct OCPPSemanticsTests {
+    let boot = ChargerBootInfo(
+        vendor: "Alfen",
+        model: "Eve Pro",
+        chargePointSerialNumber: "SN-1",
+        firmwareVersion: "6.1.0",
+        iccid: "8931",
+        imsi: "204",
+        meterType: "MID",
+        meterSerialNumber: "M-1"
+    )
+
+    @Test("BootNotification registers a charger, then updates it", arguments: TestBackend.allCases)
+    func registration(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let time = Date(timeIntervalSince1970: 1_700_000_000.250)
+            let first = try await store.registerCharger(
+                chargePointID: "CP-9",
+                boot: boot,
+                registrationStatus: "Accepted",
+                at: time
+            )
+            #expect(first.vendor == "Alfen")
+            #expect(first.meterSerialNumber == "M-1")
+            #expect(sameInstant(first.lastBootAt, time))
+
+            var upgraded = boot
+            upgraded.firmwareVersion = "6.2.0"
+            let second = try await store.registerCharger(
+                chargePointID: "CP-9",
+                boot: upgraded,
+                registrationStatus: "Pending",
+                at: time.addingTimeInterval(60)
+            )
+            #expect(second.id == first.id)
+            #expect(second.firmwareVersion == "6.2.0")
+            // An existing charger keeps the status operators gave it.
+            #expect(second.registrationStatus == "Accepted")
+            #expect(try await store.charger(chargePointID: "CP-9")?.id == first.id)
+            #expect(try await store.charger(chargePointID: "nobody") == nil)
+        }
+    }
+
+    @Test("Id tags are looked up with status, expiry and parent", arguments: TestBackend.allCases)
+    func authorization(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let expiry = Date(timeIntervalSince1970: 1_900_000_000)
+            _ = try await store.create(
+                RFIDCard.self,
+                .init(idTag: "04A1B2", status: "Blocked", expiryDate: expiry, parentIDTag: "FLEET")
+            )
+            let found = try #require(try await store.authorization(idTag: "04A1B2"))
+            #expect(found.status == "Blocked")
+            #expect(sameInstant(found.expiryDate, expiry))
+            #expect(found.parentIDTag == "FLEET")
+            #expect(try await store.authorization(idTag: "unknown") == nil)
+        }
+    }
+
+    @Test("A retried identical StartTransaction gets the same transactionId", arguments: TestBackend.allCases)
+    func idempotentStart(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            _ = try await store.create(Company.self, .init(name: "Acme"))
+            let driver = try await store.create(Driver.self, .init(companyID: 1, name: "Ada"))
+            _ = try await store.create(RFIDCard.self, .init(idTag: "ADA-1", driverID: driver.id))
+            let start = SessionStart(
+                chargePointID: "CP-NEW",
+                connectorID: 2,
+                idTag: "ADA-1",
+                meterStart: 1_000,
+                timestamp: Date(timeIntervalSince1970: 1_700_000_100.5),
+                reservationID: 7
+            )
+            let id = try await store.startSession(start)
+            #expect(try await store.startSession(start) == id)
+            var later = start
+            later.timestamp = start.timestamp.addingTimeInterval(1)
+            #expect(try await store.startSession(later) != id)
+
+            let session = try await store.get(ChargeSession.self, id: Int64(id))
+            #expect(session.status == "active")
+            #expect(session.connectorID == 2)
+            #expect(session.driverID == driver.id)
+            #expect(session.reservationID == 7)
+            #expect(sameInstant(session.startTime, start.timestamp))
+            // The unknown charger was registered rather than the start refused.
+            #expect(try await store.charger(chargePointID: "CP-NEW") != nil)
+        }
+    }
+
+    @Test("200 concurrent session starts get 200 distinct ids", arguments: TestBackend.allCases)
+    func concurrentStarts(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let base = Date(timeIntervalSince1970: 1_700_000_000)
+            let ids = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        try await store.startSession(
+                            SessionStart(
+                                chargePointID: "CP-\(index % 10)",
+                                connectorID: 1 + index % 2,
+                                idTag: "TAG-\(index)",
+                                meterStart: Int64(index),
+                                timestamp: base.addingTimeInterval(Double(index))
+                            )
+                        )
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(ids.count == 200)
+            #expect(Set(ids).count == 200)
+            #expect(ids.allSatisfy { $0 > 0 && $0 <= Int(Int32.max) })
+            #expect(try await store.list(ChargeSession.self).total == 200)
+        }
+    }
+
+    @Test("StopTransaction closes the session; an unknown transactionId is recorded", arguments: TestBackend.allCases)
+    func stop(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let begin = Date(timeIntervalSince1970: 1_700_000_000)
+            let id = try await store.startSession(
+                .init(chargePointID: "CP-1", connectorID: 1, idTag: "T1", meterStart: 5_000, timestamp: begin)
+            )
+            let stop = SessionStop(
+                chargePointID: "CP-1",
+                transactionID: id,
+                idTag: "T1",
+                meterStop: 12_345,
+                timestamp: begin.addingTimeInterval(3600),
+                reason: "EVDisconnected"
+            )
+            guard case .stopped(let session) = try await store.stopSession(stop) else {
+                Issue.record("not stopped")
+                return
+            }
+            #expect(session.status == "completed")
+            #expect(session.energyWh == 7_345)
+            #expect(session.stopReason == "EVDisconnected")
+            #expect(sameInstant(session.stopTime, stop.timestamp))
+            // A retried stop is answered the same way.
+            #expect(
+                try await store.stopSession(stop) == .stopped(try await store.get(ChargeSession.self, id: Int64(id)))
+            )
+
+            var unknown = stop
+            unknown.transactionID = 987_654
+            #expect(try await store.stopSession(unknown) == .unknownTransactionRecorded)
+            #expect(try await store.stopSession(unknown) == .unknownTransactionRecorded)
+            let recorded = try await store.backend.withConnection { sql in
+                try await sql.raw("SELECT COUNT(*) AS n FROM unmatched_stop_transactions").first()!
+                    .decode(column: "n", as: Int.self)
+            }
+            #expect(recorded == 1)
+            // Another charger cannot stop this charger's session.
+            var foreign = stop
+            foreign.chargePointID = "CP-2"
+            #expect(try await store.stopSession(foreign) == .unknownTransactionRecorded)
+        }
+    }
+
+    @Test("Connector statuses are upserted in batches; the latest by timestamp wins", arguments: TestBackend.allCases)
+    func connectorStatuses(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let time = Date(timeIntervalSince1970: 1_700_000_000)
+            try await store.upsertConnectorStatuses([
+                .init(
+                    chargePointID: "CP-1",
+                    connectorID: 1,
+                    status: "Preparing",
+                    errorCode: "NoError",
+                    timestamp: time
+                ),
+                .init(
+                    chargePointID: "CP-1",
+                    connectorID: 1,
+                    status: "Charging",
+                    errorCode: "NoError",
+                    timestamp: time.addingTimeInterval(5)
+                ),
+                .init(
+                    chargePointID: "CP-1",
+                    connectorID: 0,
+                    status: "Available",
+                    errorCode: "NoError",
+                    timestamp: time
+                ),
+                .init(
+                    chargePointID: "CP-2",
+                    connectorID: 1,
+                    status: "Faulted",
+                    errorCode: "GroundFailure",
+                    info: "RCD tripped",
+                    vendorID: "ACME",
+                    vendorErrorCode: "E42",
+                    timestamp: time
+                ),
+            ])
+            // An older update arriving late does not overwrite a newer status.
+            try await store.upsertConnectorStatuses([
+                .init(
+                    chargePointID: "CP-1",
+                    connectorID: 1,
+                    status: "Available",
+                    errorCode: "NoError",
+                    timestamp: time.addingTimeInterval(1)
+                )
+            ])
+            let connectors = try await store.list(Connector.self, ListQuery(sortColumn: "charger_id")).items
+            #expect(connectors.count == 3)
+            let chargerOne = try #require(try await store.charger(chargePointID: "CP-1"))
+            let main = try #require(connectors.first { $0.chargerID == chargerOne.id && $0.connectorID == 1 })
+            #expect(main.status == "Charging")
+            #expect(sameInstant(main.statusAt, time.addingTimeInterval(5)))
+            let faulted = try #require(connectors.first { $0.status == "Faulted" })
+            #expect(faulted.errorCode == "GroundFailure")
+            #expect(faulted.info == "RCD tripped")
+            #expect(faulted.vendorErrorCode == "E42")
+        }
+    }
+
+    @Test("Heartbeats coalesce into last-seen times that never move backwards", arguments: TestBackend.allCases)
+    func lastSeen(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let time = Date(timeIntervalSince1970: 1_700_000_000)
+            try await store.updateLastSeen([
+                ("CP-1", time), ("CP-1", time.addingTimeInterval(30)), ("CP-2", time),
+            ])
+            try await store.updateLastSeen([("CP-1", time.addingTimeInterval(10))])
+            #expect(
+                sameInstant(
+                    try await store.charger(chargePointID: "CP-1")?.lastHeartbeatAt,
+                    time.addingTimeInterval(30)
+                )
+            )
+            #expect(sameInstant(try await store.charger(chargePointID: "CP-2")?.lastHeartbeatAt, time))
+        }
+    }
+}
