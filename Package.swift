@@ -52,6 +52,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "TimeSeriesCrashWriter",
+            dependencies: ["TimeSeries"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Relational",
             dependencies: [
@@ -120,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TimeSeriesTests",
-            dependencies: ["TimeSeries"],
+            dependencies: ["TimeSeries", "TimeSeriesCrashWriter"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "ocpp-server", path: ".."),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(
             url: "https://github.com/ordo-one/package-benchmark.git",
             from: "1.38.1",
@@ -16,6 +17,15 @@ let package = Package(
         ),
     ],
     targets: [
+        .executableTarget(
+            name: "RelationalBenchmark",
+            dependencies: [
+                .product(name: "Relational", package: "ocpp-server"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/RelationalBenchmark",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+        ),
         .executableTarget(
             name: "ProtocolBenchmarks",
             dependencies: [
@@ -27,6 +37,6 @@ let package = Package(
                 .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
             ],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
-        )
+        ),
     ]
 )

@@ -39,7 +39,8 @@ export OCPP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_test?
 
 # --- Lint and generated code ------------------------------------------------------------
 log "swift format lint"
-swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
+swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks \
+    Benchmarks/Sources
 
 log "checking that Sources/Protocol/Generated matches the schemas"
 generated_before=$(mktemp -d)
@@ -65,4 +66,4 @@ fi
 rm -f "$build_log"
 
 log "running the tests"
-OCPP_SERVER_BINARY="$(swift build --show-bin-path)/ocpp-server" swift test --skip-build
+OCPP_BIN_DIR="$(swift build --show-bin-path)" swift test --skip-build

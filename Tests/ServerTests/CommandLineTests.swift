@@ -8,10 +8,10 @@ import Testing
 /// The `ocpp-server` executable, run as a child process.
 @Suite("Command line", .serialized)
 struct CommandLineTests {
-    /// The built executable: `OCPP_SERVER_BINARY`, or the debug build beside the package.
+    /// The built executable: in `OCPP_BIN_DIR`, or the debug build beside the package.
     static var binary: URL {
-        if let path = ProcessInfo.processInfo.environment["OCPP_SERVER_BINARY"] {
-            return URL(fileURLWithPath: path)
+        if let path = ProcessInfo.processInfo.environment["OCPP_BIN_DIR"] {
+            return URL(fileURLWithPath: path).appendingPathComponent("ocpp-server")
         }
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent(".build/debug/ocpp-server")

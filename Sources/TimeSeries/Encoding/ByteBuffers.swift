@@ -1,0 +1,131 @@
+/// Appends little-endian integers, varints and bytes to a growing byte array.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+    @inline(__always)
+    mutating func write(_ value: UInt8) { bytes.append(value) }
+
+    @inline(__always)
+    mutating func write(_ value: UInt32) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    @inline(__always)
+    mutating func write(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    @inline(__always)
+    mutating func write(_ value: Int64) { write(UInt64(bitPattern: value)) }
+
+    @inline(__always)
+    mutating func write(_ value: Double) { write(value.bitPattern) }
+
+    /// LEB128.
+    @inline(__always)
+    mutating func writeVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    /// Zigzag, then LEB128: small magnitudes of either sign take few bytes.
+    @inline(__always)
+    mutating func writeSignedVarint(_ value: Int64) {
+        writeVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    mutating func writeBytes(_ value: some Collection<UInt8>) {
+        writeVarint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    mutating func writeString(_ value: String) { writeBytes(value.utf8) }
+
+    mutating func writeOptionalString(_ value: String?) {
+        if let value {
+            write(UInt8(1))
+            writeString(value)
+        } else {
+            write(UInt8(0))
+        }
+    }
+}
+
+/// Reads what ``ByteWriter`` wrote, failing (not trapping) on truncated or malformed input.
+struct ByteReader {
+    let bytes: UnsafeRawBufferPointer
+    var position = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    struct Truncated: Error {}
+
+    var remaining: Int { bytes.count - position }
+    var isAtEnd: Bool { position >= bytes.count }
+
+    @inline(__always)
+    mutating func readByte() throws(Truncated) -> UInt8 {
+        guard position < bytes.count else { throw Truncated() }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    @inline(__always)
+    mutating func readUInt32() throws(Truncated) -> UInt32 {
+        guard position + 4 <= bytes.count else { throw Truncated() }
+        defer { position += 4 }
+        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+    }
+
+    @inline(__always)
+    mutating func readUInt64() throws(Truncated) -> UInt64 {
+        guard position + 8 <= bytes.count else { throw Truncated() }
+        defer { position += 8 }
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+    }
+
+    mutating func readInt64() throws(Truncated) -> Int64 { Int64(bitPattern: try readUInt64()) }
+
+    mutating func readDouble() throws(Truncated) -> Double { Double(bitPattern: try readUInt64()) }
+
+    @inline(__always)
+    mutating func readVarint() throws(Truncated) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard position < bytes.count, shift < 64 else { throw Truncated() }
+            let byte = bytes[position]
+            position += 1
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    @inline(__always)
+    mutating func readSignedVarint() throws(Truncated) -> Int64 {
+        let raw = try readVarint()
+        return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+    }
+
+    mutating func readBytes() throws(Truncated) -> UnsafeRawBufferPointer {
+        let count = try readVarint()
+        guard count <= UInt64(remaining) else { throw Truncated() }
+        defer { position += Int(count) }
+        return UnsafeRawBufferPointer(rebasing: bytes[position..<position + Int(count)])
+    }
+
+    mutating func readString() throws(Truncated) -> String {
+        String(decoding: try readBytes(), as: UTF8.self)
+    }
+
+    mutating func readOptionalString() throws(Truncated) -> String? {
+        try readByte() == 0 ? nil : try readString()
+    }
+}

@@ -1,0 +1,238 @@
+/// One block of a segment: a few thousand rows sorted by (series, timestamp), stored as
+/// separately compressed columns so that a reader decodes only what it needs.
+///
+/// Columns, each encoded then LZ4-compressed:
+/// - series ids: runs of (id, count), since rows are grouped by series;
+/// - timestamps: delta-of-delta, zigzag varints (regular sampling makes them ~1 byte);
+/// - kinds: runs of (kind, count);
+/// - numbers: scaled integers (the smallest power of ten that makes every value in the
+///   block an exact integer, up to 10^9) as zigzag varint deltas; otherwise the XOR of each
+///   value's bits with the previous one's;
+/// - texts: the text bytes of the rows that have text, in row order.
+enum BlockCodec {
+    static let columnCount = 5
+
+    struct Columns {
+        var seriesIDs: [UInt32] = []
+        var timestamps: [Int64] = []
+        var kinds: [UInt8] = []
+        var numbers: [Double] = []
+        var texts: [[UInt8]?] = []
+    }
+
+    /// Which columns a read needs.
+    struct Selection: OptionSet {
+        let rawValue: UInt8
+        static let kinds = Selection(rawValue: 1)
+        static let numbers = Selection(rawValue: 2)
+        static let texts = Selection(rawValue: 4)
+        static let all: Selection = [.kinds, .numbers, .texts]
+    }
+
+    static func encode(_ rows: ArraySlice<StoredRow>) -> [UInt8] {
+        var series = ByteWriter(capacity: 64)
+        var runID = rows.first?.seriesID ?? 0
+        var runLength: UInt64 = 0
+        for row in rows {
+            if row.seriesID != runID {
+                series.writeVarint(UInt64(runID))
+                series.writeVarint(runLength)
+                runID = row.seriesID
+                runLength = 0
+            }
+            runLength += 1
+        }
+        if runLength > 0 {
+            series.writeVarint(UInt64(runID))
+            series.writeVarint(runLength)
+        }
+
+        var times = ByteWriter(capacity: rows.count * 2)
+        var previous: Int64 = 0
+        var previousDelta: Int64 = 0
+        for row in rows {
+            let delta = row.timestamp &- previous
+            times.writeSignedVarint(delta &- previousDelta)
+            previousDelta = delta
+            previous = row.timestamp
+        }
+
+        var kinds = ByteWriter(capacity: 8)
+        var texts = ByteWriter()
+        var numbers: [Double] = []
+        numbers.reserveCapacity(rows.count)
+        var kindRun: (kind: UInt8, count: UInt64)? = nil
+        for row in rows {
+            let kind = ValueCodec.kind(of: row.value)
+            if let run = kindRun, run.kind == kind {
+                kindRun = (kind, run.count + 1)
+            } else {
+                if let run = kindRun {
+                    kinds.write(run.kind)
+                    kinds.writeVarint(run.count)
+                }
+                kindRun = (kind, 1)
+            }
+            numbers.append(ValueCodec.number(of: row.value))
+            if let text = ValueCodec.textBytes(of: row.value) { texts.writeBytes(text) }
+        }
+        if let run = kindRun {
+            kinds.write(run.kind)
+            kinds.writeVarint(run.count)
+        }
+
+        var block = ByteWriter(capacity: rows.count * 4)
+        block.writeVarint(UInt64(rows.count))
+        for column in [series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers), texts.bytes] {
+            let compressed = LZ4.compress(column)
+            block.writeVarint(UInt64(column.count))
+            block.writeVarint(UInt64(compressed.count))
+            block.bytes.append(contentsOf: compressed)
+        }
+        return block.bytes
+    }
+
+    private static let powersOfTen: [Double] = (0...9).map { exponent in
+        var value = 1.0
+        for _ in 0..<exponent { value *= 10 }
+        return value
+    }
+
+    static func encodeNumbers(_ numbers: [Double]) -> [UInt8] {
+        var writer = ByteWriter(capacity: numbers.count * 2 + 2)
+        // Scaled integers: exact only if every value times 10^scale is an integer that
+        // divides back to the very same double.
+        scales: for scale in 0..<powersOfTen.count {
+            let factor = powersOfTen[scale]
+            var previous: Int64 = 0
+            var encoded = ByteWriter(capacity: numbers.count * 2 + 2)
+            encoded.write(UInt8(1))
+            encoded.write(UInt8(scale))
+            for number in numbers {
+                let scaled = (number * factor).rounded()
+                guard abs(scaled) < 9.0e15, scaled / factor == number, number.sign == .plus || number != 0 else {
+                    continue scales
+                }
+                let integer = Int64(scaled)
+                encoded.writeSignedVarint(integer &- previous)
+                previous = integer
+            }
+            return encoded.bytes
+        }
+        writer.write(UInt8(0))
+        var previous: UInt64 = 0
+        for number in numbers {
+            writer.write(number.bitPattern ^ previous)
+            previous = number.bitPattern
+        }
+        return writer.bytes
+    }
+
+    static func decodeNumbers(_ bytes: UnsafeRawBufferPointer, count: Int) throws -> [Double] {
+        var reader = ByteReader(bytes)
+        var numbers: [Double] = []
+        numbers.reserveCapacity(count)
+        if try reader.readByte() == 1 {
+            let scale = Int(try reader.readByte())
+            guard scale < powersOfTen.count else { throw ByteReader.Truncated() }
+            let factor = powersOfTen[scale]
+            var previous: Int64 = 0
+            for _ in 0..<count {
+                previous = previous &+ (try reader.readSignedVarint())
+                numbers.append(Double(previous) / factor)
+            }
+        } else {
+            var previous: UInt64 = 0
+            for _ in 0..<count {
+                previous ^= try reader.readUInt64()
+                numbers.append(Double(bitPattern: previous))
+            }
+        }
+        return numbers
+    }
+
+    /// Decodes the series and timestamp columns always, the others as `selection` asks.
+    static func decode(_ block: UnsafeRawBufferPointer, selection: Selection) throws -> Columns {
+        var reader = ByteReader(block)
+        let count = Int(try reader.readVarint())
+        guard count <= block.count * 64 else { throw ByteReader.Truncated() }
+        var columns = Columns()
+        var raw: [(size: Int, compressed: UnsafeRawBufferPointer)] = []
+        for _ in 0..<columnCount {
+            let size = Int(try reader.readVarint())
+            let compressedSize = Int(try reader.readVarint())
+            guard compressedSize <= reader.remaining else { throw ByteReader.Truncated() }
+            raw.append(
+                (size, UnsafeRawBufferPointer(rebasing: block[reader.position..<reader.position + compressedSize]))
+            )
+            reader.position += compressedSize
+        }
+        func column(_ index: Int) throws -> [UInt8] {
+            do {
+                return try LZ4.decompress(raw[index].compressed, originalSize: raw[index].size)
+            } catch {
+                throw ByteReader.Truncated()
+            }
+        }
+
+        let series = try column(0)
+        try series.withUnsafeBytes { bytes throws in
+            var reader = ByteReader(bytes)
+            columns.seriesIDs.reserveCapacity(count)
+            while !reader.isAtEnd {
+                let id = UInt32(truncatingIfNeeded: try reader.readVarint())
+                let run = Int(try reader.readVarint())
+                guard columns.seriesIDs.count + run <= count else { throw ByteReader.Truncated() }
+                columns.seriesIDs.append(contentsOf: repeatElement(id, count: run))
+            }
+        }
+        let times = try column(1)
+        try times.withUnsafeBytes { bytes throws in
+            var reader = ByteReader(bytes)
+            columns.timestamps.reserveCapacity(count)
+            var previous: Int64 = 0
+            var delta: Int64 = 0
+            for _ in 0..<count {
+                delta = delta &+ (try reader.readSignedVarint())
+                previous = previous &+ delta
+                columns.timestamps.append(previous)
+            }
+        }
+        guard columns.seriesIDs.count == count else { throw ByteReader.Truncated() }
+        if !selection.isEmpty {
+            let kinds = try column(2)
+            try kinds.withUnsafeBytes { bytes throws in
+                var reader = ByteReader(bytes)
+                columns.kinds.reserveCapacity(count)
+                while !reader.isAtEnd {
+                    let kind = try reader.readByte()
+                    let run = Int(try reader.readVarint())
+                    guard columns.kinds.count + run <= count else { throw ByteReader.Truncated() }
+                    columns.kinds.append(contentsOf: repeatElement(kind, count: run))
+                }
+            }
+            guard columns.kinds.count == count else { throw ByteReader.Truncated() }
+        }
+        if selection.contains(.numbers) {
+            let numbers = try column(3)
+            columns.numbers = try numbers.withUnsafeBytes { bytes throws in
+                try decodeNumbers(bytes, count: count)
+            }
+        }
+        if selection.contains(.texts) {
+            let texts = try column(4)
+            try texts.withUnsafeBytes { bytes throws in
+                var reader = ByteReader(bytes)
+                columns.texts.reserveCapacity(count)
+                for kind in columns.kinds {
+                    if kind == ValueCodec.kindNumber {
+                        columns.texts.append(nil)
+                    } else {
+                        columns.texts.append(Array(try reader.readBytes()))
+                    }
+                }
+            }
+        }
+        return columns
+    }
+}

@@ -1,0 +1,249 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Where a block lies in its segment file and what it can hold, for pruning without reading it.
+struct BlockInfo: Sendable {
+    var offset: Int
+    var length: Int
+    var checksum: UInt32
+    var rowCount: Int
+    var minTimestamp: Int64
+    var maxTimestamp: Int64
+    /// The distinct series ids of the block, ascending.
+    var seriesIDs: [UInt32]
+}
+
+/// An immutable segment file: blocks of columnar rows and a footer index.
+///
+/// Layout: `OTSG` + format version (u32), the blocks, the footer (block index), then the
+/// footer's length and CRC32C (u32 each) and `OTSE`. Each block's CRC32C is in the index.
+final class Segment: Sendable {
+    static let headerMagic: [UInt8] = Array("OTSG".utf8)
+    static let trailerMagic: [UInt8] = Array("OTSE".utf8)
+    static let formatVersion: UInt32 = 1
+    static let fileExtension = "seg"
+
+    let path: String
+    /// Larger is newer: on duplicate (series, timestamp) rows, the newer segment wins.
+    let sequence: UInt64
+    let blocks: [BlockInfo]
+    let minTimestamp: Int64
+    let maxTimestamp: Int64
+    let rowCount: Int
+    let byteCount: Int
+    private let descriptor: Int32
+
+    struct Corrupt: Error, CustomStringConvertible {
+        let path: String
+        let reason: String
+        var description: String { "segment \(path) is corrupt: \(reason)" }
+    }
+
+    /// Builds the bytes of a segment from rows sorted by (series, timestamp).
+    static func build(_ rows: [StoredRow], blockRows: Int) -> [UInt8] {
+        var file = ByteWriter(capacity: rows.count * 2 + 64)
+        file.bytes.append(contentsOf: headerMagic)
+        file.write(formatVersion)
+        var infos: [BlockInfo] = []
+        var start = 0
+        while start < rows.count {
+            let end = min(start + blockRows, rows.count)
+            let slice = rows[start..<end]
+            let block = BlockCodec.encode(slice)
+            var minimum = Int64.max
+            var maximum = Int64.min
+            var series: [UInt32] = []
+            for row in slice {
+                minimum = min(minimum, row.timestamp)
+                maximum = max(maximum, row.timestamp)
+                if series.last != row.seriesID { series.append(row.seriesID) }
+            }
+            infos.append(
+                BlockInfo(
+                    offset: file.bytes.count,
+                    length: block.count,
+                    checksum: CRC32C.checksum(block),
+                    rowCount: slice.count,
+                    minTimestamp: minimum,
+                    maxTimestamp: maximum,
+                    seriesIDs: Array(Set(series)).sorted()
+                )
+            )
+            file.bytes.append(contentsOf: block)
+            start = end
+        }
+        var footer = ByteWriter()
+        footer.writeVarint(UInt64(infos.count))
+        for info in infos {
+            footer.writeVarint(UInt64(info.offset))
+            footer.writeVarint(UInt64(info.length))
+            footer.write(info.checksum)
+            footer.writeVarint(UInt64(info.rowCount))
+            footer.writeSignedVarint(info.minTimestamp)
+            footer.writeSignedVarint(info.maxTimestamp)
+            footer.writeVarint(UInt64(info.seriesIDs.count))
+            var previous: UInt32 = 0
+            for id in info.seriesIDs {
+                footer.writeVarint(UInt64(id - previous))
+                previous = id
+            }
+        }
+        file.bytes.append(contentsOf: footer.bytes)
+        file.write(UInt32(footer.bytes.count))
+        file.write(CRC32C.checksum(footer.bytes))
+        file.bytes.append(contentsOf: trailerMagic)
+        return file.bytes
+    }
+
+    /// Opens a segment file and reads its footer.
+    /// - Throws: ``Corrupt`` when the header, footer or trailer do not check out, or
+    ///   ``TimeSeriesError`` when the file cannot be read.
+    init(path: String, sequence: UInt64) throws {
+        self.path = path
+        self.sequence = sequence
+        let descriptor = try FileIO.openForReading(path)
+        do {
+            let size = try FileIO.size(descriptor, path: path)
+            guard size >= 24 else { throw Corrupt(path: path, reason: "file of \(size) bytes is too short") }
+            let header = try FileIO.read(descriptor, offset: 0, count: 8, path: path)
+            guard Array(header[0..<4]) == Self.headerMagic else { throw Corrupt(path: path, reason: "bad header") }
+            let version = header[4..<8].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+            guard version == Self.formatVersion else {
+                throw Corrupt(path: path, reason: "format version \(version), this build reads \(Self.formatVersion)")
+            }
+            let trailer = try FileIO.read(descriptor, offset: size - 12, count: 12, path: path)
+            guard Array(trailer[8..<12]) == Self.trailerMagic else { throw Corrupt(path: path, reason: "bad trailer") }
+            let (footerLength, footerChecksum) = trailer.withUnsafeBytes {
+                (
+                    Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt32.self))),
+                    UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                )
+            }
+            guard footerLength <= size - 20 else { throw Corrupt(path: path, reason: "bad footer length") }
+            let footer = try FileIO.read(descriptor, offset: size - 12 - footerLength, count: footerLength, path: path)
+            guard CRC32C.checksum(footer) == footerChecksum else {
+                throw Corrupt(path: path, reason: "footer checksum mismatch")
+            }
+            let blocks: [BlockInfo]
+            do {
+                blocks = try footer.withUnsafeBytes { bytes throws in
+                    try Self.parseFooter(bytes, dataEnd: size - 12 - footerLength)
+                }
+            } catch {
+                throw Corrupt(path: path, reason: "undecodable footer")
+            }
+            self.blocks = blocks
+            self.minTimestamp = blocks.map(\.minTimestamp).min() ?? 0
+            self.maxTimestamp = blocks.map(\.maxTimestamp).max() ?? 0
+            self.rowCount = blocks.reduce(0) { $0 + $1.rowCount }
+            self.byteCount = size
+            self.descriptor = descriptor
+        } catch {
+            Glibc.close(descriptor)
+            throw error
+        }
+    }
+
+    private static func parseFooter(
+        _ bytes: UnsafeRawBufferPointer,
+        dataEnd: Int
+    ) throws
+        -> [BlockInfo]
+    {
+        var reader = ByteReader(bytes)
+        var blocks: [BlockInfo] = []
+        for _ in 0..<(try reader.readVarint()) {
+            let offset = Int(try reader.readVarint())
+            let length = Int(try reader.readVarint())
+            let checksum = try reader.readUInt32()
+            let rowCount = Int(try reader.readVarint())
+            let minimum = try reader.readSignedVarint()
+            let maximum = try reader.readSignedVarint()
+            let seriesCount = try reader.readVarint()
+            guard seriesCount <= UInt64(rowCount), offset >= 8, offset + length <= dataEnd else {
+                throw ByteReader.Truncated()
+            }
+            var series: [UInt32] = []
+            var previous: UInt32 = 0
+            for _ in 0..<seriesCount {
+                previous &+= UInt32(truncatingIfNeeded: try reader.readVarint())
+                series.append(previous)
+            }
+            blocks.append(
+                BlockInfo(
+                    offset: offset,
+                    length: length,
+                    checksum: checksum,
+                    rowCount: rowCount,
+                    minTimestamp: minimum,
+                    maxTimestamp: maximum,
+                    seriesIDs: series
+                )
+            )
+        }
+        return blocks
+    }
+
+    /// Reads and checks block `index`, then decodes the columns `selection` asks for.
+    /// - Throws: ``Corrupt`` on a checksum mismatch or an undecodable block.
+    func readBlock(_ index: Int, selection: BlockCodec.Selection) throws -> BlockCodec.Columns {
+        let info = blocks[index]
+        let bytes = try FileIO.read(descriptor, offset: info.offset, count: info.length, path: path)
+        guard bytes.count == info.length, CRC32C.checksum(bytes) == info.checksum else {
+            throw Corrupt(path: path, reason: "block \(index) checksum mismatch")
+        }
+        do {
+            return try bytes.withUnsafeBytes { buffer throws in
+                try BlockCodec.decode(buffer, selection: selection)
+            }
+        } catch {
+            throw Corrupt(path: path, reason: "block \(index) does not decode")
+        }
+    }
+
+    /// Every row of the segment (for compaction), in (series, timestamp) order.
+    func allRows() throws -> [StoredRow] {
+        var rows: [StoredRow] = []
+        rows.reserveCapacity(rowCount)
+        for index in blocks.indices {
+            let columns = try readBlock(index, selection: .all)
+            for row in 0..<columns.timestamps.count {
+                rows.append(
+                    StoredRow(
+                        seriesID: columns.seriesIDs[row],
+                        timestamp: columns.timestamps[row],
+                        value: try Self.value(columns, row)
+                    )
+                )
+            }
+        }
+        return rows
+    }
+
+    static func value(_ columns: BlockCodec.Columns, _ row: Int) throws -> EventValue {
+        let text = columns.texts.isEmpty ? nil : columns.texts[row]
+        return try text.withUnsafeBytesIfPresent { buffer in
+            try ValueCodec.value(
+                kind: columns.kinds[row],
+                number: columns.numbers.isEmpty ? 0 : columns.numbers[row],
+                text: buffer
+            )
+        }
+    }
+
+    deinit {
+        Glibc.close(descriptor)
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    func withUnsafeBytesIfPresent<Result>(_ body: (UnsafeRawBufferPointer?) throws -> Result) rethrows -> Result {
+        switch self {
+        case .none: return try body(nil)
+        case .some(let bytes): return try bytes.withUnsafeBytes { try body($0) }
+        }
+    }
+}

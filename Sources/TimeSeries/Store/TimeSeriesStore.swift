@@ -1,0 +1,711 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// When appended rows are made durable.
+public enum SyncPolicy: Sendable, Hashable {
+    /// Each append returns after one `fdatasync` that covers it; concurrent appends share one
+    /// (group commit). The default.
+    case always
+    /// Appends return after the write; the log is synced at most this often. A crash may lose
+    /// the last interval's rows.
+    case interval(milliseconds: Int)
+    /// Never synced by the store (benchmarks and tests of the write path only).
+    case never
+}
+
+/// Settings of a ``TimeSeriesStore``.
+public struct TimeSeriesOptions: Sendable, Hashable {
+    public var syncPolicy: SyncPolicy
+    /// A memtable with this many rows becomes segments.
+    public var memtableRows: Int
+    /// A memtable older than this (milliseconds) becomes segments at the next append.
+    public var memtableAgeMilliseconds: Int64
+    /// Rows per segment block.
+    public var blockRows: Int
+    /// Partitions (UTC days) older than this many days are dropped by ``TimeSeriesStore/applyRetention(now:)``.
+    public var retentionDays: Int?
+    /// A day with at least this many segments is merged into one by ``TimeSeriesStore/compact()``.
+    public var compactionThreshold: Int
+
+    public init(
+        syncPolicy: SyncPolicy = .always,
+        memtableRows: Int = 1_000_000,
+        memtableAgeMilliseconds: Int64 = 10 * 60 * 1000,
+        blockRows: Int = 4096,
+        retentionDays: Int? = nil,
+        compactionThreshold: Int = 4
+    ) {
+        self.syncPolicy = syncPolicy
+        self.memtableRows = memtableRows
+        self.memtableAgeMilliseconds = memtableAgeMilliseconds
+        self.blockRows = blockRows
+        self.retentionDays = retentionDays
+        self.compactionThreshold = compactionThreshold
+    }
+}
+
+/// What opening the store found and repaired.
+public struct RecoveryReport: Sendable {
+    /// Rows replayed from the write-ahead log.
+    public var replayedRows: Int = 0
+    /// Torn or corrupt WAL tails that were cut, with the file and reason.
+    public var truncatedTails: [String] = []
+    /// Segments that failed their checks and are kept out of queries.
+    public var corruptSegments: [String] = []
+}
+
+/// Counters for tests and benchmarks.
+public struct TimeSeriesStatistics: Sendable {
+    public var segments: Int
+    public var segmentBytes: Int
+    public var segmentRows: Int
+    public var memtableRows: Int
+    public var seriesCount: Int
+    /// Blocks read and decompressed by queries since opening.
+    public var blocksDecoded: Int
+    /// Blocks that queries skipped from the footer index alone.
+    public var blocksSkipped: Int
+    /// Segments found corrupt (on open or while reading), kept out of queries.
+    public var corruptSegments: [String]
+}
+
+/// The EventsData store: a write-ahead log, an in-memory table, and immutable columnar
+/// LZ4-compressed segment files partitioned by UTC day.
+///
+/// One writer thread appends (group commit), flushes and compacts; any number of readers
+/// query consistent snapshots concurrently. Rows are unique by (series, timestamp): a later
+/// row with the same series and timestamp replaces the earlier one, which makes replays
+/// and retried messages idempotent.
+public final class TimeSeriesStore: @unchecked Sendable {
+    // @unchecked: every mutable field below is guarded by `stateLock` or owned by the
+    // writer thread (documented at each), and the queue by `queueLock`.
+
+    public let directory: String
+    public let options: TimeSeriesOptions
+    /// What opening found.
+    public private(set) var recovery = RecoveryReport()
+
+    // Guarded by stateLock.
+    private let stateLock = ConditionLock()
+    private var seriesIDs: [SeriesKey: UInt32] = [:]
+    private var seriesKeys: [SeriesKey] = []
+    private var seriesByChargePoint: [String: [UInt32]] = [:]
+    private var memtable: [[StoredRow]] = []
+    private var memtableCount = 0
+    private var frozen: [[StoredRow]] = []
+    private var segments: [Segment] = []
+    private var corruptSegments: [String] = []
+    private var blocksDecoded = 0
+    private var blocksSkipped = 0
+
+    // Writer thread only.
+    private var walDescriptor: Int32 = -1
+    private var walSequence: UInt64 = 0
+    private var walPath = ""
+    private var nextSegmentSequence: UInt64 = 1
+    private var persistedSeriesCount = 0
+    private var memtableStarted: Int64 = 0
+    private var lastSync: Int64 = 0
+    private var unsyncedBytes = 0
+
+    // Guarded by queueLock.
+    private let queueLock = ConditionLock()
+    private var pending: [PendingAppend] = []
+    private var stopping = false
+    private var writerThread: pthread_t?
+
+    private final class PendingAppend: @unchecked Sendable {
+        let rows: [EventRow]
+        var operation: Operation?
+        var result: Result<Void, any Error>?
+        var completion: (@Sendable (Result<Void, any Error>) -> Void)?
+
+        enum Operation { case flush, compact, retention(Int64) }
+
+        init(rows: [EventRow]) { self.rows = rows }
+    }
+
+    // MARK: - Opening
+
+    /// Opens (or creates) the store in `directory`: loads the series dictionary and the
+    /// segments, replays the write-ahead log (cutting a torn tail), and starts the writer.
+    /// - Throws: ``TimeSeriesError`` when the directory cannot be used.
+    public init(directory: String, options: TimeSeriesOptions = TimeSeriesOptions()) throws {
+        self.directory = directory
+        self.options = options
+        try FileIO.makeDirectory(directory + "/wal")
+        try FileIO.makeDirectory(directory + "/segments")
+        try loadSeriesDictionary()
+        try loadSegments()
+        try replayWAL()
+        memtableStarted = monotonicMilliseconds()
+        lastSync = memtableStarted
+        startWriter()
+    }
+
+    private var dictionaryPath: String { directory + "/series.dict" }
+
+    private func loadSeriesDictionary() throws {
+        guard FileIO.exists(dictionaryPath) else { return }
+        let bytes = try FileIO.readAll(dictionaryPath)
+        let contents = bytes.withUnsafeBytes { WALFormat.parse($0) }
+        for batch in contents.batches {
+            for (id, key) in batch.newSeries { define(key, id: id) }
+        }
+        persistedSeriesCount = seriesKeys.count
+        if let problem = contents.tailProblem {
+            recovery.truncatedTails.append("\(dictionaryPath) at byte \(contents.validLength): \(problem)")
+            let descriptor = try FileIO.openForAppend(dictionaryPath)
+            defer { Glibc.close(descriptor) }
+            try FileIO.truncate(descriptor, to: contents.validLength, path: dictionaryPath)
+        }
+    }
+
+    private func define(_ key: SeriesKey, id: UInt32) {
+        guard Int(id) == seriesKeys.count else { return }
+        seriesKeys.append(key)
+        seriesIDs[key] = id
+        seriesByChargePoint[key.chargePointID, default: []].append(id)
+    }
+
+    private func loadSegments() throws {
+        for day in FileIO.listDirectory(directory + "/segments") {
+            let dayPath = directory + "/segments/" + day
+            for name in FileIO.listDirectory(dayPath) {
+                let path = dayPath + "/" + name
+                if name.hasSuffix(".tmp") {
+                    try FileIO.remove(path)
+                    continue
+                }
+                guard name.hasSuffix("." + Segment.fileExtension),
+                    let sequence = UInt64(name.dropLast(Segment.fileExtension.count + 1), radix: 16)
+                else { continue }
+                nextSegmentSequence = max(nextSegmentSequence, sequence + 1)
+                do {
+                    segments.append(try Segment(path: path, sequence: sequence))
+                } catch let error as Segment.Corrupt {
+                    corruptSegments.append(error.description)
+                    recovery.corruptSegments.append(error.description)
+                }
+            }
+        }
+        segments.sort { $0.sequence < $1.sequence }
+    }
+
+    private func replayWAL() throws {
+        let names = FileIO.listDirectory(directory + "/wal").filter { $0.hasSuffix(".wal") }
+        var sequences = names.compactMap { UInt64($0.dropLast(4), radix: 16) }.sorted()
+        for sequence in sequences {
+            let path = walFilePath(sequence)
+            let bytes = try FileIO.readAll(path)
+            let contents = bytes.withUnsafeBytes { WALFormat.parse($0) }
+            for batch in contents.batches {
+                for (id, key) in batch.newSeries { define(key, id: id) }
+                memtable.append(batch.rows)
+                memtableCount += batch.rows.count
+                recovery.replayedRows += batch.rows.count
+            }
+            if let problem = contents.tailProblem {
+                recovery.truncatedTails.append("\(path) at byte \(contents.validLength): \(problem)")
+                let descriptor = try FileIO.openForAppend(path)
+                defer { Glibc.close(descriptor) }
+                try FileIO.truncate(descriptor, to: contents.validLength, path: path)
+                try FileIO.syncData(descriptor, path: path)
+            }
+        }
+        if sequences.isEmpty { sequences = [1] }
+        walSequence = sequences.last!
+        walPath = walFilePath(walSequence)
+        walDescriptor = try FileIO.openForAppend(walPath)
+        try FileIO.syncDirectory(directory + "/wal")
+    }
+
+    private func walFilePath(_ sequence: UInt64) -> String {
+        directory + "/wal/" + hex(sequence) + ".wal"
+    }
+
+    private func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, 16 - digits.count)) + digits
+    }
+
+    // MARK: - Writer thread
+
+    private func startWriter() {
+        let unmanaged = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let created = pthread_create(
+            &thread,
+            nil,
+            { argument in
+                let store = Unmanaged<TimeSeriesStore>.fromOpaque(argument!).takeRetainedValue()
+                store.writerLoop()
+                return nil
+            },
+            unmanaged.toOpaque()
+        )
+        precondition(created == 0, "cannot start the time-series writer thread")
+        writerThread = thread
+    }
+
+    private func writerLoop() {
+        while true {
+            queueLock.lock()
+            while pending.isEmpty && !stopping {
+                if case .interval(let milliseconds) = options.syncPolicy, unsyncedBytes > 0 {
+                    queueLock.wait(milliseconds: milliseconds)
+                    break
+                }
+                queueLock.wait()
+            }
+            let work = pending
+            pending.removeAll()
+            let stop = stopping && work.isEmpty
+            queueLock.unlock()
+
+            if work.isEmpty {
+                syncIfDue(force: stop)
+                if stop { return }
+                continue
+            }
+            process(work)
+        }
+    }
+
+    private func process(_ work: [PendingAppend]) {
+        let appends = work.filter { $0.operation == nil }
+        if !appends.isEmpty {
+            let result = Result { try commit(appends.map(\.rows)) }
+            for item in appends { complete(item, result) }
+        }
+        for item in work {
+            guard let operation = item.operation else { continue }
+            let result = Result {
+                switch operation {
+                case .flush: try flushMemtable()
+                case .compact: try compactPartitions()
+                case .retention(let now): try dropExpiredPartitions(now: now)
+                }
+            }
+            complete(item, result)
+        }
+        if memtableCount >= options.memtableRows
+            || (memtableCount > 0 && monotonicMilliseconds() - memtableStarted >= options.memtableAgeMilliseconds)
+        {
+            // A failed flush leaves the rows in the memtable and the WAL: nothing is lost,
+            // and the next append tries again.
+            try? flushMemtable()
+        }
+    }
+
+    private func complete(_ item: PendingAppend, _ result: Result<Void, any Error>) {
+        if let completion = item.completion {
+            completion(result)
+        } else {
+            queueLock.withLock {
+                item.result = result
+                queueLock.broadcast()
+            }
+        }
+    }
+
+    /// Writes the batches as one WAL record, syncs per policy, then applies them to the memtable.
+    private func commit(_ batches: [[EventRow]]) throws {
+        var newSeries: [(id: UInt32, key: SeriesKey)] = []
+        var rows: [StoredRow] = []
+        rows.reserveCapacity(batches.reduce(0) { $0 + $1.count })
+        // Ids for new series are assigned here, on the writer thread, and published to
+        // readers only with the rows, after the write succeeded.
+        var assigned: [SeriesKey: UInt32] = [:]
+        let known = stateLock.withLock { seriesIDs }
+        var nextID = UInt32(stateLock.withLock { seriesKeys.count })
+        for batch in batches {
+            for row in batch {
+                let id: UInt32
+                if let existing = known[row.series] ?? assigned[row.series] {
+                    id = existing
+                } else {
+                    id = nextID
+                    nextID += 1
+                    assigned[row.series] = id
+                    newSeries.append((id, row.series))
+                }
+                rows.append(StoredRow(seriesID: id, timestamp: row.timestamp, value: row.value))
+            }
+        }
+        let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: rows))
+        guard record.count - 8 <= WALFormat.maximumRecordLength else {
+            throw TimeSeriesError(
+                message: "a batch of \(record.count) bytes exceeds the largest log record "
+                    + "(\(WALFormat.maximumRecordLength) bytes); append it in parts"
+            )
+        }
+        let sizeBefore = try FileIO.size(walDescriptor, path: walPath)
+        do {
+            try record.withUnsafeBytes { buffer throws in
+                try FileIO.writeAll(walDescriptor, buffer, path: walPath)
+            }
+            unsyncedBytes += record.count
+            switch options.syncPolicy {
+            case .always:
+                try FileIO.syncData(walDescriptor, path: walPath)
+                unsyncedBytes = 0
+                lastSync = monotonicMilliseconds()
+            case .interval:
+                syncIfDue(force: false)
+            case .never:
+                break
+            }
+        } catch {
+            // Cut a partial record so that later records do not follow garbage.
+            try? FileIO.truncate(walDescriptor, to: sizeBefore, path: walPath)
+            throw error
+        }
+        stateLock.withLock {
+            for (id, key) in newSeries { define(key, id: id) }
+            if memtableCount == 0 { memtableStarted = monotonicMilliseconds() }
+            memtable.append(rows)
+            memtableCount += rows.count
+        }
+    }
+
+    private func syncIfDue(force: Bool) {
+        guard unsyncedBytes > 0 else { return }
+        var due = force
+        if case .interval(let milliseconds) = options.syncPolicy {
+            due = due || monotonicMilliseconds() - lastSync >= Int64(milliseconds)
+        }
+        guard due, (try? FileIO.syncData(walDescriptor, path: walPath)) != nil else { return }
+        unsyncedBytes = 0
+        lastSync = monotonicMilliseconds()
+    }
+
+    private func enqueue(_ item: PendingAppend) {
+        queueLock.withLock {
+            pending.append(item)
+            queueLock.broadcast()
+        }
+    }
+
+    private func runOnWriter(_ item: PendingAppend) throws {
+        enqueue(item)
+        let result: Result<Void, any Error> = queueLock.withLock {
+            while item.result == nil { queueLock.wait() }
+            return item.result!
+        }
+        try result.get()
+    }
+
+    // MARK: - Appending
+
+    /// Appends rows. Returns once they are durable as the sync policy says (with `always`:
+    /// after the fdatasync that covers them).
+    /// - Throws: ``TimeSeriesError`` when the write or the sync failed (disk full, I/O
+    ///   error); nothing of the batch is kept and the caller may retry.
+    public func append(_ rows: [EventRow]) async throws {
+        guard !rows.isEmpty else { return }
+        let item = PendingAppend(rows: rows)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            item.completion = { continuation.resume(with: $0) }
+            enqueue(item)
+        }
+    }
+
+    /// Appends rows, blocking the calling thread until they are durable (never call it on an
+    /// event loop).
+    /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does.
+    public func appendBlocking(_ rows: [EventRow]) throws {
+        guard !rows.isEmpty else { return }
+        try runOnWriter(PendingAppend(rows: rows))
+    }
+
+    /// Appends rows and calls `completion` on the writer thread once they are durable (or the
+    /// append failed). For callers that hop back to an event loop themselves.
+    public func append(_ rows: [EventRow], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        let item = PendingAppend(rows: rows)
+        item.completion = completion
+        enqueue(item)
+    }
+
+    /// Turns the memtable into segments now.
+    public func flush() throws {
+        let item = PendingAppend(rows: [])
+        item.operation = .flush
+        try runOnWriter(item)
+    }
+
+    /// Merges the segments of each day that has at least `compactionThreshold` of them.
+    public func compact() throws {
+        let item = PendingAppend(rows: [])
+        item.operation = .compact
+        try runOnWriter(item)
+    }
+
+    /// Drops the partitions (UTC days) that ended more than `retentionDays` before `now`.
+    /// - Parameter now: Milliseconds since 1970.
+    public func applyRetention(now: Int64) throws {
+        let item = PendingAppend(rows: [])
+        item.operation = .retention(now)
+        try runOnWriter(item)
+    }
+
+    /// Stops the writer after what is queued, syncs the log and closes it.
+    public func close() {
+        let thread: pthread_t? = queueLock.withLock {
+            stopping = true
+            queueLock.broadcast()
+            defer { writerThread = nil }
+            return writerThread
+        }
+        if let thread { pthread_join(thread, nil) }
+        if walDescriptor >= 0 {
+            if unsyncedBytes > 0 { try? FileIO.syncData(walDescriptor, path: walPath) }
+            Glibc.close(walDescriptor)
+            walDescriptor = -1
+        }
+    }
+
+    // MARK: - Flushing, compaction, retention (writer thread)
+
+    private static let millisecondsPerDay: Int64 = 86_400_000
+
+    private func flushMemtable() throws {
+        let (rows, keys): ([[StoredRow]], [SeriesKey]) = stateLock.withLock {
+            frozen = memtable
+            memtable = []
+            memtableCount = 0
+            return (frozen, seriesKeys)
+        }
+        guard !rows.isEmpty else { return }
+        do {
+            // New WAL first: rows appended from now on are not part of this flush.
+            let oldSequence = walSequence
+            if unsyncedBytes > 0 { try FileIO.syncData(walDescriptor, path: walPath) }
+            unsyncedBytes = 0
+            Glibc.close(walDescriptor)
+            walSequence += 1
+            walPath = walFilePath(walSequence)
+            walDescriptor = try FileIO.openForAppend(walPath)
+            try FileIO.syncDirectory(directory + "/wal")
+
+            try persistSeries(keys)
+            var byDay: [Int64: [StoredRow]] = [:]
+            for chunk in rows {
+                for row in chunk {
+                    byDay[floorDivide(row.timestamp, Self.millisecondsPerDay), default: []].append(row)
+                }
+            }
+            var written: [Segment] = []
+            for (day, dayRows) in byDay.sorted(by: { $0.key < $1.key }) {
+                written.append(try writeSegment(Self.sortedUnique(dayRows), day: day))
+            }
+            stateLock.withLock {
+                segments.append(contentsOf: written)
+                frozen = []
+            }
+            for name in FileIO.listDirectory(directory + "/wal") {
+                if let sequence = UInt64(name.dropLast(4), radix: 16), sequence <= oldSequence {
+                    try FileIO.remove(directory + "/wal/" + name)
+                }
+            }
+            memtableStarted = monotonicMilliseconds()
+        } catch {
+            // Keep the rows readable and in memory; their WAL files stay until a flush succeeds.
+            stateLock.withLock {
+                memtable = frozen + memtable
+                memtableCount = memtable.reduce(0) { $0 + $1.count }
+                frozen = []
+            }
+            throw error
+        }
+    }
+
+    /// Appends the series defined since the last flush to the dictionary file, synced.
+    private func persistSeries(_ keys: [SeriesKey]) throws {
+        guard keys.count > persistedSeriesCount else { return }
+        let newSeries = (persistedSeriesCount..<keys.count).map { (UInt32($0), keys[$0]) }
+        let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: []))
+        let descriptor = try FileIO.openForAppend(dictionaryPath)
+        defer { Glibc.close(descriptor) }
+        try record.withUnsafeBytes { buffer throws in
+            try FileIO.writeAll(descriptor, buffer, path: dictionaryPath)
+        }
+        try FileIO.syncData(descriptor, path: dictionaryPath)
+        try FileIO.syncDirectory(directory)
+        persistedSeriesCount = keys.count
+    }
+
+    /// Rows sorted by (series, timestamp), keeping the last of rows with equal keys.
+    static func sortedUnique(_ rows: [StoredRow]) -> [StoredRow] {
+        let order = rows.indices.sorted {
+            (rows[$0].seriesID, rows[$0].timestamp, $0) < (rows[$1].seriesID, rows[$1].timestamp, $1)
+        }
+        var result: [StoredRow] = []
+        result.reserveCapacity(rows.count)
+        for index in order {
+            let row = rows[index]
+            if let last = result.last, last.seriesID == row.seriesID, last.timestamp == row.timestamp {
+                result[result.count - 1] = row
+            } else {
+                result.append(row)
+            }
+        }
+        return result
+    }
+
+    private func dayName(_ day: Int64) -> String {
+        let timestamp = OCPPDay(day: day)
+        return timestamp.name
+    }
+
+    private func writeSegment(_ rows: [StoredRow], day: Int64) throws -> Segment {
+        let dayPath = directory + "/segments/" + dayName(day)
+        try FileIO.makeDirectory(dayPath)
+        let sequence = nextSegmentSequence
+        nextSegmentSequence += 1
+        let path = dayPath + "/" + hex(sequence) + "." + Segment.fileExtension
+        try FileIO.writeAtomically(Segment.build(rows, blockRows: options.blockRows), to: path)
+        try FileIO.syncDirectory(directory + "/segments")
+        return try Segment(path: path, sequence: sequence)
+    }
+
+    private func compactPartitions() throws {
+        let current = stateLock.withLock { segments }
+        let byDay = Dictionary(grouping: current) { FileIO.parent(of: $0.path) }
+        for (dayPath, daySegments) in byDay where daySegments.count >= options.compactionThreshold {
+            var rows: [StoredRow] = []
+            // Oldest first, so that sortedUnique keeps the newest of duplicate rows.
+            for segment in daySegments.sorted(by: { $0.sequence < $1.sequence }) {
+                rows.append(contentsOf: try segment.allRows())
+            }
+            let day = floorDivide(daySegments[0].minTimestamp, Self.millisecondsPerDay)
+            let merged = try writeSegment(Self.sortedUnique(rows), day: day)
+            let replaced = Set(daySegments.map(\.path))
+            stateLock.withLock {
+                segments.removeAll { replaced.contains($0.path) }
+                segments.append(merged)
+                segments.sort { $0.sequence < $1.sequence }
+            }
+            for path in replaced { try FileIO.remove(path) }
+            try FileIO.syncDirectory(dayPath)
+        }
+    }
+
+    private func dropExpiredPartitions(now: Int64) throws {
+        guard let retentionDays = options.retentionDays else { return }
+        let oldestKept = floorDivide(now, Self.millisecondsPerDay) - Int64(retentionDays)
+        for name in FileIO.listDirectory(directory + "/segments") {
+            guard let day = OCPPDay(name: name)?.day, day < oldestKept else { continue }
+            let path = directory + "/segments/" + name
+            stateLock.withLock { segments.removeAll { FileIO.parent(of: $0.path) == path } }
+            try FileIO.removeDirectory(path)
+        }
+        try FileIO.syncDirectory(directory + "/segments")
+    }
+
+    // MARK: - Reading
+
+    struct Snapshot {
+        var keys: [SeriesKey]
+        var byChargePoint: [String: [UInt32]]
+        var segments: [Segment]
+        var memory: [[StoredRow]]
+    }
+
+    func snapshot() -> Snapshot {
+        stateLock.withLock {
+            Snapshot(
+                keys: seriesKeys,
+                byChargePoint: seriesByChargePoint,
+                segments: segments,
+                memory: frozen + memtable
+            )
+        }
+    }
+
+    func noteBlocks(decoded: Int, skipped: Int) {
+        stateLock.withLock {
+            blocksDecoded += decoded
+            blocksSkipped += skipped
+        }
+    }
+
+    func noteCorrupt(_ segment: Segment, _ error: any Error) {
+        stateLock.withLock {
+            corruptSegments.append("\(error)")
+            segments.removeAll { $0.path == segment.path }
+        }
+    }
+
+    /// Counters for tests and benchmarks.
+    public var statistics: TimeSeriesStatistics {
+        stateLock.withLock {
+            TimeSeriesStatistics(
+                segments: segments.count,
+                segmentBytes: segments.reduce(0) { $0 + $1.byteCount },
+                segmentRows: segments.reduce(0) { $0 + $1.rowCount },
+                memtableRows: memtableCount + frozen.reduce(0) { $0 + $1.count },
+                seriesCount: seriesKeys.count,
+                blocksDecoded: blocksDecoded,
+                blocksSkipped: blocksSkipped,
+                corruptSegments: corruptSegments
+            )
+        }
+    }
+
+    deinit {
+        close()
+    }
+}
+
+/// Floor division: days before 1970 round down, not towards zero.
+func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
+    let quotient = value / divisor
+    return value % divisor < 0 ? quotient - 1 : quotient
+}
+
+/// A UTC day and its partition directory name (`YYYY-MM-DD`).
+struct OCPPDay {
+    let day: Int64
+
+    init(day: Int64) { self.day = day }
+
+    init?(name: String) {
+        let parts = name.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3 else { return nil }
+        self.day = Int64(Self.daysFromCivil(year: parts[0], month: parts[1], day: parts[2]))
+    }
+
+    var name: String {
+        let (year, month, day) = Self.civilFromDays(Int(self.day))
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    }
+
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+        let yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
