@@ -226,6 +226,31 @@ struct OCPPSemanticsTests {
         }
     }
 
+    @Test("A batch larger than one statement holds is applied whole", arguments: TestBackend.allCases)
+    func largeStatusBatch(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let time = Date(timeIntervalSince1970: 1_700_000_000)
+            let updates = (0..<1_200).map { index in
+                ConnectorStatusUpdate(
+                    chargePointID: "CP-\(index / 2)",
+                    connectorID: 1 + index % 2,
+                    status: "Available",
+                    errorCode: "NoError",
+                    timestamp: time
+                )
+            }
+            try await store.upsertConnectorStatuses(updates)
+            try await store.updateLastSeen(updates.map { ($0.chargePointID, time) })
+            #expect(try await store.list(Connector.self, ListQuery(limit: 1)).total == 1_200)
+            #expect(try await store.list(Charger.self, ListQuery(limit: 1)).total == 600)
+            let seen = try await store.list(
+                Charger.self,
+                ListQuery(limit: 1000, filters: [.init("last_heartbeat_at", .null)])
+            )
+            #expect(seen.total == 0)
+        }
+    }
+
     @Test("Heartbeats coalesce into last-seen times that never move backwards", arguments: TestBackend.allCases)
     func lastSeen(backend: TestBackend) async throws {
         try await backend.withStore { store in

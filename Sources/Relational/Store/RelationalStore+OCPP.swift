@@ -269,10 +269,11 @@ extension RelationalStore {
 
     /// Applies many connector status updates in one transaction: each connector (and its
     /// charger, if unknown) is created when new, and keeps the latest status by timestamp.
+    /// Multi-row statements, so a batch costs a few round trips, not one per update.
     public func upsertConnectorStatuses(_ updates: [ConnectorStatusUpdate]) async throws {
         guard !updates.isEmpty else { return }
         let now = Date()
-        // Only the latest update per connector matters.
+        // Only the latest update per connector matters (and one statement may not touch a row twice).
         var latest: [String: ConnectorStatusUpdate] = [:]
         for update in updates {
             let key = "\(update.chargePointID)\u{0}\(update.connectorID)"
@@ -281,25 +282,27 @@ extension RelationalStore {
         }
         let batch = latest.values.sorted { ($0.chargePointID, $0.connectorID) < ($1.chargePointID, $1.connectorID) }
         try await write { sql in
-            var chargerIDs: [String: Int64] = [:]
-            for update in batch where chargerIDs[update.chargePointID] == nil {
-                chargerIDs[update.chargePointID] = try await Self.ensureCharger(update.chargePointID, at: now, sql: sql)
-            }
-            for update in batch {
-                try await sql.raw(
+            let chargerIDs = try await Self.ensureChargers(Set(batch.map(\.chargePointID)), at: now, sql: sql)
+            for chunk in batch.chunked(into: Self.rowsPerStatement) {
+                let values = chunk.map { update -> SQLQueryString in
+                    """
+                    (\(bind: chargerIDs[update.chargePointID]!), \(bind: update.connectorID), \(bind: update.status),
+                    \(bind: update.errorCode), \(bind: update.info), \(bind: update.vendorID), \(bind: update.vendorErrorCode),
+                    \(bind: update.timestamp), \(bind: now), \(bind: now))
+                    """
+                }
+                let statement: SQLQueryString =
                     """
                     INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id,
                         vendor_error_code, status_at, created_at, updated_at)
-                    VALUES (\(bind: chargerIDs[update.chargePointID]!), \(bind: update.connectorID),
-                        \(bind: update.status), \(bind: update.errorCode), \(bind: update.info), \(bind: update.vendorID),
-                        \(bind: update.vendorErrorCode), \(bind: update.timestamp), \(bind: now), \(bind: now))
+                    VALUES \(values.joined(separator: ", "))
                     ON CONFLICT (charger_id, connector_id) DO UPDATE SET
                         status = excluded.status, error_code = excluded.error_code, info = excluded.info,
                         vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
                         status_at = excluded.status_at, updated_at = excluded.updated_at
                     WHERE connectors.status_at IS NULL OR connectors.status_at <= excluded.status_at
                     """
-                ).run()
+                try await sql.raw(statement).run()
             }
         }
     }
@@ -313,16 +316,52 @@ extension RelationalStore {
         let now = Date()
         let batch = latest.sorted { $0.key < $1.key }
         try await write { sql in
+            let chargerIDs = try await Self.ensureChargers(Set(batch.map(\.key)), at: now, sql: sql)
             for (chargePointID, time) in batch {
-                let chargerID = try await Self.ensureCharger(chargePointID, at: now, sql: sql)
                 try await sql.raw(
                     """
                     UPDATE chargers SET last_heartbeat_at = \(bind: time), updated_at = \(bind: now)
-                    WHERE id = \(bind: chargerID) AND (last_heartbeat_at IS NULL OR last_heartbeat_at < \(bind: time))
+                    WHERE id = \(bind: chargerIDs[chargePointID]!)
+                        AND (last_heartbeat_at IS NULL OR last_heartbeat_at < \(bind: time))
                     """
                 ).run()
             }
         }
+    }
+
+    /// Rows per multi-row statement: far below SQLite's and PostgreSQL's bind limits.
+    static let rowsPerStatement = 500
+
+    /// The ids of the chargers `chargePointIDs`, registering (Accepted) the unknown ones.
+    static func ensureChargers(
+        _ chargePointIDs: Set<String>,
+        at time: Date,
+        sql: any SQLDatabase
+    ) async throws
+        -> [String: Int64]
+    {
+        var ids: [String: Int64] = [:]
+        for chunk in chargePointIDs.sorted().chunked(into: rowsPerStatement) {
+            let values = chunk.map { chargePointID -> SQLQueryString in
+                "(\(bind: chargePointID), 'Accepted', \(bind: time), \(bind: time))"
+            }
+            try await sql.raw(
+                """
+                INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
+                VALUES \(values.joined(separator: ", "))
+                ON CONFLICT (charge_point_id) DO NOTHING
+                """
+            ).run()
+            let rows = try await sql.select().columns("id", "charge_point_id").from("chargers")
+                .where("charge_point_id", .in, SQLBind.group(Array(chunk))).all()
+            for row in rows {
+                ids[try row.decode(column: "charge_point_id", as: String.self)] = try row.decode(
+                    column: "id",
+                    as: Int64.self
+                )
+            }
+        }
+        return ids
     }
 
     /// The id of the charger `chargePointID`, registering it (Accepted) when unknown.
@@ -344,5 +383,11 @@ extension RelationalStore {
             """
         ).first()
         return try row!.decode(column: "id", as: Int64.self)
+    }
+}
+
+extension Array {
+    func chunked(into size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
