@@ -18,6 +18,12 @@ let package = Package(
     ],
     targets: [
         .executableTarget(
+            name: "TimeSeriesBenchmark",
+            dependencies: [.product(name: "TimeSeries", package: "ocpp-server")],
+            path: "Sources/TimeSeriesBenchmark",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+        ),
+        .executableTarget(
             name: "RelationalBenchmark",
             dependencies: [
                 .product(name: "Relational", package: "ocpp-server"),

@@ -83,7 +83,8 @@ enum BlockCodec {
 
         var block = ByteWriter(capacity: rows.count * 4)
         block.writeVarint(UInt64(rows.count))
-        for column in [series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers), texts.bytes] {
+        let runs = seriesRuns(rows.map(\.seriesID))
+        for column in [series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers, runs: runs), texts.bytes] {
             let compressed = LZ4.compress(column)
             block.writeVarint(UInt64(column.count))
             block.writeVarint(UInt64(compressed.count))
@@ -98,54 +99,110 @@ enum BlockCodec {
         return value
     }
 
-    static func encodeNumbers(_ numbers: [Double]) -> [UInt8] {
-        var writer = ByteWriter(capacity: numbers.count * 2 + 2)
-        // Scaled integers: exact only if every value times 10^scale is an integer that
-        // divides back to the very same double.
+    /// Encodes each series run of the numbers column on its own: a series has one
+    /// resolution (energy in whole Wh, voltage in tenths), so each run takes the smallest
+    /// power of ten that makes its values exact integers (up to 10^9) and then the smaller
+    /// of deltas (fluctuating values) and deltas of deltas (steadily rising registers); a run
+    /// that no scale fits keeps the XOR of each value's bits with the previous one's.
+    static func encodeNumbers(_ numbers: [Double], runs: [Range<Int>]) -> [UInt8] {
+        var writer = ByteWriter(capacity: numbers.count * 2 + runs.count * 2)
+        for run in runs {
+            encodeRun(numbers[run], into: &writer)
+        }
+        return writer.bytes
+    }
+
+    /// The ranges of consecutive equal series ids.
+    static func seriesRuns(_ seriesIDs: [UInt32]) -> [Range<Int>] {
+        var runs: [Range<Int>] = []
+        var begin = 0
+        for index in seriesIDs.indices.dropFirst() where seriesIDs[index] != seriesIDs[begin] {
+            runs.append(begin..<index)
+            begin = index
+        }
+        if !seriesIDs.isEmpty { runs.append(begin..<seriesIDs.count) }
+        return runs
+    }
+
+    private static let modeXOR: UInt8 = 0
+    private static let modeDelta: UInt8 = 1
+    private static let modeDeltaOfDelta: UInt8 = 2
+
+    private static func encodeRun(_ numbers: ArraySlice<Double>, into writer: inout ByteWriter) {
         scales: for scale in 0..<powersOfTen.count {
             let factor = powersOfTen[scale]
-            var previous: Int64 = 0
-            var encoded = ByteWriter(capacity: numbers.count * 2 + 2)
-            encoded.write(UInt8(1))
-            encoded.write(UInt8(scale))
+            var integers: [Int64] = []
+            integers.reserveCapacity(numbers.count)
             for number in numbers {
                 let scaled = (number * factor).rounded()
                 guard abs(scaled) < 9.0e15, scaled / factor == number, number.sign == .plus || number != 0 else {
                     continue scales
                 }
-                let integer = Int64(scaled)
-                encoded.writeSignedVarint(integer &- previous)
-                previous = integer
+                integers.append(Int64(scaled))
             }
-            return encoded.bytes
+            var deltaSize = 0
+            var deltaOfDeltaSize = 0
+            var previous: Int64 = 0
+            var previousDelta: Int64 = 0
+            for integer in integers {
+                let delta = integer &- previous
+                deltaSize += varintSize(delta)
+                deltaOfDeltaSize += varintSize(delta &- previousDelta)
+                previous = integer
+                previousDelta = delta
+            }
+            let useDeltaOfDelta = deltaOfDeltaSize < deltaSize
+            writer.write(useDeltaOfDelta ? modeDeltaOfDelta : modeDelta)
+            writer.write(UInt8(scale))
+            previous = 0
+            previousDelta = 0
+            for integer in integers {
+                let delta = integer &- previous
+                writer.writeSignedVarint(useDeltaOfDelta ? delta &- previousDelta : delta)
+                previous = integer
+                previousDelta = delta
+            }
+            return
         }
-        writer.write(UInt8(0))
+        writer.write(modeXOR)
         var previous: UInt64 = 0
         for number in numbers {
             writer.write(number.bitPattern ^ previous)
             previous = number.bitPattern
         }
-        return writer.bytes
     }
 
-    static func decodeNumbers(_ bytes: UnsafeRawBufferPointer, count: Int) throws -> [Double] {
+    @inline(__always)
+    private static func varintSize(_ value: Int64) -> Int {
+        let zigzag = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+        return zigzag == 0 ? 1 : (64 - zigzag.leadingZeroBitCount + 6) / 7
+    }
+
+    static func decodeNumbers(_ bytes: UnsafeRawBufferPointer, runs: [Range<Int>]) throws -> [Double] {
         var reader = ByteReader(bytes)
         var numbers: [Double] = []
-        numbers.reserveCapacity(count)
-        if try reader.readByte() == 1 {
+        numbers.reserveCapacity(runs.last?.upperBound ?? 0)
+        for run in runs {
+            let mode = try reader.readByte()
+            if mode == modeXOR {
+                var previous: UInt64 = 0
+                for _ in run {
+                    previous ^= try reader.readUInt64()
+                    numbers.append(Double(bitPattern: previous))
+                }
+                continue
+            }
+            guard mode == modeDelta || mode == modeDeltaOfDelta else { throw ByteReader.Truncated() }
             let scale = Int(try reader.readByte())
             guard scale < powersOfTen.count else { throw ByteReader.Truncated() }
             let factor = powersOfTen[scale]
             var previous: Int64 = 0
-            for _ in 0..<count {
-                previous = previous &+ (try reader.readSignedVarint())
-                numbers.append(Double(previous) / factor)
-            }
-        } else {
-            var previous: UInt64 = 0
-            for _ in 0..<count {
-                previous ^= try reader.readUInt64()
-                numbers.append(Double(bitPattern: previous))
+            var delta: Int64 = 0
+            for _ in run {
+                let encoded = try reader.readSignedVarint()
+                delta = mode == modeDelta ? encoded : delta &+ encoded
+                previous = previous &+ delta
+                numbers.append(scale == 0 ? Double(previous) : Double(previous) / factor)
             }
         }
         return numbers
@@ -215,9 +272,8 @@ enum BlockCodec {
         }
         if selection.contains(.numbers) {
             let numbers = try column(3)
-            columns.numbers = try numbers.withUnsafeBytes { bytes throws in
-                try decodeNumbers(bytes, count: count)
-            }
+            let runs = seriesRuns(columns.seriesIDs)
+            columns.numbers = try numbers.withUnsafeBytes { bytes in try decodeNumbers(bytes, runs: runs) }
         }
         if selection.contains(.texts) {
             let texts = try column(4)

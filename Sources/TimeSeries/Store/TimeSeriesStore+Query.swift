@@ -197,21 +197,26 @@ extension TimeSeriesStore {
                     }
                     decoded += 1
                     let columns = try segment.readBlock(index, selection: selection)
-                    for row in columns.timestamps.indices {
-                        let series = columns.seriesIDs[row]
-                        let timestamp = columns.timestamps[row]
-                        guard Int(series) < wanted.count, wanted[Int(series)], timestamp >= from, timestamp < to else {
-                            continue
+                    // Rows are grouped by series: one dictionary access per run, not per row.
+                    let count = columns.timestamps.count
+                    var runStart = 0
+                    while runStart < count {
+                        let series = columns.seriesIDs[runStart]
+                        var runEnd = runStart + 1
+                        while runEnd < count && columns.seriesIDs[runEnd] == series { runEnd += 1 }
+                        defer { runStart = runEnd }
+                        guard Int(series) < wanted.count, wanted[Int(series)] else { continue }
+                        var rows = collected.removeValue(forKey: series) ?? SeriesRows()
+                        for row in runStart..<runEnd {
+                            let timestamp = columns.timestamps[row]
+                            guard timestamp >= from, timestamp < to else { continue }
+                            if selection.contains(.texts) {
+                                rows.append(timestamp, try Segment.value(columns, row), rank: segment.sequence)
+                            } else if columns.kinds[row] <= ValueCodec.kindNumberWithText {
+                                rows.append(timestamp, .number(columns.numbers[row]), rank: segment.sequence)
+                            }
                         }
-                        let value: EventValue
-                        if selection.contains(.texts) {
-                            value = try Segment.value(columns, row)
-                        } else if columns.kinds[row] <= ValueCodec.kindNumberWithText {
-                            value = .number(columns.numbers[row])
-                        } else {
-                            continue
-                        }
-                        collected[series, default: SeriesRows()].append(timestamp, value, rank: segment.sequence)
+                        collected[series] = rows
                     }
                 }
             } catch let error as Segment.Corrupt {

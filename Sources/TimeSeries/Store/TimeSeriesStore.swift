@@ -492,15 +492,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
             try FileIO.syncDirectory(directory + "/wal")
 
             try persistSeries(keys)
-            var byDay: [Int64: [StoredRow]] = [:]
-            for chunk in rows {
-                for row in chunk {
-                    byDay[floorDivide(row.timestamp, Self.millisecondsPerDay), default: []].append(row)
-                }
-            }
             var written: [Segment] = []
-            for (day, dayRows) in byDay.sorted(by: { $0.key < $1.key }) {
-                written.append(try writeSegment(Self.sortedUnique(dayRows), day: day))
+            for (day, dayRows) in Self.partitionedByDay(rows) {
+                written.append(try writeSegment(dayRows, day: day))
             }
             stateLock.withLock {
                 segments.append(contentsOf: written)
@@ -538,20 +532,55 @@ public final class TimeSeriesStore: @unchecked Sendable {
         persistedSeriesCount = keys.count
     }
 
-    /// Rows sorted by (series, timestamp), keeping the last of rows with equal keys.
-    static func sortedUnique(_ rows: [StoredRow]) -> [StoredRow] {
-        let order = rows.indices.sorted {
-            (rows[$0].seriesID, rows[$0].timestamp, $0) < (rows[$1].seriesID, rows[$1].timestamp, $1)
+    /// The rows of `chunks` (oldest first) split by UTC day, each day's rows sorted by
+    /// (series, timestamp) and of rows with equal keys only the last kept. One sort of small
+    /// fixed-size entries, not of the rows themselves.
+    static func partitionedByDay(_ chunks: [[StoredRow]]) -> [(day: Int64, rows: [StoredRow])] {
+        struct Entry {
+            var day: Int64
+            var seriesID: UInt32
+            var chunk: Int32
+            var timestamp: Int64
+            var index: Int32
         }
-        var result: [StoredRow] = []
-        result.reserveCapacity(rows.count)
-        for index in order {
-            let row = rows[index]
-            if let last = result.last, last.seriesID == row.seriesID, last.timestamp == row.timestamp {
-                result[result.count - 1] = row
-            } else {
-                result.append(row)
+        var entries: [Entry] = []
+        entries.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
+        for (chunkIndex, chunk) in chunks.enumerated() {
+            for (index, row) in chunk.enumerated() {
+                entries.append(
+                    Entry(
+                        day: floorDivide(row.timestamp, millisecondsPerDay),
+                        seriesID: row.seriesID,
+                        chunk: Int32(chunkIndex),
+                        timestamp: row.timestamp,
+                        index: Int32(index)
+                    )
+                )
             }
+        }
+        entries.sort { lhs, rhs in
+            if lhs.day != rhs.day { return lhs.day < rhs.day }
+            if lhs.seriesID != rhs.seriesID { return lhs.seriesID < rhs.seriesID }
+            if lhs.timestamp != rhs.timestamp { return lhs.timestamp < rhs.timestamp }
+            if lhs.chunk != rhs.chunk { return lhs.chunk < rhs.chunk }
+            return lhs.index < rhs.index
+        }
+        var result: [(day: Int64, rows: [StoredRow])] = []
+        var position = 0
+        while position < entries.count {
+            let day = entries[position].day
+            var rows: [StoredRow] = []
+            while position < entries.count && entries[position].day == day {
+                let entry = entries[position]
+                let row = chunks[Int(entry.chunk)][Int(entry.index)]
+                if let last = rows.last, last.seriesID == row.seriesID, last.timestamp == row.timestamp {
+                    rows[rows.count - 1] = row
+                } else {
+                    rows.append(row)
+                }
+                position += 1
+            }
+            result.append((day, rows))
         }
         return result
     }
@@ -577,16 +606,18 @@ public final class TimeSeriesStore: @unchecked Sendable {
         let byDay = Dictionary(grouping: current) { FileIO.parent(of: $0.path) }
         for (dayPath, daySegments) in byDay where daySegments.count >= options.compactionThreshold {
             var rows: [StoredRow] = []
-            // Oldest first, so that sortedUnique keeps the newest of duplicate rows.
+            // Oldest first, so that partitionedByDay keeps the newest of duplicate rows.
             for segment in daySegments.sorted(by: { $0.sequence < $1.sequence }) {
                 rows.append(contentsOf: try segment.allRows())
             }
-            let day = floorDivide(daySegments[0].minTimestamp, Self.millisecondsPerDay)
-            let merged = try writeSegment(Self.sortedUnique(rows), day: day)
+            var merged: [Segment] = []
+            for (day, dayRows) in Self.partitionedByDay([rows]) {
+                merged.append(try writeSegment(dayRows, day: day))
+            }
             let replaced = Set(daySegments.map(\.path))
             stateLock.withLock {
                 segments.removeAll { replaced.contains($0.path) }
-                segments.append(merged)
+                segments.append(contentsOf: merged)
                 segments.sort { $0.sequence < $1.sequence }
             }
             for path in replaced { try FileIO.remove(path) }

@@ -1,0 +1,153 @@
+import Foundation
+import TimeSeries
+
+/// The time-series store's figures on realistic data (see RealisticFleet):
+/// append throughput with and without sync, bytes per point on disk, scan rate, the latency
+/// of one session's history and of a 30-day hourly aggregate for one charger, and WAL replay.
+///
+/// Usage: TimeSeriesBenchmark [--chargers N] [--days D] [--directory PATH]
+@main
+enum TimeSeriesBenchmark {
+    static func main() throws {
+        var chargers = 200
+        var days = 30
+        var directory = NSTemporaryDirectory() + "ocpp-ts-bench-\(UUID().uuidString)"
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        while let argument = arguments.next() {
+            switch argument {
+            case "--chargers": chargers = Int(arguments.next() ?? "") ?? chargers
+            case "--days": days = Int(arguments.next() ?? "") ?? days
+            case "--directory": directory = arguments.next() ?? directory
+            default:
+                print("usage: TimeSeriesBenchmark [--chargers N] [--days D] [--directory PATH]")
+                exit(2)
+            }
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        print("realistic fleet: \(chargers) chargers, \(days) days; store in \(directory)")
+
+        // 1. Append without sync, one writer, flushing as the memtable fills.
+        var fleet = RealisticFleet(chargers: chargers, days: days)
+        let store = try TimeSeriesStore(directory: directory, options: TimeSeriesOptions(syncPolicy: .never))
+        var points = 0
+        var appendSeconds = 0.0
+        var sessions: [(String, Int)] = []
+        try fleet.generate { batch in
+            let started = DispatchTime.now().uptimeNanoseconds
+            try store.appendBlocking(batch)
+            appendSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            points += batch.count
+            if sessions.count < 64, let row = batch.first(where: { $0.series.transactionID != nil }) {
+                sessions.append((row.series.chargePointID, row.series.transactionID!))
+            }
+        }
+        let flushStarted = DispatchTime.now().uptimeNanoseconds
+        try store.flush()
+        let flushSeconds = Double(DispatchTime.now().uptimeNanoseconds - flushStarted) / 1e9
+        let statistics = store.statistics
+        print("points: \(points), series: \(statistics.seriesCount), segments: \(statistics.segments)")
+        print(
+            String(
+                format: "append, no sync: %.2f M points/s (batches of 8192, includes flushes as the memtable fills)",
+                Double(points) / appendSeconds / 1e6
+            )
+        )
+        print(String(format: "final flush: %.2f s", flushSeconds))
+        print(
+            String(
+                format: "bytes per point on disk: %.3f (%d bytes)",
+                Double(statistics.segmentBytes) / Double(statistics.segmentRows),
+                statistics.segmentBytes
+            )
+        )
+
+        // 2. Scan: aggregate every point (decompress, filter, bucket).
+        var scanRates: [Double] = []
+        for _ in 0..<3 {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let buckets = try store.aggregate(EventQuery(kinds: [.sample]), bucketMilliseconds: 86_400_000)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let scanned = buckets.reduce(0) { $0 + $1.count }
+            scanRates.append(Double(scanned) / seconds)
+        }
+        print(String(format: "scan (daily aggregate of all samples): median %.2f M points/s", median(scanRates) / 1e6))
+
+        // 3. One session's full history.
+        var sessionLatencies: [Double] = []
+        var sessionRows = 0
+        for (chargePointID, transactionID) in sessions {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let rows = try store.query(
+                EventQuery(chargePointIDs: [chargePointID], transactionID: transactionID, limit: Int.max)
+            ).rows
+            sessionLatencies.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+            sessionRows += rows.count
+        }
+        print(
+            String(
+                format: "one session's history: median %.3f ms (%d sessions, %.0f points each on average)",
+                median(sessionLatencies),
+                sessions.count,
+                Double(sessionRows) / Double(max(1, sessions.count))
+            )
+        )
+
+        // 4. A 30-day hourly aggregate for one charger.
+        var aggregateLatencies: [Double] = []
+        for (chargePointID, _) in sessions.prefix(16) {
+            let started = DispatchTime.now().uptimeNanoseconds
+            _ = try store.aggregate(
+                EventQuery(chargePointIDs: [chargePointID], kinds: [.sample]),
+                bucketMilliseconds: 3_600_000
+            )
+            aggregateLatencies.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+        }
+        print(
+            String(format: "%d-day hourly aggregate of one charger: median %.2f ms", days, median(aggregateLatencies))
+        )
+        store.close()
+
+        // 5. Append with sync (group commit of one writer: one fdatasync per batch), and WAL replay.
+        let syncedDirectory = directory + "-synced"
+        defer { try? FileManager.default.removeItem(atPath: syncedDirectory) }
+        let synced = try TimeSeriesStore(
+            directory: syncedDirectory,
+            options: TimeSeriesOptions(syncPolicy: .always, memtableRows: Int.max, memtableAgeMilliseconds: Int64.max)
+        )
+        var syncedFleet = RealisticFleet(chargers: max(1, chargers / 10), days: days, seed: 7)
+        var syncedPoints = 0
+        var syncedSeconds = 0.0
+        var batches = 0
+        try syncedFleet.generate(batchRows: 8192) { batch in
+            let started = DispatchTime.now().uptimeNanoseconds
+            try synced.appendBlocking(batch)
+            syncedSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            syncedPoints += batch.count
+            batches += 1
+        }
+        print(
+            String(
+                format: "append, fdatasync per batch: %.2f M points/s (%d batches of up to 8192)",
+                Double(syncedPoints) / syncedSeconds / 1e6,
+                batches
+            )
+        )
+        synced.close()
+        let replayStarted = DispatchTime.now().uptimeNanoseconds
+        let reopened = try TimeSeriesStore(directory: syncedDirectory)
+        let replaySeconds = Double(DispatchTime.now().uptimeNanoseconds - replayStarted) / 1e9
+        print(
+            String(
+                format: "WAL replay: %.2f M points/s (%d points)",
+                Double(reopened.recovery.replayedRows) / replaySeconds / 1e6,
+                reopened.recovery.replayedRows
+            )
+        )
+        reopened.close()
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        return values.sorted()[values.count / 2]
+    }
+}
