@@ -14,6 +14,22 @@ struct DifferentialTests {
             rows[row.sortKey] = row
         }
 
+        /// (series, bucket) -> (count, sum, min, max, first, last) of the numeric rows.
+        func aggregate(_ query: EventQuery, width: Int64) -> [String: (Int, Double, Double, Double, Double, Double)] {
+            var result: [String: (Int, Double, Double, Double, Double, Double)] = [:]
+            for row in answer(query) {
+                guard let number = row.value.number else { continue }
+                let bucket = (row.timestamp >= 0 ? row.timestamp / width : (row.timestamp - width + 1) / width) * width
+                let key = "\(row.series)|\(bucket)"
+                if let (count, sum, low, high, first, _) = result[key] {
+                    result[key] = (count + 1, sum + number, min(low, number), max(high, number), first, number)
+                } else {
+                    result[key] = (1, number, number, number, number, number)
+                }
+            }
+            return result
+        }
+
         func answer(_ query: EventQuery) -> [EventRow] {
             rows.values.filter { row in
                 query.matches(row.series) && query.includes(timestamp: row.timestamp)
@@ -122,6 +138,15 @@ struct DifferentialTests {
                 }
                 let answer = try store.query(query).rows.sorted { $0.sortKey < $1.sortKey }
                 #expect(answer == model.answer(query), "seed \(seed), query \(query)")
+                let expected = model.aggregate(query, width: 3_600_000)
+                let buckets = try store.aggregate(query, bucketMilliseconds: 3_600_000)
+                #expect(buckets.count == expected.count, "seed \(seed), aggregate of \(query)")
+                for bucket in buckets {
+                    let wanted = expected["\(bucket.series)|\(bucket.start)"]
+                    #expect(wanted?.0 == bucket.count && wanted?.2 == bucket.minimum && wanted?.3 == bucket.maximum)
+                    #expect(wanted?.4 == bucket.first && wanted?.5 == bucket.last)
+                    #expect(abs((wanted?.1 ?? .nan) - bucket.sum) <= 1e-6 * max(1, abs(bucket.sum)))
+                }
             }
         }
         store.close()

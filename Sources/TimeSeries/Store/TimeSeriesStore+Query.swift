@@ -80,41 +80,64 @@ extension TimeSeriesStore {
 
     /// Bucketed aggregates (count, sum, min, max, first, last; average from them) of the
     /// numeric rows `query` selects, per series, ordered by series then bucket.
+    ///
+    /// Runs straight over the decoded columns of each block; rows are copied and
+    /// de-duplicated only for a series whose sources overlap in time.
     /// - Parameter bucketMilliseconds: The bucket width, e.g. 60_000 for one minute.
     public func aggregate(_ query: EventQuery, bucketMilliseconds: Int64) throws -> [AggregateBucket] {
         precondition(bucketMilliseconds > 0, "bucket width must be positive")
         let snapshot = snapshot()
-        let collected = try collect(query, snapshot, selection: [.kinds, .numbers])
+        let chunks = try collectNumeric(query, snapshot)
         var buckets: [AggregateBucket] = []
-        for series in collected.keys.sorted(by: { snapshot.keys[Int($0)] < snapshot.keys[Int($1)] }) {
-            var rows = collected[series]!
-            rows.normalize()
-            var current: AggregateBucket?
-            for index in rows.timestamps.indices {
-                guard let number = rows.values[index].number else { continue }
-                let start = floorDivide(rows.timestamps[index], bucketMilliseconds) * bucketMilliseconds
-                if current?.start != start {
-                    if let current { buckets.append(current) }
-                    current = AggregateBucket(
-                        series: snapshot.keys[Int(series)],
-                        start: start,
-                        count: 0,
-                        sum: 0,
-                        minimum: number,
-                        maximum: number,
-                        first: number,
-                        last: number
-                    )
+        for series in chunks.keys.sorted(by: { snapshot.keys[Int($0)] < snapshot.keys[Int($1)] }) {
+            var accumulator = BucketAccumulator(series: snapshot.keys[Int(series)], width: bucketMilliseconds)
+            for chunk in Self.disjoint(chunks[series]!) {
+                chunk.timestamps.withUnsafeBufferPointer { timestamps in
+                    chunk.numbers.withUnsafeBufferPointer { numbers in
+                        chunk.kinds.withUnsafeBufferPointer { kinds in
+                            for index in chunk.range where kinds[index] <= ValueCodec.kindNumberWithText {
+                                accumulator.add(timestamps[index], numbers[index], into: &buckets)
+                            }
+                        }
+                    }
                 }
-                current!.count += 1
-                current!.sum += number
-                current!.minimum = min(current!.minimum, number)
-                current!.maximum = max(current!.maximum, number)
-                current!.last = number
             }
-            if let current { buckets.append(current) }
+            accumulator.finish(into: &buckets)
         }
         return buckets
+    }
+
+    /// A stretch of one series' numeric rows inside decoded column arrays (shared, not copied).
+    struct NumericChunk {
+        var timestamps: [Int64]
+        var numbers: [Double]
+        var kinds: [UInt8]
+        var range: Range<Int>
+        var rank: UInt64
+        var first: Int64 { timestamps[range.lowerBound] }
+        var last: Int64 { timestamps[range.upperBound - 1] }
+    }
+
+    /// Chunks in time order without two rows of the same timestamp: as they are when they do
+    /// not overlap (the usual case), otherwise merged, keeping the newest of equal timestamps.
+    static func disjoint(_ chunks: [NumericChunk]) -> [NumericChunk] {
+        let ordered = chunks.sorted { ($0.first, $0.rank) < ($1.first, $1.rank) }
+        var overlapping = false
+        for index in ordered.indices.dropFirst() where ordered[index].first <= ordered[index - 1].last {
+            overlapping = true
+        }
+        guard overlapping else { return ordered }
+        var rows = SeriesRows()
+        for chunk in ordered {
+            for index in chunk.range {
+                // A newer non-numeric row must still replace an older numeric one.
+                let value: EventValue =
+                    chunk.kinds[index] <= ValueCodec.kindNumberWithText ? .number(chunk.numbers[index]) : .text("")
+                rows.append(chunk.timestamps[index], value, rank: chunk.rank)
+            }
+        }
+        rows.normalize()
+        return [Self.chunk(of: rows, rank: 0)]
     }
 
     /// The latest row of each series `query` selects (the current meter reading), ordered by series.
@@ -153,28 +176,93 @@ extension TimeSeriesStore {
         return (first, last)
     }
 
+    /// A chunk over normalized rows; rows without a number keep a non-numeric kind.
+    static func chunk(of rows: SeriesRows, rank: UInt64) -> NumericChunk {
+        NumericChunk(
+            timestamps: rows.timestamps,
+            numbers: rows.values.map { $0.number ?? 0 },
+            kinds: rows.values.map { $0.number == nil ? ValueCodec.kindText : ValueCodec.kindNumber },
+            range: 0..<rows.timestamps.count,
+            rank: rank
+        )
+    }
+
+    /// Per matching series, the numeric rows in the query's time range, as chunks.
+    func collectNumeric(_ query: EventQuery, _ snapshot: Snapshot) throws -> [UInt32: [NumericChunk]] {
+        let (wanted, wantedIDs) = wantedSeries(query, snapshot)
+        var chunks: [UInt32: [NumericChunk]] = [:]
+        guard !wantedIDs.isEmpty else { return chunks }
+        let from = query.from ?? Int64.min
+        let to = query.to ?? Int64.max
+        var decoded = 0
+        var skipped = 0
+        for segment in snapshot.segments {
+            guard segment.maxTimestamp >= from, segment.minTimestamp < to else {
+                skipped += segment.blocks.count
+                continue
+            }
+            do {
+                for (index, block) in segment.blocks.enumerated() {
+                    guard block.maxTimestamp >= from, block.minTimestamp < to,
+                        Self.intersects(block.seriesIDs, wantedIDs)
+                    else {
+                        skipped += 1
+                        continue
+                    }
+                    decoded += 1
+                    let columns = try segment.readBlock(index, selection: [.kinds, .numbers])
+                    for run in BlockCodec.seriesRuns(columns.seriesIDs) {
+                        let series = columns.seriesIDs[run.lowerBound]
+                        guard Int(series) < wanted.count, wanted[Int(series)] else { continue }
+                        // Timestamps ascend within a series run: trim to the range.
+                        var lower = run.lowerBound
+                        while lower < run.upperBound && columns.timestamps[lower] < from { lower += 1 }
+                        var upper = run.upperBound
+                        while upper > lower && columns.timestamps[upper - 1] >= to { upper -= 1 }
+                        guard lower < upper else { continue }
+                        chunks[series, default: []].append(
+                            NumericChunk(
+                                timestamps: columns.timestamps,
+                                numbers: columns.numbers,
+                                kinds: columns.kinds,
+                                range: lower..<upper,
+                                rank: segment.sequence
+                            )
+                        )
+                    }
+                }
+            } catch let error as Segment.Corrupt {
+                noteCorrupt(segment, error)
+            }
+        }
+        noteBlocks(decoded: decoded, skipped: skipped)
+
+        var memory: [UInt32: SeriesRows] = [:]
+        for (chunkIndex, chunk) in snapshot.memory.enumerated() {
+            let rank = UInt64(1) << 63 + UInt64(chunkIndex)
+            for row in chunk
+            where Int(row.seriesID) < wanted.count && wanted[Int(row.seriesID)] && row.timestamp >= from
+                && row.timestamp < to
+            {
+                memory[row.seriesID, default: SeriesRows()].append(row.timestamp, row.value, rank: rank)
+            }
+        }
+        for (series, var rows) in memory {
+            rows.normalize()
+            chunks[series, default: []].append(
+                Self.chunk(of: rows, rank: UInt64(1) << 63 + UInt64(snapshot.memory.count))
+            )
+        }
+        return chunks
+    }
+
     /// Gathers, per matching series, the rows in the query's time range from every source.
     func collect(
         _ query: EventQuery,
         _ snapshot: Snapshot,
         selection: BlockCodec.Selection
     ) throws -> [UInt32: SeriesRows] {
-        var wanted = [Bool](repeating: false, count: snapshot.keys.count)
-        var wantedIDs: [UInt32] = []
-        if let chargePointIDs = query.chargePointIDs {
-            for chargePointID in chargePointIDs {
-                for id in snapshot.byChargePoint[chargePointID] ?? [] where query.matches(snapshot.keys[Int(id)]) {
-                    wanted[Int(id)] = true
-                    wantedIDs.append(id)
-                }
-            }
-        } else {
-            for (id, key) in snapshot.keys.enumerated() where query.matches(key) {
-                wanted[id] = true
-                wantedIDs.append(UInt32(id))
-            }
-        }
-        wantedIDs.sort()
+        let (wanted, wantedIDs) = wantedSeries(query, snapshot)
         var collected: [UInt32: SeriesRows] = [:]
         guard !wantedIDs.isEmpty else { return collected }
         let from = query.from ?? Int64.min
@@ -238,6 +326,27 @@ extension TimeSeriesStore {
         return collected
     }
 
+    /// The series `query` selects: a bitmap by id and the ids in ascending order.
+    func wantedSeries(_ query: EventQuery, _ snapshot: Snapshot) -> ([Bool], [UInt32]) {
+        var wanted = [Bool](repeating: false, count: snapshot.keys.count)
+        var wantedIDs: [UInt32] = []
+        if let chargePointIDs = query.chargePointIDs {
+            for chargePointID in chargePointIDs {
+                for id in snapshot.byChargePoint[chargePointID] ?? [] where query.matches(snapshot.keys[Int(id)]) {
+                    wanted[Int(id)] = true
+                    wantedIDs.append(id)
+                }
+            }
+        } else {
+            for (id, key) in snapshot.keys.enumerated() where query.matches(key) {
+                wanted[id] = true
+                wantedIDs.append(UInt32(id))
+            }
+        }
+        wantedIDs.sort()
+        return (wanted, wantedIDs)
+    }
+
     /// Whether two ascending id lists share an element.
     static func intersects(_ lhs: [UInt32], _ rhs: [UInt32]) -> Bool {
         var left = 0
@@ -247,5 +356,59 @@ extension TimeSeriesStore {
             if lhs[left] < rhs[right] { left += 1 } else { right += 1 }
         }
         return false
+    }
+}
+
+/// Folds one series' rows, in time order, into buckets of a fixed width.
+struct BucketAccumulator {
+    let series: SeriesKey
+    let width: Int64
+    private var start = Int64.min
+    private var end = Int64.min
+    private var count = 0
+    private var sum = 0.0
+    private var minimum = 0.0
+    private var maximum = 0.0
+    private var first = 0.0
+    private var last = 0.0
+
+    init(series: SeriesKey, width: Int64) {
+        self.series = series
+        self.width = width
+    }
+
+    @inline(__always)
+    mutating func add(_ timestamp: Int64, _ number: Double, into buckets: inout [AggregateBucket]) {
+        if timestamp >= end || timestamp < start {
+            finish(into: &buckets)
+            start = floorDivide(timestamp, width) * width
+            end = start + width
+            minimum = number
+            maximum = number
+            first = number
+        }
+        count += 1
+        sum += number
+        minimum = Swift.min(minimum, number)
+        maximum = Swift.max(maximum, number)
+        last = number
+    }
+
+    mutating func finish(into buckets: inout [AggregateBucket]) {
+        guard count > 0 else { return }
+        buckets.append(
+            AggregateBucket(
+                series: series,
+                start: start,
+                count: count,
+                sum: sum,
+                minimum: minimum,
+                maximum: maximum,
+                first: first,
+                last: last
+            )
+        )
+        count = 0
+        sum = 0
     }
 }

@@ -320,12 +320,14 @@ public final class TimeSeriesStore: @unchecked Sendable {
         // Ids for new series are assigned here, on the writer thread, and published to
         // readers only with the rows, after the write succeeded.
         var assigned: [SeriesKey: UInt32] = [:]
-        let known = stateLock.withLock { seriesIDs }
-        var nextID = UInt32(stateLock.withLock { seriesKeys.count })
+        // Looked up under the lock rather than on a copy: a copy of the dictionary would be
+        // duplicated (copy-on-write) by the next new series, once per batch.
+        stateLock.lock()
+        var nextID = UInt32(seriesKeys.count)
         for batch in batches {
             for row in batch {
                 let id: UInt32
-                if let existing = known[row.series] ?? assigned[row.series] {
+                if let existing = seriesIDs[row.series] ?? assigned[row.series] {
                     id = existing
                 } else {
                     id = nextID
@@ -336,6 +338,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 rows.append(StoredRow(seriesID: id, timestamp: row.timestamp, value: row.value))
             }
         }
+        stateLock.unlock()
         let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: rows))
         guard record.count - 8 <= WALFormat.maximumRecordLength else {
             throw TimeSeriesError(
