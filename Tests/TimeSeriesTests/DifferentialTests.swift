@@ -20,7 +20,7 @@ struct DifferentialTests {
             for row in answer(query) {
                 guard let number = row.value.number else { continue }
                 let bucket = (row.timestamp >= 0 ? row.timestamp / width : (row.timestamp - width + 1) / width) * width
-                let key = "\(row.series)|\(bucket)"
+                let key = "\(row.series.text)|\(bucket)"
                 if let (count, sum, low, high, first, _) = result[key] {
                     result[key] = (count + 1, sum + number, min(low, number), max(high, number), first, number)
                 } else {
@@ -142,7 +142,7 @@ struct DifferentialTests {
                 let buckets = try store.aggregate(query, bucketMilliseconds: 3_600_000)
                 #expect(buckets.count == expected.count, "seed \(seed), aggregate of \(query)")
                 for bucket in buckets {
-                    let wanted = expected["\(bucket.series)|\(bucket.start)"]
+                    let wanted = expected["\(bucket.series.text)|\(bucket.start)"]
                     #expect(wanted?.0 == bucket.count && wanted?.2 == bucket.minimum && wanted?.3 == bucket.maximum)
                     #expect(wanted?.4 == bucket.first && wanted?.5 == bucket.last)
                     #expect(abs((wanted?.1 ?? .nan) - bucket.sum) <= 1e-6 * max(1, abs(bucket.sum)))

@@ -43,12 +43,17 @@ func allRows(_ store: TimeSeriesStore) throws -> [EventRow] {
     try store.query(EventQuery(limit: Int.max)).rows
 }
 
+extension SeriesKey {
+    /// Every field, for comparisons and dictionary keys in tests.
+    var text: String {
+        "\(chargePointID)|\(connectorID)|\(transactionID ?? -1)|\(kind.rawValue)|\(measurand ?? "")|\(phase ?? "")|"
+            + "\(unit ?? "")|\(location ?? "")|\(context ?? "")|\(format ?? "")|\(eventType ?? "")"
+    }
+}
+
 extension EventRow {
     /// A total order independent of the store's internal series ids.
-    var sortKey: String {
-        "\(timestamp)|\(series.chargePointID)|\(series.connectorID)|\(series.transactionID ?? -1)|\(series.kind.rawValue)|"
-            + "\(series.measurand ?? "")|\(series.phase ?? "")|\(series.unit ?? "")|\(series.eventType ?? "")"
-    }
+    var sortKey: String { "\(timestamp)|\(series.text)" }
 }
 
 /// The directory of the built executables: `OCPP_BIN_DIR`, or the debug build beside the package.

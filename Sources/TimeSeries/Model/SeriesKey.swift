@@ -14,22 +14,78 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         public static func < (lhs: Kind, rhs: Kind) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
-    public let chargePointID: String
-    public let connectorID: Int
-    public let transactionID: Int?
-    public let kind: Kind
+    /// The fields live in one shared, immutable object: a key is copied (and compared) for
+    /// every appended row, and a copy of one reference costs one retain where a struct of
+    /// eleven fields costs one per string.
+    private final class Storage: Sendable {
+        let chargePointID: String
+        let connectorID: Int
+        let transactionID: Int?
+        let kind: Kind
+        let measurand: String?
+        let phase: String?
+        let unit: String?
+        let location: String?
+        let context: String?
+        let format: String?
+        let eventType: String?
+        let hash: Int
+
+        init(
+            chargePointID: String,
+            connectorID: Int,
+            transactionID: Int?,
+            kind: Kind,
+            measurand: String?,
+            phase: String?,
+            unit: String?,
+            location: String?,
+            context: String?,
+            format: String?,
+            eventType: String?
+        ) {
+            self.chargePointID = chargePointID
+            self.connectorID = connectorID
+            self.transactionID = transactionID
+            self.kind = kind
+            self.measurand = measurand
+            self.phase = phase
+            self.unit = unit
+            self.location = location
+            self.context = context
+            self.format = format
+            self.eventType = eventType
+            var hasher = Hasher()
+            hasher.combine(chargePointID)
+            hasher.combine(connectorID)
+            hasher.combine(transactionID)
+            hasher.combine(kind)
+            hasher.combine(measurand)
+            hasher.combine(phase)
+            hasher.combine(unit)
+            hasher.combine(location)
+            hasher.combine(context)
+            hasher.combine(format)
+            hasher.combine(eventType)
+            hash = hasher.finalize()
+        }
+    }
+
+    private let storage: Storage
+
+    public var chargePointID: String { storage.chargePointID }
+    public var connectorID: Int { storage.connectorID }
+    public var transactionID: Int? { storage.transactionID }
+    public var kind: Kind { storage.kind }
     /// For samples: the measurand, phase, unit, location, context and format as the charger sent them.
-    public let measurand: String?
-    public let phase: String?
-    public let unit: String?
-    public let location: String?
-    public let context: String?
-    public let format: String?
+    public var measurand: String? { storage.measurand }
+    public var phase: String? { storage.phase }
+    public var unit: String? { storage.unit }
+    public var location: String? { storage.location }
+    public var context: String? { storage.context }
+    public var format: String? { storage.format }
     /// For other events: the action, e.g. `FirmwareStatusNotification`.
-    public let eventType: String?
-    /// Computed once: every appended row looks its series up by key, and hashing eleven
-    /// fields per row was a quarter of the append path's time.
-    private let cachedHash: Int
+    public var eventType: String? { storage.eventType }
 
     public init(
         chargePointID: String,
@@ -44,42 +100,34 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         format: String? = nil,
         eventType: String? = nil
     ) {
-        self.chargePointID = chargePointID
-        self.connectorID = connectorID
-        self.transactionID = transactionID
-        self.kind = kind
-        self.measurand = measurand
-        self.phase = phase
-        self.unit = unit
-        self.location = location
-        self.context = context
-        self.format = format
-        self.eventType = eventType
-        var hasher = Hasher()
-        hasher.combine(chargePointID)
-        hasher.combine(connectorID)
-        hasher.combine(transactionID)
-        hasher.combine(kind)
-        hasher.combine(measurand)
-        hasher.combine(phase)
-        hasher.combine(unit)
-        hasher.combine(location)
-        hasher.combine(context)
-        hasher.combine(format)
-        hasher.combine(eventType)
-        cachedHash = hasher.finalize()
+        storage = Storage(
+            chargePointID: chargePointID,
+            connectorID: connectorID,
+            transactionID: transactionID,
+            kind: kind,
+            measurand: measurand,
+            phase: phase,
+            unit: unit,
+            location: location,
+            context: context,
+            format: format,
+            eventType: eventType
+        )
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(cachedHash)
+        hasher.combine(storage.hash)
     }
 
     public static func == (lhs: SeriesKey, rhs: SeriesKey) -> Bool {
-        lhs.cachedHash == rhs.cachedHash && lhs.chargePointID == rhs.chargePointID
-            && lhs.connectorID == rhs.connectorID && lhs.transactionID == rhs.transactionID && lhs.kind == rhs.kind
-            && lhs.measurand == rhs.measurand && lhs.phase == rhs.phase && lhs.unit == rhs.unit
-            && lhs.location == rhs.location && lhs.context == rhs.context && lhs.format == rhs.format
-            && lhs.eventType == rhs.eventType
+        let left = lhs.storage
+        let right = rhs.storage
+        if left === right { return true }
+        return left.hash == right.hash && left.chargePointID == right.chargePointID
+            && left.connectorID == right.connectorID && left.transactionID == right.transactionID
+            && left.kind == right.kind && left.measurand == right.measurand && left.phase == right.phase
+            && left.unit == right.unit && left.location == right.location && left.context == right.context
+            && left.format == right.format && left.eventType == right.eventType
     }
 
     public static func < (lhs: SeriesKey, rhs: SeriesKey) -> Bool {
