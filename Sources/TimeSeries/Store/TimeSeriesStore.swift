@@ -95,7 +95,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private var seriesByChargePoint: [String: [UInt32]] = [:]
     private var memtable: [[StoredRow]] = []
     private var memtableCount = 0
-    private var frozen: [[StoredRow]] = []
+    /// Memtables handed to the flusher, oldest first; readable until their segments are in.
+    private var frozen: [FrozenTable] = []
+    private var lastFlushError: (any Error)?
     private var segments: [Segment] = []
     private var corruptSegments: [String] = []
     private var blocksDecoded = 0
@@ -105,7 +107,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private var walDescriptor: Int32 = -1
     private var walSequence: UInt64 = 0
     private var walPath = ""
+    // Guarded by stateLock (the writer's compaction and the flusher both write segments).
     private var nextSegmentSequence: UInt64 = 1
+    // Flusher thread only (and init).
     private var persistedSeriesCount = 0
     private var memtableStarted: Int64 = 0
     private var lastSync: Int64 = 0
@@ -116,6 +120,23 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private var pending: [PendingAppend] = []
     private var stopping = false
     private var writerThread: pthread_t?
+
+    // The flusher: turns frozen memtables into segments on its own thread, so that appends
+    // go on meanwhile. flushLock wakes it and tells waiters that a table is done.
+    private let flushLock = ConditionLock()
+    private var flusherStopping = false
+    private var flusherThread: pthread_t?
+    /// Frozen tables beyond this make the writer wait (backpressure, bounded memory).
+    private static let maximumFrozenTables = 2
+
+    struct FrozenTable {
+        var chunks: [[StoredRow]]
+        /// The last WAL file holding its rows: deleted once the table is in segments.
+        var walSequence: UInt64
+        /// The series the dictionary file must hold before segments may refer to them.
+        var seriesCount: Int
+        var rowCount: Int
+    }
 
     private final class PendingAppend: @unchecked Sendable {
         let rows: [EventRow]
@@ -143,7 +164,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
         try replayWAL()
         memtableStarted = monotonicMilliseconds()
         lastSync = memtableStarted
-        startWriter()
+        startThread { $0.writerLoop() }.map { writerThread = $0 }
+        startThread { $0.flusherLoop() }.map { flusherThread = $0 }
     }
 
     private var dictionaryPath: String { directory + "/series.dict" }
@@ -234,21 +256,21 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     // MARK: - Writer thread
 
-    private func startWriter() {
-        let unmanaged = Unmanaged.passRetained(self)
+    private func startThread(_ body: @escaping (TimeSeriesStore) -> Void) -> pthread_t? {
+        let start = Unmanaged.passRetained(ThreadStart(store: self, body: body))
         var thread = pthread_t()
         let created = pthread_create(
             &thread,
             nil,
             { argument in
-                let store = Unmanaged<TimeSeriesStore>.fromOpaque(argument!).takeRetainedValue()
-                store.writerLoop()
+                let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
+                start.body(start.store)
                 return nil
             },
-            unmanaged.toOpaque()
+            start.toOpaque()
         )
-        precondition(created == 0, "cannot start the time-series writer thread")
-        writerThread = thread
+        precondition(created == 0, "cannot start a time-series thread")
+        return thread
     }
 
     private func writerLoop() {
@@ -285,7 +307,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
             guard let operation = item.operation else { continue }
             let result = Result {
                 switch operation {
-                case .flush: try flushMemtable()
+                case .flush: try freezeMemtable()
                 case .compact: try compactPartitions()
                 case .retention(let now): try dropExpiredPartitions(now: now)
                 }
@@ -295,9 +317,16 @@ public final class TimeSeriesStore: @unchecked Sendable {
         if memtableCount >= options.memtableRows
             || (memtableCount > 0 && monotonicMilliseconds() - memtableStarted >= options.memtableAgeMilliseconds)
         {
-            // A failed flush leaves the rows in the memtable and the WAL: nothing is lost,
+            // A failed freeze leaves the rows in the memtable and the WAL: nothing is lost,
             // and the next append tries again.
-            try? flushMemtable()
+            try? freezeMemtable()
+            // Backpressure: while the flusher is behind, appends wait rather than let
+            // memory grow without bound.
+            flushLock.withLock {
+                while stateLock.withLock({ frozen.count }) > Self.maximumFrozenTables && !flusherStopping {
+                    flushLock.wait(milliseconds: 100)
+                }
+            }
         }
     }
 
@@ -433,11 +462,12 @@ public final class TimeSeriesStore: @unchecked Sendable {
         enqueue(item)
     }
 
-    /// Turns the memtable into segments now.
+    /// Turns the memtable into segments now, and returns when they are written.
     public func flush() throws {
         let item = PendingAppend(rows: [])
         item.operation = .flush
         try runOnWriter(item)
+        try waitForFlushes()
     }
 
     /// Merges the segments of each day that has at least `compactionThreshold` of them.
@@ -464,6 +494,14 @@ public final class TimeSeriesStore: @unchecked Sendable {
             return writerThread
         }
         if let thread { pthread_join(thread, nil) }
+        // The flusher finishes the table it is writing; frozen tables left are in the WAL.
+        let flusher: pthread_t? = flushLock.withLock {
+            flusherStopping = true
+            flushLock.broadcast()
+            defer { flusherThread = nil }
+            return flusherThread
+        }
+        if let flusher { pthread_join(flusher, nil) }
         if walDescriptor >= 0 {
             if unsyncedBytes > 0 { try? FileIO.syncData(walDescriptor, path: walPath) }
             Glibc.close(walDescriptor)
@@ -475,48 +513,79 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     private static let millisecondsPerDay: Int64 = 86_400_000
 
-    private func flushMemtable() throws {
-        let (rows, keys): ([[StoredRow]], [SeriesKey]) = stateLock.withLock {
-            frozen = memtable
+    /// Hands the memtable to the flusher (writer thread): a new WAL file is started first,
+    /// so the old files hold exactly the frozen rows and can go once they are in segments.
+    private func freezeMemtable() throws {
+        guard memtableCount > 0 else { return }
+        let oldSequence = walSequence
+        if unsyncedBytes > 0 { try FileIO.syncData(walDescriptor, path: walPath) }
+        unsyncedBytes = 0
+        let newPath = walFilePath(walSequence + 1)
+        let newDescriptor = try FileIO.openForAppend(newPath)
+        try FileIO.syncDirectory(directory + "/wal")
+        Glibc.close(walDescriptor)
+        walSequence += 1
+        walPath = newPath
+        walDescriptor = newDescriptor
+        stateLock.withLock {
+            frozen.append(
+                FrozenTable(chunks: memtable, walSequence: oldSequence, seriesCount: seriesKeys.count, rowCount: memtableCount)
+            )
             memtable = []
             memtableCount = 0
-            return (frozen, seriesKeys)
         }
-        guard !rows.isEmpty else { return }
-        do {
-            // New WAL first: rows appended from now on are not part of this flush.
-            let oldSequence = walSequence
-            if unsyncedBytes > 0 { try FileIO.syncData(walDescriptor, path: walPath) }
-            unsyncedBytes = 0
-            Glibc.close(walDescriptor)
-            walSequence += 1
-            walPath = walFilePath(walSequence)
-            walDescriptor = try FileIO.openForAppend(walPath)
-            try FileIO.syncDirectory(directory + "/wal")
+        memtableStarted = monotonicMilliseconds()
+        flushLock.withLock { flushLock.broadcast() }
+    }
 
-            try persistSeries(keys)
-            var written: [Segment] = []
-            for (day, dayRows) in Self.partitionedByDay(rows) {
-                written.append(try writeSegment(dayRows, day: day))
+    private func flusherLoop() {
+        while true {
+            flushLock.lock()
+            while stateLock.withLock({ frozen.isEmpty }) && !flusherStopping {
+                flushLock.wait()
             }
-            stateLock.withLock {
-                segments.append(contentsOf: written)
-                frozen = []
-            }
-            for name in FileIO.listDirectory(directory + "/wal") {
-                if let sequence = UInt64(name.dropLast(4), radix: 16), sequence <= oldSequence {
-                    try FileIO.remove(directory + "/wal/" + name)
+            let stop = flusherStopping
+            flushLock.unlock()
+            if stop { return }
+            guard let (table, keys) = stateLock.withLock({ frozen.first.map { ($0, seriesKeys) } }) else { continue }
+            do {
+                try persistSeries(Array(keys[..<table.seriesCount]))
+                var written: [Segment] = []
+                for (day, dayRows) in Self.partitionedByDay(table.chunks) {
+                    written.append(try writeSegment(dayRows, day: day))
+                }
+                stateLock.withLock {
+                    segments.append(contentsOf: written)
+                    frozen.removeFirst()
+                    lastFlushError = nil
+                }
+                for name in FileIO.listDirectory(directory + "/wal") {
+                    if let sequence = UInt64(name.dropLast(4), radix: 16), sequence <= table.walSequence {
+                        try FileIO.remove(directory + "/wal/" + name)
+                    }
+                }
+                flushLock.withLock { flushLock.broadcast() }
+            } catch {
+                // The table stays frozen, readable and in its WAL files; try again shortly.
+                stateLock.withLock { lastFlushError = error }
+                flushLock.withLock {
+                    flushLock.broadcast()
+                    flushLock.wait(milliseconds: 200)
                 }
             }
-            memtableStarted = monotonicMilliseconds()
-        } catch {
-            // Keep the rows readable and in memory; their WAL files stay until a flush succeeds.
-            stateLock.withLock {
-                memtable = frozen + memtable
-                memtableCount = memtable.reduce(0) { $0 + $1.count }
-                frozen = []
+        }
+    }
+
+    /// Waits until every frozen table is in segments.
+    /// - Throws: The flusher's error while it cannot write segments.
+    private func waitForFlushes() throws {
+        try flushLock.withLock {
+            while true {
+                let (pending, error) = stateLock.withLock { (frozen.count, lastFlushError) }
+                if pending == 0 { return }
+                if let error { throw error }
+                flushLock.wait(milliseconds: 100)
             }
-            throw error
         }
     }
 
@@ -596,8 +665,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private func writeSegment(_ rows: [StoredRow], day: Int64) throws -> Segment {
         let dayPath = directory + "/segments/" + dayName(day)
         try FileIO.makeDirectory(dayPath)
-        let sequence = nextSegmentSequence
-        nextSegmentSequence += 1
+        let sequence: UInt64 = stateLock.withLock {
+            defer { nextSegmentSequence += 1 }
+            return nextSegmentSequence
+        }
         let path = dayPath + "/" + hex(sequence) + "." + Segment.fileExtension
         try FileIO.writeAtomically(Segment.build(rows, blockRows: options.blockRows), to: path)
         try FileIO.syncDirectory(directory + "/segments")
@@ -655,7 +726,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 keys: seriesKeys,
                 byChargePoint: seriesByChargePoint,
                 segments: segments,
-                memory: frozen + memtable
+                memory: frozen.flatMap(\.chunks) + memtable
             )
         }
     }
@@ -681,7 +752,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 segments: segments.count,
                 segmentBytes: segments.reduce(0) { $0 + $1.byteCount },
                 segmentRows: segments.reduce(0) { $0 + $1.rowCount },
-                memtableRows: memtableCount + frozen.reduce(0) { $0 + $1.count },
+                memtableRows: memtableCount + frozen.reduce(0) { $0 + $1.rowCount },
                 seriesCount: seriesKeys.count,
                 blocksDecoded: blocksDecoded,
                 blocksSkipped: blocksSkipped,
@@ -741,5 +812,16 @@ struct OCPPDay {
         let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+/// What a store thread runs: the store (retained for the thread's life) and the loop.
+private final class ThreadStart {
+    let store: TimeSeriesStore
+    let body: (TimeSeriesStore) -> Void
+
+    init(store: TimeSeriesStore, body: @escaping (TimeSeriesStore) -> Void) {
+        self.store = store
+        self.body = body
     }
 }
