@@ -27,11 +27,15 @@ struct StoreTests {
             ),
             .status(StatusEvent(status: "Available", errorCode: "NoError")),
             .payload(#"{"firmwareStatus":"Installed"}"#),
+            // Padded decimals are stored as number and decimal count; the text must come back.
+            .sample("15.90"), .sample("-0.50"), .sample("230.0"), .sample("-0.00"), .sample("0.000000100"),
+            .sample("1234567890123.40"), .sample("7.0000000000"),
         ]
         #expect(EventValue.sample("1523456.7") == .number(1_523_456.7))
         #expect(EventValue.sample("0012.50") == .numberWithText(12.5, "0012.50"))
         #expect(EventValue.sample("not a number") == .text("not a number"))
         #expect(EventValue.sample("12", signed: true) == .text("12"))
+        #expect(EventValue.sample("15.90") == .numberWithText(15.9, "15.90"))
 
         let rows = values.enumerated().map { index, value in
             EventRow(

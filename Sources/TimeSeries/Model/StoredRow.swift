@@ -6,32 +6,44 @@ struct StoredRow: Sendable, Hashable {
 }
 
 /// How values are laid out on disk: a kind byte, a number, and bytes for text.
+///
+/// A number whose text is the number written with a fixed count of decimals (`"15.90"`,
+/// `"230.0"`: chargers pad their values) is stored as the number and that count, in the kind
+/// byte, instead of its text: the text is rebuilt exactly from them.
 enum ValueCodec {
     static let kindNumber: UInt8 = 0
     static let kindNumberWithText: UInt8 = 1
     static let kindText: UInt8 = 2
     static let kindStatus: UInt8 = 3
     static let kindPayload: UInt8 = 4
+    /// `kindFixedDecimals + k`: a number written with k decimals (k up to 9).
+    static let kindFixedDecimals: UInt8 = 16
+    static let maximumFixedDecimals = 9
 
-    static func kind(of value: EventValue) -> UInt8 {
-        switch value {
-        case .number: return kindNumber
-        case .numberWithText: return kindNumberWithText
-        case .text: return kindText
-        case .status: return kindStatus
-        case .payload: return kindPayload
-        }
+    @inline(__always)
+    static func isNumeric(_ kind: UInt8) -> Bool {
+        kind <= kindNumberWithText || kind >= kindFixedDecimals
     }
 
-    static func number(of value: EventValue) -> Double {
-        value.number ?? 0
+    @inline(__always)
+    static func hasText(_ kind: UInt8) -> Bool {
+        kind >= kindNumberWithText && kind <= kindPayload
     }
 
-    /// The bytes of the value's text column, or `nil` for a plain number.
-    static func textBytes(of value: EventValue) -> [UInt8]? {
+    /// The kind byte, number and text bytes (if any) the value is stored as.
+    static func parts(of value: EventValue) -> (kind: UInt8, number: Double, text: [UInt8]?) {
         switch value {
-        case .number: return nil
-        case .numberWithText(_, let text), .text(let text), .payload(let text): return Array(text.utf8)
+        case .number(let number):
+            return (kindNumber, number, nil)
+        case .numberWithText(let number, let text):
+            if let decimals = fixedDecimals(number, text) {
+                return (kindFixedDecimals + UInt8(decimals), number, nil)
+            }
+            return (kindNumberWithText, number, Array(text.utf8))
+        case .text(let text):
+            return (kindText, 0, Array(text.utf8))
+        case .payload(let text):
+            return (kindPayload, 0, Array(text.utf8))
         case .status(let status):
             var writer = ByteWriter()
             writer.writeString(status.status)
@@ -39,23 +51,24 @@ enum ValueCodec {
             writer.writeOptionalString(status.info)
             writer.writeOptionalString(status.vendorID)
             writer.writeOptionalString(status.vendorErrorCode)
-            return writer.bytes
+            return (kindStatus, 0, writer.bytes)
         }
     }
 
-    static func value(
-        kind: UInt8,
-        number: Double,
-        text: UnsafeRawBufferPointer?
-    ) throws
-        -> EventValue
-    {
+    static func value(kind: UInt8, number: Double, text: UnsafeRawBufferPointer?) throws -> EventValue {
+        if kind >= kindFixedDecimals {
+            let decimals = Int(kind - kindFixedDecimals)
+            guard decimals <= maximumFixedDecimals, let text = fixedText(number, decimals: decimals) else {
+                throw ByteReader.Truncated()
+            }
+            return .numberWithText(number, text)
+        }
+        let string = String(decoding: text ?? .init(start: nil, count: 0), as: UTF8.self)
         switch kind {
         case kindNumber: return .number(number)
-        case kindNumberWithText:
-            return .numberWithText(number, String(decoding: text ?? .init(start: nil, count: 0), as: UTF8.self))
-        case kindText: return .text(String(decoding: text ?? .init(start: nil, count: 0), as: UTF8.self))
-        case kindPayload: return .payload(String(decoding: text ?? .init(start: nil, count: 0), as: UTF8.self))
+        case kindNumberWithText: return .numberWithText(number, string)
+        case kindText: return .text(string)
+        case kindPayload: return .payload(string)
         case kindStatus:
             guard let text else { throw ByteReader.Truncated() }
             var reader = ByteReader(text)
@@ -70,5 +83,41 @@ enum ValueCodec {
             )
         default: throw ByteReader.Truncated()
         }
+    }
+
+    private static let powersOfTen: [Int64] = (0...maximumFixedDecimals).map { exponent in
+        var value: Int64 = 1
+        for _ in 0..<exponent { value *= 10 }
+        return value
+    }
+
+    /// The count of decimals `text` writes `number` with, if writing `number` with that
+    /// many decimals gives back exactly `text`.
+    static func fixedDecimals(_ number: Double, _ text: String) -> Int? {
+        let utf8 = text.utf8
+        guard utf8.count <= 24 else { return nil }
+        let decimals: Int
+        if let dot = utf8.firstIndex(of: UInt8(ascii: ".")) {
+            decimals = utf8.distance(from: dot, to: utf8.endIndex) - 1
+        } else {
+            decimals = 0
+        }
+        guard decimals <= maximumFixedDecimals, fixedText(number, decimals: decimals) == text else { return nil }
+        return decimals
+    }
+
+    /// `number` written with exactly `decimals` decimals, or `nil` if it is too large.
+    static func fixedText(_ number: Double, decimals: Int) -> String? {
+        let factor = powersOfTen[decimals]
+        let scaled = (abs(number) * Double(factor)).rounded()
+        guard number.isFinite, scaled < 9.0e15 else { return nil }
+        let integer = Int64(scaled)
+        var text = number.sign == .minus ? "-" : ""
+        text += String(integer / factor)
+        if decimals > 0 {
+            let fraction = String(integer % factor)
+            text += "." + String(repeating: "0", count: decimals - fraction.count) + fraction
+        }
+        return text
     }
 }

@@ -63,7 +63,7 @@ enum BlockCodec {
         numbers.reserveCapacity(rows.count)
         var kindRun: (kind: UInt8, count: UInt64)? = nil
         for row in rows {
-            let kind = ValueCodec.kind(of: row.value)
+            let (kind, number, text) = ValueCodec.parts(of: row.value)
             if let run = kindRun, run.kind == kind {
                 kindRun = (kind, run.count + 1)
             } else {
@@ -73,8 +73,8 @@ enum BlockCodec {
                 }
                 kindRun = (kind, 1)
             }
-            numbers.append(ValueCodec.number(of: row.value))
-            if let text = ValueCodec.textBytes(of: row.value) { texts.writeBytes(text) }
+            numbers.append(number)
+            if let text { texts.writeBytes(text) }
         }
         if let run = kindRun {
             kinds.write(run.kind)
@@ -127,6 +127,7 @@ enum BlockCodec {
     private static let modeXOR: UInt8 = 0
     private static let modeDelta: UInt8 = 1
     private static let modeDeltaOfDelta: UInt8 = 2
+    private static let modeFrameOfReference: UInt8 = 3
 
     private static func encodeRun(_ numbers: ArraySlice<Double>, into writer: inout ByteWriter) {
         scales: for scale in 0..<powersOfTen.count {
@@ -144,12 +145,28 @@ enum BlockCodec {
             var deltaOfDeltaSize = 0
             var previous: Int64 = 0
             var previousDelta: Int64 = 0
+            var minimum = Int64.max
+            var maximum = Int64.min
             for integer in integers {
                 let delta = integer &- previous
                 deltaSize += varintSize(delta)
                 deltaOfDeltaSize += varintSize(delta &- previousDelta)
                 previous = integer
                 previousDelta = delta
+                minimum = Swift.min(minimum, integer)
+                maximum = Swift.max(maximum, integer)
+            }
+            // Frame of reference: offsets from the run's minimum, for values that hover around
+            // a level (voltage, power) where deltas would double the spread.
+            let (range, overflow) = maximum.subtractingReportingOverflow(minimum)
+            let offsetSize =
+                overflow ? Int.max : varintSize(minimum) + integers.count * unsignedVarintSize(UInt64(range))
+            if offsetSize < deltaSize && offsetSize < deltaOfDeltaSize {
+                writer.write(modeFrameOfReference)
+                writer.write(UInt8(scale))
+                writer.writeSignedVarint(minimum)
+                for integer in integers { writer.writeVarint(UInt64(integer &- minimum)) }
+                return
             }
             let useDeltaOfDelta = deltaOfDeltaSize < deltaSize
             writer.write(useDeltaOfDelta ? modeDeltaOfDelta : modeDelta)
@@ -172,6 +189,12 @@ enum BlockCodec {
         }
     }
 
+    /// Bytes of the unsigned varint of `value` (an upper bound for every offset up to it).
+    @inline(__always)
+    private static func unsignedVarintSize(_ value: UInt64) -> Int {
+        value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7
+    }
+
     @inline(__always)
     private static func varintSize(_ value: Int64) -> Int {
         let zigzag = UInt64(bitPattern: (value << 1) ^ (value >> 63))
@@ -192,10 +215,20 @@ enum BlockCodec {
                 }
                 continue
             }
-            guard mode == modeDelta || mode == modeDeltaOfDelta else { throw ByteReader.Truncated() }
+            guard mode == modeDelta || mode == modeDeltaOfDelta || mode == modeFrameOfReference else {
+                throw ByteReader.Truncated()
+            }
             let scale = Int(try reader.readByte())
             guard scale < powersOfTen.count else { throw ByteReader.Truncated() }
             let factor = powersOfTen[scale]
+            if mode == modeFrameOfReference {
+                let minimum = try reader.readSignedVarint()
+                for _ in run {
+                    let integer = minimum &+ Int64(bitPattern: try reader.readVarint())
+                    numbers.append(scale == 0 ? Double(integer) : Double(integer) / factor)
+                }
+                continue
+            }
             var previous: Int64 = 0
             var delta: Int64 = 0
             for _ in run {
@@ -281,10 +314,10 @@ enum BlockCodec {
                 var reader = ByteReader(bytes)
                 columns.texts.reserveCapacity(count)
                 for kind in columns.kinds {
-                    if kind == ValueCodec.kindNumber {
-                        columns.texts.append(nil)
-                    } else {
+                    if ValueCodec.hasText(kind) {
                         columns.texts.append(Array(try reader.readBytes()))
+                    } else {
+                        columns.texts.append(nil)
                     }
                 }
             }

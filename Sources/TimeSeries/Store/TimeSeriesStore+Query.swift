@@ -95,7 +95,7 @@ extension TimeSeriesStore {
                 chunk.timestamps.withUnsafeBufferPointer { timestamps in
                     chunk.numbers.withUnsafeBufferPointer { numbers in
                         chunk.kinds.withUnsafeBufferPointer { kinds in
-                            for index in chunk.range where kinds[index] <= ValueCodec.kindNumberWithText {
+                            for index in chunk.range where ValueCodec.isNumeric(kinds[index]) {
                                 accumulator.add(timestamps[index], numbers[index], into: &buckets)
                             }
                         }
@@ -132,7 +132,7 @@ extension TimeSeriesStore {
             for index in chunk.range {
                 // A newer non-numeric row must still replace an older numeric one.
                 let value: EventValue =
-                    chunk.kinds[index] <= ValueCodec.kindNumberWithText ? .number(chunk.numbers[index]) : .text("")
+                    ValueCodec.isNumeric(chunk.kinds[index]) ? .number(chunk.numbers[index]) : .text("")
                 rows.append(chunk.timestamps[index], value, rank: chunk.rank)
             }
         }
@@ -300,7 +300,7 @@ extension TimeSeriesStore {
                             guard timestamp >= from, timestamp < to else { continue }
                             if selection.contains(.texts) {
                                 rows.append(timestamp, try Segment.value(columns, row), rank: segment.sequence)
-                            } else if columns.kinds[row] <= ValueCodec.kindNumberWithText {
+                            } else if ValueCodec.isNumeric(columns.kinds[row]) {
                                 rows.append(timestamp, .number(columns.numbers[row]), rank: segment.sequence)
                             }
                         }

@@ -529,7 +529,12 @@ public final class TimeSeriesStore: @unchecked Sendable {
         walDescriptor = newDescriptor
         stateLock.withLock {
             frozen.append(
-                FrozenTable(chunks: memtable, walSequence: oldSequence, seriesCount: seriesKeys.count, rowCount: memtableCount)
+                FrozenTable(
+                    chunks: memtable,
+                    walSequence: oldSequence,
+                    seriesCount: seriesKeys.count,
+                    rowCount: memtableCount
+                )
             )
             memtable = []
             memtableCount = 0

@@ -29,14 +29,10 @@ enum WALFormat {
         for row in batch.rows {
             payload.writeVarint(UInt64(row.seriesID))
             payload.writeSignedVarint(row.timestamp)
-            let kind = ValueCodec.kind(of: row.value)
+            let (kind, number, text) = ValueCodec.parts(of: row.value)
             payload.write(kind)
-            if kind == ValueCodec.kindNumber || kind == ValueCodec.kindNumberWithText {
-                payload.write(ValueCodec.number(of: row.value))
-            }
-            if let text = ValueCodec.textBytes(of: row.value) {
-                payload.writeBytes(text)
-            }
+            if ValueCodec.isNumeric(kind) { payload.write(number) }
+            if let text { payload.writeBytes(text) }
         }
         var framed = ByteWriter(capacity: payload.bytes.count + 8)
         framed.write(UInt32(payload.bytes.count))
@@ -97,11 +93,8 @@ enum WALFormat {
             let seriesID = UInt32(truncatingIfNeeded: try reader.readVarint())
             let timestamp = try reader.readSignedVarint()
             let kind = try reader.readByte()
-            var number = 0.0
-            if kind == ValueCodec.kindNumber || kind == ValueCodec.kindNumberWithText {
-                number = try reader.readDouble()
-            }
-            let text: UnsafeRawBufferPointer? = kind == ValueCodec.kindNumber ? nil : try reader.readBytes()
+            let number = ValueCodec.isNumeric(kind) ? try reader.readDouble() : 0
+            let text: UnsafeRawBufferPointer? = ValueCodec.hasText(kind) ? try reader.readBytes() : nil
             rows.append(
                 StoredRow(
                     seriesID: seriesID,
