@@ -36,6 +36,13 @@ struct StoreTests {
         #expect(EventValue.sample("not a number") == .text("not a number"))
         #expect(EventValue.sample("12", signed: true) == .text("12"))
         #expect(EventValue.sample("15.90") == .numberWithText(15.9, "15.90"))
+        for (text, decimals) in [("15.90", 2), ("230.0", 1), ("-0.50", 2), ("7", 0), ("0.000000100", 9)] {
+            #expect(ValueCodec.fixedDecimals(Double(text)!, text) == decimals, "\(text)")
+            #expect(ValueCodec.fixedText(Double(text)!, decimals: decimals) == text)
+        }
+        for text in ["0012.50", "1e3", "+5", ".5", "5.", "00.5", "1.0000000000", "12345678901234567.5"] {
+            #expect(ValueCodec.fixedDecimals(Double(text) ?? 0, text) == nil, "\(text)")
+        }
 
         let rows = values.enumerated().map { index, value in
             EventRow(

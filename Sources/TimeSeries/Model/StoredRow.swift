@@ -92,18 +92,44 @@ enum ValueCodec {
     }
 
     /// The count of decimals `text` writes `number` with, if writing `number` with that
-    /// many decimals gives back exactly `text`.
+    /// many decimals gives back exactly `text`. Checked on the digits, without building text:
+    /// it runs for every stored sample.
     static func fixedDecimals(_ number: Double, _ text: String) -> Int? {
-        let utf8 = text.utf8
-        guard utf8.count <= 24 else { return nil }
-        let decimals: Int
-        if let dot = utf8.firstIndex(of: UInt8(ascii: ".")) {
-            decimals = utf8.distance(from: dot, to: utf8.endIndex) - 1
-        } else {
-            decimals = 0
+        var text = text
+        return text.withUTF8 { bytes -> Int? in
+            guard !bytes.isEmpty, bytes.count <= 20, number.isFinite else { return nil }
+            var position = 0
+            let negative = bytes[0] == UInt8(ascii: "-")
+            if negative { position = 1 }
+            guard negative == (number.sign == .minus) else { return nil }
+            var integer: Int64 = 0
+            var digits = 0
+            var decimals: Int?
+            let integerStart = position
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: ".") {
+                    // One dot, with digits on both sides.
+                    guard decimals == nil, digits > 0, position + 1 < bytes.count else { return nil }
+                    decimals = 0
+                } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    // No leading zeros ("0012.5" keeps its text).
+                    if decimals == nil && digits == 1 && bytes[integerStart] == UInt8(ascii: "0") { return nil }
+                    integer = integer * 10 + Int64(byte - UInt8(ascii: "0"))
+                    digits += 1
+                    if let count = decimals { decimals = count + 1 }
+                    guard digits <= 17 else { return nil }
+                } else {
+                    return nil
+                }
+                position += 1
+            }
+            let count = decimals ?? 0
+            guard digits > 0, count <= maximumFixedDecimals else { return nil }
+            let scaled = (abs(number) * Double(powersOfTen[count])).rounded()
+            guard scaled < 9.0e15, Int64(scaled) == integer else { return nil }
+            return count
         }
-        guard decimals <= maximumFixedDecimals, fixedText(number, decimals: decimals) == text else { return nil }
-        return decimals
     }
 
     /// `number` written with exactly `decimals` decimals, or `nil` if it is too large.
