@@ -30,3 +30,20 @@ protocol DatabaseBackend: Sendable {
     /// Closes every connection.
     func shutdown() async
 }
+
+/// Runs `body` between `begin` and COMMIT on one connection, rolling back when it throws.
+func runTransaction<Result: Sendable>(
+    on sql: any SQLDatabase,
+    begin: String = "BEGIN",
+    _ body: @Sendable (any SQLDatabase) async throws -> Result
+) async throws -> Result {
+    try await sql.raw(SQLQueryString(begin)).run()
+    do {
+        let result = try await body(sql)
+        try await sql.raw("COMMIT").run()
+        return result
+    } catch {
+        try? await sql.raw("ROLLBACK").run()
+        throw error
+    }
+}

@@ -80,16 +80,7 @@ final class PostgresBackend: DatabaseBackend {
         on connection: PostgresConnection,
         _ body: @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result {
-        let sql = connection.sql(queryLogLevel: .trace)
-        try await sql.raw("BEGIN").run()
-        do {
-            let result = try await body(sql)
-            try await sql.raw("COMMIT").run()
-            return result
-        } catch {
-            try? await sql.raw("ROLLBACK").run()
-            throw error
-        }
+        try await runTransaction(on: connection.sql(queryLogLevel: .trace), body)
     }
 
     func withMigrationLock<Result: Sendable>(

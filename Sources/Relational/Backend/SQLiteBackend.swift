@@ -78,16 +78,7 @@ final class SQLiteBackend: DatabaseBackend {
         begin: String,
         _ body: @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result {
-        let sql = connection.sql(queryLogLevel: .trace)
-        try await sql.raw(SQLQueryString(begin)).run()
-        do {
-            let result = try await body(sql)
-            try await sql.raw("COMMIT").run()
-            return result
-        } catch {
-            try? await sql.raw("ROLLBACK").run()
-            throw error
-        }
+        try await runTransaction(on: connection.sql(queryLogLevel: .trace), begin: begin, body)
     }
 
     func shutdown() async {

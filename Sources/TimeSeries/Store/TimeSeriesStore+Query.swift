@@ -189,69 +189,21 @@ extension TimeSeriesStore {
 
     /// Per matching series, the numeric rows in the query's time range, as chunks.
     func collectNumeric(_ query: EventQuery, _ snapshot: Snapshot) throws -> [UInt32: [NumericChunk]] {
-        let (wanted, wantedIDs) = wantedSeries(query, snapshot)
         var chunks: [UInt32: [NumericChunk]] = [:]
-        guard !wantedIDs.isEmpty else { return chunks }
-        let from = query.from ?? Int64.min
-        let to = query.to ?? Int64.max
-        var decoded = 0
-        var skipped = 0
-        for segment in snapshot.segments {
-            guard segment.maxTimestamp >= from, segment.minTimestamp < to else {
-                skipped += segment.blocks.count
-                continue
-            }
-            do {
-                for (index, block) in segment.blocks.enumerated() {
-                    guard block.maxTimestamp >= from, block.minTimestamp < to,
-                        Self.intersects(block.seriesIDs, wantedIDs)
-                    else {
-                        skipped += 1
-                        continue
-                    }
-                    decoded += 1
-                    let columns = try segment.readBlock(index, selection: [.kinds, .numbers])
-                    for run in BlockCodec.seriesRuns(columns.seriesIDs) {
-                        let series = columns.seriesIDs[run.lowerBound]
-                        guard Int(series) < wanted.count, wanted[Int(series)] else { continue }
-                        // Timestamps ascend within a series run: trim to the range.
-                        var lower = run.lowerBound
-                        while lower < run.upperBound && columns.timestamps[lower] < from { lower += 1 }
-                        var upper = run.upperBound
-                        while upper > lower && columns.timestamps[upper - 1] >= to { upper -= 1 }
-                        guard lower < upper else { continue }
-                        chunks[series, default: []].append(
-                            NumericChunk(
-                                timestamps: columns.timestamps,
-                                numbers: columns.numbers,
-                                kinds: columns.kinds,
-                                range: lower..<upper,
-                                rank: segment.sequence
-                            )
-                        )
-                    }
-                }
-            } catch let error as Segment.Corrupt {
-                noteCorrupt(segment, error)
-            }
-        }
-        noteBlocks(decoded: decoded, skipped: skipped)
-
-        var memory: [UInt32: SeriesRows] = [:]
-        for (chunkIndex, chunk) in snapshot.memory.enumerated() {
-            let rank = UInt64(1) << 63 + UInt64(chunkIndex)
-            for row in chunk
-            where Int(row.seriesID) < wanted.count && wanted[Int(row.seriesID)] && row.timestamp >= from
-                && row.timestamp < to
-            {
-                memory[row.seriesID, default: SeriesRows()].append(row.timestamp, row.value, rank: rank)
-            }
-        }
-        for (series, var rows) in memory {
-            rows.normalize()
-            chunks[series, default: []].append(
-                Self.chunk(of: rows, rank: UInt64(1) << 63 + UInt64(snapshot.memory.count))
+        let memory = try forEachSeriesRun(query, snapshot, selection: [.kinds, .numbers]) { segment, columns, run in
+            chunks[columns.seriesIDs[run.lowerBound], default: []].append(
+                NumericChunk(
+                    timestamps: columns.timestamps,
+                    numbers: columns.numbers,
+                    kinds: columns.kinds,
+                    range: run,
+                    rank: segment.sequence
+                )
             )
+        }
+        let memoryRank = UInt64(1) << 63 + UInt64(snapshot.memory.count)
+        for (series, rows) in memory {
+            chunks[series, default: []].append(Self.chunk(of: rows, rank: memoryRank))
         }
         return chunks
     }
@@ -262,12 +214,42 @@ extension TimeSeriesStore {
         _ snapshot: Snapshot,
         selection: BlockCodec.Selection
     ) throws -> [UInt32: SeriesRows] {
-        let (wanted, wantedIDs) = wantedSeries(query, snapshot)
         var collected: [UInt32: SeriesRows] = [:]
-        guard !wantedIDs.isEmpty else { return collected }
+        let memory = try forEachSeriesRun(query, snapshot, selection: selection) { segment, columns, run in
+            let series = columns.seriesIDs[run.lowerBound]
+            var rows = collected.removeValue(forKey: series) ?? SeriesRows()
+            for row in run {
+                if selection.contains(.texts) {
+                    rows.append(columns.timestamps[row], try Segment.value(columns, row), rank: segment.sequence)
+                } else if ValueCodec.isNumeric(columns.kinds[row]) {
+                    rows.append(columns.timestamps[row], .number(columns.numbers[row]), rank: segment.sequence)
+                }
+            }
+            collected[series] = rows
+        }
+        for (series, rows) in memory {
+            var merged = collected.removeValue(forKey: series) ?? SeriesRows()
+            for index in rows.timestamps.indices {
+                merged.append(rows.timestamps[index], rows.values[index], rank: rows.ranks[index])
+            }
+            collected[series] = merged
+        }
+        return collected
+    }
+
+    /// Calls `body` with each run of rows of a selected series, inside the time range, of
+    /// every block that can hold some (others are skipped from the footer index alone);
+    /// returns the memtables' rows of the selected series, normalized.
+    private func forEachSeriesRun(
+        _ query: EventQuery,
+        _ snapshot: Snapshot,
+        selection: BlockCodec.Selection,
+        _ body: (Segment, BlockCodec.Columns, Range<Int>) throws -> Void
+    ) throws -> [UInt32: SeriesRows] {
+        let (wanted, wantedIDs) = wantedSeries(query, snapshot)
+        guard !wantedIDs.isEmpty else { return [:] }
         let from = query.from ?? Int64.min
         let to = query.to ?? Int64.max
-
         var decoded = 0
         var skipped = 0
         for segment in snapshot.segments {
@@ -285,26 +267,15 @@ extension TimeSeriesStore {
                     }
                     decoded += 1
                     let columns = try segment.readBlock(index, selection: selection)
-                    // Rows are grouped by series: one dictionary access per run, not per row.
-                    let count = columns.timestamps.count
-                    var runStart = 0
-                    while runStart < count {
-                        let series = columns.seriesIDs[runStart]
-                        var runEnd = runStart + 1
-                        while runEnd < count && columns.seriesIDs[runEnd] == series { runEnd += 1 }
-                        defer { runStart = runEnd }
+                    for run in BlockCodec.seriesRuns(columns.seriesIDs) {
+                        let series = columns.seriesIDs[run.lowerBound]
                         guard Int(series) < wanted.count, wanted[Int(series)] else { continue }
-                        var rows = collected.removeValue(forKey: series) ?? SeriesRows()
-                        for row in runStart..<runEnd {
-                            let timestamp = columns.timestamps[row]
-                            guard timestamp >= from, timestamp < to else { continue }
-                            if selection.contains(.texts) {
-                                rows.append(timestamp, try Segment.value(columns, row), rank: segment.sequence)
-                            } else if ValueCodec.isNumeric(columns.kinds[row]) {
-                                rows.append(timestamp, .number(columns.numbers[row]), rank: segment.sequence)
-                            }
-                        }
-                        collected[series] = rows
+                        // Timestamps ascend within a series run: trim to the range.
+                        var lower = run.lowerBound
+                        while lower < run.upperBound && columns.timestamps[lower] < from { lower += 1 }
+                        var upper = run.upperBound
+                        while upper > lower && columns.timestamps[upper - 1] >= to { upper -= 1 }
+                        if lower < upper { try body(segment, columns, lower..<upper) }
                     }
                 }
             } catch let error as Segment.Corrupt {
@@ -313,17 +284,19 @@ extension TimeSeriesStore {
         }
         noteBlocks(decoded: decoded, skipped: skipped)
 
-        // The memtable is newer than every segment; later chunks are newer than earlier ones.
+        // The memtables are newer than every segment; later chunks are newer than earlier ones.
+        var memory: [UInt32: SeriesRows] = [:]
         for (chunkIndex, chunk) in snapshot.memory.enumerated() {
             let rank = UInt64(1) << 63 + UInt64(chunkIndex)
             for row in chunk
             where Int(row.seriesID) < wanted.count && wanted[Int(row.seriesID)] && row.timestamp >= from
                 && row.timestamp < to
             {
-                collected[row.seriesID, default: SeriesRows()].append(row.timestamp, row.value, rank: rank)
+                memory[row.seriesID, default: SeriesRows()].append(row.timestamp, row.value, rank: rank)
             }
         }
-        return collected
+        for series in memory.keys { memory[series]!.normalize() }
+        return memory
     }
 
     /// The series `query` selects: a bitmap by id and the ids in ascending order.
