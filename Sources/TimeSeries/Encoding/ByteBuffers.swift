@@ -96,6 +96,24 @@ struct ByteReader {
 
     @inline(__always)
     mutating func readVarint() throws(Truncated) -> UInt64 {
+        // Fast path: a varint is at most 10 bytes; with that many left, no per-byte bounds check.
+        if bytes.count - position >= 10 {
+            let base = bytes.baseAddress.unsafelyUnwrapped + position
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            var offset = 0
+            while offset < 10 {
+                let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+                result |= UInt64(byte & 0x7F) &<< shift
+                offset &+= 1
+                if byte < 0x80 {
+                    position &+= offset
+                    return result
+                }
+                shift &+= 7
+            }
+            throw Truncated()
+        }
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
