@@ -79,7 +79,7 @@ extension TimeSeriesStore {
     }
 
     /// Bucketed aggregates (count, sum, min, max, first, last; average from them) of the
-    /// numeric rows `query` selects, per series, ordered by series then bucket.
+    /// numeric rows `query` selects, per series (in the order the store first saw them), then by bucket.
     ///
     /// Runs straight over the decoded columns of each block; rows are copied and
     /// de-duplicated only for a series whose sources overlap in time.
@@ -89,7 +89,7 @@ extension TimeSeriesStore {
         let snapshot = snapshot()
         let chunks = try collectNumeric(query, snapshot)
         var buckets: [AggregateBucket] = []
-        for series in chunks.keys.sorted(by: { snapshot.keys[Int($0)] < snapshot.keys[Int($1)] }) {
+        for series in chunks.keys.sorted() {
             var accumulator = BucketAccumulator(series: snapshot.keys[Int(series)], width: bucketMilliseconds)
             for chunk in Self.disjoint(chunks[series]!) {
                 chunk.timestamps.withUnsafeBufferPointer { timestamps in
@@ -140,11 +140,11 @@ extension TimeSeriesStore {
         return [Self.chunk(of: rows, rank: 0)]
     }
 
-    /// The latest row of each series `query` selects (the current meter reading), ordered by series.
+    /// The latest row of each series `query` selects (the current meter reading), in the order the store first saw the series.
     public func latest(_ query: EventQuery) throws -> [EventRow] {
         let snapshot = snapshot()
         var collected = try collect(query, snapshot, selection: .all)
-        return collected.keys.sorted(by: { snapshot.keys[Int($0)] < snapshot.keys[Int($1)] }).compactMap { series in
+        return collected.keys.sorted().compactMap { series in
             collected[series]!.normalize()
             let rows = collected[series]!
             guard let last = rows.timestamps.indices.last else { return nil }
