@@ -260,7 +260,7 @@ extension TimeSeriesStore {
             do {
                 for (index, block) in segment.blocks.enumerated() {
                     guard block.maxTimestamp >= from, block.minTimestamp < to,
-                        Self.intersects(block.seriesIDs, wantedIDs)
+                        Self.holdsAny(block.seriesIDs, of: wanted)
                     else {
                         skipped += 1
                         continue
@@ -320,15 +320,10 @@ extension TimeSeriesStore {
         return (wanted, wantedIDs)
     }
 
-    /// Whether two ascending id lists share an element.
-    static func intersects(_ lhs: [UInt32], _ rhs: [UInt32]) -> Bool {
-        var left = 0
-        var right = 0
-        while left < lhs.count && right < rhs.count {
-            if lhs[left] == rhs[right] { return true }
-            if lhs[left] < rhs[right] { left += 1 } else { right += 1 }
-        }
-        return false
+    /// Whether a block's series ids include one of the wanted (a bitmap by id): cost in
+    /// the block's ids, not in the number of wanted series.
+    static func holdsAny(_ ids: [UInt32], of wanted: [Bool]) -> Bool {
+        ids.contains { Int($0) < wanted.count && wanted[Int($0)] }
     }
 }
 
