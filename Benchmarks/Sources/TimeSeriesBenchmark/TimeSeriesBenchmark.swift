@@ -26,16 +26,46 @@ enum TimeSeriesBenchmark {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         print("realistic fleet: \(chargers) chargers, \(days) days; store in \(directory)")
 
-        // 1. Append without sync, one writer, flushing as the memtable fills.
+        // 1. Append throughput of the store alone: points generated beforehand, so that the
+        // generator does not compete for the two cores with the writer and the flusher.
+        for (policy, flushing) in [(SyncPolicy.never, true), (.never, false), (.always, true)] {
+            let appendDirectory = directory + "-append"
+            defer { try? FileManager.default.removeItem(atPath: appendDirectory) }
+            var sample = RealisticFleet(chargers: max(1, chargers / 3), days: days, seed: 11)
+            var batches: [[EventRow]] = []
+            sample.generate { batches.append($0) }
+            var options = TimeSeriesOptions(syncPolicy: policy)
+            if !flushing {
+                options.memtableRows = Int.max
+                options.memtableAgeMilliseconds = Int64.max
+            }
+            let appendStore = try TimeSeriesStore(directory: appendDirectory, options: options)
+            let started = DispatchTime.now().uptimeNanoseconds
+            for batch in batches { try appendStore.appendBlocking(batch) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let count = batches.reduce(0) { $0 + $1.count }
+            let mode = policy == .never ? "no sync" : "fdatasync per batch"
+            let flush =
+                flushing ? "memtables flushed meanwhile on the flusher thread" : "writer only, no flush during the run"
+            print(
+                String(
+                    format: "append, %@: %.2f M points/s (%d points in batches of 8192; %@)",
+                    mode,
+                    Double(count) / seconds / 1e6,
+                    count,
+                    flush
+                )
+            )
+            appendStore.close()
+        }
+
+        // 2. Load the whole fleet (streaming), for the reads.
         var fleet = RealisticFleet(chargers: chargers, days: days)
         let store = try TimeSeriesStore(directory: directory, options: TimeSeriesOptions(syncPolicy: .never))
         var points = 0
-        var appendSeconds = 0.0
         var sessions: [(String, Int)] = []
         try fleet.generate { batch in
-            let started = DispatchTime.now().uptimeNanoseconds
             try store.appendBlocking(batch)
-            appendSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             points += batch.count
             if sessions.count < 64, let row = batch.first(where: { $0.series.transactionID != nil }) {
                 sessions.append((row.series.chargePointID, row.series.transactionID!))
@@ -60,12 +90,6 @@ enum TimeSeriesBenchmark {
                 format: "compaction: %.1f s (%.2f M points/s)",
                 compactSeconds,
                 Double(points) / compactSeconds / 1e6
-            )
-        )
-        print(
-            String(
-                format: "append, no sync: %.2f M points/s (batches of 8192, includes flushes as the memtable fills)",
-                Double(points) / appendSeconds / 1e6
             )
         )
         print(String(format: "final flush: %.2f s", flushSeconds))
@@ -123,34 +147,18 @@ enum TimeSeriesBenchmark {
         )
         store.close()
 
-        // 5. Append with sync (group commit of one writer: one fdatasync per batch), and WAL replay.
-        let syncedDirectory = directory + "-synced"
-        defer { try? FileManager.default.removeItem(atPath: syncedDirectory) }
-        let synced = try TimeSeriesStore(
-            directory: syncedDirectory,
-            options: TimeSeriesOptions(syncPolicy: .always, memtableRows: Int.max, memtableAgeMilliseconds: Int64.max)
+        // 5. WAL replay: a store closed with its rows only in the log.
+        let replayDirectory = directory + "-replay"
+        defer { try? FileManager.default.removeItem(atPath: replayDirectory) }
+        let unflushed = try TimeSeriesStore(
+            directory: replayDirectory,
+            options: TimeSeriesOptions(syncPolicy: .never, memtableRows: Int.max, memtableAgeMilliseconds: Int64.max)
         )
-        var syncedFleet = RealisticFleet(chargers: max(1, chargers / 10), days: days, seed: 7)
-        var syncedPoints = 0
-        var syncedSeconds = 0.0
-        var batches = 0
-        try syncedFleet.generate(batchRows: 8192) { batch in
-            let started = DispatchTime.now().uptimeNanoseconds
-            try synced.appendBlocking(batch)
-            syncedSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            syncedPoints += batch.count
-            batches += 1
-        }
-        print(
-            String(
-                format: "append, fdatasync per batch: %.2f M points/s (%d batches of up to 8192)",
-                Double(syncedPoints) / syncedSeconds / 1e6,
-                batches
-            )
-        )
-        synced.close()
+        var replayFleet = RealisticFleet(chargers: max(1, chargers / 10), days: days, seed: 7)
+        try replayFleet.generate { try unflushed.appendBlocking($0) }
+        unflushed.close()
         let replayStarted = DispatchTime.now().uptimeNanoseconds
-        let reopened = try TimeSeriesStore(directory: syncedDirectory)
+        let reopened = try TimeSeriesStore(directory: replayDirectory)
         let replaySeconds = Double(DispatchTime.now().uptimeNanoseconds - replayStarted) / 1e9
         print(
             String(

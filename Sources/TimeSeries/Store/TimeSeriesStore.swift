@@ -646,7 +646,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
         var position = 0
         while position < entries.count {
             let day = entries[position].day
+            var dayEnd = position
+            while dayEnd < entries.count && entries[dayEnd].day == day { dayEnd += 1 }
             var rows: [StoredRow] = []
+            rows.reserveCapacity(dayEnd - position)
             while position < entries.count && entries[position].day == day {
                 let entry = entries[position]
                 let row = chunks[Int(entry.chunk)][Int(entry.index)]

@@ -13,7 +13,8 @@ struct WALBatch: Sendable, Hashable {
 
 /// The framing of WAL records: `[length u32][crc32c u32][payload]`, and the batch payload.
 enum WALFormat {
-    static let recordType: UInt8 = 1
+    /// Record layout 2: timestamps as deltas from the previous row's.
+    static let recordType: UInt8 = 2
     static let maximumRecordLength = 1 << 26
 
     /// A whole framed record for `batch`.
@@ -26,9 +27,11 @@ enum WALFormat {
             key.write(to: &payload)
         }
         payload.writeVarint(UInt64(batch.rows.count))
+        var previousTimestamp: Int64 = 0
         for row in batch.rows {
             payload.writeVarint(UInt64(row.seriesID))
-            payload.writeSignedVarint(row.timestamp)
+            payload.writeSignedVarint(row.timestamp &- previousTimestamp)
+            previousTimestamp = row.timestamp
             let (kind, number, text) = ValueCodec.parts(of: row.value)
             payload.write(kind)
             if ValueCodec.isNumeric(kind) { payload.write(number) }
@@ -89,9 +92,10 @@ enum WALFormat {
         guard rowCount <= UInt64(payload.count) else { return nil }
         var rows: [StoredRow] = []
         rows.reserveCapacity(Int(rowCount))
+        var timestamp: Int64 = 0
         for _ in 0..<rowCount {
             let seriesID = UInt32(truncatingIfNeeded: try reader.readVarint())
-            let timestamp = try reader.readSignedVarint()
+            timestamp = timestamp &+ (try reader.readSignedVarint())
             let kind = try reader.readByte()
             let number = ValueCodec.isNumeric(kind) ? try reader.readDouble() : 0
             let text: UnsafeRawBufferPointer? = ValueCodec.hasText(kind) ? try reader.readBytes() : nil
