@@ -44,6 +44,18 @@ public struct OCPPCallError: Sendable, Hashable {
 
     /// The error code, when it is one of OCPP-J 1.6's.
     public var code: OCPPErrorCode? { OCPPErrorCode(rawValue: errorCode) }
+
+    /// - Parameters:
+    ///   - uniqueID: The unique id of the CALL it answers.
+    ///   - errorCode: The error code as sent.
+    ///   - errorDescription: The error description.
+    ///   - errorDetails: The details object as JSON bytes.
+    public init(uniqueID: String, errorCode: String, errorDescription: String, errorDetails: [UInt8]) {
+        self.uniqueID = uniqueID
+        self.errorCode = errorCode
+        self.errorDescription = errorDescription
+        self.errorDetails = errorDetails
+    }
 }
 
 /// The payload of a CALLRESULT, kept as bytes until the caller knows which confirmation it
@@ -51,6 +63,11 @@ public struct OCPPCallError: Sendable, Hashable {
 public struct OCPPRawPayload: Sendable, Hashable {
     /// The JSON object's bytes.
     public var bytes: [UInt8]
+
+    /// - Parameter bytes: The JSON object's bytes.
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
 
     /// Decodes the payload as `type`.
     /// - Throws: ``OCPPError`` for the first schema violation.
