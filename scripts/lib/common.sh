@@ -28,7 +28,7 @@ ensure_apt_packages() {
 # ensure_swift: the Swift toolchain must be on PATH (it cannot be installed from here).
 ensure_swift() {
     command -v swift >/dev/null 2>&1 || {
-        log "swift is not on PATH; install Swift 6.1 or later (swift.org) and try again"
+        log "swift is not on PATH; install Swift 6.2 or later (swift.org) and try again"
         return 1
     }
 }
