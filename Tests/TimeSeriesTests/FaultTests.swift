@@ -113,6 +113,24 @@ struct FaultTests {
         reopened.close()
     }
 
+    @Test("An append to a closed store fails with a clear error instead of waiting")
+    func appendAfterClose() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let store = try TimeSeriesStore(directory: directory.path)
+        try store.appendBlocking(rows(0..<5))
+        store.close()
+        #expect {
+            try store.appendBlocking(rows(5..<10))
+        } throws: { error in
+            "\(error)".contains("closed")
+        }
+        await #expect(throws: TimeSeriesError.self) { try await store.append(rows(5..<10)) }
+        let reopened = try TimeSeriesStore(directory: directory.path)
+        #expect(try allRows(reopened) == rows(0..<5))
+        reopened.close()
+    }
+
     @Test("A store whose directory cannot be written is refused at open, naming the path")
     func unwritableDirectory() throws {
         #expect {

@@ -300,7 +300,13 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private func process(_ work: [PendingAppend]) {
         let appends = work.filter { $0.operation == nil }
         if !appends.isEmpty {
-            let result = Result { try commit(appends.map(\.rows)) }
+            // While the flusher cannot write segments (disk full, I/O error) and is behind,
+            // appends fail with its error: the caller may retry; nothing acknowledged is harmed.
+            let flushFailure: (any Error)? = stateLock.withLock {
+                frozen.count > Self.maximumFrozenTables ? lastFlushError : nil
+            }
+            let result: Result<Void, any Error> =
+                flushFailure.map { .failure($0) } ?? Result { try commit(appends.map(\.rows)) }
             for item in appends { complete(item, result) }
         }
         for item in work {
@@ -321,9 +327,11 @@ public final class TimeSeriesStore: @unchecked Sendable {
             // and the next append tries again.
             try? freezeMemtable()
             // Backpressure: while the flusher is behind, appends wait rather than let
-            // memory grow without bound.
+            // memory grow without bound (unless it is failing: then appends fail, above).
             flushLock.withLock {
-                while stateLock.withLock({ frozen.count }) > Self.maximumFrozenTables && !flusherStopping {
+                while stateLock.withLock({ frozen.count > Self.maximumFrozenTables && lastFlushError == nil })
+                    && !flusherStopping
+                {
                     flushLock.wait(milliseconds: 100)
                 }
             }
@@ -416,9 +424,15 @@ public final class TimeSeriesStore: @unchecked Sendable {
     }
 
     private func enqueue(_ item: PendingAppend) {
-        queueLock.withLock {
+        let closed: Bool = queueLock.withLock {
+            if stopping { return true }
             pending.append(item)
             queueLock.broadcast()
+            return false
+        }
+        // The writer is gone: answer now rather than leave the caller waiting forever.
+        if closed {
+            complete(item, .failure(TimeSeriesError(message: "the time-series store in \(directory) is closed")))
         }
     }
 
