@@ -1,25 +1,31 @@
 public import Hummingbird
+public import Ingest
 public import Logging
 public import NIOCore
+public import Prometheus
 
-/// The HTTP application: one port for the REST API (and, with the ingest front end, the
-/// OCPP WebSocket endpoint).
+/// The HTTP application: one port for the REST API and the OCPP WebSocket endpoint.
 public enum APIApplication {
     /// Builds the application.
     /// - Parameters:
     ///   - host: The address to listen on.
     ///   - port: The port to listen on; 0 picks a free one (reported through `onServerRunning`).
+    ///   - ingest: The OCPP front end; without it the server speaks only HTTP.
+    ///   - metrics: The registry exported at `/metrics`, if any.
     ///   - logger: The application's logger.
     ///   - onServerRunning: Called with the listening channel once the server accepts connections.
     /// - Returns: An application to run with `runService()`.
     public static func make(
         host: String,
         port: Int,
+        ingest: OCPPIngest? = nil,
+        metrics: PrometheusCollectorRegistry? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: buildRouter(),
+            router: buildRouter(ingest: ingest, metrics: metrics),
+            server: ingest.map { .ocpp($0) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "ocpp-server"),
             onServerRunning: onServerRunning,
             logger: logger
@@ -27,13 +33,41 @@ public enum APIApplication {
     }
 
     /// The routes of the API.
-    public static func buildRouter() -> Router<BasicRequestContext> {
+    public static func buildRouter(
+        ingest: OCPPIngest? = nil,
+        metrics: PrometheusCollectorRegistry? = nil
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/health") { _, _ in
             jsonResponse(#"{"status":"ok"}"#)
         }
         router.get("/ready") { _, _ in
             jsonResponse(#"{"status":"ready"}"#)
+        }
+        if let metrics {
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer()))
+                )
+            }
+        }
+        if let ingest {
+            // Reached only by requests the WebSocket upgrader refused (or plain GETs): say why.
+            router.get("/ocpp/**") { request, _ in
+                let offered = request.headers[values: .secWebSocketProtocol]
+                switch ingest.decide(uri: request.uri.description, subprotocols: offered) {
+                case .refuse(let status, let reason):
+                    return errorResponse(reason, status: HTTPResponse.Status(code: status))
+                case .accept:
+                    return errorResponse(
+                        "this is the OCPP WebSocket endpoint: send a WebSocket upgrade request "
+                            + "(Upgrade: websocket, Sec-WebSocket-Protocol: ocpp1.6) as the first request of a connection",
+                        status: .upgradeRequired
+                    )
+                }
+            }
         }
         return router
     }
@@ -44,5 +78,30 @@ public enum APIApplication {
             headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: json))
         )
+    }
+
+    static func errorResponse(_ detail: String, status: HTTPResponse.Status) -> Response {
+        var response = jsonResponse(#"{"detail":\#(jsonString(detail))}"#, status: status)
+        response.headers[.connection] = "close"
+        return response
+    }
+
+    /// `text` as a JSON string literal.
+    static func jsonString(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
     }
 }

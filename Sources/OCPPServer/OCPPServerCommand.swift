@@ -2,9 +2,13 @@ import API
 import ArgumentParser
 import Foundation
 import Hummingbird
+import Ingest
 import Logging
+import Metrics
 import NIOCore
+import Prometheus
 import Relational
+import TimeSeries
 
 /// `ocpp-server`: the OCPP 1.6J Central System.
 @main
@@ -58,16 +62,55 @@ extension OCPPServerCommand {
                     "data_dir": "\(settings.dataDirectory)",
                 ]
             )
+            let timeSeries: TimeSeriesStore
+            do {
+                timeSeries = try TimeSeriesStore(directory: settings.dataDirectory, options: settings.timeSeries)
+            } catch {
+                throw ValidationError("the time-series store in '\(settings.dataDirectory)' cannot be opened: \(error)")
+            }
+            let recovery = timeSeries.recovery
+            if recovery.replayedRows > 0 || !recovery.truncatedTails.isEmpty || !recovery.corruptSegments.isEmpty {
+                logger.notice(
+                    "Time-series store recovered",
+                    metadata: [
+                        "replayed_rows": "\(recovery.replayedRows)",
+                        "truncated_tails": "\(recovery.truncatedTails)",
+                        "corrupt_segments": "\(recovery.corruptSegments)",
+                    ]
+                )
+            }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let ingest = OCPPIngest(
+                configuration: settings.ingest,
+                timeSeries: timeSeries,
+                relational: store,
+                logger: logger
+            )
+            ingest.start()
             let application = APIApplication.make(
                 host: settings.host,
                 port: settings.port,
+                ingest: ingest,
+                metrics: registry,
                 logger: logger,
                 onServerRunning: { channel in
                     let address = channel.localAddress.map { "\($0)" } ?? "unknown"
                     logger.notice("Listening", metadata: ["address": "\(address)"])
                 }
             )
-            try await application.runService()
+            do {
+                try await application.runService()
+            } catch {
+                await ingest.shutdown()
+                timeSeries.close()
+                throw error
+            }
+            // The server has stopped accepting and its connections have closed: what they
+            // sent is queued; write it, then close the store (which syncs).
+            await ingest.shutdown()
+            timeSeries.close()
+            logger.notice("Stopped")
         }
     }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Ingest
 import Logging
 import Relational
+import TimeSeries
 
 /// The server's settings: command-line flags over environment variables over defaults.
 struct ServerConfiguration: Sendable, Equatable {
@@ -9,6 +11,8 @@ struct ServerConfiguration: Sendable, Equatable {
     var databaseURL: DatabaseURL
     var logLevel: Logger.Level
     var dataDirectory: String
+    var ingest = IngestConfiguration()
+    var timeSeries = TimeSeriesOptions()
 
     static let defaultHost = "0.0.0.0"
     static let defaultPort = 8000
@@ -51,6 +55,56 @@ struct ServerConfiguration: Sendable, Equatable {
 
         dataDirectory = options.dataDirectory ?? environment["DATA_DIR"] ?? Self.defaultDataDirectory
         guard !dataDirectory.isEmpty else { throw ValidationError("DATA_DIR must not be empty") }
+
+        try readIngestSettings(environment)
+    }
+
+    /// The OCPP front end's and the time-series store's settings (environment only).
+    private mutating func readIngestSettings(_ environment: [String: String]) throws {
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = environment[name] else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw ValidationError(
+                    "\(name) '\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound)"
+                )
+            }
+            return value
+        }
+        func flag(_ name: String) throws -> Bool? {
+            guard let text = environment[name] else { return nil }
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ValidationError("\(name) '\(text)' is not true or false")
+            }
+        }
+        if let value = try integer("OCPP_HEARTBEAT_INTERVAL", 1...86_400) { ingest.heartbeatInterval = value }
+        if let text = environment["OCPP_UNKNOWN_CHARGERS"] {
+            guard let policy = UnknownChargerPolicy(rawValue: text.lowercased()) else {
+                throw ValidationError("OCPP_UNKNOWN_CHARGERS '\(text)' is not one of accept, pending, reject")
+            }
+            ingest.unknownChargers = policy
+        }
+        if let value = try flag("OCPP_REQUIRE_SUBPROTOCOL") { ingest.requireSubprotocol = value }
+        if let value = try integer("OCPP_MAX_MESSAGE_SIZE", 1024...16 * 1024 * 1024) {
+            ingest.maximumMessageSize = value
+        }
+        if let value = try integer("OCPP_PING_INTERVAL", 1...86_400) { ingest.pingInterval = value }
+        if let value = try integer("OCPP_CALL_TIMEOUT", 1...3600) { ingest.callTimeout = value }
+        if let value = try flag("OCPP_ACCEPT_UNKNOWN_ID_TAGS") { ingest.acceptUnknownIDTags = value }
+        if let text = environment["OCPP_DATA_TRANSFER_VENDOR_IDS"] {
+            ingest.dataTransferVendorIDs = Set(text.split(separator: ",").map { String($0) }.filter { !$0.isEmpty })
+        }
+        if let text = environment["TS_SYNC"] {
+            if text.lowercased() == "always" {
+                timeSeries.syncPolicy = .always
+            } else if let milliseconds = Int(text), milliseconds > 0 {
+                timeSeries.syncPolicy = .interval(milliseconds: milliseconds)
+            } else {
+                throw ValidationError("TS_SYNC '\(text)' is not 'always' or a sync interval in milliseconds")
+            }
+        }
+        if let value = try integer("TS_RETENTION_DAYS", 1...36_500) { timeSeries.retentionDays = value }
     }
 
     /// Python's level names (the original service's) and swift-log's own.

@@ -1,0 +1,105 @@
+import Atomics
+public import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A connected charger as the REST API lists it.
+public struct ConnectedChargePoint: Sendable, Hashable {
+    /// The charge point id.
+    public var chargePointID: ChargePointID
+    /// When the WebSocket was established.
+    public var connectedSince: Date
+    /// The peer's address, as `ip:port`.
+    public var remoteAddress: String?
+    /// When the last message arrived from it.
+    public var lastMessageAt: Date
+    /// The registration status it was last told (`Accepted`, `Pending`, `Rejected`), if it booted or is known.
+    public var registrationStatus: String?
+    /// The negotiated subprotocol (`ocpp1.6`, or `nil` when the charger offered none).
+    public var subprotocol: String?
+}
+
+/// One live connection, shared between its handler (on its event loop) and the rest of the
+/// server (registry, calls from REST).
+final class ChargePointSession: Sendable {
+    let chargePointID: ChargePointID
+    let channel: any Channel
+    let connectedSince: Date
+    let remoteAddress: String?
+    let subprotocol: String?
+    private let lastMessageMilliseconds: ManagedAtomic<Int64>
+    private let registration: NIOLockedValueBox<String?>
+    /// Set once the handler is in the pipeline; calls go through it.
+    let handler: NIOLockedValueBox<NIOLoopBound<OCPPConnectionHandler>?> = NIOLockedValueBox(nil)
+
+    init(chargePointID: ChargePointID, channel: any Channel, subprotocol: String?, registrationStatus: String?) {
+        self.chargePointID = chargePointID
+        self.channel = channel
+        self.subprotocol = subprotocol
+        let now = Date()
+        self.connectedSince = now
+        self.remoteAddress = channel.remoteAddress.map(Self.describe)
+        self.lastMessageMilliseconds = ManagedAtomic(Int64(now.timeIntervalSince1970 * 1000))
+        self.registration = NIOLockedValueBox(registrationStatus)
+    }
+
+    private static func describe(_ address: SocketAddress) -> String {
+        if let ip = address.ipAddress, let port = address.port {
+            return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        }
+        return "\(address)"
+    }
+
+    func noteMessage(at milliseconds: Int64) {
+        lastMessageMilliseconds.store(milliseconds, ordering: .relaxed)
+    }
+
+    var registrationStatus: String? {
+        get { registration.withLockedValue { $0 } }
+        set { registration.withLockedValue { $0 = newValue } }
+    }
+
+    var snapshot: ConnectedChargePoint {
+        ConnectedChargePoint(
+            chargePointID: chargePointID,
+            connectedSince: connectedSince,
+            remoteAddress: remoteAddress,
+            lastMessageAt: Date(
+                timeIntervalSince1970: Double(lastMessageMilliseconds.load(ordering: .relaxed)) / 1000
+            ),
+            registrationStatus: registrationStatus,
+            subprotocol: subprotocol
+        )
+    }
+}
+
+/// Who is connected: charge point id to its live session. A second connection with the
+/// same id replaces the first, which is closed.
+final class ConnectionRegistry: Sendable {
+    private let sessions = NIOLockedValueBox<[ChargePointID: ChargePointSession]>([:])
+
+    /// Registers `session`.
+    /// - Returns: The session it replaces, to be closed by the caller.
+    func register(_ session: ChargePointSession) -> ChargePointSession? {
+        sessions.withLockedValue { sessions in
+            sessions.updateValue(session, forKey: session.chargePointID)
+        }
+    }
+
+    /// Removes `session`, unless a newer connection has replaced it already.
+    func remove(_ session: ChargePointSession) {
+        sessions.withLockedValue { sessions in
+            if sessions[session.chargePointID] === session {
+                sessions.removeValue(forKey: session.chargePointID)
+            }
+        }
+    }
+
+    func session(for chargePointID: ChargePointID) -> ChargePointSession? {
+        sessions.withLockedValue { $0[chargePointID] }
+    }
+
+    var count: Int { sessions.withLockedValue { $0.count } }
+
+    var all: [ChargePointSession] { sessions.withLockedValue { Array($0.values) } }
+}

@@ -1,0 +1,335 @@
+import Foundation
+import Logging
+import NIOCore
+import Protocol
+import Relational
+import TimeSeries
+
+/// What an answer that needed the database carries back to the event loop: the frame, and
+/// rows that must be durable before it is written.
+private struct PreparedAnswer: Sendable {
+    var frame: [UInt8]
+    var rows: [EventRow] = []
+}
+
+extension OCPPConnectionHandler {
+    /// Handles one request from the charger.
+    func handle(_ request: ChargePointRequest, uniqueID: String, now: Int64) {
+        let chargePointID = session.chargePointID.rawValue
+        if case .bootNotification = request {
+        } else if isRefused {
+            answerError(
+                uniqueID: uniqueID,
+                code: .securityError,
+                description: "charge point '\(chargePointID)' is not accepted by this central system"
+            )
+            return
+        }
+        switch request {
+        case .heartbeat:
+            services.coalescer.seen(chargePointID, at: Date(timeIntervalSince1970: Double(now) / 1000))
+            answer(uniqueID: uniqueID, HeartbeatResponse(currentTime: OCPPTimestamp(millisecondsSince1970: now)))
+
+        case .meterValues(let meterValues):
+            let rows = EventRows.rows(of: meterValues, chargePointID: chargePointID)
+            answerWhenDurable(uniqueID: uniqueID, rows: rows, MeterValuesResponse())
+
+        case .statusNotification(let status):
+            let row = EventRows.row(of: status, chargePointID: chargePointID, now: now)
+            services.coalescer.status(
+                ConnectorStatusUpdate(
+                    chargePointID: chargePointID,
+                    connectorID: status.connectorId,
+                    status: status.status.rawValue,
+                    errorCode: status.errorCode.rawValue,
+                    info: status.info,
+                    vendorID: status.vendorId,
+                    vendorErrorCode: status.vendorErrorCode,
+                    timestamp: Date(timeIntervalSince1970: Double(row.timestamp) / 1000)
+                )
+            )
+            answerWhenDurable(uniqueID: uniqueID, rows: [row], StatusNotificationResponse())
+
+        case .authorize(let authorize):
+            if let cached = services.authorizations.cached(authorize.idTag) {
+                answer(uniqueID: uniqueID, AuthorizeResponse(idTagInfo: idTagInfo(cached, now: now)))
+                return
+            }
+            let services = self.services
+            answerAfter(uniqueID: uniqueID, action: .authorize) {
+                let authorization = try await services.authorizations.authorization(authorize.idTag)
+                let info = Self.idTagInfo(
+                    authorization,
+                    acceptUnknown: services.configuration.acceptUnknownIDTags,
+                    now: now
+                )
+                return PreparedAnswer(
+                    frame: OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: AuthorizeResponse(idTagInfo: info))
+                )
+            }
+
+        case .bootNotification(let boot):
+            bootNotification(boot, uniqueID: uniqueID, now: now)
+
+        case .startTransaction(let start):
+            let services = self.services
+            answerAfter(uniqueID: uniqueID, action: .startTransaction) {
+                let authorization = try await services.authorizations.authorization(start.idTag)
+                let transactionID = try await services.relational.startSession(
+                    SessionStart(
+                        chargePointID: chargePointID,
+                        connectorID: start.connectorId,
+                        idTag: start.idTag,
+                        meterStart: Int64(start.meterStart),
+                        timestamp: Date(timeIntervalSince1970: Double(start.timestamp.millisecondsSince1970) / 1000),
+                        reservationID: start.reservationId
+                    )
+                )
+                let info = Self.idTagInfo(
+                    authorization,
+                    acceptUnknown: services.configuration.acceptUnknownIDTags,
+                    now: now
+                )
+                let row = EventRows.meterRegister(
+                    chargePointID: chargePointID,
+                    connectorID: start.connectorId,
+                    transactionID: transactionID,
+                    watthours: start.meterStart,
+                    timestamp: start.timestamp,
+                    context: .transactionBegin
+                )
+                return PreparedAnswer(
+                    frame: OCPPFrameEncoder.callResult(
+                        uniqueID: uniqueID,
+                        payload: StartTransactionResponse(idTagInfo: info, transactionId: transactionID)
+                    ),
+                    rows: [row]
+                )
+            }
+
+        case .stopTransaction(let stop):
+            let services = self.services
+            answerAfter(uniqueID: uniqueID, action: .stopTransaction) {
+                let outcome = try await services.relational.stopSession(
+                    SessionStop(
+                        chargePointID: chargePointID,
+                        transactionID: stop.transactionId,
+                        idTag: stop.idTag,
+                        meterStop: Int64(stop.meterStop),
+                        timestamp: Date(timeIntervalSince1970: Double(stop.timestamp.millisecondsSince1970) / 1000),
+                        reason: stop.reason?.rawValue
+                    )
+                )
+                var connectorID = 0
+                if case .stopped(let session) = outcome { connectorID = session.connectorID }
+                var rows: [EventRow] = []
+                EventRows.samples(
+                    chargePointID: chargePointID,
+                    connectorID: connectorID,
+                    transactionID: stop.transactionId,
+                    meterValues: stop.transactionData ?? [],
+                    into: &rows
+                )
+                rows.append(
+                    EventRows.meterRegister(
+                        chargePointID: chargePointID,
+                        connectorID: connectorID,
+                        transactionID: stop.transactionId,
+                        watthours: stop.meterStop,
+                        timestamp: stop.timestamp,
+                        context: .transactionEnd
+                    )
+                )
+                var info: IdTagInfo?
+                if let idTag = stop.idTag {
+                    let authorization = try await services.authorizations.authorization(idTag)
+                    info = Self.idTagInfo(
+                        authorization,
+                        acceptUnknown: services.configuration.acceptUnknownIDTags,
+                        now: now
+                    )
+                }
+                return PreparedAnswer(
+                    frame: OCPPFrameEncoder.callResult(
+                        uniqueID: uniqueID,
+                        payload: StopTransactionResponse(idTagInfo: info)
+                    ),
+                    rows: rows
+                )
+            }
+
+        case .dataTransfer(let transfer):
+            let accepted = services.configuration.dataTransferVendorIDs.contains(transfer.vendorId)
+            answerWhenDurable(
+                uniqueID: uniqueID,
+                rows: [EventRows.event(transfer, chargePointID: chargePointID, now: now)],
+                DataTransferResponse(status: accepted ? .accepted : .unknownVendorId)
+            )
+
+        case .diagnosticsStatusNotification(let notification):
+            answerWhenDurable(
+                uniqueID: uniqueID,
+                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
+                DiagnosticsStatusNotificationResponse()
+            )
+
+        case .firmwareStatusNotification(let notification):
+            answerWhenDurable(
+                uniqueID: uniqueID,
+                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
+                FirmwareStatusNotificationResponse()
+            )
+
+        case .securityEventNotification(let notification):
+            answerWhenDurable(
+                uniqueID: uniqueID,
+                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
+                SecurityEventNotificationResponse()
+            )
+
+        case .signedFirmwareStatusNotification(let notification):
+            answerWhenDurable(
+                uniqueID: uniqueID,
+                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
+                SignedFirmwareStatusNotificationResponse()
+            )
+
+        case .logStatusNotification(let notification):
+            answerWhenDurable(
+                uniqueID: uniqueID,
+                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
+                LogStatusNotificationResponse()
+            )
+
+        case .signCertificate(let request):
+            // Stored for operators; Rejected until the server can sign certificates.
+            answerWhenDurable(
+                uniqueID: uniqueID,
+                rows: [EventRows.event(request, chargePointID: chargePointID, now: now)],
+                SignCertificateResponse(status: .rejected)
+            )
+        }
+    }
+
+    /// Whether the charger may send only BootNotification: it is Rejected, or unknown under
+    /// the `reject` policy.
+    private var isRefused: Bool {
+        switch session.registrationStatus {
+        case RegistrationStatus.rejected.rawValue: return true
+        case nil: return services.configuration.unknownChargers == .reject
+        default: return false
+        }
+    }
+
+    private func bootNotification(_ boot: BootNotificationRequest, uniqueID: String, now: Int64) {
+        let services = self.services
+        let session = self.session
+        answerAfter(uniqueID: uniqueID, action: .bootNotification) {
+            let chargePointID = session.chargePointID.rawValue
+            let existing = try await services.relational.charger(chargePointID: chargePointID)
+            let status: RegistrationStatus
+            if existing == nil, services.configuration.unknownChargers == .reject {
+                status = .rejected
+            } else {
+                let charger = try await services.relational.registerCharger(
+                    chargePointID: chargePointID,
+                    boot: ChargerBootInfo(
+                        vendor: boot.chargePointVendor,
+                        model: boot.chargePointModel,
+                        chargePointSerialNumber: boot.chargePointSerialNumber,
+                        chargeBoxSerialNumber: boot.chargeBoxSerialNumber,
+                        firmwareVersion: boot.firmwareVersion,
+                        iccid: boot.iccid,
+                        imsi: boot.imsi,
+                        meterType: boot.meterType,
+                        meterSerialNumber: boot.meterSerialNumber
+                    ),
+                    registrationStatus: services.configuration.unknownChargers == .pending ? "Pending" : "Accepted",
+                    at: Date(timeIntervalSince1970: Double(now) / 1000)
+                )
+                status = RegistrationStatus(rawValue: charger.registrationStatus) ?? .accepted
+            }
+            session.registrationStatus = status.rawValue
+            services.logger.info(
+                "BootNotification",
+                metadata: [
+                    "charge_point_id": "\(chargePointID)", "status": "\(status.rawValue)",
+                    "vendor": "\(boot.chargePointVendor)", "model": "\(boot.chargePointModel)",
+                ]
+            )
+            let response = BootNotificationResponse(
+                status: status,
+                currentTime: OCPPTimestamp(millisecondsSince1970: OCPPConnectionHandler.nowMilliseconds()),
+                interval: services.configuration.heartbeatInterval
+            )
+            return PreparedAnswer(frame: OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: response))
+        }
+    }
+
+    /// Answers `payload` once `rows` are durable; a failed write is answered with InternalError.
+    private func answerWhenDurable<Payload: OCPPPayload>(uniqueID: String, rows: [EventRow], _ payload: Payload) {
+        writeEvents(rows) { [self] result in
+            switch result {
+            case .success: answer(uniqueID: uniqueID, payload)
+            case .failure(let error): answerError(uniqueID: uniqueID, code: .internalError, description: "\(error)")
+            }
+        }
+    }
+
+    /// Runs `work` (database calls) off the event loop, then, back on it, makes its rows
+    /// durable and writes its answer. A failure is answered with InternalError: the charger
+    /// retries, as OCPP has it do.
+    private func answerAfter(
+        uniqueID: String,
+        action: OCPPAction,
+        _ work: @escaping @Sendable () async throws -> PreparedAnswer
+    ) {
+        guard let context else { return }
+        inFlight += 1
+        let promise = context.eventLoop.makePromise(of: PreparedAnswer.self)
+        promise.completeWithTask(work)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { result in
+            let handler = handler.value
+            switch result {
+            case .success(let prepared) where prepared.rows.isEmpty:
+                handler.writeText(prepared.frame)
+            case .success(let prepared):
+                handler.writeEvents(prepared.rows) { result in
+                    switch result {
+                    case .success: handler.writeText(prepared.frame)
+                    case .failure(let error):
+                        handler.answerError(uniqueID: uniqueID, code: .internalError, description: "\(error)")
+                    }
+                }
+            case .failure(let error):
+                handler.logger.error(
+                    "Handling a request failed",
+                    metadata: ["action": "\(action.rawValue)", "error": "\(error)"]
+                )
+                handler.answerError(
+                    uniqueID: uniqueID,
+                    code: .internalError,
+                    description: "the central system could not process \(action.rawValue) now; retry later"
+                )
+            }
+            handler.finishedOne()
+        }
+    }
+
+    private func idTagInfo(_ authorization: IDTagAuthorization?, now: Int64) -> IdTagInfo {
+        Self.idTagInfo(authorization, acceptUnknown: services.configuration.acceptUnknownIDTags, now: now)
+    }
+
+    /// What Authorize (and the transactions) answer for an id tag: the card's status, Expired
+    /// past its expiry date, Invalid when unknown (unless unknown tags are accepted).
+    static func idTagInfo(_ authorization: IDTagAuthorization?, acceptUnknown: Bool, now: Int64) -> IdTagInfo {
+        guard let authorization else { return IdTagInfo(status: acceptUnknown ? .accepted : .invalid) }
+        var status = AuthorizationStatus(rawValue: authorization.status) ?? .invalid
+        let expiry = authorization.expiryDate.map {
+            OCPPTimestamp(millisecondsSince1970: Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)))
+        }
+        if status == .accepted, let expiry, expiry.millisecondsSince1970 < now { status = .expired }
+        return IdTagInfo(expiryDate: expiry, parentIdTag: authorization.parentIDTag, status: status)
+    }
+}

@@ -1,0 +1,383 @@
+import CoreMetrics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+import Protocol
+import TimeSeries
+
+/// The OCPP channel handler: installed after the WebSocket frame codec at upgrade, it runs
+/// on the connection's event loop (no task per message): it reassembles messages, answers
+/// pings, decodes OCPP-J frames, hands rows to the event writer and writes the answers once
+/// they are durable, and carries the server's calls to the charger.
+final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let session: ChargePointSession
+    let services: IngestServices
+    var logger: Logger
+    var context: ChannelHandlerContext?
+
+    // Message reassembly.
+    private var fragments: ByteBuffer?
+    private var fragmentsAreText = true
+
+    // Liveness.
+    private var missedPongs = 0
+    private var pingTask: RepeatedTask?
+
+    // Backpressure: items the full queue refused, in order; reading is off while any wait.
+    private var blocked = CircularBuffer<EventWriteItem>()
+    private var waitingForRoom = false
+
+    // Calls to the charger.
+    private var correlator: OCPPCallCorrelator
+    private var callPromises: [OCPPCallCorrelator.CallID: EventLoopPromise<OCPPRawPayload>] = [:]
+    private var callTimer: Scheduled<Void>?
+
+    // Answers not yet written (waiting for durability or the database), for graceful shutdown.
+    var inFlight = 0
+    private var quiescing = false
+    private var closeSent = false
+    private var flushScheduled = false
+
+    init(session: ChargePointSession, services: IngestServices) {
+        self.session = session
+        self.services = services
+        var logger = services.logger
+        logger[metadataKey: "charge_point_id"] = "\(session.chargePointID)"
+        self.logger = logger
+        self.correlator = OCPPCallCorrelator(
+            timeout: .seconds(services.configuration.callTimeout),
+            queueLimit: services.configuration.callQueueLimit,
+            uniqueIDPrefix: "cs"
+        )
+    }
+
+    // MARK: - Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        session.handler.withLockedValue { $0 = NIOLoopBound(self, eventLoop: context.eventLoop) }
+        let interval = TimeAmount.seconds(Int64(services.configuration.pingInterval))
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            handler.value.pingTick()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        pingTask?.cancel()
+        pingTask = nil
+        callTimer?.cancel()
+        perform(correlator.closed())
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        services.registry.remove(session)
+        services.metrics.connectedChargers.decrement()
+        pingTask?.cancel()
+        callTimer?.cancel()
+        perform(correlator.closed())
+        logger.info("Charger disconnected")
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: read nothing more, answer what was received, then close with 1001.
+            quiescing = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            closeIfQuiescedAndIdle()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("Connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: - Frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        missedPongs = 0
+        switch frame.opcode {
+        case .text, .binary:
+            guard fragments == nil else {
+                close(code: .protocolError, reason: "a new message began before the fragmented one ended")
+                return
+            }
+            if frame.fin {
+                message(frame.unmaskedData, isText: frame.opcode == .text)
+            } else {
+                fragments = frame.unmaskedData
+                fragmentsAreText = frame.opcode == .text
+            }
+        case .continuation:
+            guard var buffer = fragments else {
+                close(code: .protocolError, reason: "a continuation frame without a message to continue")
+                return
+            }
+            var data = frame.unmaskedData
+            guard buffer.readableBytes + data.readableBytes <= services.configuration.maximumMessageSize else {
+                fragments = nil
+                close(
+                    code: .messageTooLarge,
+                    reason: "message exceeds \(services.configuration.maximumMessageSize) bytes"
+                )
+                return
+            }
+            buffer.writeBuffer(&data)
+            if frame.fin {
+                fragments = nil
+                message(buffer, isText: fragmentsAreText)
+            } else {
+                fragments = buffer
+            }
+        case .ping:
+            write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+        case .pong:
+            break
+        case .connectionClose:
+            var data = frame.unmaskedData
+            let code = data.readWebSocketErrorCode() ?? .normalClosure
+            logger.debug("Charger closed the WebSocket", metadata: ["code": "\(code)"])
+            close(code: code == .unknown(1005) ? .normalClosure : code, reason: nil)
+        default:
+            close(code: .protocolError, reason: "unknown opcode")
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+        flushScheduled = false
+    }
+
+    private func message(_ buffer: ByteBuffer, isText: Bool) {
+        guard isText else {
+            close(code: .unacceptableData, reason: "OCPP-J messages are text frames")
+            return
+        }
+        let now = Self.nowMilliseconds()
+        session.noteMessage(at: now)
+        let decoded: Result<OCPPIncomingFrame<ChargePointRequest>, OCPPFrameError> = buffer.withUnsafeReadableBytes {
+            bytes in
+            Result { () throws(OCPPFrameError) in try OCPPFrameDecoder.decode(bytes, as: ChargePointRequest.self) }
+        }
+        switch decoded {
+        case .success(.call(let uniqueID, let request, let unknownProperties)):
+            if !unknownProperties.isEmpty {
+                logger.debug(
+                    "Ignored properties the schema does not define",
+                    metadata: ["action": "\(request.action.rawValue)", "properties": "\(unknownProperties)"]
+                )
+            }
+            services.metrics.received(request.action)
+            handle(request, uniqueID: uniqueID, now: now)
+        case .success(.callResult(let uniqueID, let payload)):
+            perform(correlator.receivedResult(uniqueID: uniqueID, payload: payload))
+        case .success(.callError(let error)):
+            perform(correlator.receivedError(error))
+        case .failure(let error):
+            guard let uniqueID = error.uniqueID else {
+                // Nothing to answer: the frame has no readable unique id.
+                logger.warning("Unanswerable malformed frame", metadata: ["error": "\(error.error)"])
+                return
+            }
+            logger.info(
+                "Refused a malformed message",
+                metadata: ["action": "\(error.action ?? "?")", "error": "\(error.error)"]
+            )
+            answerError(uniqueID: uniqueID, code: error.error.code, description: error.error.description)
+        }
+    }
+
+    // MARK: - Writing
+
+    func write(_ frame: WebSocketFrame) {
+        guard let context, !closeSent else { return }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        scheduleFlush()
+    }
+
+    /// Flushes once after the current burst of writes (answers completed together go out in
+    /// one system call).
+    private func scheduleFlush() {
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = handler.value
+            guard handler.flushScheduled else { return }
+            handler.flushScheduled = false
+            handler.context?.flush()
+        }
+    }
+
+    func writeText(_ bytes: [UInt8]) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        write(WebSocketFrame(fin: true, opcode: .text, data: buffer))
+    }
+
+    func answer<Payload: OCPPPayload>(uniqueID: String, _ payload: Payload) {
+        writeText(OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: payload))
+    }
+
+    func answerError(uniqueID: String, code: OCPPErrorCode, description: String) {
+        services.metrics.sentCallError(code)
+        writeText(OCPPFrameEncoder.callError(uniqueID: uniqueID, code: code, description: description))
+    }
+
+    /// Sends a close frame (once) and closes the connection.
+    func close(code: WebSocketErrorCode, reason: String?) {
+        guard let context else { return }
+        if !closeSent {
+            if let reason {
+                logger.info("Closing the WebSocket", metadata: ["code": "\(code)", "reason": "\(reason)"])
+            }
+            var data = context.channel.allocator.buffer(capacity: 2 + (reason?.utf8.count ?? 0))
+            data.write(webSocketErrorCode: code)
+            if let reason { data.writeString(String(reason.prefix(120))) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+                .whenComplete { _ in channel.close(promise: nil) }
+            closeSent = true
+        }
+    }
+
+    // MARK: - Liveness
+
+    private func pingTick() {
+        guard let context, !closeSent else { return }
+        if missedPongs >= services.configuration.missedPongLimit {
+            logger.warning("Charger answered no ping; disconnecting", metadata: ["missed": "\(missedPongs)"])
+            context.close(promise: nil)
+            return
+        }
+        missedPongs += 1
+        write(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(string: "ping")))
+    }
+
+    // MARK: - Durable writes and backpressure
+
+    /// Hands `rows` to the event writer; `completion` runs on this event loop once they are
+    /// durable (or the write failed). A full queue keeps the item here and stops reading.
+    func writeEvents(_ rows: [EventRow], completion: @escaping (Result<Void, any Error>) -> Void) {
+        guard let context else { return }
+        inFlight += 1
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let completionBox = NIOLoopBound(completion, eventLoop: context.eventLoop)
+        let item = EventWriteItem(rows: rows, eventLoop: context.eventLoop) { result in
+            completionBox.value(result)
+            handler.value.finishedOne()
+        }
+        if blocked.isEmpty, services.events.submit(item) { return }
+        blocked.append(item)
+        if !waitingForRoom { waitForRoom() }
+    }
+
+    /// Called when an answer that waited is written.
+    func finishedOne() {
+        inFlight -= 1
+        closeIfQuiescedAndIdle()
+    }
+
+    private func waitForRoom() {
+        guard let context else { return }
+        waitingForRoom = true
+        services.metrics.backpressurePauses.increment()
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        services.events.queue.notifyWhenRoom {
+            loop.execute { handler.value.retryBlocked() }
+        }
+        // Room made between the failed push and the registration is not missed.
+        retryBlocked()
+    }
+
+    private func retryBlocked() {
+        while let item = blocked.first {
+            guard services.events.submit(item) else { return }
+            blocked.removeFirst()
+        }
+        guard waitingForRoom, let context else { return }
+        waitingForRoom = false
+        if !quiescing {
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            context.read()
+        }
+    }
+
+    private func closeIfQuiescedAndIdle() {
+        guard quiescing, inFlight == 0, blocked.isEmpty else { return }
+        close(code: .goingAway, reason: "server shutting down")
+    }
+
+    // MARK: - Calls to the charger
+
+    /// Queues a call; the promise gets the confirmation's payload.
+    func startCall<Request: OCPPRequest>(_ request: Request, promise: EventLoopPromise<OCPPRawPayload>) {
+        guard context != nil, !closeSent, !quiescing else {
+            promise.fail(ChargePointCallError.connectionClosed)
+            return
+        }
+        do {
+            let (id, actions) = try correlator.enqueue(request)
+            callPromises[id] = promise
+            perform(actions)
+        } catch {
+            promise.fail(ChargePointCallError.queueFull(limit: error.limit))
+        }
+    }
+
+    private func perform(_ actions: [OCPPCallCorrelator.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let uniqueID, let frame, let timeout):
+                writeText(frame)
+                callTimer?.cancel()
+                if let context {
+                    let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                    callTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) {
+                        let handler = handler.value
+                        handler.perform(handler.correlator.timedOut(uniqueID: uniqueID))
+                    }
+                }
+            case .succeed(let id, _, let payload):
+                callTimer?.cancel()
+                callPromises.removeValue(forKey: id)?.succeed(payload)
+            case .fail(let id, _, let failure):
+                callTimer?.cancel()
+                let error: ChargePointCallError
+                switch failure {
+                case .callError(let callError): error = .callError(callError)
+                case .timedOut: error = .timedOut
+                case .connectionClosed: error = .connectionClosed
+                }
+                callPromises.removeValue(forKey: id)?.fail(error)
+            case .discard(let uniqueID, let reason):
+                logger.info("Discarded an answer", metadata: ["unique_id": "\(uniqueID)", "reason": "\(reason)"])
+            }
+        }
+    }
+
+    static func nowMilliseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+}
+
+extension Duration {
+    fileprivate var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

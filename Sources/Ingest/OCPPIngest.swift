@@ -1,0 +1,270 @@
+import CoreMetrics
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+public import NIOWebSocket
+public import Protocol
+public import Relational
+public import TimeSeries
+
+/// The OCPP 1.6J WebSocket front end: upgrades `/ocpp/{charge_point_id}`, runs one
+/// ``OCPPConnectionHandler`` per charger, feeds the event writer and the relational
+/// coalescer, keeps the registry of connected chargers and carries calls to them.
+public final class OCPPIngest: Sendable {
+    /// The settings it runs with.
+    public let configuration: IngestConfiguration
+    let services: IngestServices
+    private let coalescerTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    /// - Parameters:
+    ///   - configuration: The front end's settings.
+    ///   - timeSeries: Where meter values, status changes and notifications go.
+    ///   - relational: Chargers, id tags, sessions, connector statuses.
+    ///   - logger: The logger; each connection adds its charge point id.
+    public init(
+        configuration: IngestConfiguration = IngestConfiguration(),
+        timeSeries: TimeSeriesStore,
+        relational: RelationalStore,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        let metrics = IngestMetrics()
+        services = IngestServices(
+            configuration: configuration,
+            relational: relational,
+            events: EventWriter(
+                store: timeSeries,
+                capacity: configuration.queueCapacity,
+                metrics: metrics,
+                logger: logger
+            ),
+            coalescer: RelationalCoalescer(store: relational, metrics: metrics, logger: logger),
+            authorizations: AuthorizationCache(
+                store: relational,
+                lifetime: .seconds(configuration.authorizationCacheSeconds)
+            ),
+            registry: ConnectionRegistry(),
+            metrics: metrics,
+            logger: logger
+        )
+    }
+
+    /// Starts the writer thread and the relational coalescer.
+    public func start() {
+        services.events.start()
+        let coalescer = services.coalescer
+        coalescerTask.withLockedValue { $0 = Task { await coalescer.run() } }
+    }
+
+    /// Writes everything received and stops the writers. Call it after the server stopped
+    /// accepting and its connections closed.
+    public func shutdown() async {
+        services.events.stop()
+        let task = coalescerTask.withLockedValue { task in
+            defer { task = nil }
+            return task
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// The id-tag cache that Authorize uses; REST writes to RFID cards invalidate it.
+    public var authorizations: AuthorizationCache { services.authorizations }
+
+    /// The chargers connected now, ordered by charge point id.
+    public var connectedChargePoints: [ConnectedChargePoint] {
+        services.registry.all.map(\.snapshot).sorted { $0.chargePointID < $1.chargePointID }
+    }
+
+    /// The connection of `chargePointID`, if it is connected.
+    public func connection(_ chargePointID: ChargePointID) -> ConnectedChargePoint? {
+        services.registry.session(for: chargePointID)?.snapshot
+    }
+
+    /// Sends `request` to a connected charger and waits for its confirmation.
+    ///
+    /// The request is validated against its schema first; calls to one charger go one at a
+    /// time (OCPP-J), the rest wait in order.
+    /// - Returns: The charger's confirmation, decoded and validated.
+    /// - Throws: ``ChargePointCallError``.
+    public func call<Request: OCPPRequest>(
+        _ request: Request,
+        to chargePointID: ChargePointID
+    ) async throws(ChargePointCallError) -> Request.Response {
+        do {
+            try request.validate()
+        } catch {
+            throw .invalidRequest(error)
+        }
+        guard let session = services.registry.session(for: chargePointID),
+            let handler = session.handler.withLockedValue({ $0 })
+        else {
+            services.metrics.call(outcome: "refused")
+            throw .notConnected(chargePointID)
+        }
+        let loop = session.channel.eventLoop
+        let promise = loop.makePromise(of: OCPPRawPayload.self)
+        loop.execute { handler.value.startCall(request, promise: promise) }
+        let payload: OCPPRawPayload
+        do {
+            payload = try await promise.futureResult.get()
+        } catch let error as ChargePointCallError {
+            services.metrics.call(outcome: Self.outcome(error))
+            throw error
+        } catch {
+            services.metrics.call(outcome: "closed")
+            throw .connectionClosed
+        }
+        do {
+            let response = try payload.decode(as: Request.Response.self).value
+            services.metrics.call(outcome: "confirmed")
+            return response
+        } catch {
+            services.metrics.call(outcome: "invalid")
+            throw .invalidResponse(error)
+        }
+    }
+
+    private static func outcome(_ error: ChargePointCallError) -> String {
+        switch error {
+        case .callError: return "callerror"
+        case .timedOut: return "timeout"
+        case .queueFull: return "refused"
+        default: return "closed"
+        }
+    }
+
+    // MARK: - Upgrade
+
+    /// What the server answers an HTTP request for `uri` offering `subprotocols`.
+    public func decide(uri: String, subprotocols: [String]) -> UpgradeDecision {
+        UpgradeDecision(
+            uri: uri,
+            offeredSubprotocols: subprotocols,
+            requireSubprotocol: configuration.requireSubprotocol
+        )
+    }
+
+    /// A WebSocket upgrader for one new connection: it accepts `/ocpp/{id}` requests that
+    /// ``decide(uri:subprotocols:)`` accepts and installs the OCPP handler after the frame
+    /// codec; refused requests go on as plain HTTP, where the router explains the refusal.
+    /// - Parameters:
+    ///   - upgraded: The value the upgrade yields to the server's pipeline setup.
+    ///   - refused: Called with the HTTP status and the reason when the upgrade is refused,
+    ///     for the server to answer (the upgrade handler consumed the request).
+    public func makeUpgrader<UpgradeResult: Sendable>(
+        upgraded: UpgradeResult,
+        refused: @escaping @Sendable (_ status: Int, _ reason: String) -> Void
+    ) -> NIOTypedWebSocketServerUpgrader<UpgradeResult> {
+        let accepted = NIOLockedValueBox<(ChargePointID, String?, String?)?>(nil)
+        let services = self.services
+        return NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+            maxFrameSize: configuration.maximumMessageSize,
+            enableAutomaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                let decision = self.decide(uri: head.uri, subprotocols: head.headers["Sec-WebSocket-Protocol"])
+                let chargePointID: ChargePointID
+                let subprotocol: String?
+                switch decision {
+                case .refuse(let status, let reason):
+                    services.metrics.connectionsRefused.increment()
+                    services.logger.info(
+                        "Refused a WebSocket upgrade",
+                        metadata: ["uri": "\(head.uri)", "status": "\(status)", "reason": "\(reason)"]
+                    )
+                    refused(status, reason)
+                    return channel.eventLoop.makeSucceededFuture(nil)
+                case .accept(let id, let offered, let offeredNone):
+                    chargePointID = id
+                    subprotocol = offered
+                    if offeredNone {
+                        services.logger.notice(
+                            "Charger offered no WebSocket subprotocol; accepted as \(UpgradeDecision.subprotocol)",
+                            metadata: ["charge_point_id": "\(id)"]
+                        )
+                    }
+                }
+                let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+                promise.completeWithTask {
+                    var status: String?
+                    do {
+                        status = try await services.relational.charger(chargePointID: chargePointID.rawValue)?
+                            .registrationStatus
+                    } catch {
+                        services.logger.warning(
+                            "Looking up a connecting charger failed; it is treated as unknown until it boots",
+                            metadata: ["charge_point_id": "\(chargePointID)", "error": "\(error)"]
+                        )
+                    }
+                    accepted.withLockedValue { $0 = (chargePointID, subprotocol, status) }
+                    var headers = HTTPHeaders()
+                    if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+                    return headers
+                }
+                return promise.futureResult
+            },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let (chargePointID, subprotocol, status) = accepted.withLockedValue({ $0 }) else {
+                        throw ChannelError.inappropriateOperationForState
+                    }
+                    try self.install(
+                        on: channel,
+                        chargePointID: chargePointID,
+                        subprotocol: subprotocol,
+                        registrationStatus: status
+                    )
+                    return upgraded
+                }
+            }
+        )
+    }
+
+    private func install(
+        on channel: any Channel,
+        chargePointID: ChargePointID,
+        subprotocol: String?,
+        registrationStatus: String?
+    ) throws {
+        let session = ChargePointSession(
+            chargePointID: chargePointID,
+            channel: channel,
+            subprotocol: subprotocol,
+            registrationStatus: registrationStatus
+        )
+        try channel.pipeline.syncOperations.addHandler(OCPPConnectionHandler(session: session, services: services))
+        services.metrics.connectionsOpened.increment()
+        services.metrics.connectedChargers.increment()
+        if let replaced = services.registry.register(session) {
+            services.logger.notice(
+                "A new connection replaces the charger's previous one",
+                metadata: ["charge_point_id": "\(chargePointID)"]
+            )
+            if let handler = replaced.handler.withLockedValue({ $0 }) {
+                replaced.channel.eventLoop.execute {
+                    handler.value.close(code: .policyViolation, reason: "replaced by a new connection")
+                }
+            } else {
+                replaced.channel.close(promise: nil)
+            }
+        }
+        services.logger.info(
+            "Charger connected",
+            metadata: [
+                "charge_point_id": "\(chargePointID)",
+                "remote": "\(session.remoteAddress ?? "?")",
+                "subprotocol": "\(subprotocol ?? "none")",
+            ]
+        )
+    }
+
+    // MARK: - Tests
+
+    /// Holds the event writer before its next batch (backpressure tests).
+    func pauseWriter() { services.events.pause() }
+
+    /// Lets a held event writer go on.
+    func resumeWriter() { services.events.resume() }
+}

@@ -1,0 +1,129 @@
+import CoreMetrics
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import TimeSeries
+
+/// One unit of work for the event writer: rows a message carried, and who to tell once they
+/// are durable.
+struct EventWriteItem: Sendable {
+    /// The rows to append.
+    var rows: [EventRow]
+    /// The event loop `completion` runs on.
+    var eventLoop: any EventLoop
+    /// Called on `eventLoop` with the outcome of the write.
+    var completion: @Sendable (Result<Void, any Error>) -> Void
+}
+
+/// The thread between the event loops and the time-series store: it drains everything
+/// queued, appends it as one batch (one WAL record, one sync: group commit), then completes
+/// each item on its own event loop, one hop per loop.
+final class EventWriter: @unchecked Sendable {
+    let queue: IngestQueue<EventWriteItem>
+    private let store: TimeSeriesStore
+    private let logger: Logger
+    private let metrics: IngestMetrics
+    private let stopped = DispatchSemaphore(value: 0)
+    private let stateLock = NSLock()
+    private var stopping = false
+    private var paused = false
+    private let resumed = NSCondition()
+
+    /// The most items written as one batch.
+    static let maximumItemsPerBatch = 16_384
+
+    init(store: TimeSeriesStore, capacity: Int, metrics: IngestMetrics, logger: Logger) {
+        self.queue = IngestQueue(capacity: capacity)
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Starts the writer thread.
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "ocpp-event-writer"
+        thread.start()
+    }
+
+    /// Queues `item`.
+    /// - Returns: `false` when the queue is full; the caller keeps the item and waits for room.
+    func submit(_ item: EventWriteItem) -> Bool {
+        queue.push(item)
+    }
+
+    /// Stops the writer after it has written everything queued, and waits for it.
+    func stop() {
+        stateLock.withLock { stopping = true }
+        resume()
+        queue.wakeConsumer()
+        stopped.wait()
+    }
+
+    /// Holds the writer before its next batch (tests of backpressure).
+    func pause() {
+        resumed.withLock { paused = true }
+    }
+
+    /// Lets a paused writer go on.
+    func resume() {
+        resumed.withLock {
+            paused = false
+            resumed.broadcast()
+        }
+    }
+
+    private func run() {
+        var items: [EventWriteItem] = []
+        items.reserveCapacity(1024)
+        while true {
+            resumed.withLock {
+                while paused { resumed.wait() }
+            }
+            queue.drain(into: &items, limit: Self.maximumItemsPerBatch)
+            metrics.queueDepth.record(queue.approximateCount)
+            if items.isEmpty {
+                if stateLock.withLock({ stopping }) {
+                    stopped.signal()
+                    return
+                }
+                queue.waitForElement(timeout: .now() + .milliseconds(200))
+                continue
+            }
+            // Room was made: producers that found the queue full may go on.
+            queue.wakeRoomWaiters()
+            write(items)
+            items.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func write(_ items: [EventWriteItem]) {
+        var rows: [EventRow] = []
+        rows.reserveCapacity(items.reduce(0) { $0 + $1.rows.count })
+        for item in items { rows.append(contentsOf: item.rows) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let result: Result<Void, any Error> = Result { try store.appendBlocking(rows) }
+        metrics.writeLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        metrics.batchItems.record(items.count)
+        metrics.batchRows.record(rows.count)
+        if case .failure(let error) = result {
+            metrics.writeFailures.increment()
+            logger.error(
+                "Appending to the time-series store failed; the messages are answered with InternalError",
+                metadata: ["error": "\(error)", "rows": "\(rows.count)"]
+            )
+        }
+        // One hop per event loop, not one per item.
+        var groups: [ObjectIdentifier: (loop: any EventLoop, items: [EventWriteItem])] = [:]
+        for item in items {
+            groups[ObjectIdentifier(item.eventLoop), default: (item.eventLoop, [])].items.append(item)
+        }
+        for (_, group) in groups {
+            let grouped = group.items
+            group.loop.execute {
+                for item in grouped { item.completion(result) }
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import CoreMetrics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Relational
+
+/// The batched relational side effects of the hot messages: each connector's current status
+/// (StatusNotification) and each charger's last-seen time (Heartbeat). Updates are merged in
+/// memory (only the latest per connector or charger matters) and written in one transaction
+/// every few milliseconds, so ten thousand chargers do not cost ten thousand transactions.
+///
+/// The status history itself goes to the time-series store with a durable acknowledgement;
+/// this is the "current state" table, and a failed flush is retried with the updates merged.
+final class RelationalCoalescer: Sendable {
+    private struct Pending {
+        var statuses: [String: ConnectorStatusUpdate] = [:]
+        var lastSeen: [String: Date] = [:]
+        var isEmpty: Bool { statuses.isEmpty && lastSeen.isEmpty }
+    }
+
+    private let store: RelationalStore
+    private let logger: Logger
+    private let metrics: IngestMetrics
+    private let pending = NIOLockedValueBox(Pending())
+    private let interval: Duration
+
+    init(store: RelationalStore, interval: Duration = .milliseconds(5), metrics: IngestMetrics, logger: Logger) {
+        self.store = store
+        self.interval = interval
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Records a connector's status (the latest by timestamp wins).
+    func status(_ update: ConnectorStatusUpdate) {
+        let key = "\(update.chargePointID)\u{0}\(update.connectorID)"
+        pending.withLockedValue { pending in
+            if let existing = pending.statuses[key], existing.timestamp > update.timestamp { return }
+            pending.statuses[key] = update
+        }
+    }
+
+    /// Records that a charger was seen at `time`.
+    func seen(_ chargePointID: String, at time: Date) {
+        pending.withLockedValue { pending in
+            pending.lastSeen[chargePointID] = max(pending.lastSeen[chargePointID] ?? time, time)
+        }
+    }
+
+    /// Flushes until the task is cancelled, then once more.
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await flush()
+        }
+        await flush()
+    }
+
+    /// Writes what is pending now.
+    func flush() async {
+        let batch = pending.withLockedValue { pending -> Pending in
+            defer { pending = Pending() }
+            return pending
+        }
+        guard !batch.isEmpty else { return }
+        do {
+            try await store.upsertConnectorStatuses(Array(batch.statuses.values))
+            try await store.updateLastSeen(batch.lastSeen.map { (chargePointID: $0.key, time: $0.value) })
+        } catch {
+            metrics.relationalFlushFailures.increment()
+            logger.warning(
+                "Writing connector statuses and last-seen times failed; retrying",
+                metadata: ["error": "\(error)"]
+            )
+            // Put them back unless newer ones arrived meanwhile.
+            for update in batch.statuses.values { status(update) }
+            for (chargePointID, time) in batch.lastSeen { seen(chargePointID, at: time) }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}
