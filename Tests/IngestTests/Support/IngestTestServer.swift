@@ -1,0 +1,123 @@
+import API
+import Foundation
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Relational
+import ServiceLifecycle
+import TimeSeries
+
+@testable import Ingest
+
+/// The real server stack for a test: a time-series store and an SQLite database in a
+/// temporary directory, the ingest front end, and the HTTP server on a free port.
+final class IngestTestServer: Sendable {
+    let directory: URL
+    let timeSeries: TimeSeriesStore
+    let relational: RelationalStore
+    let ingest: OCPPIngest
+    let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    static let logger: Logger = {
+        var logger = Logger(label: "ingest-tests")
+        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        return logger
+    }()
+
+    private init(
+        directory: URL,
+        timeSeries: TimeSeriesStore,
+        relational: RelationalStore,
+        ingest: OCPPIngest,
+        port: Int,
+        group: ServiceGroup,
+        task: Task<Void, any Error>
+    ) {
+        self.directory = directory
+        self.timeSeries = timeSeries
+        self.relational = relational
+        self.ingest = ingest
+        self.port = port
+        self.group = group
+        self.task = task
+    }
+
+    static func start(_ configuration: IngestConfiguration = IngestConfiguration()) async throws -> IngestTestServer {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocpp-ingest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let timeSeries = try TimeSeriesStore(directory: directory.appendingPathComponent("data").path)
+        let relational = try await RelationalStore(
+            url: .sqlite(.file(path: directory.appendingPathComponent("store.db").path)),
+            logger: logger
+        )
+        try await relational.migrate()
+        let ingest = OCPPIngest(configuration: configuration, timeSeries: timeSeries, relational: relational, logger: logger)
+        ingest.start()
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let application = APIApplication.make(host: "127.0.0.1", port: 0, ingest: ingest, logger: logger) { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [application], logger: logger)
+        )
+        let task = Task { try await group.run() }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
+        return IngestTestServer(
+            directory: directory,
+            timeSeries: timeSeries,
+            relational: relational,
+            ingest: ingest,
+            port: port,
+            group: group,
+            task: task
+        )
+    }
+
+    /// Shuts down as SIGTERM would: stop accepting, answer what was received, close the
+    /// WebSockets with 1001; then the writers finish and the stores close.
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+        await ingest.shutdown()
+        timeSeries.close()
+        await relational.shutdown()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Every row stored for `chargePointID`, oldest first.
+    func rows(_ chargePointID: String, kinds: Set<SeriesKey.Kind>? = nil) throws -> [EventRow] {
+        var rows: [EventRow] = []
+        var cursor: EventCursor?
+        repeat {
+            let page = try timeSeries.query(
+                EventQuery(chargePointIDs: [chargePointID], kinds: kinds, limit: 10_000, cursor: cursor)
+            )
+            rows += page.rows
+            cursor = page.nextCursor
+        } while cursor != nil
+        return rows
+    }
+
+    /// Connects a test charger.
+    func connect(_ id: String, answerPings: Bool = true) async throws -> TestChargePoint {
+        try await TestChargePoint.connect(port: port, id: id, answerPings: answerPings)
+    }
+
+    /// Waits until `condition` holds (for effects that are applied in the background).
+    func eventually(
+        timeout: Duration = .seconds(10),
+        _ what: String,
+        _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting until \(what)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
