@@ -81,9 +81,7 @@ public enum APIApplication {
     }
 
     static func errorResponse(_ detail: String, status: HTTPResponse.Status) -> Response {
-        var response = jsonResponse(#"{"detail":\#(jsonString(detail))}"#, status: status)
-        response.headers[.connection] = "close"
-        return response
+        jsonResponse(#"{"detail":\#(jsonString(detail))}"#, status: status)
     }
 
     /// `text` as a JSON string literal.

@@ -140,7 +140,9 @@ struct MessageTests {
         await server.stop()
     }
 
-    @Test("Authorize: unknown tags Invalid, known cards with status, expiry and parent; REST writes invalidate the cache")
+    @Test(
+        "Authorize: unknown tags Invalid, known cards with status, expiry and parent; REST writes invalidate the cache"
+    )
     func authorize() async throws {
         let server = try await IngestTestServer.start()
         let charger = try await server.connect("CP-AUTH")
@@ -227,7 +229,11 @@ struct MessageTests {
     func notifications() async throws {
         let server = try await IngestTestServer.start(IngestConfiguration(dataTransferVendorIDs: ["com.acme"]))
         let charger = try await server.connect("CP-NOTE")
-        let known = try await charger.call("d1", "DataTransfer", #"{"vendorId":"com.acme","messageId":"x","data":"42"}"#)
+        let known = try await charger.call(
+            "d1",
+            "DataTransfer",
+            #"{"vendorId":"com.acme","messageId":"x","data":"42"}"#
+        )
         #expect(try object(known[2])["status"] as? String == "Accepted")
         let unknown = try await charger.call("d2", "DataTransfer", #"{"vendorId":"com.other"}"#)
         #expect(try object(unknown[2])["status"] as? String == "UnknownVendorId")
@@ -255,7 +261,9 @@ struct MessageTests {
                 "SignCertificate",
             ]
         )
-        let transfer = try #require(events.first { $0.series.eventType == "DataTransfer" && $0.value.text.contains("acme") })
+        let transfer = try #require(
+            events.first { $0.series.eventType == "DataTransfer" && $0.value.text.contains("acme") }
+        )
         #expect(transfer.value == .payload(#"{"vendorId":"com.acme","messageId":"x","data":"42"}"#))
         await charger.close()
         await server.stop()

@@ -39,9 +39,9 @@ final class IngestQueue<Element>: @unchecked Sendable {
     }
 
     deinit {
-        for index in 0..<capacity {
-            _ = UnsafeAtomic<Int>(at: sequences + index).destroy()
-        }
+        // The storages live in one allocation: deinitialize them together (an
+        // `UnsafeAtomic.destroy()` would free each one's address).
+        sequences.deinitialize(count: capacity)
         sequences.deallocate()
         slots.deinitialize(count: capacity)
         slots.deallocate()

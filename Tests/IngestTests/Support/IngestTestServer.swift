@@ -23,7 +23,8 @@ final class IngestTestServer: Sendable {
 
     static let logger: Logger = {
         var logger = Logger(label: "ingest-tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         return logger
     }()
 
@@ -46,7 +47,9 @@ final class IngestTestServer: Sendable {
     }
 
     static func start(_ configuration: IngestConfiguration = IngestConfiguration()) async throws -> IngestTestServer {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocpp-ingest-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ocpp-ingest-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let timeSeries = try TimeSeriesStore(directory: directory.appendingPathComponent("data").path)
         let relational = try await RelationalStore(
@@ -54,7 +57,12 @@ final class IngestTestServer: Sendable {
             logger: logger
         )
         try await relational.migrate()
-        let ingest = OCPPIngest(configuration: configuration, timeSeries: timeSeries, relational: relational, logger: logger)
+        let ingest = OCPPIngest(
+            configuration: configuration,
+            timeSeries: timeSeries,
+            relational: relational,
+            logger: logger
+        )
         ingest.start()
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let application = APIApplication.make(host: "127.0.0.1", port: 0, ingest: ingest, logger: logger) { channel in
