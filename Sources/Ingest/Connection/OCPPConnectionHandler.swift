@@ -94,6 +94,12 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             closeIfQuiescedAndIdle()
             return
         }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The charger closed its side of the TCP connection without a close frame.
+            logger.debug("Charger closed the TCP connection")
+            context.close(promise: nil)
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -295,25 +301,39 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         waitingForRoom = true
         services.metrics.backpressurePauses.increment()
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        services.events.queue.notifyWhenRoom {
-            loop.execute { handler.value.retryBlocked() }
-        }
-        // Room made between the failed push and the registration is not missed.
         retryBlocked()
     }
 
+    /// Queues what the full queue refused, in order; reading resumes once all of it is in.
+    /// Called again by the writer whenever it has made room.
     private func retryBlocked() {
         while let item = blocked.first {
-            guard services.events.submit(item) else { return }
-            blocked.removeFirst()
+            if services.events.submit(item) {
+                blocked.removeFirst()
+                continue
+            }
+            registerForRoom()
+            // Room made between the failed push and the registration is not missed.
+            if services.events.submit(item) {
+                blocked.removeFirst()
+                continue
+            }
+            return
         }
         guard waitingForRoom, let context else { return }
         waitingForRoom = false
         if !quiescing {
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
             context.read()
+        }
+    }
+
+    private func registerForRoom() {
+        guard let context else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        services.events.queue.notifyWhenRoom {
+            loop.execute { handler.value.retryBlocked() }
         }
     }
 

@@ -88,13 +88,14 @@ final class IngestTestServer: Sendable {
 
     /// Shuts down as SIGTERM would: stop accepting, answer what was received, close the
     /// WebSockets with 1001; then the writers finish and the stores close.
-    func stop() async {
+    /// - Parameter keepFiles: Leave the data directory for the test to reopen (it removes it).
+    func stop(keepFiles: Bool = false) async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
         await ingest.shutdown()
         timeSeries.close()
         await relational.shutdown()
-        try? FileManager.default.removeItem(at: directory)
+        if !keepFiles { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// Every row stored for `chargePointID`, oldest first.
