@@ -37,6 +37,15 @@ log "starting a throwaway PostgreSQL on 127.0.0.1:$pg_port"
 "${as_postgres[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres ocpp_test
 export OCPP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_test?sslmode=disable"
 
+# --- The independent OCPP peer for the interop test (PyPI: ocpp, websockets) -----------
+venv=/tmp/ocpp-server-test-venv
+if [ ! -x "$venv/bin/python" ]; then
+    log "creating a Python virtual environment for the interop test in $venv"
+    python3 -m venv "$venv" 2>/dev/null || { ensure_apt_packages python3-venv; python3 -m venv "$venv"; }
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'ocpp==2.1.0' 'websockets>=13'
+export OCPP_TEST_PYTHON="$venv/bin/python"
+
 # --- Lint and generated code ------------------------------------------------------------
 log "swift format lint"
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks \

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import TimeSeries
+
+/// The durability contract against the real executable: SIGKILL at a random moment while
+/// MeterValues stream in at full speed, restart, and every acknowledged sampled value is
+/// there exactly once.
+@Suite("Crash")
+struct CrashTests {
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["OCPP_BIN_DIR"] {
+            return URL(fileURLWithPath: path).appendingPathComponent("ocpp-server")
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/ocpp-server")
+    }
+
+    @Test("SIGKILL mid-stream loses no acknowledged sampled value, over several rounds")
+    func killAndRestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocpp-crash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let dataDirectory = directory.appendingPathComponent("data").path
+        var acknowledged = Set<Int>()
+        var sent = 0
+        let window = 64
+        for round in 0..<4 {
+            let port = try freePort()
+            let process = Process()
+            process.executableURL = Self.binary
+            process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"]
+            process.environment = ProcessInfo.processInfo.environment.merging([
+                "DATA_DIR": dataDirectory,
+                "DATABASE_URL": "sqlite:///\(directory.appendingPathComponent("store.db").path)",
+                "LOG_LEVEL": "error",
+            ]) { _, new in new }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+            let charger = try await connectWhenUp(port: port, id: "CP-CRASH")
+            let killAt = ContinuousClock.now + .milliseconds(Int.random(in: 300...1200))
+            var outstanding = 0
+            var killed = false
+            receiving: while true {
+                while !killed, outstanding < window {
+                    sent += 1
+                    try await charger.send(Self.meterValues(sent))
+                    outstanding += 1
+                }
+                if !killed, ContinuousClock.now >= killAt {
+                    kill(process.processIdentifier, SIGKILL)
+                    killed = true
+                }
+                switch try await charger.next(timeout: .seconds(30)) {
+                case .text(let text):
+                    let answer = try parse(text)
+                    #expect(answer[0] as? Int == 3, "round \(round): \(text)")
+                    if answer[0] as? Int == 3, let index = Int(answer[1] as? String ?? "") {
+                        acknowledged.insert(index)
+                    }
+                    outstanding -= 1
+                case .close, .disconnected:
+                    break receiving
+                }
+            }
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "round \(round): the server was not killed")
+        }
+        #expect(acknowledged.count > 100, "too few messages were acknowledged to test anything")
+        print("crash test: \(acknowledged.count) of \(sent) messages acknowledged over 4 kills")
+
+        let store = try TimeSeriesStore(directory: dataDirectory)
+        defer { store.close() }
+        var rows: [EventRow] = []
+        var cursor: EventCursor?
+        repeat {
+            let page = try store.query(
+                EventQuery(
+                    chargePointIDs: ["CP-CRASH"],
+                    measurands: ["Energy.Active.Import.Register"],
+                    limit: 10_000,
+                    cursor: cursor
+                )
+            )
+            rows += page.rows
+            cursor = page.nextCursor
+        } while cursor != nil
+        var stored: [Int: Int] = [:]
+        for row in rows {
+            let index = Int(row.value.number ?? -1)
+            #expect(row.timestamp == Self.timestamp(index), "a row that no message carried: \(row)")
+            stored[index, default: 0] += 1
+        }
+        let missing = acknowledged.filter { stored[$0] == nil }
+        #expect(missing.isEmpty, "acknowledged but lost: \(missing.sorted().prefix(20))")
+        #expect(stored.values.allSatisfy { $0 == 1 }, "some samples are stored more than once")
+        #expect(stored.keys.allSatisfy { (1...sent).contains($0) })
+    }
+
+    static func timestamp(_ index: Int) -> Int64 { 1_767_225_600_000 + Int64(index) * 1000 }
+
+    static func meterValues(_ index: Int) -> String {
+        let time = OCPPTimestampText.format(timestamp(index))
+        return #"[2,"\#(index)","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"\#(time)","#
+            + #""sampledValue":[{"value":"\#(index)"},{"value":"11.5","measurand":"Power.Active.Import","unit":"kW"}]}]}]"#
+    }
+
+    func connectWhenUp(port: Int, id: String) async throws -> TestChargePoint {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                return try await TestChargePoint.connect(port: port, id: id)
+            } catch {
+                guard ContinuousClock.now < deadline else { throw error }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+}
+
+/// ISO 8601 text of milliseconds since 1970, as chargers send it.
+enum OCPPTimestampText {
+    static func format(_ milliseconds: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        return ISO8601DateFormatter.withFractionalSeconds.string(from: date)
+    }
+}
+
+/// A TCP port that is free now (the kernel picks it).
+func freePort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw TestFailure("socket() failed") }
+    defer { Glibc.close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            Glibc.bind(socket, pointer, length) == 0 && getsockname(socket, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
