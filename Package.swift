@@ -129,6 +129,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ProtocolTests",
             dependencies: ["Protocol"],
@@ -156,6 +161,7 @@ let package = Package(
                 "Ingest",
                 "Protocol",
                 "Relational",
+                "TestSupport",
                 "TimeSeries",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -174,6 +180,7 @@ let package = Package(
             dependencies: [
                 "API",
                 "OCPPServer",
+                "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

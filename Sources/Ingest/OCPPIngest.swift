@@ -61,7 +61,7 @@ public final class OCPPIngest: Sendable {
     /// Writes everything received and stops the writers. Call it after the server stopped
     /// accepting and its connections closed.
     public func shutdown() async {
-        services.events.stop()
+        await services.events.stop()
         let task = coalescerTask.withLockedValue { task in
             defer { task = nil }
             return task

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOWebSocket
 import Relational
+import TestSupport
 import Testing
 
 @testable import Ingest
@@ -58,7 +59,7 @@ struct ConnectionTests {
         await #expect(throws: TestChargePoint.UpgradeRefused.self) {
             _ = try await TestChargePoint.connect(port: server.port, path: "/ocpp/CP-X", subprotocols: ["ocpp2.0.1"])
         }
-        let refusal = try rawHTTP(
+        let refusal = try await rawHTTP(
             port: server.port,
             "GET /ocpp/CP-X HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -79,7 +80,7 @@ struct ConnectionTests {
     func badIDs() async throws {
         let server = try await IngestTestServer.start()
         for path in ["/ocpp/bad%20id", "/ocpp/", "/ocpp/" + String(repeating: "x", count: 49), "/ocpp/a%2Fb"] {
-            let response = try rawHTTP(
+            let response = try await rawHTTP(
                 port: server.port,
                 "GET \(path) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -94,7 +95,10 @@ struct ConnectionTests {
         #expect(server.ingest.connectedChargePoints.map(\.chargePointID.rawValue) == ["CP-7"])
         await decoded.close()
         // A plain GET of the endpoint says how to use it.
-        let plain = try rawHTTP(port: server.port, "GET /ocpp/CP-1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let plain = try await rawHTTP(
+            port: server.port,
+            "GET /ocpp/CP-1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         #expect(plain.hasPrefix("HTTP/1.1 426"))
         await server.stop()
     }
@@ -168,7 +172,7 @@ struct ConnectionTests {
     func handshakeTimeout() async throws {
         let server = try await IngestTestServer.start(IngestConfiguration(handshakeTimeout: 1))
         let started = ContinuousClock.now
-        let response = try rawHTTP(port: server.port, "GET /ocpp/CP-SLOW HTTP/1.1\r\nHost: x\r\n")
+        let response = try await rawHTTP(port: server.port, "GET /ocpp/CP-SLOW HTTP/1.1\r\nHost: x\r\n")
         #expect(response.isEmpty)
         #expect(ContinuousClock.now - started < .seconds(5))
         await server.stop()
@@ -225,8 +229,13 @@ struct ConnectionTests {
 }
 
 /// Sends `request` on a new TCP connection and returns everything the server sent until it
-/// closed the connection (or 10 seconds passed).
-func rawHTTP(port: Int, _ request: String) throws -> String {
+/// closed the connection (or 10 seconds passed). The blocking socket calls run on a thread
+/// of their own: blocking one of the few threads that run tasks would stall the server.
+func rawHTTP(port: Int, _ request: String) async throws -> String {
+    try await onOwnThread { try blockingRawHTTP(port: port, request) }
+}
+
+private func blockingRawHTTP(port: Int, _ request: String) throws -> String {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socket >= 0 else { throw TestFailure("socket() failed") }
     defer { Glibc.close(socket) }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import TimeSeries
 
@@ -65,7 +66,7 @@ struct CrashTests {
                     break receiving
                 }
             }
-            process.waitUntilExit()
+            while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
             #expect(process.terminationReason == .uncaughtSignal, "round \(round): the server was not killed")
         }
         #expect(acknowledged.count > 100, "too few messages were acknowledged to test anything")
@@ -126,23 +127,4 @@ enum OCPPTimestampText {
         let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
         return ISO8601DateFormatter.withFractionalSeconds.string(from: date)
     }
-}
-
-/// A TCP port that is free now (the kernel picks it).
-func freePort() throws -> Int {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socket >= 0 else { throw TestFailure("socket() failed") }
-    defer { Glibc.close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            Glibc.bind(socket, pointer, length) == 0 && getsockname(socket, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw TestFailure("bind() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

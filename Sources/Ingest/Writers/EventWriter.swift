@@ -24,7 +24,7 @@ final class EventWriter: @unchecked Sendable {
     private let store: TimeSeriesStore
     private let logger: Logger
     private let metrics: IngestMetrics
-    private let stopped = DispatchSemaphore(value: 0)
+    private var onStopped: (@Sendable () -> Void)?
     private let stateLock = NSLock()
     private var stopping = false
     private var paused = false
@@ -53,12 +53,17 @@ final class EventWriter: @unchecked Sendable {
         queue.push(item)
     }
 
-    /// Stops the writer after it has written everything queued, and waits for it.
-    func stop() {
-        stateLock.withLock { stopping = true }
-        resume()
-        queue.wakeConsumer()
-        stopped.wait()
+    /// Stops the writer after it has written everything queued, and returns once it has
+    /// (without blocking a thread of the caller's while it waits).
+    func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            stateLock.withLock {
+                stopping = true
+                onStopped = { continuation.resume() }
+            }
+            resume()
+            queue.wakeConsumer()
+        }
     }
 
     /// Holds the writer before its next batch (tests of backpressure).
@@ -84,8 +89,8 @@ final class EventWriter: @unchecked Sendable {
             queue.drain(into: &items, limit: Self.maximumItemsPerBatch)
             metrics.queueDepth.record(queue.approximateCount)
             if items.isEmpty {
-                if stateLock.withLock({ stopping }) {
-                    stopped.signal()
+                if let onStopped = stateLock.withLock({ stopping ? onStopped : nil }) {
+                    onStopped()
                     return
                 }
                 queue.waitForElement(timeout: .now() + .milliseconds(200))

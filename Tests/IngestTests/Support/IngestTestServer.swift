@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Relational
 import ServiceLifecycle
+import TestSupport
 import TimeSeries
 
 @testable import Ingest

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import TestSupport
 
 /// A WebSocket client that plays a charger in tests: real sockets, masked frames, and the
 /// raw frames exposed so that tests can send what a faulty charger would.
@@ -196,11 +197,6 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         inbox.put(.disconnected)
     }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Parses a JSON array frame.
