@@ -7,9 +7,16 @@ import PackageDescription
 let package = Package(
     name: "ocpp-server-benchmarks",
     platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ocpp-loadgen", targets: ["OCPPLoadgen"])
+    ],
     dependencies: [
         .package(name: "ocpp-server", path: ".."),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(
             url: "https://github.com/ordo-one/package-benchmark.git",
             from: "1.38.1",
@@ -17,6 +24,22 @@ let package = Package(
         ),
     ],
     targets: [
+        .executableTarget(
+            name: "OCPPLoadgen",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Protocol", package: "ocpp-server"),
+            ],
+            path: "Sources/OCPPLoadgen",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+        ),
         .executableTarget(
             name: "TimeSeriesBenchmark",
             dependencies: [.product(name: "TimeSeries", package: "ocpp-server")],

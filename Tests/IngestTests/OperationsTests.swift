@@ -153,7 +153,7 @@ struct OperationsTests {
         server.ingest.pauseWriter()
         for index in 1...50 { try await charger.send(Self.meterValues(index)) }
         try await server.eventually("the server has read the messages") {
-            server.ingest.services.events.queue.approximateCount >= 16
+            server.ingest.services.events.queue.approximateCount >= 50
         }
         let stopping = Task { await server.stop(keepFiles: true) }
         try await Task.sleep(for: .milliseconds(200))

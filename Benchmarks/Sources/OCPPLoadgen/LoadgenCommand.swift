@@ -1,0 +1,375 @@
+import ArgumentParser
+import Atomics
+import Foundation
+import Histogram
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// `ocpp-loadgen`: a fleet of simulated OCPP 1.6J chargers against a central system.
+@main
+struct LoadgenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ocpp-loadgen",
+        abstract: "Simulate a fleet of OCPP 1.6J chargers and measure the central system's ingest."
+    )
+
+    @Option(help: "Number of chargers (one WebSocket each).")
+    var chargers = 100
+
+    @Option(name: .customLong("connectors-per-charger"), help: "Connectors per charger.")
+    var connectorsPerCharger = 2
+
+    @Option(name: .customLong("sampled-values"), help: "Sampled values per MeterValues message.")
+    var sampledValues = 10
+
+    @Option(help: "Per charger, one message every INTERVAL (e.g. 15s, 500ms). Without it: flat out.")
+    var interval: String?
+
+    @Option(help: "Flat out: calls outstanding per connection.")
+    var window = 1
+
+    @Option(help: "How long to measure, after the ramp-up (e.g. 30s).")
+    var duration = "30s"
+
+    @Option(name: .customLong("ramp-up"), help: "How long to take opening the connections.")
+    var rampUp = "0s"
+
+    @Option(help: "The OCPP endpoint; the charger id is appended.")
+    var url = "ws://127.0.0.1:8000/ocpp"
+
+    @Option(
+        name: .customLong("source-addresses"),
+        help: "Local addresses to connect from, e.g. 127.0.0.2-127.0.0.20 (past the ephemeral port limit)."
+    )
+    var sourceAddresses: String?
+
+    @Option(help: "meter-values, sessions, mixed or heartbeat.")
+    var scenario = "meter-values"
+
+    @Option(name: .customLong("id-prefix"), help: "Charger ids are PREFIX-N.")
+    var idPrefix = "LG"
+
+    @Option(name: .customLong("event-loops"), help: "Event loop threads of the simulator.")
+    var eventLoops = 1
+
+    @Option(name: .customLong("server-pid"), help: "Sample this process's CPU time and memory from /proc.")
+    var serverPID: Int32?
+
+    @Option(help: "Also write the summary as JSON to FILE.")
+    var json: String?
+
+    @Option(name: .customLong("meter-values-per-session"), help: "Sessions scenario: MeterValues per session.")
+    var meterValuesPerSession = 20
+
+    @Option(help: "Concurrent connection attempts at most.")
+    var connectConcurrency = 256
+
+    func validate() throws {
+        guard chargers > 0 else { throw ValidationError("--chargers must be at least 1") }
+        guard (1...32).contains(connectorsPerCharger) else {
+            throw ValidationError("--connectors-per-charger is 1...32")
+        }
+        guard (1...200).contains(sampledValues) else { throw ValidationError("--sampled-values is 1...200") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        guard Scenario(rawValue: scenario) != nil else {
+            throw ValidationError(
+                "--scenario must be one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        _ = try parseDuration(duration, "--duration")
+        _ = try parseDuration(rampUp, "--ramp-up")
+        if let interval { _ = try parseDuration(interval, "--interval") }
+        _ = try Endpoint(url)
+        if let sourceAddresses { _ = try parseAddresses(sourceAddresses) }
+    }
+
+    func run() async throws {
+        raiseOpenFileLimit()
+        let endpoint = try Endpoint(url)
+        let measure = try parseDuration(duration, "--duration")
+        let ramp = try parseDuration(rampUp, "--ramp-up")
+        let sources = try sourceAddresses.map(parseAddresses) ?? []
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
+        let loops = Array(group.makeIterator())
+        let statistics = LoadStatistics(loops: loops)
+        let running = ManagedAtomic(true)
+        let settings = ChargerSettings(
+            scenario: Scenario(rawValue: scenario)!,
+            connectors: connectorsPerCharger,
+            sampledValues: sampledValues,
+            interval: try interval.map { .nanoseconds(Int64(try parseDuration($0, "--interval") * 1e9)) },
+            window: window,
+            meterValuesPerSession: meterValuesPerSession
+        )
+        let sampler = serverPID.map { ProcessSampler(pid: $0) }
+        let baselineRSS = sampler?.residentBytes()
+
+        print(
+            "ocpp-loadgen: \(chargers) chargers -> \(url), scenario \(scenario), \(sampledValues) sampled values, "
+                + (settings.interval.map { "one message per \($0.nanoseconds / 1_000_000) ms per charger" }
+                    ?? "flat out, window \(window)")
+        )
+
+        // Ramp-up: open the connections, spread over the ramp-up time.
+        let handlers = ConnectionSet()
+        let started = ContinuousClock.now
+        let progress = Task { await Self.progressLoop(statistics: statistics, total: chargers) }
+        await withTaskGroup(of: Void.self) { tasks in
+            var inFlight = 0
+            for index in 0..<chargers {
+                if ramp > 0 {
+                    let due = started + .nanoseconds(Int64(ramp * 1e9 * Double(index) / Double(chargers)))
+                    if due > ContinuousClock.now { try? await Task.sleep(until: due) }
+                }
+                if inFlight >= connectConcurrency {
+                    await tasks.next()
+                    inFlight -= 1
+                }
+                inFlight += 1
+                let source = sources.isEmpty ? nil : sources[index % sources.count]
+                tasks.addTask {
+                    do {
+                        let handler = try await Self.connect(
+                            index: index,
+                            endpoint: endpoint,
+                            chargePointID: "\(idPrefix)-\(index)",
+                            source: source,
+                            group: group,
+                            settings: settings,
+                            statistics: statistics,
+                            running: running
+                        )
+                        handlers.add(handler)
+                    } catch {
+                        statistics.connectFailures.wrappingIncrement(ordering: .relaxed)
+                        statistics.problem("charger \(index): \(error)")
+                    }
+                }
+            }
+        }
+        // Wait (briefly) for the boots to be answered.
+        let bootDeadline = ContinuousClock.now + .seconds(30)
+        while statistics.booted.load(ordering: .relaxed) + statistics.connectFailures.load(ordering: .relaxed)
+            < chargers,
+            ContinuousClock.now < bootDeadline
+        {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+
+        // The measurement window.
+        let confirmedBefore = statistics.confirmed.load(ordering: .relaxed)
+        let sampledBefore = statistics.sampledValues.load(ordering: .relaxed)
+        let cpuBefore = sampler?.cpuMicroseconds()
+        try await statistics.setRecording(true)
+        let windowStart = ContinuousClock.now
+        try await Task.sleep(for: .nanoseconds(Int64(measure * 1e9)))
+        try await statistics.setRecording(false)
+        let elapsed = ContinuousClock.now - windowStart
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let confirmed = statistics.confirmed.load(ordering: .relaxed) - confirmedBefore
+        let sampled = statistics.sampledValues.load(ordering: .relaxed) - sampledBefore
+        let cpuAfter = sampler?.cpuMicroseconds()
+        let rss = sampler?.residentBytes()
+        let connected = statistics.connected.load(ordering: .relaxed)
+        running.store(false, ordering: .relaxed)
+        progress.cancel()
+        let histogram = try await statistics.mergedHistogram()
+
+        var summary = Summary(
+            chargers: chargers,
+            connectedChargers: connected,
+            seconds: seconds,
+            confirmedMessages: confirmed,
+            confirmedMessagesPerSecond: Double(confirmed) / seconds,
+            sampledValuesPerSecond: Double(sampled) / seconds,
+            latency: LatencySummary(histogram),
+            callErrors: statistics.callErrors.load(ordering: .relaxed),
+            disconnects: statistics.disconnects.load(ordering: .relaxed),
+            connectFailures: statistics.connectFailures.load(ordering: .relaxed)
+        )
+        if let cpuBefore, let cpuAfter, confirmed > 0 {
+            summary.serverCPUMicrosecondsPerMessage = Double(cpuAfter - cpuBefore) / Double(confirmed)
+            summary.serverCPUCores = Double(cpuAfter - cpuBefore) / 1e6 / seconds
+        }
+        if let rss, let baselineRSS, connected > 0 {
+            summary.serverRSSBytes = rss
+            summary.serverRSSBytesPerConnection = Double(max(0, rss - baselineRSS)) / Double(connected)
+        }
+        print("")
+        print(summary.text)
+        let problems = statistics.firstProblems.withLockedValue { $0 }
+        if !problems.isEmpty {
+            print("first problems:")
+            for problem in problems { print("  \(problem)") }
+        }
+        if let json {
+            try summary.json.write(to: URL(fileURLWithPath: json))
+        }
+        handlers.stopAll()
+        try? await Task.sleep(for: .milliseconds(200))
+        try await group.shutdownGracefully()
+        if connected == 0 { throw ExitCode.failure }
+    }
+
+    static func progressLoop(statistics: LoadStatistics, total: Int) async {
+        var lastConfirmed = statistics.confirmed.load(ordering: .relaxed)
+        var lastSampled = statistics.sampledValues.load(ordering: .relaxed)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let confirmed = statistics.confirmed.load(ordering: .relaxed)
+            let sampled = statistics.sampledValues.load(ordering: .relaxed)
+            let line =
+                "connected \(statistics.connected.load(ordering: .relaxed))/\(total)  "
+                + "messages/s \(confirmed - lastConfirmed)  sampled values/s \(sampled - lastSampled)  "
+                + "callerrors \(statistics.callErrors.load(ordering: .relaxed))  "
+                + "disconnects \(statistics.disconnects.load(ordering: .relaxed))  "
+                + "connect failures \(statistics.connectFailures.load(ordering: .relaxed))"
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            lastConfirmed = confirmed
+            lastSampled = sampled
+        }
+    }
+
+    struct UpgradeRefused: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func connect(
+        index: Int,
+        endpoint: Endpoint,
+        chargePointID: String,
+        source: SocketAddress?,
+        group: MultiThreadedEventLoopGroup,
+        settings: ChargerSettings,
+        statistics: LoadStatistics,
+        running: ManagedAtomic<Bool>
+    ) async throws -> NIOLoopBound<ChargerHandler> {
+        var bootstrap = ClientBootstrap(group: group).connectTimeout(.seconds(10))
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        if let source { bootstrap = bootstrap.bind(to: source) }
+        let path = endpoint.path + "/" + chargePointID
+        let (channel, upgrade) = try await bootstrap.connect(host: endpoint.host, port: endpoint.port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let upgrader = NIOTypedWebSocketClientUpgrader<NIOLoopBound<ChargerHandler>?>(
+                    maxFrameSize: 1 << 20,
+                    upgradePipelineHandler: { channel, response in
+                        channel.eventLoop.makeCompletedFuture {
+                            let offered = response.headers["Sec-WebSocket-Protocol"].first
+                            guard offered == "ocpp1.6" else {
+                                throw UpgradeRefused(
+                                    description: "the server answered subprotocol \(offered ?? "none"), not ocpp1.6"
+                                )
+                            }
+                            let handler = ChargerHandler(
+                                index: index,
+                                settings: settings,
+                                statistics: statistics,
+                                running: running
+                            )
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                            return NIOLoopBound(handler, eventLoop: channel.eventLoop)
+                        }
+                    }
+                )
+                var headers = HTTPHeaders()
+                headers.add(name: "Host", value: "\(endpoint.host):\(endpoint.port)")
+                headers.add(name: "Sec-WebSocket-Protocol", value: "ocpp1.6")
+                let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+                let configuration = NIOTypedHTTPClientUpgradeConfiguration<NIOLoopBound<ChargerHandler>?>(
+                    upgradeRequestHead: head,
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in channel.eventLoop.makeCompletedFuture { nil } }
+                )
+                let future = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                    configuration: .init(upgradeConfiguration: configuration)
+                )
+                return (channel, future)
+            }
+        }
+        guard let handler = try await upgrade.get() else {
+            try? await channel.close()
+            throw UpgradeRefused(description: "the server refused the WebSocket upgrade of \(path)")
+        }
+        return handler
+    }
+}
+
+/// The live handlers, to close at the end.
+final class ConnectionSet: Sendable {
+    private let handlers = NIOLockedValueBoxArray()
+
+    func add(_ handler: NIOLoopBound<ChargerHandler>) { handlers.append(handler) }
+
+    func stopAll() {
+        for handler in handlers.all {
+            handler.eventLoop.execute { handler.value.stop() }
+        }
+    }
+}
+
+final class NIOLockedValueBoxArray: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [NIOLoopBound<ChargerHandler>] = []
+    func append(_ item: NIOLoopBound<ChargerHandler>) { lock.withLock { items.append(item) } }
+    var all: [NIOLoopBound<ChargerHandler>] { lock.withLock { items } }
+}
+
+/// `ws://host:port/path`.
+struct Endpoint: Sendable {
+    var host: String
+    var port: Int
+    var path: String
+
+    init(_ url: String) throws {
+        guard url.hasPrefix("ws://") else { throw ValidationError("--url must start with ws:// (got \(url))") }
+        let rest = url.dropFirst(5)
+        let authority = rest.prefix { $0 != "/" }
+        path = String(rest.dropFirst(authority.count))
+        while path.hasSuffix("/") { path.removeLast() }
+        let parts = authority.split(separator: ":")
+        host = String(parts.first ?? "127.0.0.1")
+        port = parts.count > 1 ? Int(parts[1]) ?? -1 : 80
+        guard (1...65535).contains(port) else { throw ValidationError("--url has a bad port: \(url)") }
+    }
+}
+
+func parseDuration(_ text: String, _ name: String) throws -> Double {
+    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+    for (suffix, factor) in units where text.hasSuffix(suffix) {
+        if let value = Double(text.dropLast(suffix.count)), value >= 0 { return value * factor }
+    }
+    if let value = Double(text), value >= 0 { return value }
+    throw ValidationError("\(name) '\(text)' is not a duration such as 500ms, 15s, 2m")
+}
+
+/// `127.0.0.2-127.0.0.20` or a comma-separated list.
+func parseAddresses(_ text: String) throws -> [SocketAddress] {
+    var result: [SocketAddress] = []
+    for part in text.split(separator: ",") {
+        let bounds = part.split(separator: "-")
+        if bounds.count == 2 {
+            let low = bounds[0].split(separator: ".")
+            let high = bounds[1].split(separator: ".")
+            guard low.count == 4, high.count == 4, low[0..<3] == high[0..<3], let first = Int(low[3]),
+                let last = Int(high[3]), first <= last
+            else { throw ValidationError("--source-addresses range '\(part)' must differ only in its last number") }
+            for value in first...last {
+                result.append(try SocketAddress(ipAddress: low[0..<3].joined(separator: ".") + ".\(value)", port: 0))
+            }
+        } else {
+            result.append(try SocketAddress(ipAddress: String(part), port: 0))
+        }
+    }
+    return result
+}
+
+/// Raises the open-file limit to its hard maximum (tens of thousands of sockets).
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+}
