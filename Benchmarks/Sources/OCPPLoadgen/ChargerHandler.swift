@@ -68,6 +68,10 @@ final class ChargerHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// Boots, once the upgrade is complete (writes during it would not reach the WebSocket).
+    func begin() {
         send(action: "BootNotification", payload: #"{"chargePointVendor":"ocpp-loadgen","chargePointModel":"Sim-22"}"#)
     }
 

@@ -15,37 +15,40 @@ final class LoadStatistics: Sendable {
     let connectFailures = ManagedAtomic<Int>(0)
     /// The first few problems in full, for the summary.
     let firstProblems = NIOLockedValueBox<[String]>([])
-    private let histograms: [ObjectIdentifier: NIOLoopBound<LatencyBox>]
+    private let histograms: [ObjectIdentifier: (loop: any EventLoop, box: LatencyBox)]
 
-    final class LatencyBox {
+    /// Touched only on its event loop (recording there, reading through `submit`).
+    final class LatencyBox: @unchecked Sendable {
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var recording = false
     }
 
     init(loops: [any EventLoop]) {
-        var histograms: [ObjectIdentifier: NIOLoopBound<LatencyBox>] = [:]
-        for loop in loops { histograms[ObjectIdentifier(loop)] = NIOLoopBound(LatencyBox(), eventLoop: loop) }
+        var histograms: [ObjectIdentifier: (loop: any EventLoop, box: LatencyBox)] = [:]
+        for loop in loops { histograms[ObjectIdentifier(loop)] = (loop, LatencyBox()) }
         self.histograms = histograms
     }
 
     /// Records a latency in microseconds (on `loop`), while recording is on.
     func record(microseconds: UInt64, on loop: any EventLoop) {
-        guard let box = histograms[ObjectIdentifier(loop)]?.value, box.recording else { return }
+        guard let box = histograms[ObjectIdentifier(loop)]?.box, box.recording else { return }
         _ = box.histogram.record(min(microseconds, 60_000_000))
     }
 
     /// Starts or stops recording latencies on every loop.
     func setRecording(_ on: Bool) async throws {
-        for (_, bound) in histograms {
-            try await bound.eventLoop.submit { bound.value.recording = on }.get()
+        for (_, entry) in histograms {
+            let box = entry.box
+            try await entry.loop.submit { box.recording = on }.get()
         }
     }
 
     /// Every loop's histogram, merged.
     func mergedHistogram() async throws -> Histogram<UInt64> {
         var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        for (_, bound) in histograms {
-            let histogram = try await bound.eventLoop.submit { bound.value.histogram }.get()
+        for (_, entry) in histograms {
+            let box = entry.box
+            let histogram = try await entry.loop.submit { box.histogram }.get()
             merged.add(histogram)
         }
         return merged

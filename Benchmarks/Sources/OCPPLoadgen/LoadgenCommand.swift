@@ -293,6 +293,7 @@ struct LoadgenCommand: AsyncParsableCommand {
             try? await channel.close()
             throw UpgradeRefused(description: "the server refused the WebSocket upgrade of \(path)")
         }
+        handler.eventLoop.execute { handler.value.begin() }
         return handler
     }
 }

@@ -31,7 +31,7 @@ extension OCPPConnectionHandler {
             answer(uniqueID: uniqueID, HeartbeatResponse(currentTime: OCPPTimestamp(millisecondsSince1970: now)))
 
         case .meterValues(let meterValues):
-            let rows = EventRows.rows(of: meterValues, chargePointID: chargePointID)
+            let rows = EventRows.rows(of: meterValues, chargePointID: chargePointID, cache: &seriesCache)
             answerWhenDurable(uniqueID: uniqueID, rows: rows, MeterValuesResponse())
 
         case .statusNotification(let status):
@@ -123,11 +123,13 @@ extension OCPPConnectionHandler {
                 var connectorID = 0
                 if case .stopped(let session) = outcome { connectorID = session.connectorID }
                 var rows: [EventRow] = []
+                var cache = SampleSeriesCache()
                 EventRows.samples(
                     chargePointID: chargePointID,
                     connectorID: connectorID,
                     transactionID: stop.transactionId,
                     meterValues: stop.transactionData ?? [],
+                    cache: &cache,
                     into: &rows
                 )
                 rows.append(

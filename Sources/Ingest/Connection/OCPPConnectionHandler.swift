@@ -24,12 +24,17 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var fragments: ByteBuffer?
     private var fragmentsAreText = true
 
+    /// Series keys of this charger's samples, built once each.
+    var seriesCache = SampleSeriesCache()
+
     // Liveness.
     private var missedPongs = 0
     private var pingTask: RepeatedTask?
 
-    // Backpressure: items the full queue refused, in order; reading is off while any wait.
-    private var blocked = CircularBuffer<EventWriteItem>()
+    // Backpressure: items the full queue refused, in order (from `blockedHead`); reading is
+    // off while any wait. An array, not a ring: empty, it costs a connection no allocation.
+    private var blocked: [EventWriteItem] = []
+    private var blockedHead = 0
     private var waitingForRoom = false
 
     // Calls to the charger.
@@ -285,7 +290,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             completionBox.value(result)
             handler.value.finishedOne()
         }
-        if blocked.isEmpty, services.events.submit(item) { return }
+        if blockedHead == blocked.count, services.events.submit(item) { return }
         blocked.append(item)
         if !waitingForRoom { waitForRoom() }
     }
@@ -307,19 +312,17 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Queues what the full queue refused, in order; reading resumes once all of it is in.
     /// Called again by the writer whenever it has made room.
     private func retryBlocked() {
-        while let item = blocked.first {
-            if services.events.submit(item) {
-                blocked.removeFirst()
-                continue
+        while blockedHead < blocked.count {
+            let item = blocked[blockedHead]
+            if !services.events.submit(item) {
+                registerForRoom()
+                // Room made between the failed push and the registration is not missed.
+                guard services.events.submit(item) else { return }
             }
-            registerForRoom()
-            // Room made between the failed push and the registration is not missed.
-            if services.events.submit(item) {
-                blocked.removeFirst()
-                continue
-            }
-            return
+            blockedHead += 1
         }
+        blocked.removeAll()
+        blockedHead = 0
         guard waitingForRoom, let context else { return }
         waitingForRoom = false
         if !quiescing {
@@ -338,7 +341,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func closeIfQuiescedAndIdle() {
-        guard quiescing, inFlight == 0, blocked.isEmpty else { return }
+        guard quiescing, inFlight == 0, blockedHead == blocked.count else { return }
         close(code: .goingAway, reason: "server shutting down")
     }
 

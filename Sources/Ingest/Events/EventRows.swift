@@ -18,23 +18,17 @@ enum EventRows {
         connectorID: Int,
         transactionID: Int?,
         meterValues: [MeterValue],
+        cache: inout SampleSeriesCache,
         into rows: inout [EventRow]
     ) {
         for meterValue in meterValues {
             let timestamp = meterValue.timestamp.millisecondsSince1970
             for sampled in meterValue.sampledValue {
-                let format = sampled.format?.rawValue ?? defaultFormat
-                let key = SeriesKey(
+                let key = cache.key(
                     chargePointID: chargePointID,
                     connectorID: connectorID,
                     transactionID: transactionID,
-                    kind: .sample,
-                    measurand: sampled.measurand?.rawValue ?? defaultMeasurand,
-                    phase: sampled.phase?.rawValue,
-                    unit: sampled.unit?.rawValue ?? defaultUnit,
-                    location: sampled.location?.rawValue ?? defaultLocation,
-                    context: sampled.context?.rawValue ?? defaultContext,
-                    format: format
+                    sampled
                 )
                 rows.append(
                     EventRow(
@@ -48,7 +42,11 @@ enum EventRows {
     }
 
     /// The rows of a MeterValues request.
-    static func rows(of request: MeterValuesRequest, chargePointID: String) -> [EventRow] {
+    static func rows(
+        of request: MeterValuesRequest,
+        chargePointID: String,
+        cache: inout SampleSeriesCache
+    ) -> [EventRow] {
         var rows: [EventRow] = []
         rows.reserveCapacity(request.meterValue.reduce(0) { $0 + $1.sampledValue.count })
         samples(
@@ -56,6 +54,7 @@ enum EventRows {
             connectorID: request.connectorId,
             transactionID: request.transactionId,
             meterValues: request.meterValue,
+            cache: &cache,
             into: &rows
         )
         return rows
@@ -122,5 +121,60 @@ enum EventRows {
             timestamp: now,
             value: .payload(String(decoding: request.encoded(), as: UTF8.self))
         )
+    }
+}
+
+/// The series keys of one charger's samples, by their attributes: a charger repeats the same
+/// series in every message, so its key is built (and hashed) once and then shared, which
+/// also lets the store match it by identity.
+struct SampleSeriesCache {
+    private struct Attributes: Hashable {
+        var connectorID: Int
+        var transactionID: Int?
+        var measurand: Measurand?
+        var phase: Phase?
+        var unit: UnitOfMeasure?
+        var location: Location?
+        var context: ReadingContext?
+        var format: ValueFormat?
+    }
+
+    private var keys: [Attributes: SeriesKey] = [:]
+    /// Entries kept at most (transaction ids keep changing); beyond it the cache starts over.
+    static let capacity = 512
+
+    /// The key of `sampled`, with the spec's defaults for absent attributes.
+    mutating func key(
+        chargePointID: String,
+        connectorID: Int,
+        transactionID: Int?,
+        _ sampled: SampledValue
+    ) -> SeriesKey {
+        let attributes = Attributes(
+            connectorID: connectorID,
+            transactionID: transactionID,
+            measurand: sampled.measurand,
+            phase: sampled.phase,
+            unit: sampled.unit,
+            location: sampled.location,
+            context: sampled.context,
+            format: sampled.format
+        )
+        if let key = keys[attributes] { return key }
+        let key = SeriesKey(
+            chargePointID: chargePointID,
+            connectorID: connectorID,
+            transactionID: transactionID,
+            kind: .sample,
+            measurand: sampled.measurand?.rawValue ?? EventRows.defaultMeasurand,
+            phase: sampled.phase?.rawValue,
+            unit: sampled.unit?.rawValue ?? EventRows.defaultUnit,
+            location: sampled.location?.rawValue ?? EventRows.defaultLocation,
+            context: sampled.context?.rawValue ?? EventRows.defaultContext,
+            format: sampled.format?.rawValue ?? EventRows.defaultFormat
+        )
+        if keys.count >= Self.capacity { keys.removeAll(keepingCapacity: true) }
+        keys[attributes] = key
+        return key
     }
 }
