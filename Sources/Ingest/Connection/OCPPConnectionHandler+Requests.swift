@@ -32,7 +32,7 @@ extension OCPPConnectionHandler {
 
         case .meterValues(let meterValues):
             let rows = EventRows.rows(of: meterValues, chargePointID: chargePointID, cache: &seriesCache)
-            answerWhenDurable(uniqueID: uniqueID, rows: rows, MeterValuesResponse())
+            writeEvents(rows, acknowledgement: .empty(uniqueID: uniqueID))
 
         case .statusNotification(let status):
             let row = EventRows.row(of: status, chargePointID: chargePointID, now: now)
@@ -48,7 +48,7 @@ extension OCPPConnectionHandler {
                     timestamp: Date(timeIntervalSince1970: Double(row.timestamp) / 1000)
                 )
             )
-            answerWhenDurable(uniqueID: uniqueID, rows: [row], StatusNotificationResponse())
+            writeEvents([row], acknowledgement: .empty(uniqueID: uniqueID))
 
         case .authorize(let authorize):
             if let cached = services.authorizations.cached(authorize.idTag) {
@@ -270,12 +270,10 @@ extension OCPPConnectionHandler {
 
     /// Answers `payload` once `rows` are durable; a failed write is answered with InternalError.
     private func answerWhenDurable<Payload: OCPPPayload>(uniqueID: String, rows: [EventRow], _ payload: Payload) {
-        writeEvents(rows) { [self] result in
-            switch result {
-            case .success: answer(uniqueID: uniqueID, payload)
-            case .failure(let error): answerError(uniqueID: uniqueID, code: .internalError, description: "\(error)")
-            }
-        }
+        writeEvents(
+            rows,
+            acknowledgement: .frame(uniqueID: uniqueID, OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: payload))
+        )
     }
 
     /// Runs `work` (database calls) off the event loop, then, back on it, makes its rows
@@ -297,13 +295,7 @@ extension OCPPConnectionHandler {
             case .success(let prepared) where prepared.rows.isEmpty:
                 handler.writeText(prepared.frame)
             case .success(let prepared):
-                handler.writeEvents(prepared.rows) { result in
-                    switch result {
-                    case .success: handler.writeText(prepared.frame)
-                    case .failure(let error):
-                        handler.answerError(uniqueID: uniqueID, code: .internalError, description: "\(error)")
-                    }
-                }
+                handler.writeEvents(prepared.rows, acknowledgement: .frame(uniqueID: uniqueID, prepared.frame))
             case .failure(let error):
                 handler.logger.error(
                     "Handling a request failed",

@@ -279,20 +279,53 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     // MARK: - Durable writes and backpressure
 
-    /// Hands `rows` to the event writer; `completion` runs on this event loop once they are
-    /// durable (or the write failed). A full queue keeps the item here and stops reading.
-    func writeEvents(_ rows: [EventRow], completion: @escaping (Result<Void, any Error>) -> Void) {
+    /// Hands `rows` to the event writer; `acknowledgement` is written once they are durable
+    /// (a failed write is answered with InternalError). A full queue keeps the item here and
+    /// stops reading.
+    func writeEvents(_ rows: [EventRow], acknowledgement: Acknowledgement) {
         guard let context else { return }
         inFlight += 1
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let completionBox = NIOLoopBound(completion, eventLoop: context.eventLoop)
-        let item = EventWriteItem(rows: rows, eventLoop: context.eventLoop) { result in
-            completionBox.value(result)
-            handler.value.finishedOne()
-        }
+        let item = EventWriteItem(
+            rows: rows,
+            handler: NIOLoopBound(self, eventLoop: context.eventLoop),
+            acknowledgement: acknowledgement
+        )
         if blockedHead == blocked.count, services.events.submit(item) { return }
         blocked.append(item)
         if !waitingForRoom { waitForRoom() }
+    }
+
+    /// The event writer's outcome for one item (on this event loop).
+    func acknowledge(_ acknowledgement: Acknowledgement, _ result: Result<Void, any Error>) {
+        switch (result, acknowledgement) {
+        case (.success, .empty(let uniqueID)):
+            writeEmptyResult(uniqueID: uniqueID)
+        case (.success, .frame(_, let frame)):
+            writeText(frame)
+        case (.failure(let error), _):
+            answerError(
+                uniqueID: acknowledgement.uniqueID,
+                code: .internalError,
+                description: "storing the message failed; retry: \(error)"
+            )
+        }
+        finishedOne()
+    }
+
+    /// `[3,"uniqueID",{}]` written straight into a buffer (the hot path's answer).
+    private func writeEmptyResult(uniqueID: String) {
+        guard let context else { return }
+        // Unique ids that would need escaping take the general encoder.
+        guard uniqueID.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") })
+        else {
+            answer(uniqueID: uniqueID, MeterValuesResponse())
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: uniqueID.utf8.count + 10)
+        buffer.writeStaticString("[3,\"")
+        buffer.writeString(uniqueID)
+        buffer.writeStaticString("\",{}]")
+        write(WebSocketFrame(fin: true, opcode: .text, data: buffer))
     }
 
     /// Called when an answer that waited is written.

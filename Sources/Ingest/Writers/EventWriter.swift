@@ -5,15 +5,32 @@ import Logging
 import NIOCore
 import TimeSeries
 
-/// One unit of work for the event writer: rows a message carried, and who to tell once they
-/// are durable.
+/// What to send a charger once its rows are durable.
+enum Acknowledgement: Sendable {
+    /// `[3,"uniqueID",{}]`: the confirmation of MeterValues, StatusNotification and the
+    /// notifications, whose payload is empty.
+    case empty(uniqueID: String)
+    /// A CALLRESULT encoded beforehand.
+    case frame(uniqueID: String, [UInt8])
+
+    var uniqueID: String {
+        switch self {
+        case .empty(let uniqueID), .frame(let uniqueID, _): return uniqueID
+        }
+    }
+}
+
+/// One unit of work for the event writer: the rows a message carried, and the answer its
+/// connection writes once they are durable. No closure: an item costs the rows array only.
 struct EventWriteItem: Sendable {
     /// The rows to append.
     var rows: [EventRow]
-    /// The event loop `completion` runs on.
-    var eventLoop: any EventLoop
-    /// Called on `eventLoop` with the outcome of the write.
-    var completion: @Sendable (Result<Void, any Error>) -> Void
+    /// The connection to answer, on its event loop.
+    var handler: NIOLoopBound<OCPPConnectionHandler>
+    /// The answer.
+    var acknowledgement: Acknowledgement
+
+    var eventLoop: any EventLoop { handler.eventLoop }
 }
 
 /// The thread between the event loops and the time-series store: it drains everything
@@ -127,7 +144,7 @@ final class EventWriter: @unchecked Sendable {
         for (_, group) in groups {
             let grouped = group.items
             group.loop.execute {
-                for item in grouped { item.completion(result) }
+                for item in grouped { item.handler.value.acknowledge(item.acknowledgement, result) }
             }
         }
     }
