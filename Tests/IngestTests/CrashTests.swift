@@ -8,13 +8,7 @@ import TimeSeries
 /// there exactly once.
 @Suite("Crash")
 struct CrashTests {
-    static var binary: URL {
-        if let path = ProcessInfo.processInfo.environment["OCPP_BIN_DIR"] {
-            return URL(fileURLWithPath: path).appendingPathComponent("ocpp-server")
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/ocpp-server")
-    }
+    static var binary: URL { builtExecutable() }
 
     @Test("SIGKILL mid-stream loses no acknowledged sampled value, over several rounds")
     func killAndRestart() async throws {

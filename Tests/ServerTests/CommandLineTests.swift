@@ -10,13 +10,7 @@ import Testing
 @Suite("Command line", .serialized)
 struct CommandLineTests {
     /// The built executable: in `OCPP_BIN_DIR`, or the debug build beside the package.
-    static var binary: URL {
-        if let path = ProcessInfo.processInfo.environment["OCPP_BIN_DIR"] {
-            return URL(fileURLWithPath: path).appendingPathComponent("ocpp-server")
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/ocpp-server")
-    }
+    static var binary: URL { builtExecutable() }
 
     struct Run {
         var status: Int32

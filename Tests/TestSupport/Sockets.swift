@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An error a test raises with a message.
 public struct TestFailure: Error, CustomStringConvertible {
@@ -32,4 +32,14 @@ public func onOwnThread<Value: Sendable>(_ work: @escaping @Sendable () throws -
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try work() }) }.start()
     }
+}
+
+/// The built `ocpp-server` executable (or `name` beside it): in `OCPP_BIN_DIR`, or the debug
+/// build of the package.
+public func builtExecutable(_ name: String = "ocpp-server") -> URL {
+    if let path = ProcessInfo.processInfo.environment["OCPP_BIN_DIR"] {
+        return URL(fileURLWithPath: path).appendingPathComponent(name)
+    }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/\(name)")
 }

@@ -162,55 +162,43 @@ extension OCPPConnectionHandler {
 
         case .dataTransfer(let transfer):
             let accepted = services.configuration.dataTransferVendorIDs.contains(transfer.vendorId)
-            answerWhenDurable(
+            store(
+                transfer,
                 uniqueID: uniqueID,
-                rows: [EventRows.event(transfer, chargePointID: chargePointID, now: now)],
+                now: now,
                 DataTransferResponse(status: accepted ? .accepted : .unknownVendorId)
             )
-
         case .diagnosticsStatusNotification(let notification):
-            answerWhenDurable(
-                uniqueID: uniqueID,
-                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
-                DiagnosticsStatusNotificationResponse()
-            )
-
+            store(notification, uniqueID: uniqueID, now: now, DiagnosticsStatusNotificationResponse())
         case .firmwareStatusNotification(let notification):
-            answerWhenDurable(
-                uniqueID: uniqueID,
-                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
-                FirmwareStatusNotificationResponse()
-            )
-
+            store(notification, uniqueID: uniqueID, now: now, FirmwareStatusNotificationResponse())
         case .securityEventNotification(let notification):
-            answerWhenDurable(
-                uniqueID: uniqueID,
-                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
-                SecurityEventNotificationResponse()
-            )
-
+            store(notification, uniqueID: uniqueID, now: now, SecurityEventNotificationResponse())
         case .signedFirmwareStatusNotification(let notification):
-            answerWhenDurable(
-                uniqueID: uniqueID,
-                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
-                SignedFirmwareStatusNotificationResponse()
-            )
-
+            store(notification, uniqueID: uniqueID, now: now, SignedFirmwareStatusNotificationResponse())
         case .logStatusNotification(let notification):
-            answerWhenDurable(
-                uniqueID: uniqueID,
-                rows: [EventRows.event(notification, chargePointID: chargePointID, now: now)],
-                LogStatusNotificationResponse()
-            )
-
+            store(notification, uniqueID: uniqueID, now: now, LogStatusNotificationResponse())
         case .signCertificate(let request):
             // Stored for operators; Rejected until the server can sign certificates.
-            answerWhenDurable(
-                uniqueID: uniqueID,
-                rows: [EventRows.event(request, chargePointID: chargePointID, now: now)],
-                SignCertificateResponse(status: .rejected)
-            )
+            store(request, uniqueID: uniqueID, now: now, SignCertificateResponse(status: .rejected))
         }
+    }
+
+    /// Stores a notification's payload as an event and answers `response` once it is durable.
+    private func store<Request: OCPPRequest>(
+        _ request: Request,
+        uniqueID: String,
+        now: Int64,
+        _ response: Request.Response
+    ) {
+        let row = EventRows.event(request, chargePointID: session.chargePointID.rawValue, now: now)
+        writeEvents(
+            [row],
+            acknowledgement: .frame(
+                uniqueID: uniqueID,
+                OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: response)
+            )
+        )
     }
 
     /// Whether the charger may send only BootNotification: it is Rejected, or unknown under
@@ -266,14 +254,6 @@ extension OCPPConnectionHandler {
             )
             return PreparedAnswer(frame: OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: response))
         }
-    }
-
-    /// Answers `payload` once `rows` are durable; a failed write is answered with InternalError.
-    private func answerWhenDurable<Payload: OCPPPayload>(uniqueID: String, rows: [EventRow], _ payload: Payload) {
-        writeEvents(
-            rows,
-            acknowledgement: .frame(uniqueID: uniqueID, OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: payload))
-        )
     }
 
     /// Runs `work` (database calls) off the event loop, then, back on it, makes its rows
