@@ -121,19 +121,17 @@ final class EventWriter: @unchecked Sendable {
     }
 
     private func write(_ items: [EventWriteItem]) {
-        var rows: [EventRow] = []
-        rows.reserveCapacity(items.reduce(0) { $0 + $1.rows.count })
-        for item in items { rows.append(contentsOf: item.rows) }
+        let rowCount = items.reduce(0) { $0 + $1.rows.count }
         let started = DispatchTime.now().uptimeNanoseconds
-        let result: Result<Void, any Error> = Result { try store.appendBlocking(rows) }
+        let result: Result<Void, any Error> = Result { try store.appendBlocking(batches: items.map(\.rows)) }
         metrics.writeLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         metrics.batchItems.record(items.count)
-        metrics.batchRows.record(rows.count)
+        metrics.batchRows.record(rowCount)
         if case .failure(let error) = result {
             metrics.writeFailures.increment()
             logger.error(
                 "Appending to the time-series store failed; the messages are answered with InternalError",
-                metadata: ["error": "\(error)", "rows": "\(rows.count)"]
+                metadata: ["error": "\(error)", "rows": "\(rowCount)"]
             )
         }
         // One hop per event loop, not one per item.

@@ -139,14 +139,15 @@ public final class TimeSeriesStore: @unchecked Sendable {
     }
 
     private final class PendingAppend: @unchecked Sendable {
-        let rows: [EventRow]
+        let batches: [[EventRow]]
         var operation: Operation?
         var result: Result<Void, any Error>?
         var completion: (@Sendable (Result<Void, any Error>) -> Void)?
 
         enum Operation { case flush, compact, retention(Int64) }
 
-        init(rows: [EventRow]) { self.rows = rows }
+        init(rows: [EventRow]) { self.batches = [rows] }
+        init(batches: [[EventRow]]) { self.batches = batches }
     }
 
     // MARK: - Opening
@@ -306,7 +307,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 frozen.count > Self.maximumFrozenTables ? lastFlushError : nil
             }
             let result: Result<Void, any Error> =
-                flushFailure.map { .failure($0) } ?? Result { try commit(appends.map(\.rows)) }
+                flushFailure.map { .failure($0) } ?? Result { try commit(appends.flatMap(\.batches)) }
             for item in appends { complete(item, result) }
         }
         for item in work {
@@ -466,6 +467,14 @@ public final class TimeSeriesStore: @unchecked Sendable {
     public func appendBlocking(_ rows: [EventRow]) throws {
         guard !rows.isEmpty else { return }
         try runOnWriter(PendingAppend(rows: rows))
+    }
+
+    /// Appends several batches as one (one log record, one sync), blocking the calling thread
+    /// until they are durable; the batches are not copied into one array first.
+    /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does.
+    public func appendBlocking(batches: [[EventRow]]) throws {
+        guard batches.contains(where: { !$0.isEmpty }) else { return }
+        try runOnWriter(PendingAppend(batches: batches))
     }
 
     /// Appends rows and calls `completion` on the writer thread once they are durable (or the
