@@ -324,3 +324,36 @@ struct StoreTests {
         store.close()
     }
 }
+
+@Suite("Sample values")
+struct SampleValueTests {
+    @Test("The plain-decimal fast path agrees with parsing and printing, on many texts")
+    func fastPathAgrees() {
+        var generator = SystemRandomNumberGenerator()
+        var texts = [
+            "0", "-0", "5", "-5", "0.5", "0.05", "0.005", "0.0005", "0.00005", "12.5", "12.50", "0012.5", "1e3", "1.",
+            ".5", "-.5", "+5", "5.0", "999999999999999", "1000000000000000", "99999999999999.9", "9999999999999.99",
+            "123456789012345", "1234567890123456", "0.1", "0.2", "0.3", "2.675", "1.005", "-230.4", "00", "-",
+            "", "1.2.3", "1,5", " 1", "1 ", "9007199254740993", "0.001", "0.0011", "4503599627370497.5",
+            "99999999999999999999", "18446744073709551617", "0.000000000000000000001",
+        ]
+        for _ in 0..<20_000 {
+            let integer = String(Int.random(in: 0...999_999_999, using: &generator))
+            let fraction = String(Int.random(in: 0...99_999, using: &generator))
+            let sign = Bool.random(using: &generator) ? "-" : ""
+            let zeros = String(repeating: "0", count: Int.random(in: 0...4, using: &generator))
+            texts.append(sign + integer)
+            texts.append(sign + integer + "." + fraction)
+            texts.append(sign + "0." + zeros + fraction)
+            texts.append(String(Double.random(in: -1e6...1e6, using: &generator)))
+        }
+        for text in texts {
+            #expect(EventValue.sample(text) == EventValue.generalSample(text), "\(text)")
+        }
+        // The fast path does take the common texts, and leaves the others.
+        #expect(EventValue.canonicalDecimal("1234.5") == 1234.5)
+        #expect(EventValue.canonicalDecimal("-230") == -230)
+        #expect(EventValue.canonicalDecimal("12.50") == nil)
+        #expect(EventValue.canonicalDecimal("0012.5") == nil)
+    }
+}

@@ -21,6 +21,7 @@ enum EventRows {
         cache: inout SampleSeriesCache,
         into rows: inout [EventRow]
     ) {
+        var position = 0
         for meterValue in meterValues {
             let timestamp = meterValue.timestamp.millisecondsSince1970
             for sampled in meterValue.sampledValue {
@@ -28,8 +29,10 @@ enum EventRows {
                     chargePointID: chargePointID,
                     connectorID: connectorID,
                     transactionID: transactionID,
-                    sampled
+                    sampled,
+                    position: position
                 )
+                position += 1
                 rows.append(
                     EventRow(
                         series: key,
@@ -140,15 +143,24 @@ struct SampleSeriesCache {
     }
 
     private var keys: [Attributes: SeriesKey] = [:]
+    /// The series of the last message, by position: a charger sends the same sampled values
+    /// in the same order each time, so comparing with the same position is a hit without
+    /// hashing.
+    private var recentAttributes: [Attributes] = []
+    private var recentKeys: [SeriesKey] = []
     /// Entries kept at most (transaction ids keep changing); beyond it the cache starts over.
     static let capacity = 512
+    /// Positions remembered.
+    static let recentPositions = 64
 
-    /// The key of `sampled`, with the spec's defaults for absent attributes.
+    /// The key of `sampled`, the `position`-th sampled value of its message, with the spec's
+    /// defaults for absent attributes.
     mutating func key(
         chargePointID: String,
         connectorID: Int,
         transactionID: Int?,
-        _ sampled: SampledValue
+        _ sampled: SampledValue,
+        position: Int
     ) -> SeriesKey {
         let attributes = Attributes(
             connectorID: connectorID,
@@ -160,18 +172,33 @@ struct SampleSeriesCache {
             context: sampled.context,
             format: sampled.format
         )
+        if position < recentAttributes.count, recentAttributes[position] == attributes {
+            return recentKeys[position]
+        }
+        let key = lookUp(attributes, chargePointID: chargePointID)
+        if position < recentAttributes.count {
+            recentAttributes[position] = attributes
+            recentKeys[position] = key
+        } else if position == recentAttributes.count, position < Self.recentPositions {
+            recentAttributes.append(attributes)
+            recentKeys.append(key)
+        }
+        return key
+    }
+
+    private mutating func lookUp(_ attributes: Attributes, chargePointID: String) -> SeriesKey {
         if let key = keys[attributes] { return key }
         let key = SeriesKey(
             chargePointID: chargePointID,
-            connectorID: connectorID,
-            transactionID: transactionID,
+            connectorID: attributes.connectorID,
+            transactionID: attributes.transactionID,
             kind: .sample,
-            measurand: sampled.measurand?.rawValue ?? EventRows.defaultMeasurand,
-            phase: sampled.phase?.rawValue,
-            unit: sampled.unit?.rawValue ?? EventRows.defaultUnit,
-            location: sampled.location?.rawValue ?? EventRows.defaultLocation,
-            context: sampled.context?.rawValue ?? EventRows.defaultContext,
-            format: sampled.format?.rawValue ?? EventRows.defaultFormat
+            measurand: attributes.measurand?.rawValue ?? EventRows.defaultMeasurand,
+            phase: attributes.phase?.rawValue,
+            unit: attributes.unit?.rawValue ?? EventRows.defaultUnit,
+            location: attributes.location?.rawValue ?? EventRows.defaultLocation,
+            context: attributes.context?.rawValue ?? EventRows.defaultContext,
+            format: attributes.format?.rawValue ?? EventRows.defaultFormat
         )
         if keys.count >= Self.capacity { keys.removeAll(keepingCapacity: true) }
         keys[attributes] = key

@@ -27,8 +27,73 @@ public enum EventValue: Sendable, Hashable {
     ///   - signed: Whether the sample's format is `SignedData`.
     public static func sample(_ text: String, signed: Bool = false) -> EventValue {
         if signed { return .text(text) }
+        if let number = canonicalDecimal(text) { return .number(number) }
+        return generalSample(text)
+    }
+
+    /// The general path of ``sample(_:signed:)``: parse, then compare with the canonical text.
+    static func generalSample(_ text: String) -> EventValue {
         guard let number = Double(text), number.isFinite else { return .text(text) }
         return canonicalText(number) == text ? .number(number) : .numberWithText(number, text)
+    }
+
+    /// The value of `text` when it is a plain decimal that is already the canonical spelling
+    /// of its number, decided without parsing to `Double` and printing it again (what meter
+    /// values nearly always are: `1234.5`, `230.4`, `55`).
+    ///
+    /// It accepts an optional `-`, at most 15 significant digits without leading zeros, and
+    /// optionally a fraction whose last digit is not 0, for values from 0.001 on. With at
+    /// most 15 digits the decimal round-trips through a `Double` and no shorter decimal maps
+    /// to the same `Double`, so it is the shortest round-trip form Swift prints; the value is
+    /// exact as `mantissa / 10^k` (both exact in a `Double`, and the division is correctly
+    /// rounded). Anything else returns `nil` and takes the general path.
+    static func canonicalDecimal(_ text: String) -> Double? {
+        var text = text
+        return text.withUTF8 { bytes -> Double? in
+            var index = 0
+            let negative = bytes.first == UInt8(ascii: "-")
+            if negative { index = 1 }
+            let integerStart = index
+            var mantissa: Int64 = 0
+            var digits = 0
+            while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 {
+                mantissa = mantissa &* 10 &+ Int64(bytes[index] &- UInt8(ascii: "0"))
+                index += 1
+                digits += 1
+            }
+            let integerDigits = index - integerStart
+            guard integerDigits > 0 else { return nil }
+            // No leading zeros ("007"), and "0" alone only before a fraction.
+            if bytes[integerStart] == UInt8(ascii: "0"), integerDigits > 1 { return nil }
+            var fractionDigits = 0
+            if index < bytes.count {
+                guard bytes[index] == UInt8(ascii: "."), index + 1 < bytes.count else { return nil }
+                index += 1
+                while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 {
+                    let digit = bytes[index] &- UInt8(ascii: "0")
+                    mantissa = mantissa &* 10 &+ Int64(digit)
+                    index += 1
+                    fractionDigits += 1
+                    digits += 1
+                }
+                guard index == bytes.count, fractionDigits > 0, bytes[index - 1] != UInt8(ascii: "0") else {
+                    return nil
+                }
+                // Small values print in exponent form: leave them to the general path.
+                guard fractionDigits <= 18, mantissa >= Self.powersOfTen[fractionDigits] / 1000 else { return nil }
+            } else {
+                // An integer: "-0" is spelled as such, and zero is positive.
+                if negative && mantissa == 0 { return nil }
+            }
+            // At most 15 significant digits (and no wrap-around in the accumulation above).
+            guard digits <= 18, mantissa < 1_000_000_000_000_000 else { return nil }
+            let value = Double(mantissa) / Double(Self.powersOfTen[fractionDigits])
+            return negative ? -value : value
+        }
+    }
+
+    private static let powersOfTen: [Int64] = (0...18).map { exponent in
+        (0..<exponent).reduce(Int64(1)) { value, _ in value * 10 }
     }
 
     /// The text the store regards as the canonical spelling of a number (Swift's shortest
