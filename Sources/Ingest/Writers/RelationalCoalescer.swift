@@ -23,6 +23,10 @@ final class RelationalCoalescer: Sendable {
     private let metrics: IngestMetrics
     private let pending = NIOLockedValueBox(Pending())
     private let interval: Duration
+    /// Last-seen times are written at most this often: a heartbeat's time needs no
+    /// millisecond freshness, and every transaction costs SQLite a sync.
+    private let lastSeenInterval: Duration = .seconds(1)
+    private let lastSeenWritten = NIOLockedValueBox(ContinuousClock.now)
 
     init(store: RelationalStore, interval: Duration = .milliseconds(5), metrics: IngestMetrics, logger: Logger) {
         self.store = store
@@ -47,21 +51,29 @@ final class RelationalCoalescer: Sendable {
         }
     }
 
-    /// Flushes until the task is cancelled, then once more.
+    /// Flushes until the task is cancelled, then once more (everything).
     func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             await flush()
         }
-        await flush()
+        await flush(everything: true)
     }
 
-    /// Writes what is pending now.
-    func flush() async {
+    /// Writes the pending statuses, and the last-seen times when they are due (or `everything`).
+    func flush(everything: Bool = false) async {
+        let now = ContinuousClock.now
+        let lastSeenDue = everything || lastSeenWritten.withLockedValue { now - $0 >= lastSeenInterval }
         let batch = pending.withLockedValue { pending -> Pending in
-            defer { pending = Pending() }
-            return pending
+            var taken = Pending(statuses: pending.statuses)
+            pending.statuses = [:]
+            if lastSeenDue {
+                taken.lastSeen = pending.lastSeen
+                pending.lastSeen = [:]
+            }
+            return taken
         }
+        if lastSeenDue { lastSeenWritten.withLockedValue { $0 = now } }
         guard !batch.isEmpty else { return }
         do {
             try await store.upsertConnectorStatuses(Array(batch.statuses.values))
