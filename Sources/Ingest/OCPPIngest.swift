@@ -162,7 +162,8 @@ public final class OCPPIngest: Sendable {
         let services = self.services
         return NIOTypedWebSocketServerUpgrader<UpgradeResult>(
             maxFrameSize: configuration.maximumMessageSize,
-            enableAutomaticErrorHandling: true,
+            // The OCPP handler answers protocol errors itself (it writes its own frames).
+            enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, head in
                 let decision = self.decide(uri: head.uri, subprotocols: head.headers["Sec-WebSocket-Protocol"])
                 let chargePointID: ChargePointID

@@ -13,12 +13,17 @@ import TimeSeries
 /// they are durable, and carries the server's calls to the charger.
 final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    /// Frames are encoded here, into one buffer per burst of answers, and written from the
+    /// context of the upgrade's frame encoder (so they pass below it, already encoded): one
+    /// allocation and one vector element per burst, not two per frame.
+    typealias OutboundOut = ByteBuffer
 
     let session: ChargePointSession
     let services: IngestServices
     var logger: Logger
     var context: ChannelHandlerContext?
+    /// The frame encoder's context: encoded frames are written from it.
+    private var outputContext: ChannelHandlerContext?
 
     // Message reassembly.
     private var fragments: ByteBuffer?
@@ -47,6 +52,10 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var quiescing = false
     private var closeSent = false
     private var flushScheduled = false
+    /// Encoded frames not yet handed to the channel.
+    private var output: ByteBuffer?
+    /// Where a masked message is unmasked: reused, since the decoder copies what it keeps.
+    private var scratch = ByteBuffer()
 
     init(session: ChargePointSession, services: IngestServices) {
         self.session = session
@@ -65,6 +74,11 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        outputContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        if outputContext == nil {
+            logger.error("No WebSocket frame encoder in the pipeline; closing the connection")
+            context.close(promise: nil)
+        }
         session.handler.withLockedValue { $0 = NIOLoopBound(self, eventLoop: context.eventLoop) }
         let interval = TimeAmount.seconds(Int64(services.configuration.pingInterval))
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -79,6 +93,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         callTimer?.cancel()
         perform(correlator.closed())
         self.context = nil
+        outputContext = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -109,6 +124,19 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The frame decoder's protocol errors get the close code RFC 6455 names.
+        if let error = error as? NIOWebSocketError {
+            switch error {
+            case .invalidFrameLength:
+                close(
+                    code: .messageTooLarge,
+                    reason: "frame exceeds \(services.configuration.maximumMessageSize) bytes"
+                )
+            default:
+                close(code: .protocolError, reason: "\(error)")
+            }
+            return
+        }
         logger.debug("Connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
@@ -125,7 +153,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 return
             }
             if frame.fin {
-                message(frame.unmaskedData, isText: frame.opcode == .text)
+                message(unmasked(frame), isText: frame.opcode == .text)
             } else {
                 fragments = frame.unmaskedData
                 fragmentsAreText = frame.opcode == .text
@@ -152,7 +180,9 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 fragments = buffer
             }
         case .ping:
-            write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
+            let data = frame.unmaskedData
+            data.withUnsafeReadableBytes { appendFrame(opcode: .pong, $0) }
+            scheduleFlush()
         case .pong:
             break
         case .connectionClose:
@@ -166,8 +196,17 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
-        flushScheduled = false
+        flushOutput()
+    }
+
+    /// The frame's payload, unmasked into the reused scratch buffer.
+    private func unmasked(_ frame: WebSocketFrame) -> ByteBuffer {
+        guard let maskKey = frame.maskKey else { return frame.data }
+        var data = frame.data
+        scratch.clear()
+        scratch.writeBuffer(&data)
+        scratch.webSocketUnmask(maskKey)
+        return scratch
     }
 
     private func message(_ buffer: ByteBuffer, isText: Bool) {
@@ -211,10 +250,35 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     // MARK: - Writing
 
-    func write(_ frame: WebSocketFrame) {
-        guard let context, !closeSent else { return }
-        context.write(wrapOutboundOut(frame), promise: nil)
-        scheduleFlush()
+    /// Appends one unmasked frame (a server's) to the output.
+    private func appendFrame(opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer) {
+        appendFrameHeader(opcode: opcode, length: payload.count)
+        output!.writeBytes(payload)
+    }
+
+    /// Appends a frame header; the caller writes `length` payload bytes next.
+    private func appendFrameHeader(opcode: WebSocketOpcode, length: Int) {
+        if output == nil {
+            output = (context?.channel.allocator ?? ByteBufferAllocator()).buffer(capacity: max(256, length + 10))
+        }
+        output!.writeInteger(UInt8(0x80) | UInt8(webSocketOpcode: opcode))
+        if length < 126 {
+            output!.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            output!.writeInteger(UInt8(126))
+            output!.writeInteger(UInt16(length))
+        } else {
+            output!.writeInteger(UInt8(127))
+            output!.writeInteger(UInt64(length))
+        }
+    }
+
+    /// Hands the encoded frames to the channel and flushes.
+    private func flushOutput() {
+        flushScheduled = false
+        guard let outputContext, let buffer = output else { return }
+        output = nil
+        outputContext.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
     /// Flushes once after the current burst of writes (answers completed together go out in
@@ -226,16 +290,14 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         context.eventLoop.execute {
             let handler = handler.value
             guard handler.flushScheduled else { return }
-            handler.flushScheduled = false
-            handler.context?.flush()
+            handler.flushOutput()
         }
     }
 
     func writeText(_ bytes: [UInt8]) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        write(WebSocketFrame(fin: true, opcode: .text, data: buffer))
+        guard context != nil, !closeSent else { return }
+        bytes.withUnsafeBytes { appendFrame(opcode: .text, $0) }
+        scheduleFlush()
     }
 
     func answer<Payload: OCPPPayload>(uniqueID: String, _ payload: Payload) {
@@ -254,12 +316,19 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             if let reason {
                 logger.info("Closing the WebSocket", metadata: ["code": "\(code)", "reason": "\(reason)"])
             }
-            var data = context.channel.allocator.buffer(capacity: 2 + (reason?.utf8.count ?? 0))
+            var data = ByteBuffer()
             data.write(webSocketErrorCode: code)
             if let reason { data.writeString(String(reason.prefix(120))) }
+            data.withUnsafeReadableBytes { appendFrame(opcode: .connectionClose, $0) }
+            let buffer = output!
+            output = nil
+            flushScheduled = false
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
-                .whenComplete { _ in channel.close(promise: nil) }
+            if let outputContext {
+                outputContext.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                channel.close(promise: nil)
+            }
             closeSent = true
         }
     }
@@ -274,7 +343,8 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         missedPongs += 1
-        write(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(string: "ping")))
+        appendFrame(opcode: .ping, UnsafeRawBufferPointer(start: nil, count: 0))
+        flushOutput()
     }
 
     // MARK: - Durable writes and backpressure
@@ -314,18 +384,19 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// `[3,"uniqueID",{}]` written straight into a buffer (the hot path's answer).
     private func writeEmptyResult(uniqueID: String) {
-        guard let context else { return }
+        guard context != nil else { return }
         // Unique ids that would need escaping take the general encoder.
         guard uniqueID.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") })
         else {
             answer(uniqueID: uniqueID, MeterValuesResponse())
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: uniqueID.utf8.count + 10)
-        buffer.writeStaticString("[3,\"")
-        buffer.writeString(uniqueID)
-        buffer.writeStaticString("\",{}]")
-        write(WebSocketFrame(fin: true, opcode: .text, data: buffer))
+        guard !closeSent else { return }
+        appendFrameHeader(opcode: .text, length: uniqueID.utf8.count + 9)
+        output!.writeStaticString("[3,\"")
+        output!.writeString(uniqueID)
+        output!.writeStaticString("\",{}]")
+        scheduleFlush()
     }
 
     /// Called when an answer that waited is written.

@@ -142,16 +142,24 @@ struct SampleSeriesCache {
         var format: ValueFormat?
     }
 
+    /// The series of the last message of one connector and transaction, by position.
+    private struct Recent {
+        var connectorID: Int
+        var transactionID: Int?
+        var attributes: [Attributes] = []
+        var keys: [SeriesKey] = []
+    }
+
     private var keys: [Attributes: SeriesKey] = [:]
-    /// The series of the last message, by position: a charger sends the same sampled values
-    /// in the same order each time, so comparing with the same position is a hit without
+    /// A charger sends the same sampled values in the same order each time (per connector),
+    /// so comparing with the same position of the connector's last message is a hit without
     /// hashing.
-    private var recentAttributes: [Attributes] = []
-    private var recentKeys: [SeriesKey] = []
+    private var recent: [Recent] = []
     /// Entries kept at most (transaction ids keep changing); beyond it the cache starts over.
     static let capacity = 512
-    /// Positions remembered.
+    /// Positions remembered per connector, and connectors remembered.
     static let recentPositions = 64
+    static let recentConnectors = 8
 
     /// The key of `sampled`, the `position`-th sampled value of its message, with the spec's
     /// defaults for absent attributes.
@@ -172,18 +180,30 @@ struct SampleSeriesCache {
             context: sampled.context,
             format: sampled.format
         )
-        if position < recentAttributes.count, recentAttributes[position] == attributes {
-            return recentKeys[position]
+        let slot = recentSlot(connectorID: connectorID, transactionID: transactionID)
+        if position < recent[slot].attributes.count, recent[slot].attributes[position] == attributes {
+            return recent[slot].keys[position]
         }
         let key = lookUp(attributes, chargePointID: chargePointID)
-        if position < recentAttributes.count {
-            recentAttributes[position] = attributes
-            recentKeys[position] = key
-        } else if position == recentAttributes.count, position < Self.recentPositions {
-            recentAttributes.append(attributes)
-            recentKeys.append(key)
+        if position < recent[slot].attributes.count {
+            recent[slot].attributes[position] = attributes
+            recent[slot].keys[position] = key
+        } else if position == recent[slot].attributes.count, position < Self.recentPositions {
+            recent[slot].attributes.append(attributes)
+            recent[slot].keys.append(key)
         }
         return key
+    }
+
+    /// The index of the recent series of this connector and transaction (made when new).
+    private mutating func recentSlot(connectorID: Int, transactionID: Int?) -> Int {
+        for index in recent.indices
+        where recent[index].connectorID == connectorID && recent[index].transactionID == transactionID {
+            return index
+        }
+        if recent.count >= Self.recentConnectors { recent.removeFirst() }
+        recent.append(Recent(connectorID: connectorID, transactionID: transactionID))
+        return recent.count - 1
     }
 
     private mutating func lookUp(_ attributes: Attributes, chargePointID: String) -> SeriesKey {
