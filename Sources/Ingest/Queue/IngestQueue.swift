@@ -1,5 +1,5 @@
 import Atomics
-import Dispatch
+public import Dispatch
 
 /// A bounded, lock-free, multi-producer single-consumer queue between the event loops and
 /// one writer thread.
@@ -11,9 +11,9 @@ import Dispatch
 ///
 /// The consumer parks on a semaphore when the queue is empty; a producer wakes it only when
 /// it is parked (one atomic load per push otherwise).
-final class IngestQueue<Element>: @unchecked Sendable {
+@_spi(Benchmarks) public final class IngestQueue<Element>: @unchecked Sendable {
     /// The number of slots.
-    let capacity: Int
+    @_spi(Benchmarks) public let capacity: Int
     private let mask: Int
     private let sequences: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
     private let slots: UnsafeMutablePointer<Element?>
@@ -25,7 +25,7 @@ final class IngestQueue<Element>: @unchecked Sendable {
     private let roomWaiters = RoomWaiters()
 
     /// - Parameter capacity: The number of slots, rounded up to a power of two (at least 2).
-    init(capacity: Int) {
+    @_spi(Benchmarks) public init(capacity: Int) {
         var size = 2
         while size < capacity { size <<= 1 }
         self.capacity = size
@@ -53,7 +53,7 @@ final class IngestQueue<Element>: @unchecked Sendable {
 
     /// Adds an element unless the queue is full.
     /// - Returns: `false` when the queue is full (the element is not taken).
-    func push(_ element: Element) -> Bool {
+    @_spi(Benchmarks) public func push(_ element: Element) -> Bool {
         var position = tail.load(ordering: .relaxed)
         while true {
             let index = position & mask
@@ -89,7 +89,7 @@ final class IngestQueue<Element>: @unchecked Sendable {
     }
 
     /// Takes the oldest element, if any (consumer only).
-    func pop() -> Element? {
+    @_spi(Benchmarks) public func pop() -> Element? {
         let index = head & mask
         guard sequence(index).load(ordering: .acquiring) == head + 1 else { return nil }
         let element = slots[index].take()
@@ -101,7 +101,7 @@ final class IngestQueue<Element>: @unchecked Sendable {
     /// Moves up to `limit` queued elements into `buffer` (consumer only).
     /// - Returns: How many were moved.
     @discardableResult
-    func drain(into buffer: inout [Element], limit: Int) -> Int {
+    @_spi(Benchmarks) public func drain(into buffer: inout [Element], limit: Int) -> Int {
         var moved = 0
         while moved < limit, let element = pop() {
             buffer.append(element)
@@ -121,7 +121,7 @@ final class IngestQueue<Element>: @unchecked Sendable {
     }
 
     /// Parks the consumer until a producer pushes, or `timeout` passes (consumer only).
-    func waitForElement(timeout: DispatchTime) {
+    @_spi(Benchmarks) public func waitForElement(timeout: DispatchTime) {
         consumerParked.store(true, ordering: .sequentiallyConsistent)
         if hasElement {
             // A producer may have seen the flag already and will signal: take that signal
