@@ -3,7 +3,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import Testing
 
-@testable import Ingest
+@_spi(Benchmarks) @testable import Ingest
 
 @Suite("Ingest queue")
 struct IngestQueueTests {

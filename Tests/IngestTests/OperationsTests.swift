@@ -5,7 +5,7 @@ import Protocol
 import Testing
 import TimeSeries
 
-@testable import Ingest
+@_spi(Benchmarks) @testable import Ingest
 
 /// Calls to chargers, backpressure and graceful shutdown.
 @Suite("Calls, backpressure, shutdown")

@@ -1,0 +1,172 @@
+import Foundation
+import Hummingbird
+import Ingest
+import NIOCore
+import Protocol
+
+/// The OCPP command endpoints: `GET /charge_points` and one endpoint per
+/// Central-System-initiated message under `/charge_points/{charge_point_id}/`.
+///
+/// A body mirrors the OCPP request in snake_case and is decoded and validated against the
+/// request's schema before anything is sent (422 otherwise); the answer is the charger's
+/// confirmation in snake_case. Not connected: 404. No answer in time: 504. A CALLERROR:
+/// 502 with its code and description.
+enum ChargePointCommands {
+    /// The largest command body accepted.
+    static let maximumBodySize = 1 << 20
+
+    static func register(on router: Router<BasicRequestContext>, ingest: OCPPIngest) {
+        router.get("/charge_points") { request, _ in
+            try listConnected(request, ingest: ingest)
+        }
+        router.get("/charge_points/:charge_point_id/configuration") { request, context in
+            let keys = request.uri.queryParameters[values: "key"].map(String.init)
+            let call = GetConfigurationRequest(key: keys.isEmpty ? nil : keys)
+            do throws(OCPPError) {
+                try call.validate()
+            } catch {
+                return APIErrors.validation(error, location: ["query"])
+            }
+            return await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest)
+        }
+        command("reset", ResetRequest.self, router, ingest)
+        command("change_configuration", ChangeConfigurationRequest.self, router, ingest)
+        command("unlock", UnlockConnectorRequest.self, router, ingest)
+        command("availability", ChangeAvailabilityRequest.self, router, ingest)
+        command("remote_start", RemoteStartTransactionRequest.self, router, ingest)
+        command("remote_stop", RemoteStopTransactionRequest.self, router, ingest)
+        command("charging_profile", SetChargingProfileRequest.self, router, ingest)
+        command("reserve_now", ReserveNowRequest.self, router, ingest)
+        command("cancel_reservation", CancelReservationRequest.self, router, ingest)
+        command("trigger_message", TriggerMessageRequest.self, router, ingest)
+        command("clear_cache", ClearCacheRequest.self, router, ingest)
+        command("data_transfer", DataTransferRequest.self, router, ingest)
+        command("get_diagnostics", GetDiagnosticsRequest.self, router, ingest)
+        command("update_firmware", UpdateFirmwareRequest.self, router, ingest)
+        command("get_local_list_version", GetLocalListVersionRequest.self, router, ingest)
+        command("send_local_list", SendLocalListRequest.self, router, ingest)
+        command("clear_charging_profile", ClearChargingProfileRequest.self, router, ingest)
+        command("get_composite_schedule", GetCompositeScheduleRequest.self, router, ingest)
+    }
+
+    /// `POST /charge_points/{charge_point_id}/{path}` with a snake_case `Request` body.
+    private static func command<Request: OCPPRequest>(
+        _ path: String,
+        _ type: Request.Type,
+        _ router: Router<BasicRequestContext>,
+        _ ingest: OCPPIngest
+    ) {
+        router.post("/charge_points/:charge_point_id/\(path)") { request, context in
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maximumBodySize)
+            } catch {
+                return APIErrors.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
+            }
+            // An empty body is an empty object (requests without required fields).
+            let bytes = body.readableBytes == 0 ? Array("{}".utf8) : Array(buffer: body)
+            let call: Request
+            do throws(OCPPError) {
+                call = try Request.decode(
+                    from: bytes,
+                    options: OCPPDecodingOptions(unknownProperties: .reject, keyStyle: .snakeCase)
+                ).value
+            } catch {
+                return APIErrors.validation(error, location: ["body"])
+            }
+            return await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest)
+        }
+    }
+
+    /// Sends `call` and turns the outcome into the HTTP answer.
+    private static func send<Request: OCPPRequest>(
+        _ call: Request,
+        to segment: String?,
+        ingest: OCPPIngest
+    ) async -> Response {
+        let chargePointID: ChargePointID
+        do {
+            chargePointID = try ChargePointID(pathSegment: Substring(segment ?? ""))
+        } catch {
+            return APIErrors.invalid(location: ["path", "charge_point_id"], message: error.reason, type: "value_error")
+        }
+        do {
+            let confirmation = try await ingest.call(call, to: chargePointID)
+            return APIApplication.jsonResponse(
+                String(decoding: confirmation.encoded(keyStyle: .snakeCase), as: UTF8.self)
+            )
+        } catch {
+            return failure(error, action: Request.action)
+        }
+    }
+
+    private static func failure(_ error: ChargePointCallError, action: OCPPAction) -> Response {
+        switch error {
+        case .notConnected:
+            return APIErrors.detail(error.description, status: .notFound)
+        case .invalidRequest(let ocppError):
+            return APIErrors.validation(ocppError, location: ["body"])
+        case .timedOut:
+            return APIErrors.detail("\(action.rawValue): \(error.description)", status: .gatewayTimeout)
+        case .callError(let callError):
+            let details = String(decoding: callError.errorDetails, as: UTF8.self)
+            return APIApplication.jsonResponse(
+                #"{"detail":\#(APIApplication.jsonString("\(action.rawValue): \(error.description)")),"#
+                    + #""error_code":\#(APIApplication.jsonString(callError.errorCode)),"#
+                    + #""error_description":\#(APIApplication.jsonString(callError.errorDescription)),"#
+                    + #""error_details":\#(details.isEmpty ? "{}" : details)}"#,
+                status: .badGateway
+            )
+        case .connectionClosed, .invalidResponse:
+            return APIErrors.detail("\(action.rawValue): \(error.description)", status: .badGateway)
+        case .queueFull:
+            return APIErrors.detail(error.description, status: .tooManyRequests)
+        }
+    }
+
+    /// `GET /charge_points?limit=&offset=`: the connected chargers, by charge point id.
+    private static func listConnected(_ request: Request, ingest: OCPPIngest) throws -> Response {
+        let query = request.uri.queryParameters
+        var limit = 100
+        var offset = 0
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                return APIErrors.invalid(
+                    location: ["query", "limit"],
+                    message: "limit must be a whole number in 1...1000",
+                    type: "value_error"
+                )
+            }
+            limit = value
+        }
+        if let text = query["offset"] {
+            guard let value = Int(text), value >= 0 else {
+                return APIErrors.invalid(
+                    location: ["query", "offset"],
+                    message: "offset must be a whole number, 0 or more",
+                    type: "value_error"
+                )
+            }
+            offset = value
+        }
+        let connected = ingest.connectedChargePoints
+        let page = connected.dropFirst(offset).prefix(limit)
+        let items = page.map { charger in
+            """
+            {"charge_point_id":\(APIApplication.jsonString(charger.chargePointID.rawValue)),\
+            "connected_since":"\(timestamp(charger.connectedSince))",\
+            "last_message_at":"\(timestamp(charger.lastMessageAt))",\
+            "remote_address":\(charger.remoteAddress.map(APIApplication.jsonString) ?? "null"),\
+            "registration_status":\(charger.registrationStatus.map(APIApplication.jsonString) ?? "null"),\
+            "subprotocol":\(charger.subprotocol.map(APIApplication.jsonString) ?? "null")}
+            """
+        }
+        return APIApplication.jsonResponse(
+            #"{"items":[\#(items.joined(separator: ","))],"total":\#(connected.count),"limit":\#(limit),"offset":\#(offset)}"#
+        )
+    }
+
+    private static func timestamp(_ date: Date) -> String {
+        OCPPTimestamp(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down))).description
+    }
+}
