@@ -3,6 +3,8 @@ public import Ingest
 public import Logging
 public import NIOCore
 public import Prometheus
+public import Relational
+public import TimeSeries
 
 /// The HTTP application: one port for the REST API and the OCPP WebSocket endpoint.
 public enum APIApplication {
@@ -11,6 +13,8 @@ public enum APIApplication {
     ///   - host: The address to listen on.
     ///   - port: The port to listen on; 0 picks a free one (reported through `onServerRunning`).
     ///   - ingest: The OCPP front end; without it the server speaks only HTTP.
+    ///   - timeSeries: The store meter history is read from.
+    ///   - relational: The database that maps charger, connector and session ids.
     ///   - metrics: The registry exported at `/metrics`, if any.
     ///   - logger: The application's logger.
     ///   - onServerRunning: Called with the listening channel once the server accepts connections.
@@ -19,12 +23,14 @@ public enum APIApplication {
         host: String,
         port: Int,
         ingest: OCPPIngest? = nil,
+        timeSeries: TimeSeriesStore? = nil,
+        relational: RelationalStore? = nil,
         metrics: PrometheusCollectorRegistry? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: buildRouter(ingest: ingest, metrics: metrics),
+            router: buildRouter(ingest: ingest, timeSeries: timeSeries, relational: relational, metrics: metrics),
             server: ingest.map { .ocpp($0) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "ocpp-server"),
             onServerRunning: onServerRunning,
@@ -35,9 +41,14 @@ public enum APIApplication {
     /// The routes of the API.
     public static func buildRouter(
         ingest: OCPPIngest? = nil,
+        timeSeries: TimeSeriesStore? = nil,
+        relational: RelationalStore? = nil,
         metrics: PrometheusCollectorRegistry? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router()
+        if let timeSeries, let relational {
+            MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
+        }
         router.get("/health") { _, _ in
             jsonResponse(#"{"status":"ok"}"#)
         }

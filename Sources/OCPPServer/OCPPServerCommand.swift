@@ -92,6 +92,8 @@ extension OCPPServerCommand {
                 host: settings.host,
                 port: settings.port,
                 ingest: ingest,
+                timeSeries: timeSeries,
+                relational: store,
                 metrics: registry,
                 logger: logger,
                 onServerRunning: { channel in

@@ -66,7 +66,14 @@ final class IngestTestServer: Sendable {
         )
         ingest.start()
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let application = APIApplication.make(host: "127.0.0.1", port: 0, ingest: ingest, logger: logger) { channel in
+        let application = APIApplication.make(
+            host: "127.0.0.1",
+            port: 0,
+            ingest: ingest,
+            timeSeries: timeSeries,
+            relational: relational,
+            logger: logger
+        ) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         }

@@ -1,0 +1,191 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Protocol
+import Relational
+import TimeSeries
+
+/// Meter history for analysts, read from the time-series store: per charger, per connector
+/// and per charge session; filtered by time range, measurand, phase and connector; raw with
+/// a resumable cursor, or downsampled into buckets; JSON, or CSV with `Accept: text/csv` or
+/// `format=csv`.
+enum MeterHistory {
+    static let defaultLimit = 1000
+    static let maximumLimit = 10_000
+
+    static func register(
+        on router: Router<BasicRequestContext>,
+        timeSeries: TimeSeriesStore,
+        relational: RelationalStore
+    ) {
+        router.get("/db/chargers/:id/meter-values") { request, context in
+            try await answer(request, context, timeSeries: timeSeries) { id in
+                let charger = try await relational.get(Charger.self, id: id)
+                return EventQuery(chargePointIDs: [charger.chargePointID])
+            }
+        }
+        router.get("/db/connectors/:id/meter-values") { request, context in
+            try await answer(request, context, timeSeries: timeSeries) { id in
+                let connector = try await relational.get(Connector.self, id: id)
+                let charger = try await relational.get(Charger.self, id: connector.chargerID)
+                return EventQuery(chargePointIDs: [charger.chargePointID], connectorID: connector.connectorID)
+            }
+        }
+        router.get("/db/charge_sessions/:id/meter-values") { request, context in
+            try await answer(request, context, timeSeries: timeSeries) { id in
+                let session = try await relational.get(ChargeSession.self, id: id)
+                let charger = try await relational.get(Charger.self, id: session.chargerID)
+                return EventQuery(chargePointIDs: [charger.chargePointID], transactionID: Int(session.id))
+            }
+        }
+    }
+
+    /// The query parameters, checked; a 422 response when one is invalid.
+    struct Parameters {
+        var from: Int64?
+        var to: Int64?
+        var measurands: Set<String>?
+        var phases: Set<String>?
+        var connectorID: Int?
+        var limit = MeterHistory.defaultLimit
+        var cursor: EventCursor?
+        var bucket: Int64?
+        var aggregate = "avg"
+        var csv = false
+    }
+
+    static func parameters(_ request: Request) -> Result<Parameters, Invalid> {
+        let query = request.uri.queryParameters
+        var parameters = Parameters()
+        func time(_ name: String) -> Result<Int64?, Invalid> {
+            guard let text = query[Substring(name)] else { return .success(nil) }
+            guard let timestamp = OCPPTimestamp(iso8601: String(text)) else {
+                return .failure(Invalid(name, "not an ISO 8601 date-time with an offset, e.g. 2026-01-31T00:00:00Z"))
+            }
+            return .success(timestamp.millisecondsSince1970)
+        }
+        switch (time("from"), time("to")) {
+        case (.failure(let invalid), _), (_, .failure(let invalid)): return .failure(invalid)
+        case (.success(let from), .success(let to)):
+            parameters.from = from
+            parameters.to = to
+        }
+        let measurands = query[values: "measurand"].map(String.init)
+        if !measurands.isEmpty { parameters.measurands = Set(measurands) }
+        let phases = query[values: "phase"].map(String.init)
+        if !phases.isEmpty { parameters.phases = Set(phases) }
+        if let text = query["connector_id"] {
+            guard let value = Int(text), value >= 0 else {
+                return .failure(Invalid("connector_id", "not a whole number"))
+            }
+            parameters.connectorID = value
+        }
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...maximumLimit).contains(value) else {
+                return .failure(Invalid("limit", "must be a whole number in 1...\(maximumLimit)"))
+            }
+            parameters.limit = value
+        }
+        if let text = query["cursor"] {
+            guard let cursor = EventCursor(String(text)) else {
+                return .failure(Invalid("cursor", "not a cursor this API returned"))
+            }
+            parameters.cursor = cursor
+        }
+        if let text = query["bucket"] {
+            guard let width = bucketWidth(String(text)) else {
+                return .failure(Invalid("bucket", "must be a width such as 1m, 15m, 1h, 1d (s, m, h or d)"))
+            }
+            parameters.bucket = width
+        }
+        if let text = query["agg"] {
+            guard ["avg", "min", "max", "first", "last", "sum", "count"].contains(text) else {
+                return .failure(Invalid("agg", "must be one of avg, min, max, first, last, sum, count"))
+            }
+            parameters.aggregate = String(text)
+        }
+        if let format = query["format"] {
+            guard format == "json" || format == "csv" else { return .failure(Invalid("format", "must be json or csv")) }
+            parameters.csv = format == "csv"
+        } else if let accept = request.headers[.accept], accept.contains("text/csv") {
+            parameters.csv = true
+        }
+        return .success(parameters)
+    }
+
+    struct Invalid: Error {
+        let parameter: String
+        let message: String
+        init(_ parameter: String, _ message: String) {
+            self.parameter = parameter
+            self.message = message
+        }
+    }
+
+    /// `15m` and the like, in milliseconds.
+    static func bucketWidth(_ text: String) -> Int64? {
+        guard let unit = text.last, let count = Int64(text.dropLast()), count > 0 else { return nil }
+        let factor: Int64
+        switch unit {
+        case "s": factor = 1000
+        case "m": factor = 60_000
+        case "h": factor = 3_600_000
+        case "d": factor = 86_400_000
+        default: return nil
+        }
+        return count * factor
+    }
+
+    private static func answer(
+        _ request: Request,
+        _ context: BasicRequestContext,
+        timeSeries: TimeSeriesStore,
+        select: (Int64) async throws -> EventQuery
+    ) async throws -> Response {
+        guard let text = context.parameters.get("id"), let id = Int64(text) else {
+            return APIErrors.invalid(location: ["path", "id"], message: "not a whole number", type: "value_error")
+        }
+        let parameters: Parameters
+        switch self.parameters(request) {
+        case .failure(let invalid):
+            return APIErrors.invalid(
+                location: ["query", invalid.parameter],
+                message: invalid.message,
+                type: "value_error"
+            )
+        case .success(let checked): parameters = checked
+        }
+        var query: EventQuery
+        do {
+            query = try await select(id)
+        } catch let error as RelationalStoreError where error.code == .notFound {
+            return APIErrors.detail(error.description, status: .notFound)
+        }
+        query.kinds = [.sample]
+        query.from = parameters.from
+        query.to = parameters.to
+        query.measurands = parameters.measurands
+        query.phases = parameters.phases
+        if let connectorID = parameters.connectorID { query.connectorID = connectorID }
+        query.limit = parameters.limit
+        query.cursor = parameters.cursor
+        if let bucket = parameters.bucket {
+            let buckets = try timeSeries.aggregate(query, bucketMilliseconds: bucket)
+            return parameters.csv
+                ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
+                : APIApplication.jsonResponse(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
+        }
+        let page = try timeSeries.query(query)
+        return parameters.csv
+            ? csvResponse(HistoryFormat.rowsCSV(page.rows))
+            : APIApplication.jsonResponse(HistoryFormat.rowsJSON(page.rows, nextCursor: page.nextCursor))
+    }
+
+    private static func csvResponse(_ text: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/csv; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+        )
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Relational
+import TestSupport
+import Testing
+
+@testable import Ingest
+
+/// Meter history over REST: what chargers sent over the WebSocket comes back exactly.
+@Suite("Meter history")
+struct MeterHistoryTests {
+    typealias HTTP = CommandEndpointTests
+
+    static func meterValues(_ uniqueID: String, transactionID: Int? = nil, _ samples: [(String, String)]) -> String {
+        let transaction = transactionID.map { #","transactionId":\#($0)"# } ?? ""
+        let values = samples.map { time, sampled in
+            #"{"timestamp":"\#(time)","sampledValue":[\#(sampled)]}"#
+        }
+        return
+            #"[2,"\#(uniqueID)","MeterValues",{"connectorId":1\#(transaction),"meterValue":[\#(values.joined(separator: ","))]}]"#
+    }
+
+    @Test("Raw samples come back exactly, in JSON and CSV, with a resumable cursor")
+    func raw() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-HIST")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        try await charger.send(
+            Self.meterValues(
+                "m1",
+                [
+                    (
+                        "2026-02-01T10:00:00Z",
+                        #"{"value":"1234.5"},{"value":"0012.50","measurand":"Power.Active.Import","unit":"kW","phase":"L1"}"#
+                    ),
+                    ("2026-02-01T10:01:00Z", #"{"value":"1240"},{"value":"AB,\"CD\"","format":"SignedData"}"#),
+                ]
+            )
+        )
+        #expect(try parse(try await charger.nextText())[0] as? Int == 3)
+        let id = try #require(try await server.relational.charger(chargePointID: "CP-HIST")?.id)
+
+        let response = try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/meter-values")
+        #expect(response.status == 200)
+        let json = try object(response.json as Any)
+        let items = (json["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }
+        #expect(items.count == 4)
+        #expect(json["next_cursor"] is NSNull)
+        let register = try #require(items.first { $0["value"] as? Double == 1234.5 })
+        #expect(register["timestamp"] as? String == "2026-02-01T10:00:00.000Z")
+        #expect(register["measurand"] as? String == "Energy.Active.Import.Register")
+        #expect(register["unit"] as? String == "Wh")
+        #expect(register["context"] as? String == "Sample.Periodic")
+        #expect(register["location"] as? String == "Outlet")
+        #expect(register["format"] as? String == "Raw")
+        #expect(register["connector_id"] as? Int == 1)
+        #expect(register["transaction_id"] is NSNull)
+        #expect(register["phase"] is NSNull)
+        #expect(register["raw"] == nil)
+        let padded = try #require(items.first { $0["measurand"] as? String == "Power.Active.Import" })
+        #expect(padded["value"] as? Double == 12.5)
+        #expect(padded["raw"] as? String == "0012.50")
+        #expect(padded["phase"] as? String == "L1")
+        let signed = try #require(items.first { $0["format"] as? String == "SignedData" })
+        #expect(signed["raw"] as? String == #"AB,"CD""#)
+        #expect(signed["value"] is NSNull)
+
+        let csv = try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/meter-values?format=csv")
+        #expect(csv.status == 200)
+        let lines = csv.body.split(separator: "\n").map(String.init)
+        #expect(
+            lines.first
+                == "timestamp,connector_id,transaction_id,measurand,phase,unit,location,context,format,value,raw"
+        )
+        #expect(lines.count == 5)
+        #expect(
+            lines.contains(
+                "2026-02-01T10:00:00.000Z,1,,Power.Active.Import,L1,kW,Outlet,Sample.Periodic,Raw,12.5,0012.50"
+            )
+        )
+        #expect(
+            lines.contains(
+                #"2026-02-01T10:01:00.000Z,1,,Energy.Active.Import.Register,,Wh,Outlet,Sample.Periodic,SignedData,,"AB,""CD""""#
+            )
+        )
+
+        // Page by page with the cursor: every row exactly once.
+        var seen: [String] = []
+        var cursor: String?
+        repeat {
+            let path = "/db/chargers/\(id)/meter-values?limit=1" + (cursor.map { "&cursor=\($0)" } ?? "")
+            let page = try object(try await HTTP.http(server.port, "GET", path).json as Any)
+            for item in page["items"] as? [[String: Any]] ?? [] {
+                seen.append("\(item["timestamp"]!)|\(item["measurand"]!)|\(item["format"]!)")
+            }
+            cursor = page["next_cursor"] as? String
+        } while cursor != nil
+        #expect(seen.count == 4)
+        #expect(Set(seen).count == 4)
+
+        let filtered = try object(
+            try await HTTP.http(
+                server.port,
+                "GET",
+                "/db/chargers/\(id)/meter-values?measurand=Power.Active.Import&from=2026-02-01T09:00:00Z&to=2026-02-01T11:00:00Z"
+            ).json as Any
+        )
+        #expect((filtered["items"] as? [Any])?.count == 1)
+        await charger.close()
+        await server.stop()
+    }
+
+    @Test("Downsampling matches a hand computation; sessions select their transaction; errors are clear")
+    func buckets() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-AGG")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let start = try await charger.call(
+            "s",
+            "StartTransaction",
+            #"{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2026-02-01T09:59:00Z"}"#
+        )
+        let transactionID = try #require(try object(start[2])["transactionId"] as? Int)
+        let power = #""measurand":"Power.Active.Import","unit":"W""#
+        try await charger.send(
+            Self.meterValues(
+                "m",
+                transactionID: transactionID,
+                [
+                    ("2026-02-01T10:00:00Z", #"{"value":"10",\#(power)}"#),
+                    ("2026-02-01T10:00:30Z", #"{"value":"20",\#(power)}"#),
+                    ("2026-02-01T10:01:10Z", #"{"value":"30",\#(power)}"#),
+                    ("2026-02-01T10:01:50Z", #"{"value":"50",\#(power)}"#),
+                ]
+            )
+        )
+        _ = try await charger.nextText()
+        let base = "/db/charge_sessions/\(transactionID)/meter-values?measurand=Power.Active.Import&bucket=1m"
+        func values(_ aggregate: String) async throws -> [Double] {
+            let json = try object(try await HTTP.http(server.port, "GET", base + "&agg=\(aggregate)").json as Any)
+            return (json["items"] as? [[String: Any]] ?? []).compactMap { $0["value"] as? Double }
+        }
+        #expect(try await values("avg") == [15, 40])
+        #expect(try await values("min") == [10, 30])
+        #expect(try await values("max") == [20, 50])
+        #expect(try await values("first") == [10, 30])
+        #expect(try await values("last") == [20, 50])
+        #expect(try await values("sum") == [30, 80])
+        #expect(try await values("count") == [2, 2])
+        let hourly = try object(
+            try await HTTP.http(server.port, "GET", base.replacingOccurrences(of: "1m", with: "1h")).json as Any
+        )
+        let hour = try #require((hourly["items"] as? [[String: Any]])?.first)
+        #expect(hour["bucket_start"] as? String == "2026-02-01T10:00:00.000Z")
+        #expect(hour["value"] as? Double == 27.5)
+        #expect(hour["count"] as? Int == 4)
+        let csv = try await HTTP.http(server.port, "GET", base + "&agg=max&format=csv")
+        #expect(csv.body.split(separator: "\n").count == 3)
+
+        #expect(try await HTTP.http(server.port, "GET", "/db/charge_sessions/999999/meter-values").status == 404)
+        #expect(try await HTTP.http(server.port, "GET", "/db/chargers/999999/meter-values").status == 404)
+        let badBucket = try await HTTP.http(
+            server.port,
+            "GET",
+            "/db/charge_sessions/\(transactionID)/meter-values?bucket=5x"
+        )
+        #expect(badBucket.status == 422)
+        #expect(badBucket.body.contains(#"["query","bucket"]"#))
+        let badTime = try await HTTP.http(
+            server.port,
+            "GET",
+            "/db/charge_sessions/\(transactionID)/meter-values?from=yesterday"
+        )
+        #expect(badTime.status == 422)
+        await charger.close()
+        await server.stop()
+    }
+}
