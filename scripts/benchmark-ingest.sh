@@ -3,8 +3,9 @@
 # server on a fresh temporary data directory with the embedded defaults, and runs
 #   1. the standard ingest scenario: 1,000 chargers sending MeterValues of 10 sampled values
 #      flat out for 30 s (every message acknowledged only once durable);
-#   2. the standard connection scenario: 50,000 idle chargers heartbeating, connected from
-#      127.0.0.2-127.0.0.40 to pass the ephemeral port limit.
+#   2. the standard connection scenario: 50,000 idle chargers heartbeating (fewer where the
+#      open-file limit is lower), connected from 127.0.0.2-127.0.0.40 to pass the ephemeral
+#      port limit.
 # Each prints the load generator's summary; JSON copies go to $OUT (default /tmp/ocpp-bench).
 # Usage: scripts/benchmark-ingest.sh [ingest|connections|all]
 set -euo pipefail
@@ -59,9 +60,16 @@ if [ "$what" = ingest ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = connections ] || [ "$what" = all ]; then
+    # Each process holds one socket per charger: the open-file limit caps the fleet.
+    chargers=50000
+    limit=$(ulimit -Hn)
+    if [ "$limit" != unlimited ] && [ $((limit - 1000)) -lt "$chargers" ]; then
+        chargers=$((limit - 1000))
+        log "the open-file limit is $limit here (ulimit -Hn): measuring $chargers connections, not 50,000"
+    fi
     run_server
-    log "connections: 50,000 idle chargers heartbeating every 60 s"
-    "$loadgen_bin" --url "ws://127.0.0.1:$server_port/ocpp" --chargers 50000 --scenario heartbeat \
+    log "connections: $chargers idle chargers heartbeating every 60 s"
+    "$loadgen_bin" --url "ws://127.0.0.1:$server_port/ocpp" --chargers "$chargers" --scenario heartbeat \
         --interval 60s --ramp-up 60s --duration 30s --source-addresses 127.0.0.2-127.0.0.40 \
         --event-loops 2 --server-pid "$server_pid" --json "$out/connections.json"
     stop_server
