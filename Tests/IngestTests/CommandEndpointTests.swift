@@ -91,7 +91,7 @@ struct CommandEndpointTests {
 
     @Test("Errors: 422 with loc for invalid bodies, 404 when not connected, 502 for a CALLERROR, 504 on timeout")
     func errors() async throws {
-        let server = try await IngestTestServer.start(IngestConfiguration(callTimeout: 2))
+        let server = try await IngestTestServer.start(IngestConfiguration(callTimeout: 6))
         let invalid = try await Self.http(server.port, "POST", "/charge_points/CP-E/reset", body: #"{"type":"Warm"}"#)
         #expect(invalid.status == 422)
         let detail = try object(((try object(invalid.json as Any))["detail"] as? [Any])?.first as Any)
