@@ -48,7 +48,7 @@ struct OperationsTests {
 
     @Test("Calls fail clearly: not connected, invalid request, CALLERROR, timeout, bad confirmation, closed connection")
     func callFailures() async throws {
-        let server = try await IngestTestServer.start(IngestConfiguration(callTimeout: 3))
+        let server = try await IngestTestServer.start(IngestConfiguration(callTimeout: 5))
         let id = try ChargePointID("CP-FAIL")
         await #expect(throws: ChargePointCallError.notConnected(id)) {
             _ = try await server.ingest.call(ResetRequest(type: .soft), to: id)
