@@ -127,28 +127,21 @@ struct MessageBuilder {
         buffer.writeStaticString("]}]}]")
     }
 
+    /// What follows each measurand's value, rendered once: `","measurand":"...","unit":"..."}`.
+    static let suffixes: [[UInt8]] = measurands.map { entry in
+        var text = #"","measurand":"\#(entry.measurand)","unit":"\#(entry.unit)""#
+        if let phase = entry.phase { text += #","phase":"\#(phase)""# }
+        if let location = entry.location { text += #","location":"\#(location)""# }
+        return Array(text.utf8)
+    }
+
     static func sampledValues(_ buffer: inout ByteBuffer, state: inout MeterState, count: Int, context: StaticString?) {
         state.advance()
         for index in 0..<count {
             if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-            let entry = measurands[index % measurands.count]
             buffer.writeStaticString("{\"value\":\"")
             writeTenths(&buffer, state.tenths(of: index))
-            buffer.writeStaticString("\",\"measurand\":\"")
-            buffer.writeString(entry.measurand)
-            buffer.writeStaticString("\",\"unit\":\"")
-            buffer.writeString(entry.unit)
-            buffer.writeInteger(UInt8(ascii: "\""))
-            if let phase = entry.phase {
-                buffer.writeStaticString(",\"phase\":\"")
-                buffer.writeString(phase)
-                buffer.writeInteger(UInt8(ascii: "\""))
-            }
-            if let location = entry.location {
-                buffer.writeStaticString(",\"location\":\"")
-                buffer.writeString(location)
-                buffer.writeInteger(UInt8(ascii: "\""))
-            }
+            buffer.writeBytes(suffixes[index % suffixes.count])
             if let context {
                 buffer.writeStaticString(",\"context\":\"")
                 buffer.writeStaticString(context)
