@@ -22,16 +22,11 @@ enum EventRows {
         into rows: inout [EventRow]
     ) {
         var position = 0
+        let slot = cache.slot(connectorID: connectorID, transactionID: transactionID)
         for meterValue in meterValues {
             let timestamp = meterValue.timestamp.millisecondsSince1970
             for sampled in meterValue.sampledValue {
-                let key = cache.key(
-                    chargePointID: chargePointID,
-                    connectorID: connectorID,
-                    transactionID: transactionID,
-                    sampled,
-                    position: position
-                )
+                let key = cache.key(chargePointID: chargePointID, slot: slot, sampled, position: position)
                 position += 1
                 rows.append(
                     EventRow(
@@ -131,22 +126,36 @@ enum EventRows {
 /// series in every message, so its key is built (and hashed) once and then shared, which
 /// also lets the store match it by identity.
 struct SampleSeriesCache {
-    private struct Attributes: Hashable {
-        var connectorID: Int
-        var transactionID: Int?
+    /// A sampled value's optional attributes, as sent.
+    private struct Sampled: Hashable {
         var measurand: Measurand?
         var phase: Phase?
         var unit: UnitOfMeasure?
         var location: Location?
         var context: ReadingContext?
         var format: ValueFormat?
+
+        init(_ value: SampledValue) {
+            measurand = value.measurand
+            phase = value.phase
+            unit = value.unit
+            location = value.location
+            context = value.context
+            format = value.format
+        }
+    }
+
+    private struct Attributes: Hashable {
+        var connectorID: Int
+        var transactionID: Int?
+        var sampled: Sampled
     }
 
     /// The series of the last message of one connector and transaction, by position.
     private struct Recent {
         var connectorID: Int
         var transactionID: Int?
-        var attributes: [Attributes] = []
+        var sampled: [Sampled] = []
         var keys: [SeriesKey] = []
     }
 
@@ -161,42 +170,8 @@ struct SampleSeriesCache {
     static let recentPositions = 64
     static let recentConnectors = 8
 
-    /// The key of `sampled`, the `position`-th sampled value of its message, with the spec's
-    /// defaults for absent attributes.
-    mutating func key(
-        chargePointID: String,
-        connectorID: Int,
-        transactionID: Int?,
-        _ sampled: SampledValue,
-        position: Int
-    ) -> SeriesKey {
-        let attributes = Attributes(
-            connectorID: connectorID,
-            transactionID: transactionID,
-            measurand: sampled.measurand,
-            phase: sampled.phase,
-            unit: sampled.unit,
-            location: sampled.location,
-            context: sampled.context,
-            format: sampled.format
-        )
-        let slot = recentSlot(connectorID: connectorID, transactionID: transactionID)
-        if position < recent[slot].attributes.count, recent[slot].attributes[position] == attributes {
-            return recent[slot].keys[position]
-        }
-        let key = lookUp(attributes, chargePointID: chargePointID)
-        if position < recent[slot].attributes.count {
-            recent[slot].attributes[position] = attributes
-            recent[slot].keys[position] = key
-        } else if position == recent[slot].attributes.count, position < Self.recentPositions {
-            recent[slot].attributes.append(attributes)
-            recent[slot].keys.append(key)
-        }
-        return key
-    }
-
-    /// The index of the recent series of this connector and transaction (made when new).
-    private mutating func recentSlot(connectorID: Int, transactionID: Int?) -> Int {
+    /// The slot of one connector and transaction, looked up once per message.
+    mutating func slot(connectorID: Int, transactionID: Int?) -> Int {
         for index in recent.indices
         where recent[index].connectorID == connectorID && recent[index].transactionID == transactionID {
             return index
@@ -206,19 +181,43 @@ struct SampleSeriesCache {
         return recent.count - 1
     }
 
+    /// The key of `sampled`, the `position`-th sampled value of its message, in the
+    /// connector's `slot`, with the spec's defaults for absent attributes.
+    mutating func key(chargePointID: String, slot: Int, _ sampledValue: SampledValue, position: Int) -> SeriesKey {
+        let sampled = Sampled(sampledValue)
+        if position < recent[slot].sampled.count, recent[slot].sampled[position] == sampled {
+            return recent[slot].keys[position]
+        }
+        let attributes = Attributes(
+            connectorID: recent[slot].connectorID,
+            transactionID: recent[slot].transactionID,
+            sampled: sampled
+        )
+        let key = lookUp(attributes, chargePointID: chargePointID)
+        if position < recent[slot].sampled.count {
+            recent[slot].sampled[position] = sampled
+            recent[slot].keys[position] = key
+        } else if position == recent[slot].sampled.count, position < Self.recentPositions {
+            recent[slot].sampled.append(sampled)
+            recent[slot].keys.append(key)
+        }
+        return key
+    }
+
     private mutating func lookUp(_ attributes: Attributes, chargePointID: String) -> SeriesKey {
         if let key = keys[attributes] { return key }
+        let sampled = attributes.sampled
         let key = SeriesKey(
             chargePointID: chargePointID,
             connectorID: attributes.connectorID,
             transactionID: attributes.transactionID,
             kind: .sample,
-            measurand: attributes.measurand?.rawValue ?? EventRows.defaultMeasurand,
-            phase: attributes.phase?.rawValue,
-            unit: attributes.unit?.rawValue ?? EventRows.defaultUnit,
-            location: attributes.location?.rawValue ?? EventRows.defaultLocation,
-            context: attributes.context?.rawValue ?? EventRows.defaultContext,
-            format: attributes.format?.rawValue ?? EventRows.defaultFormat
+            measurand: sampled.measurand?.rawValue ?? EventRows.defaultMeasurand,
+            phase: sampled.phase?.rawValue,
+            unit: sampled.unit?.rawValue ?? EventRows.defaultUnit,
+            location: sampled.location?.rawValue ?? EventRows.defaultLocation,
+            context: sampled.context?.rawValue ?? EventRows.defaultContext,
+            format: sampled.format?.rawValue ?? EventRows.defaultFormat
         )
         if keys.count >= Self.capacity { keys.removeAll(keepingCapacity: true) }
         keys[attributes] = key
