@@ -1,3 +1,5 @@
+import NIOCore
+import NIOWebSocket
 import Protocol
 import Testing
 import TimeSeries
@@ -41,6 +43,24 @@ struct EventRowsTests {
                 #expect(row.series.location == "Outlet")
                 #expect(row.series.format == "Raw")
             }
+        }
+    }
+}
+
+@Suite("Unmasking")
+struct UnmaskTests {
+    @Test("Eight bytes at a time gives what NIO's byte-by-byte unmasking gives, at every length")
+    func agreesWithNIO() {
+        for length in 0..<70 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let key = WebSocketMaskingKey([0x1F, 0xA2, 0x37, 0xC4])!
+            var ours = ByteBuffer(bytes: bytes)
+            var theirs = ours
+            OCPPConnectionHandler.unmask(&ours, key)
+            theirs.webSocketUnmask(key)
+            #expect(ours == theirs, "length \(length)")
+            OCPPConnectionHandler.unmask(&ours, key)
+            #expect(Array(buffer: ours) == bytes, "length \(length)")
         }
     }
 }

@@ -205,8 +205,31 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var data = frame.data
         scratch.clear()
         scratch.writeBuffer(&data)
-        scratch.webSocketUnmask(maskKey)
+        Self.unmask(&scratch, maskKey)
         return scratch
+    }
+
+    /// XORs the readable bytes with the repeating 4-byte mask, eight bytes at a time (NIO's
+    /// own unmasking goes byte by byte, and was 7 % of the server's time under load).
+    static func unmask(_ buffer: inout ByteBuffer, _ maskKey: WebSocketMaskingKey) {
+        var mask32: UInt32 = 0
+        withUnsafeMutableBytes(of: &mask32) { bytes in
+            for index in 0..<4 { bytes[index] = maskKey[maskKey.startIndex + index] }
+        }
+        let mask64 = UInt64(mask32) | UInt64(mask32) << 32
+        buffer.withUnsafeMutableReadableBytes { bytes in
+            let count = bytes.count
+            var index = 0
+            while index + 8 <= count {
+                let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) ^ mask64
+                bytes.storeBytes(of: word, toByteOffset: index, as: UInt64.self)
+                index += 8
+            }
+            while index < count {
+                bytes[index] ^= withUnsafeBytes(of: mask32) { $0[index & 3] }
+                index += 1
+            }
+        }
     }
 
     private func message(_ buffer: ByteBuffer, isText: Bool) {
