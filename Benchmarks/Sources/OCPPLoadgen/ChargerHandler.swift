@@ -30,7 +30,9 @@ struct ChargerSettings: Sendable {
 /// One simulated charger: boots, then runs its scenario, measuring each call's latency.
 final class ChargerHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    /// Frames are built (and masked) here, several per buffer, and written from the frame
+    /// encoder's context, below it: the simulator must cost far less than the server.
+    typealias OutboundOut = ByteBuffer
 
     private let settings: ChargerSettings
     private let statistics: LoadStatistics
@@ -39,6 +41,10 @@ final class ChargerHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var nextUniqueID: UInt64 = 1
     private var sent: [UInt64: (time: UInt64, sampledValues: Int)] = [:]
+    private var outputContext: ChannelHandlerContext?
+    private var output: ByteBuffer?
+    private var scratch = ByteBuffer()
+    private var maskState: UInt64
     private var booted = false
     private var meters: [MeterState]
     private var nextConnector = 0
@@ -60,6 +66,7 @@ final class ChargerHandler: ChannelInboundHandler {
         self.statistics = statistics
         self.running = running
         self.meters = (0..<max(1, settings.connectors)).map { MeterState(seed: UInt64(index &* 7919 &+ $0 &+ 1)) }
+        self.maskState = UInt64.random(in: 1...UInt64.max)
     }
 
     private var runsSessions: Bool {
@@ -68,6 +75,7 @@ final class ChargerHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        outputContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
     }
 
     /// Boots, once the upgrade is complete (writes during it would not reach the WebSocket).
@@ -96,9 +104,8 @@ final class ChargerHandler: ChannelInboundHandler {
         case .text:
             answered(frame.unmaskedData)
         case .ping:
-            var pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
-            pong.maskKey = .random()
-            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            appendMaskedFrame(opcode: 0xA, frame.unmaskedData)
+            flushOutput()
         case .connectionClose:
             var data = frame.unmaskedData
             let code = data.readInteger(as: UInt16.self).map(String.init) ?? "none"
@@ -112,7 +119,61 @@ final class ChargerHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
+        flushOutput()
+    }
+
+    /// Appends one masked client frame (FIN set) with `payload` to the output.
+    private func appendMaskedFrame(opcode: UInt8, _ payload: ByteBuffer) {
+        guard let context else { return }
+        let length = payload.readableBytes
+        if output == nil { output = context.channel.allocator.buffer(capacity: max(2048, length + 14)) }
+        output!.writeInteger(0x80 | opcode)
+        if length < 126 {
+            output!.writeInteger(UInt8(0x80 | length))
+        } else if length <= Int(UInt16.max) {
+            output!.writeInteger(UInt8(0x80 | 126))
+            output!.writeInteger(UInt16(length))
+        } else {
+            output!.writeInteger(UInt8(0x80 | 127))
+            output!.writeInteger(UInt64(length))
+        }
+        // A fresh masking key per frame, from a per-connection xorshift generator.
+        maskState ^= maskState << 13
+        maskState ^= maskState >> 7
+        maskState ^= maskState << 17
+        let mask32 = UInt32(truncatingIfNeeded: maskState)
+        output!.writeInteger(mask32, endianness: .little)
+        let mask64 = UInt64(mask32) | UInt64(mask32) << 32
+        let start = output!.writerIndex
+        var copy = payload
+        output!.writeBuffer(&copy)
+        maskInPlace(from: start, count: length, mask64: mask64, mask32: mask32)
+    }
+
+    private func maskInPlace(from start: Int, count: Int, mask64: UInt64, mask32: UInt32) {
+        guard var buffer = output else { return }
+        output = nil
+        let offset = start - buffer.readerIndex
+        buffer.withUnsafeMutableReadableBytes { bytes in
+            var index = 0
+            while index + 8 <= count {
+                let word = bytes.loadUnaligned(fromByteOffset: offset + index, as: UInt64.self) ^ mask64
+                bytes.storeBytes(of: word, toByteOffset: offset + index, as: UInt64.self)
+                index += 8
+            }
+            while index < count {
+                bytes[offset + index] ^= UInt8(truncatingIfNeeded: mask32 >> (8 * UInt32(index & 3)))
+                index += 1
+            }
+        }
+        output = buffer
+    }
+
+    /// Hands the built frames to the channel.
+    private func flushOutput() {
+        guard let outputContext, let buffer = output else { return }
+        output = nil
+        outputContext.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
     /// Stops sending and closes.
@@ -208,7 +269,7 @@ final class ChargerHandler: ChannelInboundHandler {
     }
 
     private func tick() {
-        guard running.load(ordering: .relaxed), let context else { return }
+        guard running.load(ordering: .relaxed), context != nil else { return }
         switch settings.scenario {
         case .heartbeat: send(action: "Heartbeat", payload: "{}")
         default:
@@ -218,7 +279,7 @@ final class ChargerHandler: ChannelInboundHandler {
                 sendMeterValues()
             }
         }
-        context.flush()
+        flushOutput()
     }
 
     private func fillWindow() {
@@ -232,14 +293,14 @@ final class ChargerHandler: ChannelInboundHandler {
     }
 
     private func sendMeterValues(transactionID: Int? = nil) {
-        guard let context else { return }
         let connector = nextConnector
         nextConnector = (nextConnector + 1) % meters.count
-        var buffer = context.channel.allocator.buffer(capacity: 160 + 110 * settings.sampledValues)
+        guard context != nil else { return }
+        scratch.clear()
         let uniqueID = nextUniqueID
         nextUniqueID += 1
         MessageBuilder.meterValues(
-            &buffer,
+            &scratch,
             uniqueID: uniqueID,
             connectorID: connector + 1,
             transactionID: transactionID,
@@ -247,25 +308,24 @@ final class ChargerHandler: ChannelInboundHandler {
             state: &meters[connector],
             count: settings.sampledValues
         )
-        write(buffer, uniqueID: uniqueID, sampledValues: settings.sampledValues, flush: false)
+        write(uniqueID: uniqueID, sampledValues: settings.sampledValues, flush: false)
     }
 
     private func send(action: StaticString, payload: String, flush: Bool = true) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 64 + payload.utf8.count)
+        guard context != nil else { return }
+        scratch.clear()
         let uniqueID = nextUniqueID
         nextUniqueID += 1
-        MessageBuilder.simple(&buffer, uniqueID: uniqueID, action: action, payload: payload)
-        write(buffer, uniqueID: uniqueID, sampledValues: 0, flush: flush)
+        MessageBuilder.simple(&scratch, uniqueID: uniqueID, action: action, payload: payload)
+        write(uniqueID: uniqueID, sampledValues: 0, flush: flush)
     }
 
-    private func write(_ buffer: ByteBuffer, uniqueID: UInt64, sampledValues: Int, flush: Bool) {
-        guard let context else { return }
-        var frame = WebSocketFrame(fin: true, opcode: .text, data: buffer)
-        frame.maskKey = .random()
+    /// Frames the message built in `scratch` and records when it went out.
+    private func write(uniqueID: UInt64, sampledValues: Int, flush: Bool) {
+        guard context != nil else { return }
+        appendMaskedFrame(opcode: 0x1, scratch)
         sent[uniqueID] = (DispatchTimeNanoseconds.now, sampledValues)
-        context.write(wrapOutboundOut(frame), promise: nil)
-        if flush { context.flush() }
+        if flush { flushOutput() }
     }
 
     /// Sends the current step of the charging session.
@@ -290,7 +350,7 @@ final class ChargerHandler: ChannelInboundHandler {
             )
         case .meter:
             sendMeterValues(transactionID: session.transactionID)
-            if let context { context.flush() }
+            flushOutput()
         case .stop:
             send(
                 action: "StopTransaction",
