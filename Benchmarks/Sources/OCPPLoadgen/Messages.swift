@@ -59,48 +59,12 @@ struct MessageBuilder {
         buffer.writeInteger(UInt8(ascii: "0") + UInt8(abs(tenths % 10)))
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.sssZ`, written digit by digit (no `String` per message).
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ`, without a `String` per message.
     static func writeTimestamp(_ buffer: inout ByteBuffer, _ milliseconds: Int64) {
-        let days = milliseconds / 86_400_000
-        var rest = milliseconds - days * 86_400_000
-        // Howard Hinnant's civil-from-days.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let hour = rest / 3_600_000
-        rest -= hour * 3_600_000
-        let minute = rest / 60_000
-        rest -= minute * 60_000
-        let second = rest / 1000
-        let millisecond = rest - second * 1000
-        func digits(_ value: Int64, _ count: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<count { divisor *= 10 }
-            while divisor > 0 {
-                buffer.writeInteger(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
-                divisor /= 10
-            }
-        }
-        digits(year, 4)
-        buffer.writeInteger(UInt8(ascii: "-"))
-        digits(month, 2)
-        buffer.writeInteger(UInt8(ascii: "-"))
-        digits(day, 2)
-        buffer.writeInteger(UInt8(ascii: "T"))
-        digits(hour, 2)
-        buffer.writeInteger(UInt8(ascii: ":"))
-        digits(minute, 2)
-        buffer.writeInteger(UInt8(ascii: ":"))
-        digits(second, 2)
-        buffer.writeInteger(UInt8(ascii: "."))
-        digits(millisecond, 3)
-        buffer.writeInteger(UInt8(ascii: "Z"))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        OCPPTimestamp(millisecondsSince1970: milliseconds).appendISO8601(to: &bytes)
+        buffer.writeBytes(bytes)
     }
 
     /// A MeterValues request with `count` sampled values.

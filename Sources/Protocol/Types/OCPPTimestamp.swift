@@ -128,8 +128,8 @@ public struct OCPPTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
-    /// Appends `YYYY-MM-DDTHH:MM:SS.sssZ`.
-    func appendISO8601(to bytes: inout [UInt8]) {
+    /// Appends `YYYY-MM-DDTHH:MM:SS.sssZ` (without building a `String`).
+    public func appendISO8601(to bytes: inout [UInt8]) {
         let milliseconds = Int(floorModulo(millisecondsSince1970, 1000))
         let totalSeconds = Int((millisecondsSince1970 - Int64(milliseconds)) / 1000)
         let secondsOfDay = floorModulo(totalSeconds, 86_400)
