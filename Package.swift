@@ -180,6 +180,7 @@ let package = Package(
             dependencies: [
                 "API",
                 "OCPPServer",
+                "Relational",
                 "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

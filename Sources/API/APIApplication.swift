@@ -53,7 +53,25 @@ public enum APIApplication {
             jsonResponse(#"{"status":"ok"}"#)
         }
         router.get("/ready") { _, _ in
-            jsonResponse(#"{"status":"ready"}"#)
+            // Ready when the database answers and its schema is this version's.
+            if let relational {
+                do {
+                    let applied = try await relational.appliedMigrations()
+                    let missing = Set(RelationalStore.knownMigrations).subtracting(applied)
+                    guard missing.isEmpty else {
+                        return jsonResponse(
+                            #"{"status":"unavailable","detail":"the database schema lacks migrations \#(missing.sorted()); run ocpp-server migrate"}"#,
+                            status: .serviceUnavailable
+                        )
+                    }
+                } catch {
+                    return jsonResponse(
+                        #"{"status":"unavailable","detail":\#(jsonString("the database does not answer: \(error)"))}"#,
+                        status: .serviceUnavailable
+                    )
+                }
+            }
+            return jsonResponse(#"{"status":"ready"}"#)
         }
         if let metrics {
             router.get("/metrics") { _, _ in

@@ -2,6 +2,7 @@ import API
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Relational
 import Testing
 
 @Suite("Health")
@@ -22,5 +23,28 @@ struct HealthTests {
                 #expect(response.status == .notFound)
             }
         }
+    }
+
+    @Test("GET /ready is 503 while the database lacks migrations, then 200")
+    func readiness() async throws {
+        let store = try await RelationalStore(url: .sqlite(.memory), logger: Logger(label: "test"))
+        let application = APIApplication.make(
+            host: "127.0.0.1",
+            port: 0,
+            relational: store,
+            logger: Logger(label: "test")
+        )
+        try await application.test(.live) { client in
+            try await client.execute(uri: "/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("unavailable"))
+            }
+            try await store.migrate()
+            try await client.execute(uri: "/ready", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"status":"ready"}"#)
+            }
+        }
+        await store.shutdown()
     }
 }
