@@ -375,12 +375,14 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Hands `rows` to the event writer; `acknowledgement` is written once they are durable
     /// (a failed write is answered with InternalError). A full queue keeps the item here and
     /// stops reading.
+    ///
+    /// It works without a channel context too: rows of a request whose database work finished
+    /// after the charger disconnected are still stored (only the answer has nowhere to go).
     func writeEvents(_ rows: [EventRow], acknowledgement: Acknowledgement) {
-        guard let context else { return }
         inFlight += 1
         let item = EventWriteItem(
             rows: rows,
-            handler: NIOLoopBound(self, eventLoop: context.eventLoop),
+            handler: NIOLoopBound(self, eventLoop: session.channel.eventLoop),
             acknowledgement: acknowledgement
         )
         if blockedHead == blocked.count, services.events.submit(item) { return }
@@ -429,10 +431,9 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func waitForRoom() {
-        guard let context else { return }
         waitingForRoom = true
         services.metrics.backpressurePauses.increment()
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        session.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         retryBlocked()
     }
 
@@ -459,9 +460,8 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func registerForRoom() {
-        guard let context else { return }
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
+        let loop = session.channel.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
         services.events.queue.notifyWhenRoom {
             loop.execute { handler.value.retryBlocked() }
         }
