@@ -131,6 +131,11 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
+            dependencies: [
+                "Relational",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -144,6 +149,7 @@ let package = Package(
             name: "RelationalTests",
             dependencies: [
                 "Relational",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],

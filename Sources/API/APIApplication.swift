@@ -46,6 +46,10 @@ public enum APIApplication {
         metrics: PrometheusCollectorRegistry? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: ErrorMiddleware())
+        if let relational {
+            DatabaseRoutes.register(on: router, store: relational, authorizations: ingest?.authorizations)
+        }
         if let timeSeries, let relational {
             MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
         }

@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import Protocol
+import Relational
 
 /// The API's error bodies: `{"detail": "..."}` for 404, 409, 502, 504 and the like, and
 /// `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}` for invalid input (422).
@@ -31,5 +32,16 @@ enum APIErrors {
     /// JSON path (in snake_case) follows `location`, and the type is the OCPP-J error code.
     static func validation(_ error: OCPPError, location: [String]) -> Response {
         invalid(location: location + error.path, message: error.reason, type: error.code.rawValue)
+    }
+
+    /// The answer to a failed store operation: 404, 409, 422, or 503 when the database is unavailable.
+    static func response(for error: RelationalStoreError) -> Response {
+        switch error.code {
+        case .notFound: detail(error.message, status: .notFound)
+        case .conflict, .stillReferenced: detail(error.message, status: .conflict)
+        case .invalidReference: invalid(location: ["body"], message: error.message, type: "foreign_key")
+        case .invalidValue: invalid(location: ["body"], message: error.message, type: "value_error")
+        default: detail("the database is unavailable: \(error.message)", status: .serviceUnavailable)
+        }
     }
 }

@@ -180,6 +180,49 @@ struct MessageTests {
         await server.stop()
     }
 
+    @Test("RFID card writes through the REST API take effect for Authorize at once")
+    func authorizeFollowsRESTWrites() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-AUTH-REST")
+        func status(_ uniqueID: String) async throws -> String? {
+            let answer = try await charger.call(uniqueID, "Authorize", #"{"idTag":"CARD-R"}"#)
+            return try object(try object(answer[2])["idTagInfo"]!)["status"] as? String
+        }
+        #expect(try await status("r1") == "Invalid")
+        // Cached now: only invalidation by the write can change the next answer.
+        #expect(try await status("r2") == "Invalid")
+        let created = try await CommandEndpointTests.http(
+            server.port,
+            "POST",
+            "/db/rfid_cards/",
+            body: #"{"id_tag":"CARD-R"}"#
+        )
+        #expect(created.status == 201, "\(created.body)")
+        #expect(try await status("r3") == "Accepted")
+        let id = (created.json as? [String: Any])?["id"] as? Int ?? -1
+        let blocked = try await CommandEndpointTests.http(
+            server.port,
+            "PATCH",
+            "/db/rfid_cards/\(id)",
+            body: #"{"status":"Blocked"}"#
+        )
+        #expect(blocked.status == 200, "\(blocked.body)")
+        #expect(try await status("r4") == "Blocked")
+        let renamed = try await CommandEndpointTests.http(
+            server.port,
+            "PUT",
+            "/db/rfid_cards/\(id)",
+            body: #"{"id_tag":"CARD-S"}"#
+        )
+        #expect(renamed.status == 200, "\(renamed.body)")
+        #expect(try await status("r5") == "Invalid")
+        #expect(try await CommandEndpointTests.http(server.port, "DELETE", "/db/rfid_cards/\(id)").status == 204)
+        let gone = try await charger.call("r6", "Authorize", #"{"idTag":"CARD-S"}"#)
+        #expect(try object(try object(gone[2])["idTagInfo"]!)["status"] as? String == "Invalid")
+        await charger.close()
+        await server.stop()
+    }
+
     @Test("StartTransaction and StopTransaction: a session, meter samples, identical retries get the same id")
     func transactions() async throws {
         let server = try await IngestTestServer.start()

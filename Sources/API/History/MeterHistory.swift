@@ -18,21 +18,21 @@ enum MeterHistory {
         timeSeries: TimeSeriesStore,
         relational: RelationalStore
     ) {
-        router.get("/db/chargers/:id/meter-values") { request, context in
-            try await answer(request, context, timeSeries: timeSeries) { id in
+        router.get("/db/chargers/:charger_id/meter-values") { request, context in
+            try await answer(request, context, timeSeries: timeSeries, idParameter: "charger_id") { id in
                 let charger = try await relational.get(Charger.self, id: id)
                 return EventQuery(chargePointIDs: [charger.chargePointID])
             }
         }
-        router.get("/db/connectors/:id/meter-values") { request, context in
-            try await answer(request, context, timeSeries: timeSeries) { id in
+        router.get("/db/connectors/:connector_id/meter-values") { request, context in
+            try await answer(request, context, timeSeries: timeSeries, idParameter: "connector_id") { id in
                 let connector = try await relational.get(Connector.self, id: id)
                 let charger = try await relational.get(Charger.self, id: connector.chargerID)
                 return EventQuery(chargePointIDs: [charger.chargePointID], connectorID: connector.connectorID)
             }
         }
-        router.get("/db/charge_sessions/:id/meter-values") { request, context in
-            try await answer(request, context, timeSeries: timeSeries) { id in
+        router.get("/db/charge_sessions/:charge_session_id/meter-values") { request, context in
+            try await answer(request, context, timeSeries: timeSeries, idParameter: "charge_session_id") { id in
                 let session = try await relational.get(ChargeSession.self, id: id)
                 let charger = try await relational.get(Charger.self, id: session.chargerID)
                 return EventQuery(chargePointIDs: [charger.chargePointID], transactionID: Int(session.id))
@@ -140,10 +140,14 @@ enum MeterHistory {
         _ request: Request,
         _ context: BasicRequestContext,
         timeSeries: TimeSeriesStore,
+        idParameter: String,
         select: (Int64) async throws -> EventQuery
     ) async throws -> Response {
-        guard let text = context.parameters.get("id"), let id = Int64(text) else {
-            return APIErrors.invalid(location: ["path", "id"], message: "not a whole number", type: "value_error")
+        let id: Int64
+        do throws(ResourceCoding.Invalid) {
+            id = try ResourceRoutes<Charger>.pathID(idParameter, context)
+        } catch {
+            return APIErrors.invalid(location: error.location, message: error.message, type: error.type)
         }
         let parameters: Parameters
         switch self.parameters(request) {

@@ -37,6 +37,12 @@ public struct RelationalStoreError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
+    /// An error of kind `code` that says `message`.
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
     static func notFound(_ entity: String, id: Int64) -> RelationalStoreError {
         RelationalStoreError(code: .notFound, message: "\(entity) \(id) does not exist")
     }

@@ -128,9 +128,11 @@ public final class RelationalStore: Sendable {
 }
 
 /// Column names are the snake_case of the Swift names, with `ID` as `_id`
-/// (`chargePointID` is `charge_point_id`, `parentIDTag` is `parent_id_tag`).
-enum ColumnNames {
-    static func column(for property: String) -> String {
+/// (`chargePointID` is `charge_point_id`, `parentIDTag` is `parent_id_tag`); the REST API's
+/// JSON names are the same.
+public enum ColumnNames {
+    /// The column (and JSON) name of the property `property`.
+    public static func column(for property: String) -> String {
         let characters = Array(property)
         var result = ""
         for (index, character) in characters.enumerated() {

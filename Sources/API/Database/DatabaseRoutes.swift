@@ -1,0 +1,58 @@
+import Hummingbird
+import Ingest
+import Relational
+
+/// The database CRUD endpoints under `/db/`: companies, sites, chargers, connectors,
+/// drivers, RFID cards and charge sessions, and the nested `/db/companies/{company_id}/sites/`
+/// and `/db/companies/{company_id}/sites/{site_id}/chargers/`.
+enum DatabaseRoutes {
+    static func register(
+        on router: Router<BasicRequestContext>,
+        store: RelationalStore,
+        authorizations: AuthorizationCache?
+    ) {
+        ResourceRoutes(Company.self, .companies, store: store).register(on: router)
+        let sites = ResourceRoutes(Site.self, .sites, store: store)
+        sites.register(on: router)
+        sites.register(on: router, scope: companySites)
+        let chargers = ResourceRoutes(Charger.self, .chargers, store: store)
+        chargers.register(on: router)
+        chargers.register(on: router, scope: siteChargers)
+        ResourceRoutes(Connector.self, .connectors, store: store).register(on: router)
+        ResourceRoutes(Driver.self, .drivers, store: store).register(on: router)
+        // Authorize answers from a cache: a card's change must reach it before the response.
+        ResourceRoutes(RFIDCard.self, .rfidCards, store: store) { before, after in
+            for idTag in Set([before?.idTag, after?.idTag].compactMap { $0 }) {
+                authorizations?.invalidate(idTag: idTag)
+            }
+        }.register(on: router)
+        ResourceRoutes(ChargeSession.self, .chargeSessions, store: store).register(on: router)
+    }
+
+    /// `/db/companies/{company_id}/sites/`: the company's sites.
+    static let companySites = ResourceScope(prefix: "/db/companies/:company_id", parameters: ["company_id"]) {
+        parameters,
+        store in
+        let companyID = parameters["company_id"]!
+        _ = try await store.get(Company.self, id: companyID)
+        return ["company_id": companyID]
+    }
+
+    /// `/db/companies/{company_id}/sites/{site_id}/chargers/`: the chargers at one of the company's sites.
+    static let siteChargers = ResourceScope(
+        prefix: "/db/companies/:company_id/sites/:site_id",
+        parameters: ["company_id", "site_id"]
+    ) { parameters, store in
+        let companyID = parameters["company_id"]!
+        let siteID = parameters["site_id"]!
+        _ = try await store.get(Company.self, id: companyID)
+        let site = try await store.get(Site.self, id: siteID)
+        guard site.companyID == companyID else {
+            throw RelationalStoreError(
+                code: .notFound,
+                message: "site \(siteID) does not belong to company \(companyID)"
+            )
+        }
+        return ["site_id": siteID]
+    }
+}

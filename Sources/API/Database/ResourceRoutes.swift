@@ -1,0 +1,288 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Relational
+
+/// Where a collection hangs: `/db/chargers` or, nested, `/db/companies/{company_id}/sites/{site_id}/chargers`.
+struct ResourceScope: Sendable {
+    /// The path up to the collection (`/db` or `/db/companies/:company_id/sites/:site_id`).
+    var prefix: String
+    /// The integer path parameters of `prefix`, in order.
+    var parameters: [String]
+    /// The columns the parents fix (`["site_id": 4]`) once the parents are checked to exist
+    /// and belong together; throws ``RelationalStoreError`` `.notFound` otherwise.
+    var resolve: @Sendable (_ parameters: [String: Int64], _ store: RelationalStore) async throws -> [String: Int64]
+
+    static let flat = ResourceScope(prefix: "/db", parameters: []) { _, _ in [:] }
+}
+
+/// The CRUD routes of one resource: list (filters, sorting, pagination with a total), get,
+/// create (201), full update (PUT), partial update (PATCH) and delete (204, `?cascade=true`
+/// to take dependent rows along).
+struct ResourceRoutes<Entity: StoredEntity>: Sendable {
+    let resource: Resource
+    let store: RelationalStore
+    /// Called after every successful write with the row before and after it (nil when absent).
+    let afterWrite: @Sendable (_ before: Entity?, _ after: Entity?) -> Void
+
+    static var maximumBodySize: Int { 1 << 20 }
+
+    init(
+        _ type: Entity.Type,
+        _ resource: Resource,
+        store: RelationalStore,
+        afterWrite: @escaping @Sendable (_ before: Entity?, _ after: Entity?) -> Void = { _, _ in }
+    ) {
+        self.resource = resource
+        self.store = store
+        self.afterWrite = afterWrite
+    }
+
+    var coding: ResourceCoding { ResourceCoding(resource: resource) }
+
+    func register(on router: Router<BasicRequestContext>, scope: ResourceScope = .flat) {
+        let collection = "\(scope.prefix)/\(resource.collection)"
+        let item = "\(collection)/:\(resource.idParameter)"
+        router.get(RouterPath(collection)) { request, context in
+            try await respond {
+                let fixed = try await resolve(scope, context)
+                let query = try listQuery(request.uri.queryParameters, fixed: fixed)
+                return APIApplication.jsonResponse(try coding.json(try await store.list(Entity.self, query)))
+            }
+        }
+        router.post(RouterPath(collection)) { request, context in
+            try await respond {
+                let fixed = try await resolve(scope, context)
+                let body = try await checkedBody(request, complete: true, fixed: fixed)
+                let created = try await store.create(
+                    Entity.self,
+                    try ResourceCoding.decode(Entity.Fields.self, from: body)
+                )
+                afterWrite(nil, created)
+                var response = APIApplication.jsonResponse(try coding.json(created), status: .created)
+                response.headers[.location] = "/db/\(resource.collection)/\(created.id)"
+                return response
+            }
+        }
+        router.get(RouterPath(item)) { _, context in
+            try await respond {
+                APIApplication.jsonResponse(try coding.json(try await existing(scope, context)))
+            }
+        }
+        router.put(RouterPath(item)) { request, context in
+            try await respond {
+                let fixed = try await resolve(scope, context)
+                let body = try await checkedBody(request, complete: true, fixed: fixed)
+                let fields = try ResourceCoding.decode(Entity.Fields.self, from: body)
+                let before = try await existing(scope, context)
+                let updated = try await store.update(Entity.self, id: before.id, fields)
+                afterWrite(before, updated)
+                return APIApplication.jsonResponse(try coding.json(updated))
+            }
+        }
+        router.patch(RouterPath(item)) { request, context in
+            try await respond {
+                let fixed = try await resolve(scope, context)
+                let changes = try await checkedBody(request, complete: false, fixed: [:])
+                for (column, value) in fixed where changes[column] != nil && changes[column] != .integer(value) {
+                    throw ResourceCoding.Invalid(
+                        location: ["body", column],
+                        message: "must be \(value), the \(column) of the path, or left out",
+                        type: "value_error"
+                    )
+                }
+                let before = try await existing(scope, context)
+                let updated = try await store.modify(Entity.self, id: before.id) { fields in
+                    var merged = try ResourceCoding.object(fields)
+                    merged.merge(changes) { _, new in new }
+                    fields = try ResourceCoding.decode(Entity.Fields.self, from: merged)
+                }
+                afterWrite(before, updated)
+                return APIApplication.jsonResponse(try coding.json(updated))
+            }
+        }
+        router.delete(RouterPath(item)) { request, context in
+            try await respond {
+                let cascade: Bool
+                switch request.uri.queryParameters["cascade"].map(String.init) {
+                case nil, "false": cascade = false
+                case "true": cascade = true
+                case let other?:
+                    throw ResourceCoding.Invalid(
+                        location: ["query", "cascade"],
+                        message: "must be true or false, got \(other)",
+                        type: "bool_parsing"
+                    )
+                }
+                let before = try await existing(scope, context)
+                try await store.delete(Entity.self, id: before.id, cascade: cascade)
+                afterWrite(before, nil)
+                return Response(status: .noContent)
+            }
+        }
+    }
+
+    // MARK: - Steps
+
+    /// The parents' fixed columns, after checking the parents exist.
+    private func resolve(_ scope: ResourceScope, _ context: BasicRequestContext) async throws -> [String: Int64] {
+        var values: [String: Int64] = [:]
+        for name in scope.parameters {
+            values[name] = try Self.pathID(name, context)
+        }
+        return try await scope.resolve(values, store)
+    }
+
+    /// The row the item path names, checked to belong to the path's parents.
+    private func existing(_ scope: ResourceScope, _ context: BasicRequestContext) async throws -> Entity {
+        let fixed = try await resolve(scope, context)
+        let id = try Self.pathID(resource.idParameter, context)
+        let entity = try await store.get(Entity.self, id: id)
+        if !fixed.isEmpty {
+            let object = try ResourceCoding.object(entity)
+            for (column, value) in fixed where object[column] != .integer(value) {
+                throw RelationalStoreError(
+                    code: .notFound,
+                    message: "\(resource.displayName) \(id) does not belong to \(column) \(value)"
+                )
+            }
+        }
+        return entity
+    }
+
+    static func pathID(_ name: String, _ context: BasicRequestContext) throws(ResourceCoding.Invalid) -> Int64 {
+        let text = context.parameters.get(name) ?? ""
+        guard let id = Int64(text) else {
+            throw ResourceCoding.Invalid(
+                location: ["path", name],
+                message: "must be an integer id, got \(text)",
+                type: "int_parsing"
+            )
+        }
+        return id
+    }
+
+    private func checkedBody(
+        _ request: Request,
+        complete: Bool,
+        fixed: [String: Int64]
+    ) async throws -> [String: JSONValue] {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.maximumBodySize)
+        } catch {
+            throw HTTPError(.contentTooLarge, message: "the body exceeds \(Self.maximumBodySize) bytes")
+        }
+        let body = try ResourceCoding.bodyObject(Array(buffer: buffer))
+        return try coding.checked(body, complete: complete, fixed: fixed)
+    }
+
+    /// The list query from the query string: `limit`, `offset`, `sort` (`name` or `-name`),
+    /// a filter per filterable field, and `from`/`to` on the resource's time field.
+    func listQuery(
+        _ parameters: Hummingbird.Parameters,
+        fixed: [String: Int64]
+    ) throws(ResourceCoding.Invalid)
+        -> ListQuery
+    {
+        var query = ListQuery()
+        let filterable = resource.responseFields.filter(\.filterable)
+        var accepted = ["limit", "offset", "sort"] + filterable.map(\.name)
+        if resource.timeFilter != nil { accepted += ["from", "to"] }
+        for (key, value) in parameters {
+            let name = String(key)
+            let text = String(value)
+            func invalid(_ message: String, _ type: String) -> ResourceCoding.Invalid {
+                ResourceCoding.Invalid(location: ["query", name], message: message, type: type)
+            }
+            switch name {
+            case "limit":
+                guard let limit = Int(text), (1...ListQuery.maximumLimit).contains(limit) else {
+                    throw invalid("must be a whole number in 1...\(ListQuery.maximumLimit), got \(text)", "int_parsing")
+                }
+                query.limit = limit
+            case "offset":
+                guard let offset = Int(text), offset >= 0 else {
+                    throw invalid("must be a whole number, 0 or more, got \(text)", "int_parsing")
+                }
+                query.offset = offset
+            case "sort":
+                let column = text.hasPrefix("-") ? String(text.dropFirst()) : text
+                guard resource.sortableFields.contains(column) else {
+                    throw invalid(
+                        "must be a field, or - and a field for descending order: "
+                            + resource.sortableFields.joined(separator: ", "),
+                        "enum"
+                    )
+                }
+                query.sortColumn = column
+                query.ascending = !text.hasPrefix("-")
+            case "from", "to":
+                guard let column = resource.timeFilter, let time = ResourceCoding.date(text) else {
+                    throw invalid("must be an ISO 8601 date-time with a time zone, got \(text)", "datetime_parsing")
+                }
+                query.filters.append(.init(column, .date(time), name == "from" ? .atLeast : .before))
+            default:
+                guard let field = filterable.first(where: { $0.name == name }) else {
+                    throw invalid(
+                        "unknown query parameter; \(resource.collection) accepts " + accepted.joined(separator: ", "),
+                        "extra_forbidden"
+                    )
+                }
+                query.filters.append(.init(name, try Self.filterValue(text, field: field, location: ["query", name])))
+            }
+        }
+        for (column, value) in fixed.sorted(by: { $0.key < $1.key }) {
+            query.filters.append(.init(column, .integer(value)))
+        }
+        return query
+    }
+
+    private static func filterValue(
+        _ text: String,
+        field: ResourceField,
+        location: [String]
+    ) throws(ResourceCoding.Invalid) -> FieldValue {
+        if field.nullable, text == "null" { return .null }
+        switch field.kind {
+        case .integer:
+            guard let value = Int64(text) else {
+                throw ResourceCoding.Invalid(
+                    location: location,
+                    message: "must be an integer\(field.nullable ? " or null" : ""), got \(text)",
+                    type: "int_parsing"
+                )
+            }
+            return .integer(value)
+        case .string:
+            try ResourceCoding.check(.string(text), field: field, location: location)
+            return .text(text)
+        case .number:
+            guard let value = Double(text) else {
+                throw ResourceCoding.Invalid(location: location, message: "must be a number", type: "float_parsing")
+            }
+            return .double(value)
+        case .dateTime:
+            guard let date = ResourceCoding.date(text) else {
+                throw ResourceCoding.Invalid(
+                    location: location,
+                    message: "must be an ISO 8601 date-time",
+                    type: "datetime_parsing"
+                )
+            }
+            return .date(date)
+        }
+    }
+
+    /// Runs `body`, answering its invalid input with 422 and the store's failures with their status.
+    private func respond(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as ResourceCoding.Invalid {
+            return APIErrors.invalid(location: error.location, message: error.message, type: error.type)
+        } catch let error as RelationalStoreError {
+            return APIErrors.response(for: error)
+        }
+    }
+}
