@@ -185,11 +185,14 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "API",
+                "Ingest",
                 "OCPPServer",
                 "Relational",
                 "TestSupport",
+                "TimeSeries",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -21,6 +21,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMAS = os.path.join(ROOT, "Tests", "ProtocolTests", "Fixtures", "schemas")
 OUT = os.path.join(ROOT, "Sources", "Protocol", "Generated")
+OPENAPI_OUT = os.path.join(ROOT, "Sources", "API", "OpenAPI", "OCPPSchemas.swift")
 
 # Nested object types, by the property that holds them.
 OBJECT_NAMES = {
@@ -504,8 +505,53 @@ def main():
             f.write(HEADER + write_enum(name, values))
 
     write_actions(sorted(actions))
+    write_openapi_schemas(files)
     # The project's .swift-format decides the layout, so the output passes the lint step.
     subprocess.run(["swift", "format", "--in-place", "--recursive", OUT], check=True, cwd=ROOT)
+
+
+def openapi_schema(node, root):
+    """`node` as an OpenAPI 3.1 schema with the REST API's snake_case property names."""
+    node = resolve(node, root)
+    kind = node.get("type")
+    if kind == "object":
+        result = {
+            "type": "object",
+            "properties": {snake(k): openapi_schema(v, root) for k, v in node.get("properties", {}).items()},
+            "additionalProperties": False,
+        }
+        if node.get("required"):
+            result["required"] = [snake(k) for k in node["required"]]
+        return result
+    if kind == "array":
+        result = {"type": "array", "items": openapi_schema(node["items"], root)}
+        for key in ("minItems", "maxItems"):
+            if key in node:
+                result[key] = node[key]
+        return result
+    return {k: node[k] for k in ("type", "enum", "format", "maxLength", "multipleOf", "minimum", "maximum") if k in node}
+
+
+def write_openapi_schemas(files):
+    """The Central-System-initiated requests and their confirmations, for the REST API's OpenAPI document."""
+    schemas = {}
+    for file in files:
+        base = file[:-5]
+        action = base[: -len("Response")] if base.endswith("Response") else base
+        if action in CHARGE_POINT_INITIATED and action not in BOTH_DIRECTIONS:
+            continue
+        root = json.load(open(os.path.join(SCHEMAS, file)))
+        schemas[base if base.endswith("Response") else base + "Request"] = openapi_schema(root, root)
+    text = json.dumps(schemas, indent=1, sort_keys=True)
+    os.makedirs(os.path.dirname(OPENAPI_OUT), exist_ok=True)
+    with open(OPENAPI_OUT, "w") as f:
+        f.write(HEADER)
+        f.write("/// The OCPP 1.6 requests a Central System sends and the confirmations it gets, as OpenAPI 3.1\n")
+        f.write("/// schemas with snake_case property names: `<Action>Request` and `<Action>Response`.\n")
+        f.write("enum OCPPSchemas {\n    static let json = #\"\"\"\n")
+        for line in text.splitlines():
+            f.write("        " + line + "\n")
+        f.write("        \"\"\"#\n}\n")
 
 
 def write_actions(actions):

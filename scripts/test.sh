@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: format lint, a warning-free build, the generated protocol code
-# checked against the schemas, and every test, with a throwaway PostgreSQL cluster whose URL
-# the tests read from OCPP_TEST_POSTGRES_URL.
+# checked against the schemas, every test (with a throwaway PostgreSQL cluster whose URL the
+# tests read from OCPP_TEST_POSTGRES_URL), then schemathesis against the running server's
+# /openapi.json: no 5xx, and every response as the document says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
@@ -37,13 +38,14 @@ log "starting a throwaway PostgreSQL on 127.0.0.1:$pg_port"
 "${as_postgres[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres ocpp_test
 export OCPP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_test?sslmode=disable"
 
-# --- The independent OCPP peer for the interop test (PyPI: ocpp, websockets) -----------
+# --- The independent OCPP peer for the interop test (PyPI: ocpp, websockets), schemathesis ---
 venv=/tmp/ocpp-server-test-venv
 if [ ! -x "$venv/bin/python" ]; then
     log "creating a Python virtual environment for the interop test in $venv"
     python3 -m venv "$venv" 2>/dev/null || { ensure_apt_packages python3-venv; python3 -m venv "$venv"; }
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'ocpp==2.1.0' 'websockets>=13'
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'ocpp==2.1.0' 'websockets>=13' \
+    'schemathesis>=4.3,<5'
 export OCPP_TEST_PYTHON="$venv/bin/python"
 
 # --- Lint and generated code ------------------------------------------------------------
@@ -54,9 +56,12 @@ swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Pa
 log "checking that Sources/Protocol/Generated matches the schemas"
 generated_before=$(mktemp -d)
 cp -r Sources/Protocol/Generated "$generated_before/"
+cp Sources/API/OpenAPI/OCPPSchemas.swift "$generated_before/"
 python3 scripts/generate-protocol.py
-if ! diff -r "$generated_before/Generated" Sources/Protocol/Generated >/dev/null; then
+if ! diff -r "$generated_before/Generated" Sources/Protocol/Generated >/dev/null \
+    || ! diff "$generated_before/OCPPSchemas.swift" Sources/API/OpenAPI/OCPPSchemas.swift >/dev/null; then
     diff -r "$generated_before/Generated" Sources/Protocol/Generated | head -40 >&2 || true
+    diff "$generated_before/OCPPSchemas.swift" Sources/API/OpenAPI/OCPPSchemas.swift | head -40 >&2 || true
     log "Sources/Protocol/Generated is out of date: run python3 scripts/generate-protocol.py and commit"
     rm -rf "$generated_before"
     exit 1
@@ -75,4 +80,29 @@ fi
 rm -f "$build_log"
 
 log "running the tests"
-OCPP_BIN_DIR="$(swift build --show-bin-path)" swift test --skip-build
+bin_dir="$(swift build --show-bin-path)"
+OCPP_BIN_DIR="$bin_dir" swift test --skip-build
+
+# --- The API against its own OpenAPI document -----------------------------------------
+log "schemathesis against /openapi.json of a running server (PostgreSQL)"
+"${as_postgres[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres ocpp_schemathesis
+api_dir=$(mktemp -d /tmp/ocpp-test-api.XXXXXX)
+api_port=$(free_port)
+DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_schemathesis?sslmode=disable" DATA_DIR="$api_dir/data" \
+    HOST=127.0.0.1 PORT="$api_port" LOG_LEVEL=warning "$bin_dir/ocpp-server" >"$api_dir/server.log" 2>&1 &
+api_pid=$!
+stop_api() { kill "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; }
+trap 'stop_api; stop_postgres' EXIT
+schemathesis_status=0
+"$venv/bin/schemathesis" run "http://127.0.0.1:$api_port/openapi.json" --wait-for-schema 60 \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --phases examples,coverage,fuzzing,stateful --max-examples 30 --workers 2 --seed 1 \
+    --no-color >"$api_dir/schemathesis.log" 2>&1 || schemathesis_status=$?
+{ grep -vE '^  - |^💡|^$' "$api_dir/schemathesis.log" || true; } | tail -40 >&2
+if [ "$schemathesis_status" -ne 0 ]; then
+    log "schemathesis found responses that break the document (log: $api_dir/schemathesis.log)"
+    tail -40 "$api_dir/server.log" >&2
+    exit 1
+fi
+stop_api
+rm -rf "$api_dir"

@@ -53,6 +53,16 @@ public enum APIApplication {
         if let timeSeries, let relational {
             MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
         }
+        router.get("/openapi.json") { _, _ in
+            jsonResponse(OpenAPIDocument.json)
+        }
+        router.get("/docs") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/html; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.swaggerPage))
+            )
+        }
         router.get("/health") { _, _ in
             jsonResponse(#"{"status":"ok"}"#)
         }

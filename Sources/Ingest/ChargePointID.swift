@@ -10,6 +10,9 @@ public struct ChargePointID: Sendable, Hashable, Comparable, CustomStringConvert
     /// The longest identity accepted.
     public static let maximumLength = 48
 
+    /// The rules as a regular expression (ECMA 262), for API documentation.
+    public static let pattern = #"^[!$&(-.0-;=@-\[\]-~]{1,48}$"#
+
     /// Validates an already decoded identity.
     /// - Throws: ``ChargePointIDError`` naming the problem.
     public init(_ identity: String) throws(ChargePointIDError) {

@@ -15,6 +15,18 @@ enum ChargePointCommands {
     /// The largest command body accepted.
     static let maximumBodySize = 1 << 20
 
+    /// The POST endpoints: path segment and the OCPP action it sends.
+    static let commands: [(path: String, action: OCPPAction)] = [
+        ("reset", .reset), ("change_configuration", .changeConfiguration), ("unlock", .unlockConnector),
+        ("availability", .changeAvailability), ("remote_start", .remoteStartTransaction),
+        ("remote_stop", .remoteStopTransaction), ("charging_profile", .setChargingProfile),
+        ("reserve_now", .reserveNow), ("cancel_reservation", .cancelReservation),
+        ("trigger_message", .triggerMessage), ("clear_cache", .clearCache), ("data_transfer", .dataTransfer),
+        ("get_diagnostics", .getDiagnostics), ("update_firmware", .updateFirmware),
+        ("get_local_list_version", .getLocalListVersion), ("send_local_list", .sendLocalList),
+        ("clear_charging_profile", .clearChargingProfile), ("get_composite_schedule", .getCompositeSchedule),
+    ]
+
     static func register(on router: Router<BasicRequestContext>, ingest: OCPPIngest) {
         router.get("/charge_points") { request, _ in
             try listConnected(request, ingest: ingest)
@@ -29,24 +41,9 @@ enum ChargePointCommands {
             }
             return await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest)
         }
-        command("reset", ResetRequest.self, router, ingest)
-        command("change_configuration", ChangeConfigurationRequest.self, router, ingest)
-        command("unlock", UnlockConnectorRequest.self, router, ingest)
-        command("availability", ChangeAvailabilityRequest.self, router, ingest)
-        command("remote_start", RemoteStartTransactionRequest.self, router, ingest)
-        command("remote_stop", RemoteStopTransactionRequest.self, router, ingest)
-        command("charging_profile", SetChargingProfileRequest.self, router, ingest)
-        command("reserve_now", ReserveNowRequest.self, router, ingest)
-        command("cancel_reservation", CancelReservationRequest.self, router, ingest)
-        command("trigger_message", TriggerMessageRequest.self, router, ingest)
-        command("clear_cache", ClearCacheRequest.self, router, ingest)
-        command("data_transfer", DataTransferRequest.self, router, ingest)
-        command("get_diagnostics", GetDiagnosticsRequest.self, router, ingest)
-        command("update_firmware", UpdateFirmwareRequest.self, router, ingest)
-        command("get_local_list_version", GetLocalListVersionRequest.self, router, ingest)
-        command("send_local_list", SendLocalListRequest.self, router, ingest)
-        command("clear_charging_profile", ClearChargingProfileRequest.self, router, ingest)
-        command("get_composite_schedule", GetCompositeScheduleRequest.self, router, ingest)
+        for (path, action) in commands {
+            command(path, action.requestType, router, ingest)
+        }
     }
 
     /// `POST /charge_points/{charge_point_id}/{path}` with a snake_case `Request` body.

@@ -6,6 +6,17 @@ import Relational
 /// drivers, RFID cards and charge sessions, and the nested `/db/companies/{company_id}/sites/`
 /// and `/db/companies/{company_id}/sites/{site_id}/chargers/`.
 enum DatabaseRoutes {
+    /// Every resource, in the order the documentation lists them.
+    static let resources: [Resource] = [
+        .companies, .sites, .chargers, .connectors, .drivers, .rfidCards, .chargeSessions,
+    ]
+
+    /// Every collection the router serves, flat or nested.
+    static let collections: [(Resource, ResourceScope)] = [
+        (.companies, .flat), (.sites, .flat), (.sites, companySites), (.chargers, .flat), (.chargers, siteChargers),
+        (.connectors, .flat), (.drivers, .flat), (.rfidCards, .flat), (.chargeSessions, .flat),
+    ]
+
     static func register(
         on router: Router<BasicRequestContext>,
         store: RelationalStore,

@@ -1,3 +1,5 @@
+import Ingest
+
 /// One JSON field of a database resource: its type and rules, as the REST API checks them
 /// and the OpenAPI document states them.
 struct ResourceField: Sendable {
@@ -22,6 +24,10 @@ struct ResourceField: Sendable {
     var maximumLength: Int?
     /// Lists accept `?name=value` to keep only rows with that value.
     var filterable = false
+    /// A regular expression a string matches (documentation; `rule` enforces it).
+    var pattern: String?
+    /// A further rule for strings: the reason a value breaks it, or nil.
+    var rule: (@Sendable (String) -> String?)?
 
     /// Whether a create or full update must carry the field.
     var required: Bool { !nullable && !readOnly && defaultValue == nil }
@@ -160,13 +166,25 @@ extension Resource {
         displayName: "charger",
         fields: [
             reference("site_id", "The site the charger stands at, if any.", nullable: true),
-            text(
-                "charge_point_id",
-                "The OCPP identity: the last path segment of its WebSocket URL, unique.",
-                nullable: false,
-                length: 1...48,
-                filterable: true
-            ),
+            {
+                var field = text(
+                    "charge_point_id",
+                    "The OCPP identity: the last path segment of its WebSocket URL, unique.",
+                    nullable: false,
+                    length: 1...48,
+                    filterable: true
+                )
+                field.pattern = ChargePointID.pattern
+                field.rule = { text in
+                    do throws(ChargePointIDError) {
+                        _ = try ChargePointID(text)
+                        return nil
+                    } catch {
+                        return error.reason
+                    }
+                }
+                return field
+            }(),
             text("vendor", "chargePointVendor of its last BootNotification.", filterable: true),
             text("model", "chargePointModel of its last BootNotification.", filterable: true),
             text("charge_point_serial_number", "chargePointSerialNumber of its last BootNotification."),

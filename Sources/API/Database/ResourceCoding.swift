@@ -174,14 +174,20 @@ struct ResourceCoding: Sendable {
                 throw invalid("must be at most \(maximum), got \(number)", "less_than_equal")
             }
         case (.string, .string(let text)):
+            if text.unicodeScalars.contains("\u{0}") {
+                throw invalid("must not contain the NUL character", "string_pattern_mismatch")
+            }
             if let allowed = field.allowed, !allowed.contains(text) {
                 throw invalid("must be one of \(allowed.joined(separator: ", ")), got \(text)", "enum")
             }
-            if let minimum = field.minimumLength, text.count < minimum {
+            if let minimum = field.minimumLength, text.unicodeScalars.count < minimum {
                 throw invalid("must have at least \(minimum) characters", "string_too_short")
             }
-            if let maximum = field.maximumLength, text.count > maximum {
+            if let maximum = field.maximumLength, text.unicodeScalars.count > maximum {
                 throw invalid("must have at most \(maximum) characters", "string_too_long")
+            }
+            if let reason = field.rule?(text) {
+                throw invalid(reason, "string_pattern_mismatch")
             }
         case (.dateTime, .string(let text)):
             guard OCPPTimestamp(iso8601: text) != nil else {

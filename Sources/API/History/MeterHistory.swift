@@ -133,7 +133,8 @@ enum MeterHistory {
         case "d": factor = 86_400_000
         default: return nil
         }
-        return count * factor
+        let (width, overflow) = count.multipliedReportingOverflow(by: factor)
+        return overflow ? nil : width
     }
 
     private static func answer(

@@ -61,7 +61,7 @@ public struct RelationalStoreError: Error, Sendable, CustomStringConvertible {
                         code: .invalidReference,
                         message: "refers to a row that does not exist: \(detail)"
                     )
-            case "23514", "23502", "22001", "22003", "22P02":
+            case "23514", "23502", "22001", "22003", "22P02", "22021", "22008":
                 return RelationalStoreError(
                     code: .invalidValue,
                     message: "invalid value: \(error.serverInfo?[.message] ?? detail)"
