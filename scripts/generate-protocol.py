@@ -532,13 +532,18 @@ def openapi_schema(node, root):
     return {k: node[k] for k in ("type", "enum", "format", "maxLength", "multipleOf", "minimum", "maximum") if k in node}
 
 
+# The charger-initiated messages the REST API's /db/ocpp/* endpoints relay.
+RELAYED = {"BootNotification", "StatusNotification", "StartTransaction", "StopTransaction", "MeterValues", "Heartbeat"}
+
+
 def write_openapi_schemas(files):
-    """The Central-System-initiated requests and their confirmations, for the REST API's OpenAPI document."""
+    """The Central-System-initiated requests and their confirmations, and the relayed
+    charger-initiated ones, for the REST API's OpenAPI document."""
     schemas = {}
     for file in files:
         base = file[:-5]
         action = base[: -len("Response")] if base.endswith("Response") else base
-        if action in CHARGE_POINT_INITIATED and action not in BOTH_DIRECTIONS:
+        if action in CHARGE_POINT_INITIATED and action not in BOTH_DIRECTIONS and action not in RELAYED:
             continue
         root = json.load(open(os.path.join(SCHEMAS, file)))
         schemas[base if base.endswith("Response") else base + "Request"] = openapi_schema(root, root)
@@ -546,8 +551,9 @@ def write_openapi_schemas(files):
     os.makedirs(os.path.dirname(OPENAPI_OUT), exist_ok=True)
     with open(OPENAPI_OUT, "w") as f:
         f.write(HEADER)
-        f.write("/// The OCPP 1.6 requests a Central System sends and the confirmations it gets, as OpenAPI 3.1\n")
-        f.write("/// schemas with snake_case property names: `<Action>Request` and `<Action>Response`.\n")
+        f.write("/// The OCPP 1.6 requests a Central System sends and the confirmations it gets, and those of the\n")
+        f.write("/// charger messages `/db/ocpp/*` relays, as OpenAPI 3.1 schemas with snake_case property names:\n")
+        f.write("/// `<Action>Request` and `<Action>Response`.\n")
         f.write("enum OCPPSchemas {\n    static let json = #\"\"\"\n")
         for line in text.splitlines():
             f.write("        " + line + "\n")

@@ -98,6 +98,7 @@ public enum APIApplication {
         }
         if let ingest {
             ChargePointCommands.register(on: router, ingest: ingest)
+            IntegrationRoutes.register(on: router, ingest: ingest)
             // Reached only by requests the WebSocket upgrader refused (or plain GETs): say why.
             router.get("/ocpp/**") { request, _ in
                 let offered = request.headers[values: .secWebSocketProtocol]

@@ -249,7 +249,7 @@ private func blockingRawHTTP(port: Int, _ request: String) throws -> String {
         }
     }
     guard connected == 0 else { throw TestFailure("connect() failed") }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    var timeout = timeval(tv_sec: 30, tv_usec: 0)
     setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     _ = request.withCString { send(socket, $0, strlen($0), 0) }
     var received: [UInt8] = []

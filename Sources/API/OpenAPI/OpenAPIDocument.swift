@@ -40,11 +40,13 @@ enum OpenAPIDocument {
         operations(into: &paths)
         commands(into: &paths)
         database(into: &paths)
+        integration(into: &paths)
         meterHistory(into: &paths)
         var schemas = baseSchemas()
         if case .object(let ocpp)? = JSONValue.parse(Array(OCPPSchemas.json.utf8)) {
             schemas.merge(ocpp) { current, _ in current }
         }
+        relayedSchemas(into: &schemas)
         for resource in DatabaseRoutes.resources {
             resourceSchemas(resource, into: &schemas)
         }
@@ -537,6 +539,54 @@ enum OpenAPIDocument {
             ],
             "required": ["items", "total", "limit", "offset"],
         ]
+    }
+
+    // MARK: - OCPP-DB integration
+
+    private static func integration(into paths: inout [String: JSONValue]) {
+        for endpoint in IntegrationRoutes.endpoints {
+            let action = endpoint.action.rawValue
+            add(
+                &paths,
+                "/db/ocpp/\(endpoint.path)",
+                "post",
+                operation(
+                    "relay_\(endpoint.path.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "-", with: "_"))",
+                    "Relay a charger's \(action): the same ingest path and durability rule as the WebSocket; "
+                        + "200 only once what it carried is durable.",
+                    tag: "OCPP-DB integration",
+                    body: reference("Relayed\(action)Request"),
+                    responses: [
+                        "200": response("The confirmation the charger would get.", reference("\(action)Response")),
+                        "403": response(
+                            "The charger is Rejected, or unknown while unknown chargers are refused.",
+                            reference("Detail")
+                        ),
+                        "413": detail, "422": invalid,
+                        "503": response("Storing failed; nothing was acknowledged. Retry.", reference("Detail")),
+                    ]
+                )
+            )
+        }
+    }
+
+    /// `Relayed<Action>Request`: the OCPP request's schema plus the charger's `charge_point_id`.
+    private static func relayedSchemas(into schemas: inout [String: JSONValue]) {
+        for endpoint in IntegrationRoutes.endpoints {
+            let action = endpoint.action.rawValue
+            guard case .object(var schema)? = schemas["\(action)Request"],
+                case .object(var properties)? = schema["properties"]
+            else { continue }
+            properties["charge_point_id"] = [
+                "type": "string", "pattern": .string(ChargePointID.pattern),
+                "description": "The charger's OCPP identity.",
+            ]
+            schema["properties"] = .object(properties)
+            var required: [JSONValue] = ["charge_point_id"]
+            if case .array(let existing)? = schema["required"] { required += existing }
+            schema["required"] = .array(required)
+            schemas["Relayed\(action)Request"] = .object(schema)
+        }
     }
 
     // MARK: - Meter history

@@ -52,17 +52,21 @@ extension OCPPConnectionHandler {
 
         case .authorize(let authorize):
             if let cached = services.authorizations.cached(authorize.idTag) {
-                answer(uniqueID: uniqueID, AuthorizeResponse(idTagInfo: idTagInfo(cached, now: now)))
+                answer(
+                    uniqueID: uniqueID,
+                    AuthorizeResponse(
+                        idTagInfo: IngestServices.idTagInfo(
+                            cached,
+                            acceptUnknown: services.configuration.acceptUnknownIDTags,
+                            now: now
+                        )
+                    )
+                )
                 return
             }
             let services = self.services
             answerAfter(uniqueID: uniqueID, action: .authorize) {
-                let authorization = try await services.authorizations.authorization(authorize.idTag)
-                let info = Self.idTagInfo(
-                    authorization,
-                    acceptUnknown: services.configuration.acceptUnknownIDTags,
-                    now: now
-                )
+                let info = try await services.idTagInfo(authorize.idTag, now: now)
                 return PreparedAnswer(
                     frame: OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: AuthorizeResponse(idTagInfo: info))
                 )
@@ -74,88 +78,23 @@ extension OCPPConnectionHandler {
         case .startTransaction(let start):
             let services = self.services
             answerAfter(uniqueID: uniqueID, action: .startTransaction) {
-                let authorization = try await services.authorizations.authorization(start.idTag)
-                let transactionID = try await services.relational.startSession(
-                    SessionStart(
-                        chargePointID: chargePointID,
-                        connectorID: start.connectorId,
-                        idTag: start.idTag,
-                        meterStart: Int64(start.meterStart),
-                        timestamp: Date(timeIntervalSince1970: Double(start.timestamp.millisecondsSince1970) / 1000),
-                        reservationID: start.reservationId
-                    )
-                )
-                let info = Self.idTagInfo(
-                    authorization,
-                    acceptUnknown: services.configuration.acceptUnknownIDTags,
+                let (response, rows) = try await services.startTransaction(
+                    start,
+                    chargePointID: chargePointID,
                     now: now
                 )
-                let row = EventRows.meterRegister(
-                    chargePointID: chargePointID,
-                    connectorID: start.connectorId,
-                    transactionID: transactionID,
-                    watthours: start.meterStart,
-                    timestamp: start.timestamp,
-                    context: .transactionBegin
-                )
                 return PreparedAnswer(
-                    frame: OCPPFrameEncoder.callResult(
-                        uniqueID: uniqueID,
-                        payload: StartTransactionResponse(idTagInfo: info, transactionId: transactionID)
-                    ),
-                    rows: [row]
+                    frame: OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: response),
+                    rows: rows
                 )
             }
 
         case .stopTransaction(let stop):
             let services = self.services
             answerAfter(uniqueID: uniqueID, action: .stopTransaction) {
-                let outcome = try await services.relational.stopSession(
-                    SessionStop(
-                        chargePointID: chargePointID,
-                        transactionID: stop.transactionId,
-                        idTag: stop.idTag,
-                        meterStop: Int64(stop.meterStop),
-                        timestamp: Date(timeIntervalSince1970: Double(stop.timestamp.millisecondsSince1970) / 1000),
-                        reason: stop.reason?.rawValue
-                    )
-                )
-                var connectorID = 0
-                if case .stopped(let session) = outcome { connectorID = session.connectorID }
-                var rows: [EventRow] = []
-                var cache = SampleSeriesCache()
-                EventRows.samples(
-                    chargePointID: chargePointID,
-                    connectorID: connectorID,
-                    transactionID: stop.transactionId,
-                    meterValues: stop.transactionData ?? [],
-                    cache: &cache,
-                    into: &rows
-                )
-                rows.append(
-                    EventRows.meterRegister(
-                        chargePointID: chargePointID,
-                        connectorID: connectorID,
-                        transactionID: stop.transactionId,
-                        watthours: stop.meterStop,
-                        timestamp: stop.timestamp,
-                        context: .transactionEnd
-                    )
-                )
-                var info: IdTagInfo?
-                if let idTag = stop.idTag {
-                    let authorization = try await services.authorizations.authorization(idTag)
-                    info = Self.idTagInfo(
-                        authorization,
-                        acceptUnknown: services.configuration.acceptUnknownIDTags,
-                        now: now
-                    )
-                }
+                let (response, rows) = try await services.stopTransaction(stop, chargePointID: chargePointID, now: now)
                 return PreparedAnswer(
-                    frame: OCPPFrameEncoder.callResult(
-                        uniqueID: uniqueID,
-                        payload: StopTransactionResponse(idTagInfo: info)
-                    ),
+                    frame: OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: response),
                     rows: rows
                 )
             }
@@ -215,43 +154,12 @@ extension OCPPConnectionHandler {
         let services = self.services
         let session = self.session
         answerAfter(uniqueID: uniqueID, action: .bootNotification) {
-            let chargePointID = session.chargePointID.rawValue
-            let existing = try await services.relational.charger(chargePointID: chargePointID)
-            let status: RegistrationStatus
-            if existing == nil, services.configuration.unknownChargers == .reject {
-                status = .rejected
-            } else {
-                let charger = try await services.relational.registerCharger(
-                    chargePointID: chargePointID,
-                    boot: ChargerBootInfo(
-                        vendor: boot.chargePointVendor,
-                        model: boot.chargePointModel,
-                        chargePointSerialNumber: boot.chargePointSerialNumber,
-                        chargeBoxSerialNumber: boot.chargeBoxSerialNumber,
-                        firmwareVersion: boot.firmwareVersion,
-                        iccid: boot.iccid,
-                        imsi: boot.imsi,
-                        meterType: boot.meterType,
-                        meterSerialNumber: boot.meterSerialNumber
-                    ),
-                    registrationStatus: services.configuration.unknownChargers == .pending ? "Pending" : "Accepted",
-                    at: Date(timeIntervalSince1970: Double(now) / 1000)
-                )
-                status = RegistrationStatus(rawValue: charger.registrationStatus) ?? .accepted
-            }
-            session.registrationStatus = status.rawValue
-            services.logger.info(
-                "BootNotification",
-                metadata: [
-                    "charge_point_id": "\(chargePointID)", "status": "\(status.rawValue)",
-                    "vendor": "\(boot.chargePointVendor)", "model": "\(boot.chargePointModel)",
-                ]
+            let response = try await services.bootNotification(
+                boot,
+                chargePointID: session.chargePointID.rawValue,
+                now: now
             )
-            let response = BootNotificationResponse(
-                status: status,
-                currentTime: OCPPTimestamp(millisecondsSince1970: OCPPConnectionHandler.nowMilliseconds()),
-                interval: services.configuration.heartbeatInterval
-            )
+            session.registrationStatus = response.status.rawValue
             return PreparedAnswer(frame: OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: response))
         }
     }
@@ -291,19 +199,4 @@ extension OCPPConnectionHandler {
         }
     }
 
-    private func idTagInfo(_ authorization: IDTagAuthorization?, now: Int64) -> IdTagInfo {
-        Self.idTagInfo(authorization, acceptUnknown: services.configuration.acceptUnknownIDTags, now: now)
-    }
-
-    /// What Authorize (and the transactions) answer for an id tag: the card's status, Expired
-    /// past its expiry date, Invalid when unknown (unless unknown tags are accepted).
-    static func idTagInfo(_ authorization: IDTagAuthorization?, acceptUnknown: Bool, now: Int64) -> IdTagInfo {
-        guard let authorization else { return IdTagInfo(status: acceptUnknown ? .accepted : .invalid) }
-        var status = AuthorizationStatus(rawValue: authorization.status) ?? .invalid
-        let expiry = authorization.expiryDate.map {
-            OCPPTimestamp(millisecondsSince1970: Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)))
-        }
-        if status == .accepted, let expiry, expiry.millisecondsSince1970 < now { status = .expired }
-        return IdTagInfo(expiryDate: expiry, parentIdTag: authorization.parentIDTag, status: status)
-    }
 }

@@ -382,8 +382,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         inFlight += 1
         let item = EventWriteItem(
             rows: rows,
-            handler: NIOLoopBound(self, eventLoop: session.channel.eventLoop),
-            acknowledgement: acknowledgement
+            completion: .connection(NIOLoopBound(self, eventLoop: session.channel.eventLoop), acknowledgement)
         )
         if blockedHead == blocked.count, services.events.submit(item) { return }
         blocked.append(item)

@@ -23,14 +23,24 @@ enum Acknowledgement: Sendable {
 /// One unit of work for the event writer: the rows a message carried, and the answer its
 /// connection writes once they are durable. No closure: an item costs the rows array only.
 struct EventWriteItem: Sendable {
+    /// Who hears that the rows are durable.
+    enum Completion: Sendable {
+        /// A connection, which writes `Acknowledgement` on its event loop.
+        case connection(NIOLoopBound<OCPPConnectionHandler>, Acknowledgement)
+        /// A caller awaiting the write (a message relayed over HTTP), called on the writer thread.
+        case callback(@Sendable (Result<Void, any Error>) -> Void)
+    }
+
     /// The rows to append.
     var rows: [EventRow]
-    /// The connection to answer, on its event loop.
-    var handler: NIOLoopBound<OCPPConnectionHandler>
-    /// The answer.
-    var acknowledgement: Acknowledgement
+    var completion: Completion
 
-    var eventLoop: any EventLoop { handler.eventLoop }
+    var eventLoop: (any EventLoop)? {
+        switch completion {
+        case .connection(let handler, _): handler.eventLoop
+        case .callback: nil
+        }
+    }
 }
 
 /// The thread between the event loops and the time-series store: it drains everything
@@ -137,12 +147,23 @@ final class EventWriter: @unchecked Sendable {
         // One hop per event loop, not one per item.
         var groups: [ObjectIdentifier: (loop: any EventLoop, items: [EventWriteItem])] = [:]
         for item in items {
-            groups[ObjectIdentifier(item.eventLoop), default: (item.eventLoop, [])].items.append(item)
+            guard let loop = item.eventLoop else {
+                if case .callback(let callback) = item.completion { callback(result) }
+                continue
+            }
+            groups[ObjectIdentifier(loop), default: (loop, [])].items.append(item)
         }
         for (_, group) in groups {
             let grouped = group.items
             group.loop.execute {
-                for item in grouped { item.handler.value.acknowledge(item.acknowledgement, result) }
+                for item in grouped {
+                    switch item.completion {
+                    case .connection(let handler, let acknowledgement):
+                        handler.value.acknowledge(acknowledgement, result)
+                    case .callback(let callback):
+                        callback(result)
+                    }
+                }
             }
         }
     }

@@ -1,0 +1,101 @@
+import Hummingbird
+import Ingest
+import NIOCore
+import Protocol
+
+/// The OCPP-to-database integration endpoints under `/db/ocpp/`, for systems that relay
+/// OCPP over HTTP: the body is the charger's message in snake_case plus its
+/// `charge_point_id`; it goes through the same ingest path as the WebSocket, and the 200 (the
+/// confirmation the charger would get, in snake_case) comes only once it is durable.
+enum IntegrationRoutes {
+    struct Endpoint: Sendable {
+        var path: String
+        var action: OCPPAction
+        var decode: @Sendable ([UInt8]) throws(OCPPError) -> ChargePointRequest
+    }
+
+    static let endpoints: [Endpoint] = [
+        endpoint("charger/register", BootNotificationRequest.self) { .bootNotification($0) },
+        endpoint("connector/status", StatusNotificationRequest.self) { .statusNotification($0) },
+        endpoint("session/start", StartTransactionRequest.self) { .startTransaction($0) },
+        endpoint("session/end", StopTransactionRequest.self) { .stopTransaction($0) },
+        endpoint("meter-values", MeterValuesRequest.self) { .meterValues($0) },
+        endpoint("charger/heartbeat", HeartbeatRequest.self) { .heartbeat($0) },
+    ]
+
+    private static func endpoint<Request: OCPPRequest>(
+        _ path: String,
+        _ type: Request.Type,
+        _ wrap: @escaping @Sendable (Request) -> ChargePointRequest
+    ) -> Endpoint {
+        Endpoint(path: path, action: Request.action) { bytes throws(OCPPError) in
+            let request = try Request.decode(
+                from: bytes,
+                options: OCPPDecodingOptions(unknownProperties: .reject, keyStyle: .snakeCase)
+            ).value
+            try request.validate()
+            return wrap(request)
+        }
+    }
+
+    static let maximumBodySize = 1 << 20
+
+    static func register(on router: Router<BasicRequestContext>, ingest: OCPPIngest) {
+        for endpoint in endpoints {
+            router.post("/db/ocpp/\(endpoint.path)") { request, _ in
+                await relay(request, endpoint, ingest: ingest)
+            }
+        }
+    }
+
+    private static func relay(_ request: Request, _ endpoint: Endpoint, ingest: OCPPIngest) async -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maximumBodySize)
+        } catch {
+            return APIErrors.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
+        }
+        var body: [String: JSONValue]
+        do throws(ResourceCoding.Invalid) {
+            body = try ResourceCoding.bodyObject(Array(buffer: buffer))
+        } catch {
+            return APIErrors.invalid(location: error.location, message: error.message, type: error.type)
+        }
+        guard case .string(let identity)? = body.removeValue(forKey: "charge_point_id") else {
+            return APIErrors.invalid(
+                location: ["body", "charge_point_id"],
+                message: "the charger's OCPP identity is required, as a string",
+                type: "missing"
+            )
+        }
+        let chargePointID: ChargePointID
+        do {
+            chargePointID = try ChargePointID(identity)
+        } catch {
+            return APIErrors.invalid(
+                location: ["body", "charge_point_id"],
+                message: error.reason,
+                type: "string_pattern_mismatch"
+            )
+        }
+        var message = ""
+        JSONValue.object(body).write(to: &message)
+        let decoded: ChargePointRequest
+        do throws(OCPPError) {
+            decoded = try endpoint.decode(Array(message.utf8))
+        } catch {
+            return APIErrors.validation(error, location: ["body"])
+        }
+        do {
+            let confirmation = try await ingest.relay(decoded, from: chargePointID)
+            return APIApplication.jsonResponse(
+                String(decoding: confirmation.encoded(keyStyle: .snakeCase), as: UTF8.self)
+            )
+        } catch {
+            switch error.kind {
+            case .refused: return APIErrors.detail(error.description, status: .forbidden)
+            case .unavailable: return APIErrors.detail(error.description, status: .serviceUnavailable)
+            }
+        }
+    }
+}
