@@ -52,6 +52,7 @@ public enum APIApplication {
         }
         if let timeSeries, let relational {
             MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
+            ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational)
         }
         router.get("/openapi.json") { _, _ in
             jsonResponse(OpenAPIDocument.json)

@@ -174,4 +174,79 @@ struct MeterHistoryTests {
         await charger.close()
         await server.stop()
     }
+
+    @Test("Status history pages through StatusNotifications; a session summary computes energy, duration, peak power")
+    func statusHistoryAndSummary() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-SUM")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        for (index, status) in ["Available", "Preparing", "Charging"].enumerated() {
+            let answer = try await charger.call(
+                "s\(index)",
+                "StatusNotification",
+                #"{"connectorId":1,"errorCode":"NoError","status":"\#(status)","timestamp":"2026-03-01T10:0\#(index):00Z"}"#
+            )
+            #expect(answer[0] as? Int == 3)
+        }
+        _ = try await charger.call(
+            "f",
+            "StatusNotification",
+            #"{"connectorId":2,"errorCode":"GroundFailure","status":"Faulted","info":"RCD","timestamp":"2026-03-01T10:03:00Z"}"#
+        )
+        let id = try #require(try await server.relational.charger(chargePointID: "CP-SUM")?.id)
+        let first = try object(
+            try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/status-history?limit=2").json as Any
+        )
+        let firstItems = (first["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }
+        #expect(firstItems.map { $0["status"] as? String } == ["Available", "Preparing"])
+        let cursor = try #require(first["next_cursor"] as? String)
+        let rest = try object(
+            try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/status-history?limit=2&cursor=\(cursor)").json
+                as Any
+        )
+        let restItems = (rest["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }
+        #expect(restItems.map { $0["status"] as? String } == ["Charging", "Faulted"])
+        #expect(restItems.last?["error_code"] as? String == "GroundFailure")
+        #expect(restItems.last?["info"] as? String == "RCD")
+        #expect(restItems.last?["connector_id"] as? Int == 2)
+        let faulted = try object(
+            try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/status-history?connector_id=2&order=desc").json
+                as Any
+        )
+        #expect((faulted["items"] as? [Any])?.count == 1)
+        #expect(try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/status-history?colour=red").status == 422)
+        #expect(try await HTTP.http(server.port, "GET", "/db/chargers/999/status-history").status == 404)
+
+        // A session: 10:00 start at 1000 Wh, samples in kWh and kW, stop at 11:30 with 4000 Wh.
+        _ = try await server.relational.create(RFIDCard.self, RFIDCard.Fields(idTag: "SUM", status: "Accepted"))
+        let started = try await charger.call(
+            "t1",
+            "StartTransaction",
+            #"{"connectorId":1,"idTag":"SUM","meterStart":1000,"timestamp":"2026-03-01T10:00:00Z"}"#
+        )
+        let transactionID = try #require(try object(started[2])["transactionId"] as? Int)
+        _ = try await charger.call(
+            "m1",
+            "MeterValues",
+            #"{"connectorId":1,"transactionId":\#(transactionID),"meterValue":[{"timestamp":"2026-03-01T10:30:00Z","sampledValue":[{"value":"2.1","unit":"kWh"},{"value":"7.4","measurand":"Power.Active.Import","unit":"kW"},{"value":"3000","measurand":"Power.Active.Import","unit":"W","phase":"L1"}]},{"timestamp":"2026-03-01T11:00:00Z","sampledValue":[{"value":"3100","unit":"Wh"},{"value":"11000","measurand":"Power.Active.Import","unit":"W"}]}]}"#
+        )
+        _ = try await charger.call(
+            "t2",
+            "StopTransaction",
+            #"{"transactionId":\#(transactionID),"meterStop":4000,"timestamp":"2026-03-01T11:30:00Z"}"#
+        )
+        let summary = try object(
+            try await HTTP.http(server.port, "GET", "/db/charge_sessions/\(transactionID)/summary").json as Any
+        )
+        #expect(summary["energy_wh"] as? Double == 3000)
+        #expect(summary["energy_source"] as? String == "meter_values")
+        #expect(summary["duration_seconds"] as? Double == 5400)
+        #expect(summary["peak_power_w"] as? Double == 11000)
+        #expect(summary["average_power_w"] as? Double == 2000)
+        #expect(summary["status"] as? String == "completed")
+        #expect(summary["stop_time"] as? String == "2026-03-01T11:30:00.000Z")
+        #expect(try await HTTP.http(server.port, "GET", "/db/charge_sessions/424242/summary").status == 404)
+        await charger.close()
+        await server.stop()
+    }
 }

@@ -42,6 +42,7 @@ enum OpenAPIDocument {
         database(into: &paths)
         integration(into: &paths)
         meterHistory(into: &paths)
+        chargerHistory(into: &paths)
         var schemas = baseSchemas()
         if case .object(let ocpp)? = JSONValue.parse(Array(OCPPSchemas.json.utf8)) {
             schemas.merge(ocpp) { current, _ in current }
@@ -661,6 +662,59 @@ enum OpenAPIDocument {
         }
     }
 
+    private static func chargerHistory(into paths: inout [String: JSONValue]) {
+        add(
+            &paths,
+            "/db/chargers/{charger_id}/status-history",
+            "get",
+            operation(
+                "status_history_of_charger",
+                "The charger's StatusNotifications, in time order, with a cursor for the next page.",
+                tag: "Meter history",
+                parameters: [
+                    parameter("charger_id", in: "path", integer(), "The charger's database id."),
+                    parameter("from", in: "query", ["type": "string", "format": "date-time"], "At or after."),
+                    parameter("to", in: "query", ["type": "string", "format": "date-time"], "Before."),
+                    parameter("connector_id", in: "query", integer(minimum: 0), "Only this OCPP connector id."),
+                    parameter(
+                        "limit",
+                        in: "query",
+                        integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
+                        "Items per page (\(MeterHistory.defaultLimit))."
+                    ),
+                    parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
+                    parameter(
+                        "order",
+                        in: "query",
+                        ["type": "string", "enum": ["asc", "desc"]],
+                        "Oldest first (asc)."
+                    ),
+                ],
+                responses: [
+                    "200": response("A page.", reference("StatusHistoryPage")),
+                    "404": response("No such charger.", reference("Detail")), "422": invalid,
+                ]
+            )
+        )
+        add(
+            &paths,
+            "/db/charge_sessions/{charge_session_id}/summary",
+            "get",
+            operation(
+                "summary_of_charge_session",
+                "Energy delivered, duration and peak power of a session, from its samples.",
+                tag: "Meter history",
+                parameters: [
+                    parameter("charge_session_id", in: "path", integer(), "The session's id (its transactionId).")
+                ],
+                responses: [
+                    "200": response("The summary.", reference("ChargeSessionSummary")),
+                    "404": response("No such session.", reference("Detail")), "422": invalid,
+                ]
+            )
+        )
+    }
+
     // MARK: - Shared schemas
 
     private static func baseSchemas() -> [String: JSONValue] {
@@ -749,6 +803,54 @@ enum OpenAPIDocument {
                     ]) { $1 }
                 ),
                 "required": .array((["bucket_start", "value", "count"] + series.keys.sorted()).map(JSONValue.string)),
+            ],
+            "StatusEvent": [
+                "type": "object",
+                "properties": [
+                    "timestamp": ["type": "string", "format": "date-time"], "connector_id": ["type": "integer"],
+                    "status": ["type": "string"], "error_code": ["type": "string"], "info": nullableText,
+                    "vendor_id": nullableText, "vendor_error_code": nullableText,
+                ],
+                "required": [
+                    "timestamp", "connector_id", "status", "error_code", "info", "vendor_id", "vendor_error_code",
+                ],
+            ],
+            "StatusHistoryPage": [
+                "type": "object",
+                "properties": [
+                    "items": ["type": "array", "items": reference("StatusEvent")], "next_cursor": nullableText,
+                ],
+                "required": ["items", "next_cursor"],
+            ],
+            "ChargeSessionSummary": [
+                "type": "object",
+                "properties": [
+                    "charge_session_id": ["type": "integer"], "charger_id": ["type": "integer"],
+                    "connector_id": ["type": "integer"], "status": ["type": "string"],
+                    "start_time": ["type": "string", "format": "date-time"],
+                    "stop_time": ["type": ["string", "null"], "format": "date-time"],
+                    "duration_seconds": ["type": "number", "description": "To the stop, or to now while active."],
+                    "energy_wh": [
+                        "type": ["number", "null"],
+                        "description": "Last minus first energy register sample of the session (kWh converted).",
+                    ],
+                    "energy_source": [
+                        "type": ["string", "null"], "enum": ["meter_values", "meter_start_stop", .null],
+                        "description": "meter_start_stop when the session has no register samples to compare.",
+                    ],
+                    "peak_power_w": [
+                        "type": ["number", "null"], "description": "Highest Power.Active.Import sample.",
+                    ],
+                    "average_power_w": ["type": ["number", "null"]],
+                    "sample_count": [
+                        "type": "integer", "description": "Energy register and power samples the summary read.",
+                    ],
+                ],
+                "required": [
+                    "charge_session_id", "charger_id", "connector_id", "status", "start_time", "stop_time",
+                    "duration_seconds", "energy_wh", "energy_source", "peak_power_w", "average_power_w",
+                    "sample_count",
+                ],
             ],
             "MeterHistoryPage": [
                 "type": "object",
