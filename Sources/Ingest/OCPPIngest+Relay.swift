@@ -10,6 +10,9 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// The charger may not send this: it is Rejected, or unknown while unknown chargers are refused.
         case refused
+        /// The message carries a value the database refuses (an empty idTag, a NUL character,
+        /// a negative connector id); retrying cannot help.
+        case unstorable
         /// The database or the time-series store failed; nothing was acknowledged. Retry.
         case unavailable
     }
@@ -108,6 +111,12 @@ extension OCPPIngest {
             }
         } catch let error as RelayError {
             throw error
+        } catch let error as RelationalStoreError where error.code == .invalidValue || error.code == .invalidReference {
+            throw RelayError(
+                kind: .unstorable,
+                description:
+                    "\(request.action.rawValue) carries a value the central system cannot store: \(error.message)"
+            )
         } catch {
             services.logger.error(
                 "Relaying a message failed",

@@ -126,6 +126,48 @@ struct MessageTests {
         await server.stop()
     }
 
+    @Test("Values the database refuses get a clear CALLERROR and hold back no other charger")
+    func unstorableValues() async throws {
+        let server = try await IngestTestServer.start()
+        let odd = try await server.connect("CP-ODD")
+        let fine = try await server.connect("CP-FINE")
+        // The schema allows an empty idTag; the database does not: PropertyConstraintViolation, not InternalError.
+        let start = try await odd.call(
+            "t1",
+            "StartTransaction",
+            #"{"connectorId":1,"idTag":"","meterStart":0,"timestamp":"2026-03-01T10:00:00Z"}"#
+        )
+        #expect(start[0] as? Int == 4, "\(start)")
+        #expect(start[2] as? String == "PropertyConstraintViolation")
+        // A negative connector id is stored as an event but refused by the connectors table; the
+        // other charger's status, flushed in the same batch, still lands.
+        let negative = try await odd.call(
+            "s1",
+            "StatusNotification",
+            #"{"connectorId":-1,"errorCode":"NoError","status":"Available"}"#
+        )
+        #expect(negative[0] as? Int == 3)
+        let good = try await fine.call(
+            "s1",
+            "StatusNotification",
+            #"{"connectorId":1,"errorCode":"NoError","status":"Charging","info":"a\u0000b"}"#
+        )
+        #expect(good[0] as? Int == 3)
+        try await server.eventually("the well-formed status is stored") {
+            let page = try await server.relational.list(Connector.self, ListQuery(limit: 10))
+            return page.items.contains { $0.status == "Charging" && $0.info == "a\u{FFFD}b" }
+        }
+        // The exact text stays in the status history.
+        let history = try server.rows("CP-FINE", kinds: [.status])
+        #expect(history.first?.value == .status(StatusEvent(status: "Charging", errorCode: "NoError", info: "a\u{0}b")))
+        #expect(try server.rows("CP-ODD", kinds: [.status]).count == 1)
+        // The connection is still usable.
+        #expect(try await odd.call("h", "Heartbeat", "{}")[0] as? Int == 3)
+        await odd.close()
+        await fine.close()
+        await server.stop()
+    }
+
     @Test("Heartbeat answers the current time and records last-seen")
     func heartbeat() async throws {
         let server = try await IngestTestServer.start()

@@ -94,6 +94,8 @@ enum IntegrationRoutes {
         } catch {
             switch error.kind {
             case .refused: return APIErrors.detail(error.description, status: .forbidden)
+            case .unstorable:
+                return APIErrors.invalid(location: ["body"], message: error.description, type: "value_error")
             case .unavailable: return APIErrors.detail(error.description, status: .serviceUnavailable)
             }
         }

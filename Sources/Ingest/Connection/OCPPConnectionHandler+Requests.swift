@@ -184,6 +184,19 @@ extension OCPPConnectionHandler {
                 handler.writeText(prepared.frame)
             case .success(let prepared):
                 handler.writeEvents(prepared.rows, acknowledgement: .frame(uniqueID: uniqueID, prepared.frame))
+            case .failure(let error as RelationalStoreError)
+            where error.code == .invalidValue || error.code == .invalidReference:
+                // What the message carries cannot be stored (an empty idTag, a NUL character, a
+                // negative connector id): retrying cannot help, so say what is wrong.
+                handler.logger.warning(
+                    "A request carries values the database refuses",
+                    metadata: ["action": "\(action.rawValue)", "error": "\(error)"]
+                )
+                handler.answerError(
+                    uniqueID: uniqueID,
+                    code: .propertyConstraintViolation,
+                    description: "\(action.rawValue) carries a value the central system cannot store: \(error.message)"
+                )
             case .failure(let error):
                 handler.logger.error(
                     "Handling a request failed",

@@ -16,6 +16,7 @@ final class IngestMetrics: Sendable {
     let writeFailures = Counter(label: "ocpp_ingest_write_failures_total")
     let backpressurePauses = Counter(label: "ocpp_ingest_backpressure_pauses_total")
     let relationalFlushFailures = Counter(label: "ocpp_relational_flush_failures_total")
+    let relationalRowsRefused = Counter(label: "ocpp_relational_rows_refused_total")
     private let messages: [OCPPAction: Counter]
     private let errors = NIOLockedValueBox<[String: Counter]>([:])
     private let calls = NIOLockedValueBox<[String: Counter]>([:])

@@ -35,8 +35,18 @@ final class RelationalCoalescer: Sendable {
         self.logger = logger
     }
 
-    /// Records a connector's status (the latest by timestamp wins).
+    /// Records a connector's status (the latest by timestamp wins). NUL characters, which
+    /// PostgreSQL text cannot hold, become U+FFFD here; the status event in the time-series
+    /// store keeps the exact text.
     func status(_ update: ConnectorStatusUpdate) {
+        var update = update
+        if update.hasNUL {
+            update.info = update.info.map(Self.replacingNUL)
+            update.vendorID = update.vendorID.map(Self.replacingNUL)
+            update.vendorErrorCode = update.vendorErrorCode.map(Self.replacingNUL)
+            update.status = Self.replacingNUL(update.status)
+            update.errorCode = Self.replacingNUL(update.errorCode)
+        }
         let key = "\(update.chargePointID)\u{0}\(update.connectorID)"
         pending.withLockedValue { pending in
             if let existing = pending.statuses[key], existing.timestamp > update.timestamp { return }
@@ -78,6 +88,10 @@ final class RelationalCoalescer: Sendable {
         do {
             try await store.upsertConnectorStatuses(Array(batch.statuses.values))
             try await store.updateLastSeen(batch.lastSeen.map { (chargePointID: $0.key, time: $0.value) })
+        } catch let error as RelationalStoreError where error.code == .invalidValue {
+            // One update the schema refuses (a negative connector id, say) must not hold back
+            // every other charger's: write them one by one and drop only those refused.
+            await isolate(batch)
         } catch {
             metrics.relationalFlushFailures.increment()
             logger.warning(
@@ -89,5 +103,39 @@ final class RelationalCoalescer: Sendable {
             for (chargePointID, time) in batch.lastSeen { seen(chargePointID, at: time) }
             try? await Task.sleep(for: .milliseconds(500))
         }
+    }
+
+    private func isolate(_ batch: Pending) async {
+        for update in batch.statuses.values {
+            do {
+                try await store.upsertConnectorStatuses([update])
+            } catch let error as RelationalStoreError where error.code == .invalidValue {
+                metrics.relationalRowsRefused.increment()
+                logger.error(
+                    "A connector status the database refuses was dropped from the current-status table (the status event is stored)",
+                    metadata: [
+                        "charge_point_id": "\(update.chargePointID)", "connector_id": "\(update.connectorID)",
+                        "error": "\(error)",
+                    ]
+                )
+            } catch {
+                status(update)
+            }
+        }
+        do {
+            try await store.updateLastSeen(batch.lastSeen.map { (chargePointID: $0.key, time: $0.value) })
+        } catch {
+            for (chargePointID, time) in batch.lastSeen { seen(chargePointID, at: time) }
+        }
+    }
+
+    private static func replacingNUL(_ text: String) -> String {
+        text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
+    }
+}
+
+extension ConnectorStatusUpdate {
+    fileprivate var hasNUL: Bool {
+        [info, vendorID, vendorErrorCode, status, errorCode].contains { $0?.unicodeScalars.contains("\u{0}") == true }
     }
 }
