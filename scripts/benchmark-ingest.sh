@@ -53,9 +53,10 @@ stop_server() {
 
 if [ "$what" = ingest ] || [ "$what" = all ]; then
     run_server
-    log "ingest: 1,000 chargers, 10 sampled values, flat out (window 4), 30 s"
+    log "ingest: 1,000 chargers, 10 sampled values, flat out (window 4), 30 s; then every acknowledged value checked over REST"
     "$loadgen_bin" --url "ws://127.0.0.1:$server_port/ocpp" --chargers 1000 --sampled-values 10 \
-        --window 4 --ramp-up 5s --duration 30s --server-pid "$server_pid" --json "$out/ingest.json"
+        --window 4 --ramp-up 5s --duration 30s --server-pid "$server_pid" --json "$out/ingest.json" \
+        --verify "http://127.0.0.1:$server_port"
     stop_server
 fi
 

@@ -36,11 +36,14 @@ final class ChargerHandler: ChannelInboundHandler {
 
     private let settings: ChargerSettings
     private let statistics: LoadStatistics
-    private let index: Int
+    let index: Int
     private let running: ManagedAtomic<Bool>
     private var context: ChannelHandlerContext?
     private var nextUniqueID: UInt64 = 1
-    private var sent: [UInt64: (time: UInt64, sampledValues: Int)] = [:]
+    private var sent: [UInt64: (time: UInt64, sampledValues: Int, stored: Int)] = [:]
+    /// Samples the server stores for the calls it confirmed, and for all calls sent (for `--verify`).
+    private(set) var storedAcknowledged = 0
+    private(set) var storedSent = 0
     private var outputContext: ChannelHandlerContext?
     private var output: ByteBuffer?
     private var scratch = ByteBuffer()
@@ -207,6 +210,7 @@ final class ChargerHandler: ChannelInboundHandler {
             statistics.problem("charger \(index): CALLERROR \(String(buffer: buffer).prefix(300))")
         } else {
             statistics.confirmed.wrappingIncrement(ordering: .relaxed)
+            storedAcknowledged += call.stored
             if call.sampledValues > 0 {
                 statistics.sampledValues.wrappingIncrement(by: call.sampledValues, ordering: .relaxed)
             }
@@ -308,23 +312,26 @@ final class ChargerHandler: ChannelInboundHandler {
             state: &meters[connector],
             count: settings.sampledValues
         )
-        write(uniqueID: uniqueID, sampledValues: settings.sampledValues, flush: false)
+        write(uniqueID: uniqueID, sampledValues: settings.sampledValues, stored: settings.sampledValues, flush: false)
     }
 
-    private func send(action: StaticString, payload: String, flush: Bool = true) {
+    /// Sends a call; `stored` is how many samples the server keeps for it (a transaction's
+    /// start and stop each become an energy register sample).
+    private func send(action: StaticString, payload: String, stored: Int = 0, flush: Bool = true) {
         guard context != nil else { return }
         scratch.clear()
         let uniqueID = nextUniqueID
         nextUniqueID += 1
         MessageBuilder.simple(&scratch, uniqueID: uniqueID, action: action, payload: payload)
-        write(uniqueID: uniqueID, sampledValues: 0, flush: flush)
+        write(uniqueID: uniqueID, sampledValues: 0, stored: stored, flush: flush)
     }
 
     /// Frames the message built in `scratch` and records when it went out.
-    private func write(uniqueID: UInt64, sampledValues: Int, flush: Bool) {
+    private func write(uniqueID: UInt64, sampledValues: Int, stored: Int, flush: Bool) {
         guard context != nil else { return }
         appendMaskedFrame(opcode: 0x1, scratch)
-        sent[uniqueID] = (DispatchTimeNanoseconds.now, sampledValues)
+        sent[uniqueID] = (DispatchTimeNanoseconds.now, sampledValues, stored)
+        storedSent += stored
         if flush { flushOutput() }
     }
 
@@ -346,7 +353,8 @@ final class ChargerHandler: ChannelInboundHandler {
             send(
                 action: "StartTransaction",
                 payload:
-                    #"{"connectorId":1,"idTag":"LG-\#(index)","meterStart":\#(meters[0].energyTenths / 10),"timestamp":"\#(time)"}"#
+                    #"{"connectorId":1,"idTag":"LG-\#(index)","meterStart":\#(meters[0].energyTenths / 10),"timestamp":"\#(time)"}"#,
+                stored: 1
             )
         case .meter:
             sendMeterValues(transactionID: session.transactionID)
@@ -355,7 +363,8 @@ final class ChargerHandler: ChannelInboundHandler {
             send(
                 action: "StopTransaction",
                 payload:
-                    #"{"transactionId":\#(session.transactionID ?? 0),"meterStop":\#(meters[0].energyTenths / 10),"timestamp":"\#(time)","reason":"EVDisconnected"}"#
+                    #"{"transactionId":\#(session.transactionID ?? 0),"meterStop":\#(meters[0].energyTenths / 10),"timestamp":"\#(time)","reason":"EVDisconnected"}"#,
+                stored: 1
             )
         case .finishing:
             send(

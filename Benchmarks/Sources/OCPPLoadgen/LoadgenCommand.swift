@@ -67,6 +67,15 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Concurrent connection attempts at most.")
     var connectConcurrency = 256
 
+    @Option(
+        help: ArgumentHelp(
+            "After the run, read the meter history back through the REST API at URL (e.g. http://127.0.0.1:8000) "
+                + "and check that every acknowledged sampled value is stored, per charger.",
+            valueName: "URL"
+        )
+    )
+    var verify: String?
+
     func validate() throws {
         guard chargers > 0 else { throw ValidationError("--chargers must be at least 1") }
         guard (1...32).contains(connectorsPerCharger) else {
@@ -84,6 +93,9 @@ struct LoadgenCommand: AsyncParsableCommand {
         if let interval { _ = try parseDuration(interval, "--interval") }
         _ = try Endpoint(url)
         if let sourceAddresses { _ = try parseAddresses(sourceAddresses) }
+        if let verify, URL(string: verify)?.scheme?.hasPrefix("http") != true {
+            throw ValidationError("--verify takes the REST API's base URL, e.g. http://127.0.0.1:8000")
+        }
     }
 
     func run() async throws {
@@ -104,6 +116,7 @@ struct LoadgenCommand: AsyncParsableCommand {
             window: window,
             meterValuesPerSession: meterValuesPerSession
         )
+        let runStarted = Date()
         let sampler = serverPID.map { ProcessSampler(pid: $0) }
         let baselineRSS = sampler?.residentBytes()
 
@@ -198,6 +211,35 @@ struct LoadgenCommand: AsyncParsableCommand {
             summary.serverRSSBytes = rss
             summary.serverRSSBytesPerConnection = Double(max(0, rss - baselineRSS)) / Double(connected)
         }
+        if let verify {
+            handlers.stopAll()
+            // Answers in flight when the run stopped still count as acknowledged.
+            try? await Task.sleep(for: .seconds(1))
+            var expectations: [Verifier.Expectation] = []
+            for handler in handlers.all {
+                let counts = try await handler.eventLoop.submit {
+                    (handler.value.index, handler.value.storedAcknowledged, handler.value.storedSent)
+                }.get()
+                expectations.append(
+                    Verifier.Expectation(
+                        chargePointID: "\(idPrefix)-\(counts.0)",
+                        acknowledged: counts.1,
+                        sent: counts.2
+                    )
+                )
+            }
+            let baseURL = verify.hasSuffix("/") ? String(verify.dropLast()) : verify
+            let outcome = await Verifier(baseURL: baseURL, since: runStarted.addingTimeInterval(-1)).verify(
+                expectations
+            )
+            summary.verification = VerificationSummary(
+                passed: outcome.passed,
+                chargersChecked: outcome.chargersChecked,
+                acknowledgedSampledValues: outcome.acknowledged,
+                storedSampledValues: outcome.stored,
+                failures: outcome.failures
+            )
+        }
         print("")
         print(summary.text)
         let problems = statistics.firstProblems.withLockedValue { $0 }
@@ -211,7 +253,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         handlers.stopAll()
         try? await Task.sleep(for: .milliseconds(200))
         try await group.shutdownGracefully()
-        if connected == 0 { throw ExitCode.failure }
+        if connected == 0 || summary.verification?.passed == false { throw ExitCode.failure }
     }
 
     static func progressLoop(statistics: LoadStatistics, total: Int) async {
@@ -303,6 +345,8 @@ final class ConnectionSet: Sendable {
     private let handlers = NIOLockedValueBoxArray()
 
     func add(_ handler: NIOLoopBound<ChargerHandler>) { handlers.append(handler) }
+
+    var all: [NIOLoopBound<ChargerHandler>] { handlers.all }
 
     func stopAll() {
         for handler in handlers.all {

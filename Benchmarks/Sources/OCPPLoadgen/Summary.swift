@@ -37,6 +37,7 @@ struct Summary: Codable {
     var serverCPUCores: Double?
     var serverRSSBytes: Int?
     var serverRSSBytesPerConnection: Double?
+    var verification: VerificationSummary?
 
     enum CodingKeys: String, CodingKey {
         case chargers
@@ -53,6 +54,7 @@ struct Summary: Codable {
         case serverCPUCores = "server_cpu_cores"
         case serverRSSBytes = "server_rss_bytes"
         case serverRSSBytesPerConnection = "server_rss_bytes_per_connection"
+        case verification = "verify"
     }
 
     var text: String {
@@ -94,6 +96,14 @@ struct Summary: Codable {
                 )
             )
         }
+        if let verification {
+            lines.append(
+                "verify                  \(verification.passed ? "passed" : "FAILED"): \(verification.chargersChecked) chargers, "
+                    + "\(verification.acknowledgedSampledValues) acknowledged sampled values, "
+                    + "\(verification.storedSampledValues) stored"
+            )
+            for failure in verification.failures.prefix(10) { lines.append("  \(failure)") }
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -128,5 +138,22 @@ struct ProcessSampler {
             return number.map { $0 * 1024 }
         }
         return nil
+    }
+}
+
+/// What `--verify` found.
+struct VerificationSummary: Codable {
+    var passed: Bool
+    var chargersChecked: Int
+    var acknowledgedSampledValues: Int
+    var storedSampledValues: Int
+    var failures: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case passed
+        case chargersChecked = "chargers_checked"
+        case acknowledgedSampledValues = "acknowledged_sampled_values"
+        case storedSampledValues = "stored_sampled_values"
+        case failures
     }
 }
