@@ -3,6 +3,10 @@ import Protocol
 import TimeSeries
 
 /// How meter history is written: JSON objects with snake_case keys, or CSV with a header.
+///
+/// Pages hold up to 10,000 rows, so rows are written straight into bytes, and the part of a
+/// row its series decides (connector, transaction, measurand, ...) is rendered once per
+/// series and copied after that.
 enum HistoryFormat {
     static let columns = [
         "timestamp", "connector_id", "transaction_id", "measurand", "phase", "unit", "location", "context", "format",
@@ -10,65 +14,105 @@ enum HistoryFormat {
 
     /// A raw sample: `value` is a JSON number when the sample is numeric, and `raw` carries
     /// the exact text whenever it is not the number's canonical form, or for SignedData.
-    static func rowsJSON(_ rows: [EventRow], nextCursor: EventCursor?) -> String {
-        var items: [String] = []
-        items.reserveCapacity(rows.count)
-        for row in rows {
-            var fields = seriesFields(row.series, timestamp: row.timestamp)
+    static func rowsJSON(_ rows: [EventRow], nextCursor: EventCursor?) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(64 + rows.count * 220)
+        append(#"{"items":["#, to: &output)
+        var series = SeriesText(json: true)
+        for (index, row) in rows.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            append(#"{"timestamp":""#, to: &output)
+            OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)
+            output.append(UInt8(ascii: "\""))
+            output.append(contentsOf: series.text(of: row.series))
             switch row.value {
             case .number(let number):
-                fields.append(#""value":\#(jsonNumber(number))"#)
+                append(#","value":"#, to: &output)
+                appendJSONNumber(number, to: &output)
             case .numberWithText(let number, let text):
-                fields.append(#""value":\#(jsonNumber(number))"#)
-                fields.append(#""raw":\#(APIApplication.jsonString(text))"#)
+                append(#","value":"#, to: &output)
+                appendJSONNumber(number, to: &output)
+                append(#","raw":"#, to: &output)
+                appendJSONString(text, to: &output)
             case .text(let text), .payload(let text):
-                fields.append(#""value":null"#)
-                fields.append(#""raw":\#(APIApplication.jsonString(text))"#)
+                append(#","value":null,"raw":"#, to: &output)
+                appendJSONString(text, to: &output)
             case .status(let status):
-                fields.append(#""value":\#(APIApplication.jsonString(status.status))"#)
+                append(#","value":"#, to: &output)
+                appendJSONString(status.status, to: &output)
             }
-            items.append("{" + fields.joined(separator: ",") + "}")
+            output.append(UInt8(ascii: "}"))
         }
-        let cursor = nextCursor.map { APIApplication.jsonString($0.description) } ?? "null"
-        return #"{"items":[\#(items.joined(separator: ","))],"next_cursor":\#(cursor)}"#
+        append(#"],"next_cursor":"#, to: &output)
+        if let nextCursor {
+            appendJSONString(nextCursor.description, to: &output)
+        } else {
+            append("null", to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+        return output
     }
 
-    static func rowsCSV(_ rows: [EventRow]) -> String {
-        var lines = [(columns + ["value", "raw"]).joined(separator: ",")]
+    static func rowsCSV(_ rows: [EventRow]) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(64 + rows.count * 120)
+        append((columns + ["value", "raw"]).joined(separator: ",") + "\n", to: &output)
+        var series = SeriesText(json: false)
         for row in rows {
-            var cells = seriesCells(row.series, timestamp: row.timestamp)
+            OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)
+            output.append(contentsOf: series.text(of: row.series))
+            output.append(UInt8(ascii: ","))
             switch row.value {
-            case .number(let number): cells += [EventValue.number(number).text, ""]
-            case .numberWithText(let number, let text): cells += [EventValue.number(number).text, csv(text)]
-            case .text(let text), .payload(let text): cells += ["", csv(text)]
-            case .status(let status): cells += [csv(status.status), ""]
+            case .number(let number):
+                append(EventValue.number(number).text, to: &output)
+                output.append(UInt8(ascii: ","))
+            case .numberWithText(let number, let text):
+                append(EventValue.number(number).text, to: &output)
+                output.append(UInt8(ascii: ","))
+                append(csv(text), to: &output)
+            case .text(let text), .payload(let text):
+                output.append(UInt8(ascii: ","))
+                append(csv(text), to: &output)
+            case .status(let status):
+                append(csv(status.status), to: &output)
+                output.append(UInt8(ascii: ","))
             }
-            lines.append(cells.joined(separator: ","))
+            output.append(UInt8(ascii: "\n"))
         }
-        return lines.joined(separator: "\n") + "\n"
+        return output
     }
 
-    static func aggregateJSON(_ buckets: [AggregateBucket], aggregate: String) -> String {
-        let items = buckets.map { bucket in
-            var fields = seriesFields(bucket.series, timestamp: bucket.start, timestampKey: "bucket_start")
-            fields.append(#""value":\#(jsonNumber(value(of: bucket, aggregate)))"#)
-            fields.append(#""count":\#(bucket.count)"#)
-            return "{" + fields.joined(separator: ",") + "}"
+    static func aggregateJSON(_ buckets: [AggregateBucket], aggregate: String) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(64 + buckets.count * 220)
+        append(#"{"items":["#, to: &output)
+        var series = SeriesText(json: true)
+        for (index, bucket) in buckets.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            append(#"{"bucket_start":""#, to: &output)
+            OCPPTimestamp(millisecondsSince1970: bucket.start).appendISO8601(to: &output)
+            output.append(UInt8(ascii: "\""))
+            output.append(contentsOf: series.text(of: bucket.series))
+            append(#","value":"#, to: &output)
+            appendJSONNumber(value(of: bucket, aggregate), to: &output)
+            append(#","count":\#(bucket.count)}"#, to: &output)
         }
-        return #"{"items":[\#(items.joined(separator: ","))],"next_cursor":null}"#
+        append(#"],"next_cursor":null}"#, to: &output)
+        return output
     }
 
-    static func aggregateCSV(_ buckets: [AggregateBucket], aggregate: String) -> String {
+    static func aggregateCSV(_ buckets: [AggregateBucket], aggregate: String) -> [UInt8] {
         var header = columns
         header[0] = "bucket_start"
-        var lines = [(header + ["value", "count"]).joined(separator: ",")]
+        var output: [UInt8] = []
+        append((header + ["value", "count"]).joined(separator: ",") + "\n", to: &output)
+        var series = SeriesText(json: false)
         for bucket in buckets {
-            let cells =
-                seriesCells(bucket.series, timestamp: bucket.start)
-                + [EventValue.number(value(of: bucket, aggregate)).text, String(bucket.count)]
-            lines.append(cells.joined(separator: ","))
+            OCPPTimestamp(millisecondsSince1970: bucket.start).appendISO8601(to: &output)
+            output.append(contentsOf: series.text(of: bucket.series))
+            append(",\(EventValue.number(value(of: bucket, aggregate)).text),\(bucket.count)\n", to: &output)
         }
-        return lines.joined(separator: "\n") + "\n"
+        return output
     }
 
     static func value(of bucket: AggregateBucket, _ aggregate: String) -> Double {
@@ -83,33 +127,82 @@ enum HistoryFormat {
         }
     }
 
-    private static func seriesFields(_ key: SeriesKey, timestamp: Int64, timestampKey: String = "timestamp") -> [String]
-    {
-        func text(_ value: String?) -> String { value.map(APIApplication.jsonString) ?? "null" }
-        return [
-            #""\#(timestampKey)":"\#(OCPPTimestamp(millisecondsSince1970: timestamp))""#,
-            #""connector_id":\#(key.connectorID)"#,
-            #""transaction_id":\#(key.transactionID.map(String.init) ?? "null")"#,
-            #""measurand":\#(text(key.measurand))"#,
-            #""phase":\#(text(key.phase))"#,
-            #""unit":\#(text(key.unit))"#,
-            #""location":\#(text(key.location))"#,
-            #""context":\#(text(key.context))"#,
-            #""format":\#(text(key.format))"#,
-        ]
-    }
+    /// The series' part of a row, after the timestamp: `,"connector_id":1,...,"format":"Raw"`
+    /// in JSON, `,1,,Energy.Active.Import.Register,...` in CSV; rendered once per series.
+    struct SeriesText {
+        let json: Bool
+        private var rendered: [SeriesKey: [UInt8]] = [:]
 
-    private static func seriesCells(_ key: SeriesKey, timestamp: Int64) -> [String] {
-        [
-            OCPPTimestamp(millisecondsSince1970: timestamp).description, String(key.connectorID),
-            key.transactionID.map(String.init) ?? "", csv(key.measurand ?? ""), csv(key.phase ?? ""),
-            csv(key.unit ?? ""), csv(key.location ?? ""), csv(key.context ?? ""), csv(key.format ?? ""),
-        ]
+        init(json: Bool) { self.json = json }
+
+        mutating func text(of key: SeriesKey) -> [UInt8] {
+            if let text = rendered[key] { return text }
+            var text: [UInt8] = []
+            if json {
+                func field(_ name: String, _ value: String?) {
+                    append(#","\#(name)":"#, to: &text)
+                    if let value { appendJSONString(value, to: &text) } else { append("null", to: &text) }
+                }
+                append(#","connector_id":\#(key.connectorID),"transaction_id":"#, to: &text)
+                append(key.transactionID.map(String.init) ?? "null", to: &text)
+                field("measurand", key.measurand)
+                field("phase", key.phase)
+                field("unit", key.unit)
+                field("location", key.location)
+                field("context", key.context)
+                field("format", key.format)
+            } else {
+                let cells = [
+                    String(key.connectorID), key.transactionID.map(String.init) ?? "", csv(key.measurand ?? ""),
+                    csv(key.phase ?? ""), csv(key.unit ?? ""), csv(key.location ?? ""), csv(key.context ?? ""),
+                    csv(key.format ?? ""),
+                ]
+                append("," + cells.joined(separator: ","), to: &text)
+            }
+            rendered[key] = text
+            return text
+        }
     }
 
     /// A number as JSON (non-finite values, which JSON cannot carry, as null).
     static func jsonNumber(_ value: Double) -> String {
         value.isFinite ? EventValue.number(value).text : "null"
+    }
+
+    private static func appendJSONNumber(_ value: Double, to output: inout [UInt8]) {
+        append(jsonNumber(value), to: &output)
+    }
+
+    private static func append(_ text: String, to output: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { output.append(contentsOf: $0) }
+    }
+
+    /// `text` as a JSON string literal.
+    static func appendJSONString(_ text: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                switch byte {
+                case UInt8(ascii: "\""): append(#"\""#, to: &output)
+                case UInt8(ascii: "\\"): append(#"\\"#, to: &output)
+                case UInt8(ascii: "\n"): append(#"\n"#, to: &output)
+                case UInt8(ascii: "\r"): append(#"\r"#, to: &output)
+                case UInt8(ascii: "\t"): append(#"\t"#, to: &output)
+                default:
+                    let hex = String(byte, radix: 16)
+                    append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex, to: &output)
+                }
+                start = index + 1
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+        }
+        output.append(UInt8(ascii: "\""))
     }
 
     /// A CSV cell, quoted when it holds a comma, quote or line break.

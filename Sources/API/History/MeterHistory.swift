@@ -178,19 +178,27 @@ enum MeterHistory {
             let buckets = try timeSeries.aggregate(query, bucketMilliseconds: bucket)
             return parameters.csv
                 ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
-                : APIApplication.jsonResponse(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
+                : jsonResponse(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
         }
         let page = try timeSeries.query(query)
         return parameters.csv
             ? csvResponse(HistoryFormat.rowsCSV(page.rows))
-            : APIApplication.jsonResponse(HistoryFormat.rowsJSON(page.rows, nextCursor: page.nextCursor))
+            : jsonResponse(HistoryFormat.rowsJSON(page.rows, nextCursor: page.nextCursor))
     }
 
-    private static func csvResponse(_ text: String) -> Response {
+    private static func csvResponse(_ bytes: [UInt8]) -> Response {
         Response(
             status: .ok,
             headers: [.contentType: "text/csv; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+
+    private static func jsonResponse(_ bytes: [UInt8]) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
         )
     }
 }
