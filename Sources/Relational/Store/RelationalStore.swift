@@ -133,19 +133,23 @@ public final class RelationalStore: Sendable {
 public enum ColumnNames {
     /// The column (and JSON) name of the property `property`.
     public static func column(for property: String) -> String {
-        let characters = Array(property)
-        var result = ""
+        // Called for every column of every row read or written: bytes, not Characters.
+        let characters = Array(property.utf8)
+        var result: [UInt8] = []
+        result.reserveCapacity(characters.count + 4)
+        func isUpper(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") }
+        func isLower(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") }
         for (index, character) in characters.enumerated() {
-            if character.isUppercase, index > 0 {
-                let previousIsLower = characters[index - 1].isLowercase
-                let nextIsLower = index + 1 < characters.count && characters[index + 1].isLowercase
-                if previousIsLower || (characters[index - 1].isUppercase && nextIsLower) {
-                    result.append("_")
+            if isUpper(character), index > 0 {
+                let previous = characters[index - 1]
+                let nextIsLower = index + 1 < characters.count && isLower(characters[index + 1])
+                if isLower(previous) || (isUpper(previous) && nextIsLower) {
+                    result.append(UInt8(ascii: "_"))
                 }
             }
-            result.append(Character(character.lowercased()))
+            result.append(isUpper(character) ? character + 32 : character)
         }
-        return result
+        return String(decoding: result, as: UTF8.self)
     }
 
     struct Key: CodingKey {
