@@ -98,7 +98,7 @@ public enum APIApplication {
             }
         }
         if let ingest {
-            ChargePointCommands.register(on: router, ingest: ingest)
+            ChargePointCommands.register(on: router, ingest: ingest, relational: relational)
             IntegrationRoutes.register(on: router, ingest: ingest)
             // Reached only by requests the WebSocket upgrader refused (or plain GETs): say why.
             router.get("/ocpp/**") { request, _ in

@@ -60,6 +60,66 @@ struct CommandEndpointTests {
         await server.stop()
     }
 
+    @Test("Reservations and charging profiles sent are recorded with the charger's answer")
+    func recorded() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-REC")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        /// Sends a command, answers it with `answer`, and returns the HTTP response.
+        func command(_ path: String, _ body: String, answer: String) async throws -> HTTPResponse {
+            let pending = Task { try await Self.http(server.port, "POST", "/charge_points/CP-REC/\(path)", body: body) }
+            let call = try parse(try await charger.nextText())
+            try await charger.send(#"[3,"\#(call[1] as! String)",\#(answer)]"#)
+            return try await pending.value
+        }
+        func list(_ path: String) async throws -> [[String: Any]] {
+            let response = try await Self.http(server.port, "GET", path)
+            return ((response.json as? [String: Any])?["items"] as? [Any] ?? []).compactMap { $0 as? [String: Any] }
+        }
+        let reserved = try await command(
+            "reserve_now",
+            #"{"connector_id":1,"expiry_date":"2026-06-01T12:00:00Z","id_tag":"TAG-R","reservation_id":77}"#,
+            answer: #"{"status":"Accepted"}"#
+        )
+        #expect(reserved.status == 200, "\(reserved.body)")
+        var reservations = try await list("/db/reservations/?reservation_id=77")
+        #expect(reservations.count == 1)
+        #expect(reservations.first?["response_status"] as? String == "Accepted")
+        #expect(reservations.first?["id_tag"] as? String == "TAG-R")
+        #expect(reservations.first?["expiry_date"] as? String == "2026-06-01T12:00:00.000Z")
+        #expect(reservations.first?["cancelled_at"] is NSNull)
+        _ = try await command("cancel_reservation", #"{"reservation_id":77}"#, answer: #"{"status":"Accepted"}"#)
+        reservations = try await list("/db/reservations/?reservation_id=77")
+        #expect(reservations.first?["cancelled_at"] is String)
+
+        let profile = #"""
+            {"connector_id":1,"cs_charging_profiles":{"charging_profile_id":9,"stack_level":1,
+             "charging_profile_purpose":"TxDefaultProfile","charging_profile_kind":"Absolute",
+             "charging_schedule":{"charging_rate_unit":"A","charging_schedule_period":[{"start_period":0,"limit":16}]}}}
+            """#
+        let set = try await command("charging_profile", profile, answer: #"{"status":"Accepted"}"#)
+        #expect(set.status == 200, "\(set.body)")
+        var profiles = try await list("/db/charging_profiles/?charging_profile_id=9")
+        #expect(profiles.count == 1)
+        #expect(profiles.first?["purpose"] as? String == "TxDefaultProfile")
+        #expect(profiles.first?["stack_level"] as? Int == 1)
+        #expect((profiles.first?["profile"] as? String)?.contains(#""charging_schedule_period""#) == true)
+        #expect(profiles.first?["cleared_at"] is NSNull)
+        _ = try await command("clear_charging_profile", #"{"id":9}"#, answer: #"{"status":"Accepted"}"#)
+        profiles = try await list("/db/charging_profiles/?charging_profile_id=9")
+        #expect(profiles.first?["cleared_at"] is String)
+        // A rejected reservation is recorded as such; the records cannot be written over REST.
+        _ = try await command(
+            "reserve_now",
+            #"{"connector_id":2,"expiry_date":"2026-06-01T12:00:00Z","id_tag":"TAG-R","reservation_id":78}"#,
+            answer: #"{"status":"Occupied"}"#
+        )
+        #expect(try await list("/db/reservations/?response_status=Occupied").count == 1)
+        #expect(try await Self.http(server.port, "POST", "/db/reservations/", body: "{}").status == 404)
+        await charger.close()
+        await server.stop()
+    }
+
     @Test("GET configuration passes repeated keys and answers snake_case")
     func configuration() async throws {
         let server = try await IngestTestServer.start()

@@ -18,6 +18,87 @@ struct OCPPSemanticsTests {
         meterSerialNumber: "M-1"
     )
 
+    @Test(
+        "Reservations and charging profiles sent are recorded, replaced, cancelled and cleared",
+        arguments: TestBackend.allCases
+    )
+    func commandRecords(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            let expiry = Date(timeIntervalSince1970: 1_800_000_000)
+            for status in ["Occupied", "Accepted"] {
+                try await store.recordReservation(
+                    chargePointID: "CP-R",
+                    reservationID: 5,
+                    connectorID: 1,
+                    idTag: "TAG",
+                    parentIDTag: nil,
+                    expiryDate: expiry,
+                    responseStatus: status
+                )
+            }
+            var reservations = try await store.list(Reservation.self).items
+            #expect(reservations.count == 1)
+            #expect(reservations.first?.responseStatus == "Accepted")
+            #expect(sameInstant(reservations.first?.expiryDate, expiry))
+            try await store.recordReservationCancelled(chargePointID: "CP-R", reservationID: 5)
+            try await store.recordReservationCancelled(chargePointID: "CP-OTHER", reservationID: 5)
+            reservations = try await store.list(Reservation.self).items
+            #expect(reservations.first?.cancelledAt != nil)
+
+            for (id, connector, purpose, level) in [
+                (1, 1, "TxDefaultProfile", 0), (2, 1, "TxDefaultProfile", 1), (3, 2, "ChargePointMaxProfile", 0),
+            ] {
+                try await store.recordChargingProfile(
+                    chargePointID: "CP-R",
+                    connectorID: connector,
+                    chargingProfileID: id,
+                    stackLevel: level,
+                    purpose: purpose,
+                    kind: "Absolute",
+                    transactionID: nil,
+                    profile: "{}",
+                    responseStatus: "Accepted"
+                )
+            }
+            let cleared = try await store.recordChargingProfilesCleared(
+                chargePointID: "CP-R",
+                chargingProfileID: nil,
+                connectorID: 1,
+                purpose: "TxDefaultProfile",
+                stackLevel: nil
+            )
+            #expect(cleared == 2)
+            let byID = try await store.recordChargingProfilesCleared(
+                chargePointID: "CP-R",
+                chargingProfileID: 3,
+                connectorID: nil,
+                purpose: nil,
+                stackLevel: nil
+            )
+            #expect(byID == 1)
+            let profiles = try await store.list(ChargingProfileRecord.self).items
+            #expect(profiles.allSatisfy { $0.clearedAt != nil })
+            // Sending profile 1 again makes it current again.
+            try await store.recordChargingProfile(
+                chargePointID: "CP-R",
+                connectorID: 1,
+                chargingProfileID: 1,
+                stackLevel: 3,
+                purpose: "TxDefaultProfile",
+                kind: "Relative",
+                transactionID: nil,
+                profile: "{}",
+                responseStatus: "Accepted"
+            )
+            let again = try await store.list(
+                ChargingProfileRecord.self,
+                ListQuery(filters: [.init("charging_profile_id", .integer(1))])
+            )
+            #expect(again.items.first?.clearedAt == nil)
+            #expect(again.items.first?.stackLevel == 3)
+        }
+    }
+
     @Test("BootNotification registers a charger, then updates it", arguments: TestBackend.allCases)
     func registration(backend: TestBackend) async throws {
         try await backend.withStore { store in

@@ -1,8 +1,10 @@
 import Foundation
 import Hummingbird
 import Ingest
+import Logging
 import NIOCore
 import Protocol
+import Relational
 
 /// The OCPP command endpoints: `GET /charge_points` and one endpoint per
 /// Central-System-initiated message under `/charge_points/{charge_point_id}/`.
@@ -27,7 +29,7 @@ enum ChargePointCommands {
         ("clear_charging_profile", .clearChargingProfile), ("get_composite_schedule", .getCompositeSchedule),
     ]
 
-    static func register(on router: Router<BasicRequestContext>, ingest: OCPPIngest) {
+    static func register(on router: Router<BasicRequestContext>, ingest: OCPPIngest, relational: RelationalStore?) {
         router.get("/charge_points") { request, _ in
             try listConnected(request, ingest: ingest)
         }
@@ -39,10 +41,10 @@ enum ChargePointCommands {
             } catch {
                 return APIErrors.validation(error, location: ["query"])
             }
-            return await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest)
+            return await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest, relational: nil)
         }
         for (path, action) in commands {
-            command(path, action.requestType, router, ingest)
+            command(path, action.requestType, router, ingest, relational)
         }
     }
 
@@ -51,7 +53,8 @@ enum ChargePointCommands {
         _ path: String,
         _ type: Request.Type,
         _ router: Router<BasicRequestContext>,
-        _ ingest: OCPPIngest
+        _ ingest: OCPPIngest,
+        _ relational: RelationalStore?
     ) {
         router.post("/charge_points/:charge_point_id/\(path)") { request, context in
             let body: ByteBuffer
@@ -71,7 +74,13 @@ enum ChargePointCommands {
             } catch {
                 return APIErrors.validation(error, location: ["body"])
             }
-            return await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest)
+            return await send(
+                call,
+                to: context.parameters.get("charge_point_id"),
+                ingest: ingest,
+                relational: relational,
+                logger: context.logger
+            )
         }
     }
 
@@ -79,7 +88,9 @@ enum ChargePointCommands {
     private static func send<Request: OCPPRequest>(
         _ call: Request,
         to segment: String?,
-        ingest: OCPPIngest
+        ingest: OCPPIngest,
+        relational: RelationalStore?,
+        logger: Logger? = nil
     ) async -> Response {
         let chargePointID: ChargePointID
         do {
@@ -89,11 +100,79 @@ enum ChargePointCommands {
         }
         do {
             let confirmation = try await ingest.call(call, to: chargePointID)
+            if let relational {
+                do {
+                    try await record(call, confirmation, chargePointID: chargePointID.rawValue, store: relational)
+                } catch {
+                    // The charger has acted on the command: its answer is still the response.
+                    logger?.error(
+                        "Recording a command's outcome failed",
+                        metadata: [
+                            "charge_point_id": "\(chargePointID.rawValue)", "action": "\(Request.action.rawValue)",
+                            "error": "\(error)",
+                        ]
+                    )
+                }
+            }
             return APIApplication.jsonResponse(
                 String(decoding: confirmation.encoded(keyStyle: .snakeCase), as: UTF8.self)
             )
         } catch {
             return failure(error, action: Request.action)
+        }
+    }
+
+    /// Records the reservations and charging profiles sent, with the charger's answer.
+    private static func record<Request: OCPPRequest>(
+        _ call: Request,
+        _ confirmation: Request.Response,
+        chargePointID: String,
+        store: RelationalStore
+    ) async throws {
+        func date(_ timestamp: OCPPTimestamp) -> Date {
+            Date(timeIntervalSince1970: Double(timestamp.millisecondsSince1970) / 1000)
+        }
+        switch (call, confirmation) {
+        case (let reserve as ReserveNowRequest, let answer as ReserveNowResponse):
+            try await store.recordReservation(
+                chargePointID: chargePointID,
+                reservationID: reserve.reservationId,
+                connectorID: reserve.connectorId,
+                idTag: reserve.idTag,
+                parentIDTag: reserve.parentIdTag,
+                expiryDate: date(reserve.expiryDate),
+                responseStatus: answer.status.rawValue
+            )
+        case (let cancel as CancelReservationRequest, let answer as CancelReservationResponse)
+        where answer.status == .accepted:
+            try await store.recordReservationCancelled(
+                chargePointID: chargePointID,
+                reservationID: cancel.reservationId
+            )
+        case (let set as SetChargingProfileRequest, let answer as SetChargingProfileResponse):
+            let profile = set.csChargingProfiles
+            try await store.recordChargingProfile(
+                chargePointID: chargePointID,
+                connectorID: set.connectorId,
+                chargingProfileID: profile.chargingProfileId,
+                stackLevel: profile.stackLevel,
+                purpose: profile.chargingProfilePurpose.rawValue,
+                kind: profile.chargingProfileKind.rawValue,
+                transactionID: profile.transactionId,
+                profile: String(decoding: profile.encoded(keyStyle: .snakeCase), as: UTF8.self),
+                responseStatus: answer.status.rawValue
+            )
+        case (let clear as ClearChargingProfileRequest, let answer as ClearChargingProfileResponse)
+        where answer.status == .accepted:
+            try await store.recordChargingProfilesCleared(
+                chargePointID: chargePointID,
+                chargingProfileID: clear.id,
+                connectorID: clear.connectorId,
+                purpose: clear.chargingProfilePurpose?.rawValue,
+                stackLevel: clear.stackLevel
+            )
+        default:
+            break
         }
     }
 

@@ -8,13 +8,15 @@ import Relational
 enum DatabaseRoutes {
     /// Every resource, in the order the documentation lists them.
     static let resources: [Resource] = [
-        .companies, .sites, .chargers, .connectors, .drivers, .rfidCards, .chargeSessions,
+        .companies, .sites, .chargers, .connectors, .drivers, .rfidCards, .chargeSessions, .reservations,
+        .chargingProfiles,
     ]
 
     /// Every collection the router serves, flat or nested.
     static let collections: [(Resource, ResourceScope)] = [
         (.companies, .flat), (.sites, .flat), (.sites, companySites), (.chargers, .flat), (.chargers, siteChargers),
         (.connectors, .flat), (.drivers, .flat), (.rfidCards, .flat), (.chargeSessions, .flat),
+        (.reservations, .flat), (.chargingProfiles, .flat),
     ]
 
     static func register(
@@ -38,6 +40,8 @@ enum DatabaseRoutes {
             }
         }.register(on: router)
         ResourceRoutes(ChargeSession.self, .chargeSessions, store: store).register(on: router)
+        ResourceRoutes(Reservation.self, .reservations, store: store).register(on: router)
+        ResourceRoutes(ChargingProfileRecord.self, .chargingProfiles, store: store).register(on: router)
     }
 
     /// `/db/companies/{company_id}/sites/`: the company's sites.

@@ -48,6 +48,8 @@ struct Resource: Sendable {
     var fields: [ResourceField]
     /// The time field `from` and `to` filter lists on, if any.
     var timeFilter: String?
+    /// Written by the server only: the API lists and reads it.
+    var readOnly = false
 
     /// Every field a response carries, in order.
     var responseFields: [ResourceField] {
@@ -323,5 +325,75 @@ extension Resource {
             ),
         ],
         timeFilter: "start_time"
+    )
+
+    private static func recorded(
+        _ name: String,
+        _ kind: ResourceField.Kind,
+        _ description: String,
+        nullable: Bool = false,
+        filterable: Bool = false
+    ) -> ResourceField {
+        ResourceField(
+            name: name,
+            kind: kind,
+            description: description,
+            nullable: nullable,
+            readOnly: true,
+            filterable: filterable
+        )
+    }
+
+    static let reservations = Resource(
+        collection: "reservations",
+        schemaName: "Reservation",
+        idParameter: "reservation_record_id",
+        displayName: "reservation",
+        fields: [
+            recorded("charger_id", .integer, "The charger's database id.", filterable: true),
+            recorded("reservation_id", .integer, "The OCPP reservationId.", filterable: true),
+            recorded("connector_id", .integer, "The OCPP connector id (0: any).", filterable: true),
+            recorded("id_tag", .string, "The idTag it is for.", filterable: true),
+            recorded("parent_id_tag", .string, "The parent idTag, if any.", nullable: true),
+            recorded("expiry_date", .dateTime, "When it expires."),
+            recorded(
+                "response_status",
+                .string,
+                "The charger's answer: Accepted, Faulted, Occupied, Rejected or Unavailable.",
+                filterable: true
+            ),
+            recorded("cancelled_at", .dateTime, "When a CancelReservation for it was accepted.", nullable: true),
+        ],
+        readOnly: true
+    )
+
+    static let chargingProfiles = Resource(
+        collection: "charging_profiles",
+        schemaName: "ChargingProfileRecord",
+        idParameter: "charging_profile_record_id",
+        displayName: "charging profile",
+        fields: [
+            recorded("charger_id", .integer, "The charger's database id.", filterable: true),
+            recorded("connector_id", .integer, "The OCPP connector id it was set on.", filterable: true),
+            recorded("charging_profile_id", .integer, "The OCPP chargingProfileId.", filterable: true),
+            recorded("stack_level", .integer, "Its stack level."),
+            recorded("purpose", .string, "ChargePointMaxProfile, TxDefaultProfile or TxProfile.", filterable: true),
+            recorded("kind", .string, "Absolute, Recurring or Relative."),
+            recorded("transaction_id", .integer, "The transaction a TxProfile is for.", nullable: true),
+            recorded("profile", .string, "The profile as sent, JSON in snake_case."),
+            recorded(
+                "response_status",
+                .string,
+                "The charger's answer: Accepted, Rejected or NotSupported.",
+                filterable: true
+            ),
+            recorded(
+                "cleared_at",
+                .dateTime,
+                "When a ClearChargingProfile that matched it was accepted.",
+                nullable: true
+            ),
+        ],
+        readOnly: true
     )
 }

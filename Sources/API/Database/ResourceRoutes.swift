@@ -51,6 +51,12 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                 return APIApplication.jsonResponse(try coding.json(try await store.list(Entity.self, query)))
             }
         }
+        router.get(RouterPath(item)) { _, context in
+            try await respond {
+                APIApplication.jsonResponse(try coding.json(try await existing(scope, context)))
+            }
+        }
+        guard !resource.readOnly else { return }
         router.post(RouterPath(collection)) { request, context in
             try await respond {
                 let fixed = try await resolve(scope, context)
@@ -63,11 +69,6 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                 var response = APIApplication.jsonResponse(try coding.json(created), status: .created)
                 response.headers[.location] = "/db/\(resource.collection)/\(created.id)"
                 return response
-            }
-        }
-        router.get(RouterPath(item)) { _, context in
-            try await respond {
-                APIApplication.jsonResponse(try coding.json(try await existing(scope, context)))
             }
         }
         router.put(RouterPath(item)) { request, context in

@@ -383,6 +383,22 @@ enum OpenAPIDocument {
             )
             add(
                 &paths,
+                item,
+                "get",
+                operation(
+                    "get_\(singular)",
+                    "One \(resource.displayName).",
+                    tag: tag,
+                    parameters: scopeParameters + [idParameter],
+                    responses: [
+                        "200": response("It.", reference(resource.schemaName)), "404": notFound, "422": invalid,
+                        "503": unavailable,
+                    ]
+                )
+            )
+            guard !resource.readOnly else { continue }
+            add(
+                &paths,
                 collection,
                 "post",
                 operation(
@@ -394,21 +410,6 @@ enum OpenAPIDocument {
                     responses: [
                         "201": created(resource, singular: singular, scope: scope),
                         "404": notFound, "409": conflict, "413": detail, "422": invalid, "503": unavailable,
-                    ]
-                )
-            )
-            add(
-                &paths,
-                item,
-                "get",
-                operation(
-                    "get_\(singular)",
-                    "One \(resource.displayName).",
-                    tag: tag,
-                    parameters: scopeParameters + [idParameter],
-                    responses: [
-                        "200": response("It.", reference(resource.schemaName)), "404": notFound, "422": invalid,
-                        "503": unavailable,
                     ]
                 )
             )
@@ -523,12 +524,13 @@ enum OpenAPIDocument {
             ]
         }
         schemas[resource.schemaName] = object(resource.responseFields, required: resource.responseFields.map(\.name))
+        schemas["\(resource.schemaName)Page"] = page(reference(resource.schemaName))
+        guard !resource.readOnly else { return }
         schemas["\(resource.schemaName)Create"] = object(
             resource.writableFields,
             required: resource.writableFields.filter(\.required).map(\.name)
         )
         schemas["\(resource.schemaName)Patch"] = object(resource.writableFields, required: [])
-        schemas["\(resource.schemaName)Page"] = page(reference(resource.schemaName))
     }
 
     static func page(_ item: JSONValue) -> JSONValue {

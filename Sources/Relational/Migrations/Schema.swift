@@ -135,6 +135,47 @@ enum Schema {
                 )
                 """,
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "reservations and charging profiles sent to chargers",
+            statements: [
+                """
+                CREATE TABLE reservations (
+                    id {ID},
+                    charger_id BIGINT NOT NULL REFERENCES chargers (id),
+                    reservation_id INTEGER NOT NULL,
+                    connector_id INTEGER NOT NULL,
+                    id_tag TEXT NOT NULL,
+                    parent_id_tag TEXT,
+                    expiry_date {TIME} NOT NULL,
+                    response_status TEXT NOT NULL,
+                    cancelled_at {TIME},
+                    created_at {TIME} NOT NULL,
+                    updated_at {TIME} NOT NULL,
+                    UNIQUE (charger_id, reservation_id)
+                )
+                """,
+                """
+                CREATE TABLE charging_profiles (
+                    id {ID},
+                    charger_id BIGINT NOT NULL REFERENCES chargers (id),
+                    connector_id INTEGER NOT NULL,
+                    charging_profile_id INTEGER NOT NULL,
+                    stack_level INTEGER NOT NULL,
+                    purpose TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    transaction_id INTEGER,
+                    profile TEXT NOT NULL,
+                    response_status TEXT NOT NULL,
+                    cleared_at {TIME},
+                    created_at {TIME} NOT NULL,
+                    updated_at {TIME} NOT NULL,
+                    UNIQUE (charger_id, charging_profile_id)
+                )
+                """,
+                "CREATE INDEX charging_profiles_charger ON charging_profiles (charger_id, connector_id)",
+            ]
+        ),
     ]
 }

@@ -323,3 +323,66 @@ public struct ChargeSession: StoredEntity {
         }
     }
 }
+
+/// A reservation sent to a charger (ReserveNow) with the charger's answer; `cancelledAt` is
+/// set when a CancelReservation for it was accepted. Written by the command endpoints.
+public struct Reservation: StoredEntity {
+    public static let table = "reservations"
+    public static let displayName = "reservation"
+    public var id: Int64
+    public var chargerID: Int64
+    public var reservationID: Int
+    public var connectorID: Int
+    public var idTag: String
+    public var parentIDTag: String?
+    public var expiryDate: Date
+    public var responseStatus: String
+    public var cancelledAt: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public struct Fields: Codable, Sendable, Hashable {
+        public var chargerID: Int64
+        public var reservationID: Int
+        public var connectorID: Int
+        public var idTag: String
+        public var parentIDTag: String?
+        public var expiryDate: Date
+        public var responseStatus: String
+        public var cancelledAt: Date?
+    }
+}
+
+/// A charging profile sent to a charger (SetChargingProfile) with the charger's answer and
+/// the profile as sent (JSON, snake_case); `clearedAt` is set when a ClearChargingProfile
+/// that matches it was accepted. Written by the command endpoints.
+public struct ChargingProfileRecord: StoredEntity {
+    public static let table = "charging_profiles"
+    public static let displayName = "charging profile"
+    public var id: Int64
+    public var chargerID: Int64
+    public var connectorID: Int
+    public var chargingProfileID: Int
+    public var stackLevel: Int
+    public var purpose: String
+    public var kind: String
+    public var transactionID: Int?
+    public var profile: String
+    public var responseStatus: String
+    public var clearedAt: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public struct Fields: Codable, Sendable, Hashable {
+        public var chargerID: Int64
+        public var connectorID: Int
+        public var chargingProfileID: Int
+        public var stackLevel: Int
+        public var purpose: String
+        public var kind: String
+        public var transactionID: Int?
+        public var profile: String
+        public var responseStatus: String
+        public var clearedAt: Date?
+    }
+}

@@ -107,7 +107,8 @@ extension RelationalStore {
         "sites": [("chargers", "site_id", true)],
         "chargers": [
             ("connectors", "charger_id", false), ("charge_sessions", "charger_id", false),
-            ("unmatched_stop_transactions", "charger_id", false),
+            ("unmatched_stop_transactions", "charger_id", false), ("reservations", "charger_id", false),
+            ("charging_profiles", "charger_id", false),
         ],
         "drivers": [("rfid_cards", "driver_id", true), ("charge_sessions", "driver_id", true)],
     ]
