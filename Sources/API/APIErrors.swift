@@ -44,4 +44,15 @@ enum APIErrors {
         default: detail("the database is unavailable: \(error.message)", status: .serviceUnavailable)
         }
     }
+
+    /// Runs `body`, answering invalid input with 422 and the store's failures with their status.
+    static func answering(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as ResourceCoding.Invalid {
+            return invalid(location: error.location, message: error.message, type: error.type)
+        } catch let error as RelationalStoreError {
+            return response(for: error)
+        }
+    }
 }

@@ -63,18 +63,7 @@ extension OCPPIngest {
             case .statusNotification(let status):
                 let row = EventRows.row(of: status, chargePointID: id, now: now)
                 try await durable([row])
-                services.coalescer.status(
-                    ConnectorStatusUpdate(
-                        chargePointID: id,
-                        connectorID: status.connectorId,
-                        status: status.status.rawValue,
-                        errorCode: status.errorCode.rawValue,
-                        info: status.info,
-                        vendorID: status.vendorId,
-                        vendorErrorCode: status.vendorErrorCode,
-                        timestamp: Date(timeIntervalSince1970: Double(row.timestamp) / 1000)
-                    )
-                )
+                services.coalescer.status(ConnectorStatusUpdate(status, chargePointID: id, at: row.timestamp))
                 return StatusNotificationResponse()
             case .authorize(let authorize):
                 return AuthorizeResponse(idTagInfo: try await services.idTagInfo(authorize.idTag, now: now))

@@ -276,14 +276,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         }
     }
 
-    /// Runs `body`, answering its invalid input with 422 and the store's failures with their status.
     private func respond(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let error as ResourceCoding.Invalid {
-            return APIErrors.invalid(location: error.location, message: error.message, type: error.type)
-        } catch let error as RelationalStoreError {
-            return APIErrors.response(for: error)
-        }
+        try await APIErrors.answering(body)
     }
 }

@@ -36,13 +36,7 @@ enum ChargerHistory {
     }
 
     private static func answer(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let error as ResourceCoding.Invalid {
-            return APIErrors.invalid(location: error.location, message: error.message, type: error.type)
-        } catch let error as RelationalStoreError {
-            return APIErrors.response(for: error)
-        }
+        try await APIErrors.answering(body)
     }
 
     // MARK: - Status history

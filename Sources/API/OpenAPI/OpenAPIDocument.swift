@@ -595,46 +595,40 @@ enum OpenAPIDocument {
     // MARK: - Meter history
 
     private static func meterHistory(into paths: inout [String: JSONValue]) {
-        let filters: [JSONValue] = [
-            parameter("from", in: "query", ["type": "string", "format": "date-time"], "Samples at or after."),
-            parameter("to", in: "query", ["type": "string", "format": "date-time"], "Samples before."),
+        let filters: [JSONValue] =
             [
-                "name": "measurand", "in": "query", "required": false, "style": "form", "explode": true,
-                "schema": ["type": "array", "items": ["type": "string"]],
-                "description": "Only these measurands (repeat for several).",
-            ],
-            [
-                "name": "phase", "in": "query", "required": false, "style": "form", "explode": true,
-                "schema": ["type": "array", "items": ["type": "string"]],
-                "description": "Only these phases (repeat for several).",
-            ],
-            parameter("connector_id", in: "query", integer(minimum: 0), "Only this OCPP connector id."),
-            parameter(
-                "limit",
-                in: "query",
-                integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
-                "Samples per page (\(MeterHistory.defaultLimit))."
-            ),
-            parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
-            parameter(
-                "bucket",
-                in: "query",
-                ["type": "string", "pattern": "^[1-9][0-9]{0,5}[smhd]$"],
-                "Downsample into buckets of this width (1m, 15m, 1h, 1d)."
-            ),
-            parameter(
-                "agg",
-                in: "query",
-                ["type": "string", "enum": ["avg", "min", "max", "first", "last", "sum", "count"]],
-                "The aggregate of each bucket (avg)."
-            ),
-            parameter(
-                "format",
-                in: "query",
-                ["type": "string", "enum": ["json", "csv"]],
-                "csv for CSV (as does Accept: text/csv)."
-            ),
-        ]
+                parameter("from", in: "query", ["type": "string", "format": "date-time"], "Samples at or after."),
+                parameter("to", in: "query", ["type": "string", "format": "date-time"], "Samples before."),
+                [
+                    "name": "measurand", "in": "query", "required": false, "style": "form", "explode": true,
+                    "schema": ["type": "array", "items": ["type": "string"]],
+                    "description": "Only these measurands (repeat for several).",
+                ],
+                [
+                    "name": "phase", "in": "query", "required": false, "style": "form", "explode": true,
+                    "schema": ["type": "array", "items": ["type": "string"]],
+                    "description": "Only these phases (repeat for several).",
+                ],
+            ] + historyPaging("Samples") + [
+                parameter(
+                    "bucket",
+                    in: "query",
+                    ["type": "string", "pattern": "^[1-9][0-9]{0,5}[smhd]$"],
+                    "Downsample into buckets of this width (1m, 15m, 1h, 1d)."
+                ),
+                parameter(
+                    "agg",
+                    in: "query",
+                    ["type": "string", "enum": ["avg", "min", "max", "first", "last", "sum", "count"]],
+                    "The aggregate of each bucket (avg)."
+                ),
+                parameter(
+                    "format",
+                    in: "query",
+                    ["type": "string", "enum": ["json", "csv"]],
+                    "csv for CSV (as does Accept: text/csv)."
+                ),
+            ]
         for (collection, idParameter, name) in [
             ("chargers", "charger_id", "charger"), ("connectors", "connector_id", "connector"),
             ("charge_sessions", "charge_session_id", "charge session"),
@@ -664,6 +658,20 @@ enum OpenAPIDocument {
         }
     }
 
+    /// `connector_id`, `limit` and `cursor`, as the history endpoints take them.
+    private static func historyPaging(_ noun: String) -> [JSONValue] {
+        [
+            parameter("connector_id", in: "query", integer(minimum: 0), "Only this OCPP connector id."),
+            parameter(
+                "limit",
+                in: "query",
+                integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
+                "\(noun) per page (\(MeterHistory.defaultLimit))."
+            ),
+            parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
+        ]
+    }
+
     private static func chargerHistory(into paths: inout [String: JSONValue]) {
         add(
             &paths,
@@ -677,20 +685,13 @@ enum OpenAPIDocument {
                     parameter("charger_id", in: "path", integer(), "The charger's database id."),
                     parameter("from", in: "query", ["type": "string", "format": "date-time"], "At or after."),
                     parameter("to", in: "query", ["type": "string", "format": "date-time"], "Before."),
-                    parameter("connector_id", in: "query", integer(minimum: 0), "Only this OCPP connector id."),
-                    parameter(
-                        "limit",
-                        in: "query",
-                        integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
-                        "Items per page (\(MeterHistory.defaultLimit))."
-                    ),
-                    parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
+                ] + historyPaging("Items") + [
                     parameter(
                         "order",
                         in: "query",
                         ["type": "string", "enum": ["asc", "desc"]],
                         "Oldest first (asc)."
-                    ),
+                    )
                 ],
                 responses: [
                     "200": response("A page.", reference("StatusHistoryPage")),

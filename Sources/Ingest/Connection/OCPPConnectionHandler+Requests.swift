@@ -36,18 +36,7 @@ extension OCPPConnectionHandler {
 
         case .statusNotification(let status):
             let row = EventRows.row(of: status, chargePointID: chargePointID, now: now)
-            services.coalescer.status(
-                ConnectorStatusUpdate(
-                    chargePointID: chargePointID,
-                    connectorID: status.connectorId,
-                    status: status.status.rawValue,
-                    errorCode: status.errorCode.rawValue,
-                    info: status.info,
-                    vendorID: status.vendorId,
-                    vendorErrorCode: status.vendorErrorCode,
-                    timestamp: Date(timeIntervalSince1970: Double(row.timestamp) / 1000)
-                )
-            )
+            services.coalescer.status(ConnectorStatusUpdate(status, chargePointID: chargePointID, at: row.timestamp))
             writeEvents([row], acknowledgement: .empty(uniqueID: uniqueID))
 
         case .authorize(let authorize):

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Protocol
 import Relational
 
 /// The batched relational side effects of the hot messages: each connector's current status
@@ -135,6 +136,20 @@ final class RelationalCoalescer: Sendable {
 }
 
 extension ConnectorStatusUpdate {
+    /// The connector's current status a StatusNotification states, as of `timestamp` (ms).
+    init(_ request: StatusNotificationRequest, chargePointID: String, at timestamp: Int64) {
+        self.init(
+            chargePointID: chargePointID,
+            connectorID: request.connectorId,
+            status: request.status.rawValue,
+            errorCode: request.errorCode.rawValue,
+            info: request.info,
+            vendorID: request.vendorId,
+            vendorErrorCode: request.vendorErrorCode,
+            timestamp: Date(timeIntervalSince1970: Double(timestamp) / 1000)
+        )
+    }
+
     fileprivate var hasNUL: Bool {
         [info, vendorID, vendorErrorCode, status, errorCode].contains { $0?.unicodeScalars.contains("\u{0}") == true }
     }
