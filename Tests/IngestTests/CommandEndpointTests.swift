@@ -26,7 +26,22 @@ struct CommandEndpointTests {
             let status = Int(statusLine.split(separator: " ").dropFirst().first ?? ""),
             let split = raw.range(of: "\r\n\r\n")
         else { throw TestFailure("not an HTTP response: \(raw)") }
-        return HTTPResponse(status: status, body: String(raw[split.upperBound...]))
+        let head = raw[..<split.lowerBound].lowercased()
+        let body = String(raw[split.upperBound...])
+        guard head.contains("transfer-encoding: chunked") else { return HTTPResponse(status: status, body: body) }
+        // A streamed answer: size line, data, CRLF, ..., a zero-size chunk.
+        var bytes = Array(body.utf8)[...]
+        var decoded: [UInt8] = []
+        while let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\r")) {
+            guard let size = Int(String(decoding: bytes[bytes.startIndex..<lineEnd], as: UTF8.self), radix: 16),
+                size > 0
+            else { break }
+            let start = lineEnd + 2
+            guard start + size <= bytes.endIndex else { throw TestFailure("a chunk runs past the body") }
+            decoded += bytes[start..<start + size]
+            bytes = bytes[(start + size + 2)...]
+        }
+        return HTTPResponse(status: status, body: String(decoding: decoded, as: UTF8.self))
     }
 
     @Test("A command goes to the charger in camelCase and its confirmation comes back in snake_case")

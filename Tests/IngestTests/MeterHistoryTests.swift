@@ -1,7 +1,9 @@
 import Foundation
+import Protocol
 import Relational
 import TestSupport
 import Testing
+import TimeSeries
 
 @testable import Ingest
 
@@ -247,6 +249,39 @@ struct MeterHistoryTests {
         #expect(summary["stop_time"] as? String == "2026-03-01T11:30:00.000Z")
         #expect(try await HTTP.http(server.port, "GET", "/db/charge_sessions/424242/summary").status == 404)
         await charger.close()
+        await server.stop()
+    }
+
+    @Test("CSV without a limit streams the whole range, past one page")
+    func streamedCSV() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.relational.create(Charger.self, Charger.Fields(chargePointID: "CP-STREAM"))
+        let start = try #require(OCPPTimestamp(iso8601: "2026-04-01T00:00:00Z")).millisecondsSince1970
+        let series = SeriesKey(
+            chargePointID: "CP-STREAM",
+            connectorID: 1,
+            kind: .sample,
+            measurand: "Energy.Active.Import.Register",
+            unit: "Wh"
+        )
+        var rows: [EventRow] = []
+        for index in 0..<25_000 {
+            rows.append(EventRow(series: series, timestamp: start + Int64(index) * 1000, value: .number(Double(index))))
+        }
+        try await server.timeSeries.append(rows)
+        let streamed = try await HTTP.http(server.port, "GET", "/db/chargers/\(charger.id)/meter-values?format=csv")
+        #expect(streamed.status == 200)
+        let csvLines = streamed.body.split(separator: "\n", omittingEmptySubsequences: true)
+        #expect(csvLines.first?.hasPrefix("timestamp,connector_id") == true)
+        #expect(csvLines.count == 25_001)
+        #expect(csvLines.filter { $0.hasPrefix("timestamp,") }.count == 1)
+        #expect(csvLines.last?.hasPrefix("2026-04-01T06:56:39.000Z,1,,Energy.Active.Import.Register") == true)
+        let paged = try await HTTP.http(
+            server.port,
+            "GET",
+            "/db/chargers/\(charger.id)/meter-values?format=csv&limit=100"
+        )
+        #expect(paged.body.split(separator: "\n").count == 101)
         await server.stop()
     }
 }

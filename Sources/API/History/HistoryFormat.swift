@@ -53,10 +53,10 @@ enum HistoryFormat {
         return output
     }
 
-    static func rowsCSV(_ rows: [EventRow]) -> [UInt8] {
+    static func rowsCSV(_ rows: [EventRow], header: Bool = true) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(64 + rows.count * 120)
-        append((columns + ["value", "raw"]).joined(separator: ",") + "\n", to: &output)
+        if header { append((columns + ["value", "raw"]).joined(separator: ",") + "\n", to: &output) }
         var series = SeriesText(json: false)
         for row in rows {
             OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)

@@ -48,6 +48,7 @@ enum MeterHistory {
         var phases: Set<String>?
         var connectorID: Int?
         var limit = MeterHistory.defaultLimit
+        var limitGiven = false
         var cursor: EventCursor?
         var bucket: Int64?
         var aggregate = "avg"
@@ -85,6 +86,7 @@ enum MeterHistory {
                 return .failure(Invalid("limit", "must be a whole number in 1...\(maximumLimit)"))
             }
             parameters.limit = value
+            parameters.limitGiven = true
         }
         if let text = query["cursor"] {
             guard let cursor = EventCursor(String(text)) else {
@@ -180,10 +182,37 @@ enum MeterHistory {
                 ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
                 : jsonResponse(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
         }
+        if parameters.csv, !parameters.limitGiven {
+            return streamedCSV(query, timeSeries: timeSeries)
+        }
         let page = try timeSeries.query(query)
         return parameters.csv
             ? csvResponse(HistoryFormat.rowsCSV(page.rows))
             : jsonResponse(HistoryFormat.rowsJSON(page.rows, nextCursor: page.nextCursor))
+    }
+
+    /// CSV of the whole range, written page by page (`maximumLimit` rows, each page read from
+    /// a snapshot of its own) as it is read, so a month of samples never sits in memory.
+    private static func streamedCSV(_ query: EventQuery, timeSeries: TimeSeriesStore) -> Response {
+        var paged = query
+        paged.limit = maximumLimit
+        let first = paged
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/csv; charset=utf-8"],
+            body: ResponseBody { writer in
+                var query = first
+                var header = true
+                while true {
+                    let page = try timeSeries.query(query)
+                    try await writer.write(ByteBuffer(bytes: HistoryFormat.rowsCSV(page.rows, header: header)))
+                    header = false
+                    guard let next = page.nextCursor else { break }
+                    query.cursor = next
+                }
+                try await writer.finish(nil)
+            }
+        )
     }
 
     private static func csvResponse(_ bytes: [UInt8]) -> Response {

@@ -626,7 +626,7 @@ enum OpenAPIDocument {
                     "format",
                     in: "query",
                     ["type": "string", "enum": ["json", "csv"]],
-                    "csv for CSV (as does Accept: text/csv)."
+                    "csv for CSV (as does Accept: text/csv). CSV without limit streams the whole range."
                 ),
             ]
         for (collection, idParameter, name) in [
