@@ -51,6 +51,10 @@ final class ChargerHandler: ChannelInboundHandler {
     private var booted = false
     private var meters: [MeterState]
     private var nextConnector = 0
+    /// The last MeterValues timestamp per connector: each is later than the one before, as a
+    /// real meter's are (the store keeps one value per series and millisecond, so two
+    /// readings in one millisecond would count as one in `--verify`).
+    private var lastTimestamps: [Int64]
     private var timer: RepeatedTask?
     private var session = SessionState()
     private var closedByUs = false
@@ -69,6 +73,7 @@ final class ChargerHandler: ChannelInboundHandler {
         self.statistics = statistics
         self.running = running
         self.meters = (0..<max(1, settings.connectors)).map { MeterState(seed: UInt64(index &* 7919 &+ $0 &+ 1)) }
+        self.lastTimestamps = Array(repeating: 0, count: max(1, settings.connectors))
         self.maskState = UInt64.random(in: 1...UInt64.max)
     }
 
@@ -308,7 +313,7 @@ final class ChargerHandler: ChannelInboundHandler {
             uniqueID: uniqueID,
             connectorID: connector + 1,
             transactionID: transactionID,
-            timestamp: Self.nowMilliseconds(),
+            timestamp: nextTimestamp(connector: connector),
             state: &meters[connector],
             count: settings.sampledValues
         )
@@ -324,6 +329,12 @@ final class ChargerHandler: ChannelInboundHandler {
         nextUniqueID += 1
         MessageBuilder.simple(&scratch, uniqueID: uniqueID, action: action, payload: payload)
         write(uniqueID: uniqueID, sampledValues: 0, stored: stored, flush: flush)
+    }
+
+    private func nextTimestamp(connector: Int) -> Int64 {
+        let timestamp = max(Self.nowMilliseconds(), lastTimestamps[connector] + 1)
+        lastTimestamps[connector] = timestamp
+        return timestamp
     }
 
     /// Frames the message built in `scratch` and records when it went out.
