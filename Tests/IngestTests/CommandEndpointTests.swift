@@ -75,9 +75,12 @@ struct CommandEndpointTests {
         await server.stop()
     }
 
-    @Test("Reservations and charging profiles sent are recorded with the charger's answer")
-    func recorded() async throws {
-        let server = try await IngestTestServer.start()
+    @Test(
+        "Reservations and charging profiles sent are recorded with the charger's answer",
+        arguments: TestBackend.allCases
+    )
+    func recorded(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         let charger = try await server.connect("CP-REC")
         _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
         /// Sends a command, answers it with `answer`, and returns the HTTP response.

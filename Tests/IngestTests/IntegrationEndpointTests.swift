@@ -25,9 +25,12 @@ struct IntegrationEndpointTests {
         response.json as? [String: Any] ?? [:]
     }
 
-    @Test("Register, status, start, meter values, end and heartbeat land where the WebSocket's do")
-    func fullSession() async throws {
-        let server = try await IngestTestServer.start()
+    @Test(
+        "Register, status, start, meter values, end and heartbeat land where the WebSocket's do",
+        arguments: TestBackend.allCases
+    )
+    func fullSession(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         _ = try await server.relational.create(RFIDCard.self, RFIDCard.Fields(idTag: "TAG-H", status: "Accepted"))
 
         let boot = try await Self.post(
@@ -97,9 +100,9 @@ struct IntegrationEndpointTests {
         await server.stop()
     }
 
-    @Test("The answer waits until the rows are durable")
-    func answerWaitsForDurability() async throws {
-        let server = try await IngestTestServer.start()
+    @Test("The answer waits until the rows are durable", arguments: TestBackend.allCases)
+    func answerWaitsForDurability(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         _ = try await Self.post(
             server,
             "charger/register",
@@ -122,9 +125,9 @@ struct IntegrationEndpointTests {
         await server.stop()
     }
 
-    @Test("Invalid bodies are 422 with the field's location; refused chargers 403")
-    func errors() async throws {
-        let server = try await IngestTestServer.start(IngestConfiguration(unknownChargers: .reject))
+    @Test("Invalid bodies are 422 with the field's location; refused chargers 403", arguments: TestBackend.allCases)
+    func errors(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(IngestConfiguration(unknownChargers: .reject), backend: backend)
         let cases: [(String, String, [String], String)] = [
             ("charger/heartbeat", "{}", ["body", "charge_point_id"], "missing"),
             (

@@ -1,6 +1,7 @@
 import Foundation
 import Protocol
 import Relational
+import TestSupport
 import Testing
 import TimeSeries
 
@@ -126,9 +127,12 @@ struct MessageTests {
         await server.stop()
     }
 
-    @Test("Values the database refuses get a clear CALLERROR and hold back no other charger")
-    func unstorableValues() async throws {
-        let server = try await IngestTestServer.start()
+    @Test(
+        "Values the database refuses get a clear CALLERROR and hold back no other charger",
+        arguments: TestBackend.allCases
+    )
+    func unstorableValues(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         let odd = try await server.connect("CP-ODD")
         let fine = try await server.connect("CP-FINE")
         // The schema allows an empty idTag; the database does not: PropertyConstraintViolation, not InternalError.
@@ -222,9 +226,9 @@ struct MessageTests {
         await server.stop()
     }
 
-    @Test("RFID card writes through the REST API take effect for Authorize at once")
-    func authorizeFollowsRESTWrites() async throws {
-        let server = try await IngestTestServer.start()
+    @Test("RFID card writes through the REST API take effect for Authorize at once", arguments: TestBackend.allCases)
+    func authorizeFollowsRESTWrites(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         let charger = try await server.connect("CP-AUTH-REST")
         func status(_ uniqueID: String) async throws -> String? {
             let answer = try await charger.call(uniqueID, "Authorize", #"{"idTag":"CARD-R"}"#)

@@ -21,9 +21,9 @@ struct MeterHistoryTests {
             #"[2,"\#(uniqueID)","MeterValues",{"connectorId":1\#(transaction),"meterValue":[\#(values.joined(separator: ","))]}]"#
     }
 
-    @Test("Raw samples come back exactly, in JSON and CSV, with a resumable cursor")
-    func raw() async throws {
-        let server = try await IngestTestServer.start()
+    @Test("Raw samples come back exactly, in JSON and CSV, with a resumable cursor", arguments: TestBackend.allCases)
+    func raw(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         let charger = try await server.connect("CP-HIST")
         _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
         try await charger.send(
@@ -111,9 +111,12 @@ struct MeterHistoryTests {
         await server.stop()
     }
 
-    @Test("Downsampling matches a hand computation; sessions select their transaction; errors are clear")
-    func buckets() async throws {
-        let server = try await IngestTestServer.start()
+    @Test(
+        "Downsampling matches a hand computation; sessions select their transaction; errors are clear",
+        arguments: TestBackend.allCases
+    )
+    func buckets(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         let charger = try await server.connect("CP-AGG")
         _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
         let start = try await charger.call(
@@ -177,9 +180,12 @@ struct MeterHistoryTests {
         await server.stop()
     }
 
-    @Test("Status history pages through StatusNotifications; a session summary computes energy, duration, peak power")
-    func statusHistoryAndSummary() async throws {
-        let server = try await IngestTestServer.start()
+    @Test(
+        "Status history pages through StatusNotifications; a session summary computes energy, duration, peak power",
+        arguments: TestBackend.allCases
+    )
+    func statusHistoryAndSummary(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         let charger = try await server.connect("CP-SUM")
         _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
         for (index, status) in ["Available", "Preparing", "Charging"].enumerated() {
@@ -252,9 +258,9 @@ struct MeterHistoryTests {
         await server.stop()
     }
 
-    @Test("CSV without a limit streams the whole range, past one page")
-    func streamedCSV() async throws {
-        let server = try await IngestTestServer.start()
+    @Test("CSV without a limit streams the whole range, past one page", arguments: TestBackend.allCases)
+    func streamedCSV(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(backend: backend)
         let charger = try await server.relational.create(Charger.self, Charger.Fields(chargePointID: "CP-STREAM"))
         let start = try #require(OCPPTimestamp(iso8601: "2026-04-01T00:00:00Z")).millisecondsSince1970
         let series = SeriesKey(

@@ -21,6 +21,7 @@ final class IngestTestServer: Sendable {
     let port: Int
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
+    private let dropDatabase: (@Sendable () async throws -> Void)?
 
     static let logger: Logger = {
         var logger = Logger(label: "ingest-tests")
@@ -36,8 +37,10 @@ final class IngestTestServer: Sendable {
         ingest: OCPPIngest,
         port: Int,
         group: ServiceGroup,
-        task: Task<Void, any Error>
+        task: Task<Void, any Error>,
+        dropDatabase: (@Sendable () async throws -> Void)?
     ) {
+        self.dropDatabase = dropDatabase
         self.directory = directory
         self.timeSeries = timeSeries
         self.relational = relational
@@ -47,16 +50,30 @@ final class IngestTestServer: Sendable {
         self.task = task
     }
 
-    static func start(_ configuration: IngestConfiguration = IngestConfiguration()) async throws -> IngestTestServer {
+    /// - Parameters:
+    ///   - configuration: The ingest settings.
+    ///   - backend: The relational database: an SQLite file in the directory (the default), or
+    ///     a fresh database on the PostgreSQL server `scripts/test.sh` starts.
+    static func start(
+        _ configuration: IngestConfiguration = IngestConfiguration(),
+        backend: TestBackend = .sqlite
+    ) async throws -> IngestTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocpp-ingest-\(UUID().uuidString)"
         )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let timeSeries = try TimeSeriesStore(directory: directory.appendingPathComponent("data").path)
-        let relational = try await RelationalStore(
-            url: .sqlite(.file(path: directory.appendingPathComponent("store.db").path)),
-            logger: logger
-        )
+        let database: DatabaseURL
+        var dropDatabase: (@Sendable () async throws -> Void)?
+        switch backend {
+        case .sqlite:
+            database = .sqlite(.file(path: directory.appendingPathComponent("store.db").path))
+        case .postgres:
+            let made = try await backend.makeDatabase()
+            database = made.url
+            dropDatabase = made.drop
+        }
+        let relational = try await RelationalStore(url: database, logger: logger)
         try await relational.migrate()
         let ingest = OCPPIngest(
             configuration: configuration,
@@ -90,7 +107,8 @@ final class IngestTestServer: Sendable {
             ingest: ingest,
             port: port,
             group: group,
-            task: task
+            task: task,
+            dropDatabase: dropDatabase
         )
     }
 
@@ -103,6 +121,7 @@ final class IngestTestServer: Sendable {
         await ingest.shutdown()
         timeSeries.close()
         await relational.shutdown()
+        try? await dropDatabase?()
         if !keepFiles { try? FileManager.default.removeItem(at: directory) }
     }
 
