@@ -19,7 +19,8 @@ enum ChargerHistory {
                 let charger = try await relational.get(Charger.self, id: id)
                 var selected = query
                 selected.chargePointIDs = [charger.chargePointID]
-                let page = try timeSeries.query(selected)
+                let statusQuery = selected
+                let page = try await MeterHistory.offloaded { try timeSeries.query(statusQuery) }
                 return APIApplication.jsonResponse(statusJSON(page))
             }
         }
@@ -28,8 +29,11 @@ enum ChargerHistory {
                 let id = try ResourceRoutes<ChargeSession>.pathID("charge_session_id", context)
                 let session = try await relational.get(ChargeSession.self, id: id)
                 let charger = try await relational.get(Charger.self, id: session.chargerID)
+                let chargePointID = charger.chargePointID
                 return APIApplication.jsonResponse(
-                    try summaryJSON(session, chargePointID: charger.chargePointID, timeSeries: timeSeries)
+                    try await MeterHistory.offloaded {
+                        try summaryJSON(session, chargePointID: chargePointID, timeSeries: timeSeries)
+                    }
                 )
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOPosix
 import Protocol
 import Relational
 import TimeSeries
@@ -177,7 +178,8 @@ enum MeterHistory {
         query.limit = parameters.limit
         query.cursor = parameters.cursor
         if let bucket = parameters.bucket {
-            let buckets = try timeSeries.aggregate(query, bucketMilliseconds: bucket)
+            let bucketQuery = query
+            let buckets = try await offloaded { try timeSeries.aggregate(bucketQuery, bucketMilliseconds: bucket) }
             return parameters.csv
                 ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
                 : jsonResponse(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
@@ -185,10 +187,18 @@ enum MeterHistory {
         if parameters.csv, !parameters.limitGiven {
             return streamedCSV(query, timeSeries: timeSeries)
         }
-        let page = try timeSeries.query(query)
+        let pageQuery = query
+        let page = try await offloaded { try timeSeries.query(pageQuery) }
         return parameters.csv
             ? csvResponse(HistoryFormat.rowsCSV(page.rows))
             : jsonResponse(HistoryFormat.rowsJSON(page.rows, nextCursor: page.nextCursor))
+    }
+
+    /// Runs a time-series read (file reads and decompression, milliseconds for a month) on
+    /// NIO's blocking thread pool, not on a thread of Swift's cooperative pool, whose two
+    /// threads every other request and the ingest's database work share.
+    static func offloaded<Result: Sendable>(_ read: @escaping @Sendable () throws -> Result) async throws -> Result {
+        try await NIOThreadPool.singleton.runIfActive(read)
     }
 
     /// CSV of the whole range, written page by page (`maximumLimit` rows, each page read from
@@ -204,7 +214,8 @@ enum MeterHistory {
                 var query = first
                 var header = true
                 while true {
-                    let page = try timeSeries.query(query)
+                    let pageQuery = query
+                    let page = try await offloaded { try timeSeries.query(pageQuery) }
                     try await writer.write(ByteBuffer(bytes: HistoryFormat.rowsCSV(page.rows, header: header)))
                     header = false
                     guard let next = page.nextCursor else { break }
