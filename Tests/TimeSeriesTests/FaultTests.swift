@@ -113,6 +113,37 @@ struct FaultTests {
         reopened.close()
     }
 
+    @Test("A refused append that named new series leaves no trace of their ids")
+    func refusedNewSeries() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let store = try TimeSeriesStore(directory: directory.path)
+        let first = SeriesKey(chargePointID: "CP-NEW", connectorID: 1, kind: .sample, measurand: "Voltage")
+        let second = SeriesKey(chargePointID: "CP-NEW", connectorID: 2, kind: .sample, measurand: "Voltage")
+        // One batch: a row of a new series, then one too large for a log record.
+        let refused = [
+            EventRow(series: first, timestamp: Self.base, value: .number(1)),
+            EventRow(series: first, timestamp: Self.base + 1, value: .text(String(repeating: "x", count: 1 << 26))),
+        ]
+        #expect(throws: TimeSeriesError.self) { try store.appendBlocking(refused) }
+        // The same key objects again, and another new series that may now take the freed id.
+        try store.appendBlocking([
+            EventRow(series: second, timestamp: Self.base + 2, value: .number(2)),
+            EventRow(series: first, timestamp: Self.base + 3, value: .number(3)),
+        ])
+        func values(_ connector: Int) throws -> [EventValue] {
+            try store.query(EventQuery(chargePointIDs: ["CP-NEW"], connectorID: connector)).rows.map(\.value)
+        }
+        #expect(try values(1) == [.number(3)])
+        #expect(try values(2) == [.number(2)])
+        store.close()
+        let reopened = try TimeSeriesStore(directory: directory.path)
+        #expect(
+            try reopened.query(EventQuery(chargePointIDs: ["CP-NEW"], connectorID: 1)).rows.map(\.value) == [.number(3)]
+        )
+        reopened.close()
+    }
+
     @Test("An append to a closed store fails with a clear error instead of waiting")
     func appendAfterClose() async throws {
         let directory = try TemporaryDirectory()

@@ -115,6 +115,12 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         )
     }
 
+    /// A number from the key object's address, for identity caches.
+    var identitySlot: Int { Int(bitPattern: UInt(bitPattern: ObjectIdentifier(storage)) &>> 4) }
+
+    /// Whether both are the same key object (and so equal), without comparing fields.
+    func isSameObject(as other: SeriesKey) -> Bool { storage === other.storage }
+
     public func hash(into hasher: inout Hasher) {
         hasher.combine(storage.hash)
     }

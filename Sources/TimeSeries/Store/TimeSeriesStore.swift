@@ -91,6 +91,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
     // Guarded by stateLock.
     private let stateLock = ConditionLock()
     private var seriesIDs: [SeriesKey: UInt32] = [:]
+    /// The writer's recently appended keys by identity (a key object and its id per slot):
+    /// callers reuse one key object per series, so most rows skip the dictionary probe.
+    private var recentSeries = [(key: SeriesKey?, id: UInt32)](repeating: (nil, 0), count: 4096)
     private var seriesKeys: [SeriesKey] = []
     private var seriesByChargePoint: [String: [UInt32]] = [:]
     private var memtable: [[StoredRow]] = []
@@ -365,8 +368,12 @@ public final class TimeSeriesStore: @unchecked Sendable {
         for batch in batches {
             for row in batch {
                 let id: UInt32
-                if let existing = seriesIDs[row.series] ?? assigned[row.series] {
+                let slot = row.series.identitySlot & (recentSeries.count - 1)
+                if let recent = recentSeries[slot].key, recent.isSameObject(as: row.series) {
+                    id = recentSeries[slot].id
+                } else if let existing = seriesIDs[row.series] ?? assigned[row.series] {
                     id = existing
+                    recentSeries[slot] = (row.series, existing)
                 } else {
                     id = nextID
                     nextID += 1
@@ -377,6 +384,16 @@ public final class TimeSeriesStore: @unchecked Sendable {
             }
         }
         stateLock.unlock()
+        // The cache may now hold ids of series this batch defines: they are the series' only
+        // once the WAL record is written. If it is not, forget them all.
+        var committed = false
+        defer {
+            if !committed, !newSeries.isEmpty {
+                stateLock.withLock {
+                    recentSeries = Array(repeating: (nil, 0), count: recentSeries.count)
+                }
+            }
+        }
         let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: rows))
         guard record.count - 8 <= WALFormat.maximumRecordLength else {
             throw TimeSeriesError(
@@ -411,6 +428,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
             memtable.append(rows)
             memtableCount += rows.count
         }
+        committed = true
     }
 
     private func syncIfDue(force: Bool) {
