@@ -53,7 +53,8 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         }
         router.get(RouterPath(item)) { _, context in
             try await respond {
-                APIApplication.jsonResponse(try coding.json(try await existing(scope, context)))
+                let fixed = try await resolve(scope, context)
+                return APIApplication.jsonResponse(try coding.json(try await existing(fixed, context)))
             }
         }
         guard !resource.readOnly else { return }
@@ -76,7 +77,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                 let fixed = try await resolve(scope, context)
                 let body = try await checkedBody(request, complete: true, fixed: fixed)
                 let fields = try ResourceCoding.decode(Entity.Fields.self, from: body)
-                let before = try await existing(scope, context)
+                let before = try await existing(fixed, context)
                 let updated = try await store.update(Entity.self, id: before.id, fields)
                 afterWrite(before, updated)
                 return APIApplication.jsonResponse(try coding.json(updated))
@@ -93,7 +94,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                         type: "value_error"
                     )
                 }
-                let before = try await existing(scope, context)
+                let before = try await existing(fixed, context)
                 let updated = try await store.modify(Entity.self, id: before.id) { fields in
                     var merged = try ResourceCoding.object(fields)
                     merged.merge(changes) { _, new in new }
@@ -116,7 +117,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                         type: "bool_parsing"
                     )
                 }
-                let before = try await existing(scope, context)
+                let before = try await existing(try await resolve(scope, context), context)
                 try await store.delete(Entity.self, id: before.id, cascade: cascade)
                 afterWrite(before, nil)
                 return Response(status: .noContent)
@@ -135,9 +136,8 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         return try await scope.resolve(values, store)
     }
 
-    /// The row the item path names, checked to belong to the path's parents.
-    private func existing(_ scope: ResourceScope, _ context: BasicRequestContext) async throws -> Entity {
-        let fixed = try await resolve(scope, context)
+    /// The row the item path names, checked to belong to the path's parents (`fixed`, resolved once per request).
+    private func existing(_ fixed: [String: Int64], _ context: BasicRequestContext) async throws -> Entity {
         let id = try Self.pathID(resource.idParameter, context)
         let entity = try await store.get(Entity.self, id: id)
         if !fixed.isEmpty {

@@ -45,8 +45,6 @@ final class RelationalCoalescer: Sendable {
             update.info = update.info.map(Self.replacingNUL)
             update.vendorID = update.vendorID.map(Self.replacingNUL)
             update.vendorErrorCode = update.vendorErrorCode.map(Self.replacingNUL)
-            update.status = Self.replacingNUL(update.status)
-            update.errorCode = Self.replacingNUL(update.errorCode)
         }
         let key = "\(update.chargePointID)\u{0}\(update.connectorID)"
         pending.withLockedValue { pending in
@@ -150,7 +148,10 @@ extension ConnectorStatusUpdate {
         )
     }
 
+    /// Whether a free-text field holds NUL (status and error code are schema enumerations).
+    /// Every StatusNotification asks: no array, no scalar decoding.
     fileprivate var hasNUL: Bool {
-        [info, vendorID, vendorErrorCode, status, errorCode].contains { $0?.unicodeScalars.contains("\u{0}") == true }
+        info?.utf8.contains(0) == true || vendorID?.utf8.contains(0) == true
+            || vendorErrorCode?.utf8.contains(0) == true
     }
 }
