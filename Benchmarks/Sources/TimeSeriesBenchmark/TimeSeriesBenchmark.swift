@@ -5,21 +5,23 @@ import TimeSeries
 /// append throughput with and without sync, bytes per point on disk, scan rate, the latency
 /// of one session's history and of a 30-day hourly aggregate for one charger, and WAL replay.
 ///
-/// Usage: TimeSeriesBenchmark [--chargers N] [--days D] [--directory PATH]
+/// Usage: TimeSeriesBenchmark [--chargers N] [--days D] [--directory PATH] [--append-only]
 @main
 enum TimeSeriesBenchmark {
     static func main() throws {
         var chargers = 200
         var days = 30
         var directory = NSTemporaryDirectory() + "ocpp-ts-bench-\(UUID().uuidString)"
+        var appendOnly = false
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = arguments.next() {
             switch argument {
             case "--chargers": chargers = Int(arguments.next() ?? "") ?? chargers
             case "--days": days = Int(arguments.next() ?? "") ?? days
             case "--directory": directory = arguments.next() ?? directory
+            case "--append-only": appendOnly = true
             default:
-                print("usage: TimeSeriesBenchmark [--chargers N] [--days D] [--directory PATH]")
+                print("usage: TimeSeriesBenchmark [--chargers N] [--days D] [--directory PATH] [--append-only]")
                 exit(2)
             }
         }
@@ -58,6 +60,8 @@ enum TimeSeriesBenchmark {
             )
             appendStore.close()
         }
+        // For profiling the write path alone.
+        if appendOnly { return }
 
         // 2. Load the whole fleet (streaming), for the reads.
         var fleet = RealisticFleet(chargers: chargers, days: days)
