@@ -32,6 +32,11 @@ public struct IngestConfiguration: Sendable, Hashable {
     public var callQueueLimit: Int
     /// Slots of the queue between the event loops and the event writer.
     public var queueCapacity: Int
+    /// While busy, the event writer starts a group commit at most every this many
+    /// milliseconds: each commit gathers what arrived meanwhile, so a sync, a log record and
+    /// each connection's acknowledgement write cover more messages. A message that reaches
+    /// an idle writer is written at once. 0: commit as soon as anything is queued.
+    public var commitIntervalMilliseconds: Int
     /// Whether Authorize accepts id tags the database does not know.
     public var acceptUnknownIDTags: Bool
     /// Vendor ids whose DataTransfer is Accepted (others get UnknownVendorId; all are stored).
@@ -50,6 +55,7 @@ public struct IngestConfiguration: Sendable, Hashable {
         callTimeout: Int = 30,
         callQueueLimit: Int = 64,
         queueCapacity: Int = 8192,
+        commitIntervalMilliseconds: Int = 5,
         acceptUnknownIDTags: Bool = false,
         dataTransferVendorIDs: Set<String> = [],
         authorizationCacheSeconds: Int = 300
@@ -64,6 +70,7 @@ public struct IngestConfiguration: Sendable, Hashable {
         self.callTimeout = callTimeout
         self.callQueueLimit = callQueueLimit
         self.queueCapacity = queueCapacity
+        self.commitIntervalMilliseconds = commitIntervalMilliseconds
         self.acceptUnknownIDTags = acceptUnknownIDTags
         self.dataTransferVendorIDs = dataTransferVendorIDs
         self.authorizationCacheSeconds = authorizationCacheSeconds

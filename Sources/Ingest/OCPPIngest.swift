@@ -37,6 +37,7 @@ public final class OCPPIngest: Sendable {
             events: EventWriter(
                 store: timeSeries,
                 capacity: configuration.queueCapacity,
+                commitInterval: .milliseconds(Int64(configuration.commitIntervalMilliseconds)),
                 metrics: metrics,
                 logger: logger
             ),

@@ -91,6 +91,7 @@ struct ServerConfiguration: Sendable, Equatable {
         }
         if let value = try integer("OCPP_PING_INTERVAL", 1...86_400) { ingest.pingInterval = value }
         if let value = try integer("OCPP_CALL_TIMEOUT", 1...3600) { ingest.callTimeout = value }
+        if let value = try integer("OCPP_COMMIT_INTERVAL_MS", 0...1000) { ingest.commitIntervalMilliseconds = value }
         if let value = try flag("OCPP_ACCEPT_UNKNOWN_ID_TAGS") { ingest.acceptUnknownIDTags = value }
         if let text = environment["OCPP_DATA_TRANSFER_VENDOR_IDS"] {
             ingest.dataTransferVendorIDs = Set(text.split(separator: ",").map { String($0) }.filter { !$0.isEmpty })

@@ -135,6 +135,8 @@ struct SampleSeriesCache {
         var context: ReadingContext?
         var format: ValueFormat?
 
+        init() {}
+
         init(_ value: SampledValue) {
             measurand = value.measurand
             phase = value.phase
@@ -151,19 +153,24 @@ struct SampleSeriesCache {
         var sampled: Sampled
     }
 
-    /// The series of the last message of one connector and transaction, by position.
-    private struct Recent {
+    /// One connector and transaction whose last message's series are remembered, by position,
+    /// in `recentSampled` and `recentKeys` from `slot * recentPositions` on (flat arrays: no
+    /// nested array to retain on every look-up).
+    private struct Slot {
         var connectorID: Int
         var transactionID: Int?
-        var sampled: [Sampled] = []
-        var keys: [SeriesKey] = []
+        var count = 0
     }
 
     private var keys: [Attributes: SeriesKey] = [:]
     /// A charger sends the same sampled values in the same order each time (per connector),
     /// so comparing with the same position of the connector's last message is a hit without
     /// hashing.
-    private var recent: [Recent] = []
+    private var slots: [Slot] = []
+    private var recentSampled: [Sampled] = []
+    private var recentKeys: [SeriesKey?] = []
+    /// The slot the next new connector or transaction replaces once all are taken.
+    private var nextReplaced = 0
     /// Entries kept at most (transaction ids keep changing); beyond it the cache starts over.
     static let capacity = 512
     /// Positions remembered per connector, and connectors remembered.
@@ -172,34 +179,41 @@ struct SampleSeriesCache {
 
     /// The slot of one connector and transaction, looked up once per message.
     mutating func slot(connectorID: Int, transactionID: Int?) -> Int {
-        for index in recent.indices
-        where recent[index].connectorID == connectorID && recent[index].transactionID == transactionID {
+        for index in slots.indices
+        where slots[index].connectorID == connectorID && slots[index].transactionID == transactionID {
             return index
         }
-        if recent.count >= Self.recentConnectors { recent.removeFirst() }
-        recent.append(Recent(connectorID: connectorID, transactionID: transactionID))
-        return recent.count - 1
+        if slots.count < Self.recentConnectors {
+            slots.append(Slot(connectorID: connectorID, transactionID: transactionID))
+            recentSampled.append(contentsOf: repeatElement(Sampled(), count: Self.recentPositions))
+            recentKeys.append(contentsOf: repeatElement(nil, count: Self.recentPositions))
+            return slots.count - 1
+        }
+        let index = nextReplaced
+        nextReplaced = (nextReplaced + 1) % Self.recentConnectors
+        slots[index] = Slot(connectorID: connectorID, transactionID: transactionID)
+        return index
     }
 
     /// The key of `sampled`, the `position`-th sampled value of its message, in the
     /// connector's `slot`, with the spec's defaults for absent attributes.
     mutating func key(chargePointID: String, slot: Int, _ sampledValue: SampledValue, position: Int) -> SeriesKey {
         let sampled = Sampled(sampledValue)
-        if position < recent[slot].sampled.count, recent[slot].sampled[position] == sampled {
-            return recent[slot].keys[position]
+        let index = slot * Self.recentPositions + position
+        let remembered = slots[slot].count
+        if position < remembered, recentSampled[index] == sampled, let key = recentKeys[index] {
+            return key
         }
         let attributes = Attributes(
-            connectorID: recent[slot].connectorID,
-            transactionID: recent[slot].transactionID,
+            connectorID: slots[slot].connectorID,
+            transactionID: slots[slot].transactionID,
             sampled: sampled
         )
         let key = lookUp(attributes, chargePointID: chargePointID)
-        if position < recent[slot].sampled.count {
-            recent[slot].sampled[position] = sampled
-            recent[slot].keys[position] = key
-        } else if position == recent[slot].sampled.count, position < Self.recentPositions {
-            recent[slot].sampled.append(sampled)
-            recent[slot].keys.append(key)
+        if position < remembered || (position == remembered && position < Self.recentPositions) {
+            recentSampled[index] = sampled
+            recentKeys[index] = key
+            if position == remembered { slots[slot].count += 1 }
         }
         return key
     }

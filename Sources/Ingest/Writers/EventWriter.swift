@@ -60,8 +60,21 @@ final class EventWriter: @unchecked Sendable {
     /// The most items written as one batch.
     static let maximumItemsPerBatch = 16_384
 
-    init(store: TimeSeriesStore, capacity: Int, metrics: IngestMetrics, logger: Logger) {
+    /// The least time between the starts of two commits while there is work (see
+    /// `IngestConfiguration.commitIntervalMilliseconds`).
+    private let commitInterval: UInt64
+    /// When the last commit started (uptime nanoseconds).
+    private var lastCommitStarted: UInt64 = 0
+
+    init(
+        store: TimeSeriesStore,
+        capacity: Int,
+        commitInterval: TimeAmount = .zero,
+        metrics: IngestMetrics,
+        logger: Logger
+    ) {
         self.queue = IngestQueue(capacity: capacity)
+        self.commitInterval = UInt64(max(0, commitInterval.nanoseconds))
         self.store = store
         self.metrics = metrics
         self.logger = logger
@@ -114,6 +127,7 @@ final class EventWriter: @unchecked Sendable {
                 while paused { resumed.wait() }
             }
             queue.drain(into: &items, limit: Self.maximumItemsPerBatch)
+            if !items.isEmpty { gather(into: &items) }
             metrics.queueDepth.record(queue.approximateCount)
             if items.isEmpty {
                 if let onStopped = stateLock.withLock({ stopping ? onStopped : nil }) {
@@ -130,9 +144,28 @@ final class EventWriter: @unchecked Sendable {
         }
     }
 
+    /// Waits until `commitInterval` has passed since the last commit started, taking what
+    /// arrives meanwhile, unless the batch fills or the writer is stopping first. A writer
+    /// that was idle for that long commits at once.
+    private func gather(into items: inout [EventWriteItem]) {
+        guard commitInterval > 0 else { return }
+        let due = lastCommitStarted + commitInterval
+        while items.count < Self.maximumItemsPerBatch {
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard now < due, !stateLock.withLock({ stopping }) else { break }
+            // Short naps, so that a batch that fills early is written early.
+            var pause = timespec(tv_sec: 0, tv_nsec: Int(min(due - now, 500_000)))
+            nanosleep(&pause, nil)
+            if queue.drain(into: &items, limit: Self.maximumItemsPerBatch - items.count) > 0 {
+                queue.wakeRoomWaiters()
+            }
+        }
+    }
+
     private func write(_ items: [EventWriteItem]) {
         let rowCount = items.reduce(0) { $0 + $1.rows.count }
         let started = DispatchTime.now().uptimeNanoseconds
+        lastCommitStarted = started
         let result: Result<Void, any Error> = Result { try store.appendBlocking(batches: items.map(\.rows)) }
         metrics.writeLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         metrics.batchItems.record(items.count)

@@ -115,8 +115,13 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         )
     }
 
-    /// A number from the key object's address, for identity caches.
-    var identitySlot: Int { Int(bitPattern: UInt(bitPattern: ObjectIdentifier(storage)) &>> 4) }
+    /// A number from the key object's address, for identity caches: the address times a
+    /// 64-bit odd constant (Fibonacci hashing), high bits first, so that objects allocated
+    /// close together spread over all the slots rather than a few neighbouring ones.
+    var identitySlot: Int {
+        let address = UInt64(UInt(bitPattern: ObjectIdentifier(storage)))
+        return Int(truncatingIfNeeded: (address &* 0x9E37_79B9_7F4A_7C15) &>> 32)
+    }
 
     /// Whether both are the same key object (and so equal), without comparing fields.
     func isSameObject(as other: SeriesKey) -> Bool { storage === other.storage }

@@ -92,8 +92,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private let stateLock = ConditionLock()
     private var seriesIDs: [SeriesKey: UInt32] = [:]
     /// The writer's recently appended keys by identity (a key object and its id per slot):
-    /// callers reuse one key object per series, so most rows skip the dictionary probe.
-    private var recentSeries = [(key: SeriesKey?, id: UInt32)](repeating: (nil, 0), count: 4096)
+    /// callers reuse one key object per series, so most rows skip the dictionary probe. 65,536
+    /// slots (1 MiB): a server's active series (a thousand chargers sending ten measurands
+    /// each are 10,000) mostly keep a slot of their own.
+    private var recentSeries = [(key: SeriesKey?, id: UInt32)](repeating: (nil, 0), count: 65_536)
     private var seriesKeys: [SeriesKey] = []
     private var seriesByChargePoint: [String: [UInt32]] = [:]
     private var memtable: [[StoredRow]] = []
@@ -365,22 +367,32 @@ public final class TimeSeriesStore: @unchecked Sendable {
         // duplicated (copy-on-write) by the next new series, once per batch.
         stateLock.lock()
         var nextID = UInt32(seriesKeys.count)
-        for batch in batches {
-            for row in batch {
-                let id: UInt32
-                let slot = row.series.identitySlot & (recentSeries.count - 1)
-                if let recent = recentSeries[slot].key, recent.isSameObject(as: row.series) {
-                    id = recentSeries[slot].id
-                } else if let existing = seriesIDs[row.series] ?? assigned[row.series] {
-                    id = existing
-                    recentSeries[slot] = (row.series, existing)
-                } else {
-                    id = nextID
-                    nextID += 1
-                    assigned[row.series] = id
-                    newSeries.append((id, row.series))
+        let slotMask = recentSeries.count - 1
+        recentSeries.withUnsafeMutableBufferPointer { recent in
+            for batch in batches {
+                batch.withUnsafeBufferPointer { batch in
+                    for index in batch.indices {
+                        // Fields read in place: copying the whole row would retain its key
+                        // and value once more per row.
+                        let series = batch[index].series
+                        let id: UInt32
+                        let slot = series.identitySlot & slotMask
+                        if let cached = recent[slot].key, cached.isSameObject(as: series) {
+                            id = recent[slot].id
+                        } else if let existing = seriesIDs[series] ?? assigned[series] {
+                            id = existing
+                            recent[slot] = (series, existing)
+                        } else {
+                            id = nextID
+                            nextID += 1
+                            assigned[series] = id
+                            newSeries.append((id, series))
+                        }
+                        rows.append(
+                            StoredRow(seriesID: id, timestamp: batch[index].timestamp, value: batch[index].value)
+                        )
+                    }
                 }
-                rows.append(StoredRow(seriesID: id, timestamp: row.timestamp, value: row.value))
             }
         }
         stateLock.unlock()

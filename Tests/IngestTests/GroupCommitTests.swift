@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+@testable import Ingest
+
+/// The event writer's commit interval: an idle writer commits at once, a busy one gathers.
+@Suite("Group commit interval")
+struct GroupCommitTests {
+    static func meterValues(second: Int) -> String {
+        #"{"connectorId":1,"meterValue":[{"timestamp":"2026-01-02T03:04:0\#(second)Z","sampledValue":[{"value":"1"}]}]}"#
+    }
+
+    @Test("A message reaching an idle writer is committed at once; the next waits for the interval")
+    func interval() async throws {
+        let interval = 1.5
+        let server = try await IngestTestServer.start(IngestConfiguration(commitIntervalMilliseconds: 1500))
+        let first = try await server.connect("CP-GC-1")
+        let second = try await server.connect("CP-GC-2")
+
+        let started = Date()
+        let answer = try await first.call("g1", "MeterValues", Self.meterValues(second: 1))
+        let idleLatency = Date().timeIntervalSince(started)
+        #expect(answer[0] as? Int == 3)
+        // Idle: written without waiting for the interval.
+        #expect(idleLatency < interval / 2, "the first message waited \(idleLatency) s")
+
+        // Right after that commit, two chargers' messages are gathered into the next one, which
+        // starts no sooner than the interval after the first.
+        async let fromFirst = first.call("g2", "MeterValues", Self.meterValues(second: 2))
+        async let fromSecond = second.call("g3", "MeterValues", Self.meterValues(second: 3))
+        let answers = try await [fromFirst, fromSecond]
+        let busyLatency = Date().timeIntervalSince(started)
+        #expect(answers.allSatisfy { $0[0] as? Int == 3 })
+        #expect(busyLatency >= interval * 0.9, "the gathered commit came after only \(busyLatency) s")
+        #expect(try server.rows("CP-GC-1").count == 2)
+        #expect(try server.rows("CP-GC-2").count == 1)
+        await first.close()
+        await second.close()
+        await server.stop()
+    }
+}
