@@ -115,12 +115,14 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         )
     }
 
-    /// A number from the key object's address, for identity caches: the address times a
-    /// 64-bit odd constant (Fibonacci hashing), high bits first, so that objects allocated
-    /// close together spread over all the slots rather than a few neighbouring ones.
-    var identitySlot: Int {
-        let address = UInt64(UInt(bitPattern: ObjectIdentifier(storage)))
-        return Int(truncatingIfNeeded: (address &* 0x9E37_79B9_7F4A_7C15) &>> 32)
+    /// The key object's address, for identity caches (read without retaining the object).
+    var identity: UInt { UInt(bitPattern: ObjectIdentifier(storage)) }
+
+    /// A slot number from an ``identity``: the address times a 64-bit odd constant
+    /// (Fibonacci hashing), high bits first, so that objects allocated close together spread
+    /// over all the slots rather than a few neighbouring ones.
+    static func identitySlot(_ identity: UInt) -> Int {
+        Int(truncatingIfNeeded: (UInt64(identity) &* 0x9E37_79B9_7F4A_7C15) &>> 32)
     }
 
     /// Whether both are the same key object (and so equal), without comparing fields.

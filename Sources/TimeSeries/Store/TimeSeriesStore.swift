@@ -95,7 +95,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// callers reuse one key object per series, so most rows skip the dictionary probe. 65,536
     /// slots (1 MiB): a server's active series (a thousand chargers sending ten measurands
     /// each are 10,000) mostly keep a slot of their own.
-    private var recentSeries = [(key: SeriesKey?, id: UInt32)](repeating: (nil, 0), count: 65_536)
+    private var recentSeries = RecentSeries(slots: 65_536)
     private var seriesKeys: [SeriesKey] = []
     private var seriesByChargePoint: [String: [UInt32]] = [:]
     private var memtable: [[StoredRow]] = []
@@ -367,30 +367,49 @@ public final class TimeSeriesStore: @unchecked Sendable {
         // duplicated (copy-on-write) by the next new series, once per batch.
         stateLock.lock()
         var nextID = UInt32(seriesKeys.count)
-        let slotMask = recentSeries.count - 1
-        recentSeries.withUnsafeMutableBufferPointer { recent in
-            for batch in batches {
-                batch.withUnsafeBufferPointer { batch in
-                    for index in batch.indices {
-                        // Fields read in place: copying the whole row would retain its key
-                        // and value once more per row.
-                        let series = batch[index].series
-                        let id: UInt32
-                        let slot = series.identitySlot & slotMask
-                        if let cached = recent[slot].key, cached.isSameObject(as: series) {
-                            id = recent[slot].id
-                        } else if let existing = seriesIDs[series] ?? assigned[series] {
-                            id = existing
-                            recent[slot] = (series, existing)
-                        } else {
-                            id = nextID
-                            nextID += 1
-                            assigned[series] = id
-                            newSeries.append((id, series))
+        let recent = recentSeries
+        let slotMask = recent.identities.count - 1
+        recent.identities.withUnsafeMutableBufferPointer { identities in
+            recent.ids.withUnsafeMutableBufferPointer { ids in
+                for batch in batches {
+                    batch.withUnsafeBufferPointer { batch in
+                        for index in batch.indices {
+                            // A hit compares addresses only: the key object's reference count
+                            // is not touched, so its cache line stays with the event loop
+                            // that made the row.
+                            let identity = batch[index].series.identity
+                            // Two slots per key (a pair): two keys whose addresses hash alike
+                            // do not evict each other.
+                            let first = SeriesKey.identitySlot(identity) & slotMask
+                            let second = first ^ 1
+                            let id: UInt32
+                            if identities[first] == identity {
+                                id = ids[first]
+                            } else if identities[second] == identity {
+                                id = ids[second]
+                            } else {
+                                let series = batch[index].series
+                                if let existing = seriesIDs[series] ?? assigned[series] {
+                                    id = existing
+                                    // The newer key takes the first slot, the older moves on.
+                                    identities[second] = identities[first]
+                                    ids[second] = ids[first]
+                                    recent.keys[second] = recent.keys[first]
+                                    identities[first] = identity
+                                    ids[first] = existing
+                                    // Holds the object, so that its address names it while cached.
+                                    recent.keys[first] = series
+                                } else {
+                                    id = nextID
+                                    nextID += 1
+                                    assigned[series] = id
+                                    newSeries.append((id, series))
+                                }
+                            }
+                            rows.append(
+                                StoredRow(seriesID: id, timestamp: batch[index].timestamp, value: batch[index].value)
+                            )
                         }
-                        rows.append(
-                            StoredRow(seriesID: id, timestamp: batch[index].timestamp, value: batch[index].value)
-                        )
                     }
                 }
             }
@@ -402,7 +421,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         defer {
             if !committed, !newSeries.isEmpty {
                 stateLock.withLock {
-                    recentSeries = Array(repeating: (nil, 0), count: recentSeries.count)
+                    recentSeries = RecentSeries(slots: recentSeries.identities.count)
                 }
             }
         }
@@ -889,5 +908,20 @@ private final class ThreadStart {
     init(store: TimeSeriesStore, body: @escaping (TimeSeriesStore) -> Void) {
         self.store = store
         self.body = body
+    }
+}
+
+/// The writer's identity cache: per slot, a key object's address, its series id, and the key
+/// itself (which keeps the object, and so the address, from being reused while cached). A
+/// class, so that its arrays can be accessed at once; used under the store's state lock.
+private final class RecentSeries {
+    var identities: [UInt]
+    var ids: [UInt32]
+    var keys: [SeriesKey?]
+
+    init(slots: Int) {
+        identities = Array(repeating: 0, count: slots)
+        ids = Array(repeating: 0, count: slots)
+        keys = Array(repeating: nil, count: slots)
     }
 }
