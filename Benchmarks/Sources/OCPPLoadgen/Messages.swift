@@ -25,49 +25,28 @@ struct MessageBuilder {
 
     /// `[2,"id","Action",` written into `buffer`.
     static func beginCall(_ buffer: inout ByteBuffer, uniqueID: UInt64, action: StaticString) {
-        buffer.writeStaticString("[2,\"")
-        writeInteger(&buffer, Int64(uniqueID))
-        buffer.writeStaticString("\",\"")
-        buffer.writeStaticString(action)
-        buffer.writeStaticString("\",")
-    }
-
-    static func writeInteger(_ buffer: inout ByteBuffer, _ value: Int64) {
-        var value = value
-        if value < 0 {
-            buffer.writeInteger(UInt8(ascii: "-"))
-            value = -value
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 64 + action.utf8CodeUnitCount) { bytes in
+            var writer = RawWriter(bytes)
+            writer.beginCall(uniqueID: uniqueID, action: action)
+            return writer.count
         }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
-            var index = raw.count
-            repeat {
-                index -= 1
-                raw[index] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
-            } while value > 0
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[index...]))
-            return raw.count - index
-        }
-        _ = count
-    }
-
-    /// A decimal with one fractional digit, from tenths.
-    static func writeTenths(_ buffer: inout ByteBuffer, _ tenths: Int64) {
-        writeInteger(&buffer, tenths / 10)
-        buffer.writeInteger(UInt8(ascii: "."))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(abs(tenths % 10)))
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.sssZ`, without a `String` per message.
     static func writeTimestamp(_ buffer: inout ByteBuffer, _ milliseconds: Int64) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
-        OCPPTimestamp(millisecondsSince1970: milliseconds).appendISO8601(to: &bytes)
-        buffer.writeBytes(bytes)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { bytes in
+            var writer = RawWriter(bytes)
+            writer.timestamp(milliseconds)
+            return writer.count
+        }
     }
 
-    /// A MeterValues request with `count` sampled values.
+    /// The longest text a sampled value takes: its value, the longest attributes and a context.
+    static let maximumSampledValueBytes = 64 + (suffixes.map(\.count).max() ?? 0) + 64
+
+    /// A MeterValues request with `count` sampled values, written in one call into `buffer`
+    /// through a raw pointer (per-byte `ByteBuffer` writes cost the simulator more than the
+    /// server spends on the message).
     static func meterValues(
         _ buffer: inout ByteBuffer,
         uniqueID: UInt64,
@@ -77,18 +56,24 @@ struct MessageBuilder {
         state: inout MeterState,
         count: Int
     ) {
-        beginCall(&buffer, uniqueID: uniqueID, action: "MeterValues")
-        buffer.writeStaticString("{\"connectorId\":")
-        writeInteger(&buffer, Int64(connectorID))
-        if let transactionID {
-            buffer.writeStaticString(",\"transactionId\":")
-            writeInteger(&buffer, Int64(transactionID))
+        let bound = 256 + count * maximumSampledValueBytes
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { bytes in
+            var writer = RawWriter(bytes)
+            writer.beginCall(uniqueID: uniqueID, action: "MeterValues")
+            writer.write("{\"connectorId\":")
+            writer.integer(Int64(connectorID))
+            if let transactionID {
+                writer.write(",\"transactionId\":")
+                writer.integer(Int64(transactionID))
+            }
+            writer.write(",\"meterValue\":[{\"timestamp\":\"")
+            writer.timestamp(timestamp)
+            writer.write("\",\"sampledValue\":[")
+            sampledValues(&writer, state: &state, count: count, context: nil)
+            writer.write("]}]}]")
+            precondition(writer.count <= bound, "a MeterValues message outgrew its bound")
+            return writer.count
         }
-        buffer.writeStaticString(",\"meterValue\":[{\"timestamp\":\"")
-        writeTimestamp(&buffer, timestamp)
-        buffer.writeStaticString("\",\"sampledValue\":[")
-        sampledValues(&buffer, state: &state, count: count, context: nil)
-        buffer.writeStaticString("]}]}]")
     }
 
     /// What follows each measurand's value, rendered once: `","measurand":"...","unit":"..."}`.
@@ -99,19 +84,19 @@ struct MessageBuilder {
         return Array(text.utf8)
     }
 
-    static func sampledValues(_ buffer: inout ByteBuffer, state: inout MeterState, count: Int, context: StaticString?) {
+    static func sampledValues(_ writer: inout RawWriter, state: inout MeterState, count: Int, context: StaticString?) {
         state.advance()
         for index in 0..<count {
-            if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-            buffer.writeStaticString("{\"value\":\"")
-            writeTenths(&buffer, state.tenths(of: index))
-            buffer.writeBytes(suffixes[index % suffixes.count])
+            if index > 0 { writer.byte(UInt8(ascii: ",")) }
+            writer.write("{\"value\":\"")
+            writer.tenths(state.tenths(of: index))
+            writer.write(suffixes[index % suffixes.count])
             if let context {
-                buffer.writeStaticString(",\"context\":\"")
-                buffer.writeStaticString(context)
-                buffer.writeInteger(UInt8(ascii: "\""))
+                writer.write(",\"context\":\"")
+                writer.write(context)
+                writer.byte(UInt8(ascii: "\""))
             }
-            buffer.writeInteger(UInt8(ascii: "}"))
+            writer.byte(UInt8(ascii: "}"))
         }
     }
 
@@ -119,6 +104,83 @@ struct MessageBuilder {
         beginCall(&buffer, uniqueID: uniqueID, action: action)
         buffer.writeString(payload)
         buffer.writeInteger(UInt8(ascii: "]"))
+    }
+}
+
+/// Writes bytes through a raw pointer into room reserved beforehand (the caller bounds the
+/// size): a store and an increment per byte, no capacity or uniqueness checks.
+struct RawWriter {
+    private let base: UnsafeMutableRawPointer
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(_ bytes: UnsafeMutableRawBufferPointer) {
+        base = bytes.baseAddress!
+        capacity = bytes.count
+    }
+
+    @inline(__always)
+    mutating func byte(_ value: UInt8) {
+        precondition(count < capacity)
+        base.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    mutating func write(_ text: StaticString) {
+        let length = text.utf8CodeUnitCount
+        precondition(count + length <= capacity)
+        (base + count).copyMemory(from: text.utf8Start, byteCount: length)
+        count += length
+    }
+
+    mutating func write(_ bytes: [UInt8]) {
+        precondition(count + bytes.count <= capacity)
+        bytes.withUnsafeBytes { (base + count).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        count += bytes.count
+    }
+
+    /// Decimal digits of `value`.
+    mutating func integer(_ value: Int64) {
+        var magnitude = value.magnitude
+        if value < 0 { byte(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var index = raw.count
+            repeat {
+                index -= 1
+                raw[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            let length = raw.count - index
+            precondition(count + length <= capacity)
+            (base + count).copyMemory(from: raw.baseAddress! + index, byteCount: length)
+            count += length
+        }
+    }
+
+    /// A decimal with one fractional digit, from tenths.
+    mutating func tenths(_ tenths: Int64) {
+        if tenths < 0 { byte(UInt8(ascii: "-")) }
+        integer(Int64(tenths.magnitude / 10))
+        byte(UInt8(ascii: "."))
+        byte(UInt8(ascii: "0") + UInt8(tenths.magnitude % 10))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ`.
+    mutating func timestamp(_ milliseconds: Int64) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        OCPPTimestamp(millisecondsSince1970: milliseconds).appendISO8601(to: &bytes)
+        write(bytes)
+    }
+
+    /// `[2,"id","Action",`.
+    mutating func beginCall(uniqueID: UInt64, action: StaticString) {
+        write("[2,\"")
+        integer(Int64(uniqueID))
+        write("\",\"")
+        write(action)
+        write("\",")
     }
 }
 

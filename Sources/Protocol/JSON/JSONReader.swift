@@ -222,6 +222,9 @@ public struct JSONReader: ~Copyable {
         index += 1
         var result: [Element] = []
         if !consume(UInt8(ascii: "]")) {
+            // Room for a MeterValue's usual ten-odd sampled values in one allocation (growing
+            // from empty allocates at 1, 2, 4, 8 and 16).
+            result.reserveCapacity(16)
             repeat {
                 do throws(OCPPError) {
                     result.append(try element(&self))
