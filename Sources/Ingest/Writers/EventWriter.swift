@@ -69,7 +69,7 @@ final class EventWriter: @unchecked Sendable {
     init(
         store: TimeSeriesStore,
         capacity: Int,
-        commitInterval: TimeAmount = .zero,
+        commitInterval: TimeAmount,
         metrics: IngestMetrics,
         logger: Logger
     ) {

@@ -91,10 +91,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
     // Guarded by stateLock.
     private let stateLock = ConditionLock()
     private var seriesIDs: [SeriesKey: UInt32] = [:]
-    /// The writer's recently appended keys by identity (a key object and its id per slot):
-    /// callers reuse one key object per series, so most rows skip the dictionary probe. 65,536
-    /// slots (1 MiB): a server's active series (a thousand chargers sending ten measurands
-    /// each are 10,000) mostly keep a slot of their own.
+    /// The writer's recently appended keys by identity (a key object's address and its id per
+    /// slot): callers reuse one key object per series, so most rows skip the dictionary probe.
+    /// 65,536 slots (1.25 MiB): a server's active series (a thousand chargers with two
+    /// connectors and ten measurands are 20,000) mostly keep a slot of their own.
     private var recentSeries = RecentSeries(slots: 65_536)
     private var seriesKeys: [SeriesKey] = []
     private var seriesByChargePoint: [String: [UInt32]] = [:]
