@@ -94,9 +94,12 @@ api_pid=$!
 stop_api() { kill "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; }
 trap 'stop_api; stop_postgres' EXIT
 schemathesis_status=0
+# One worker: with two, hypothesis parses lambda sources from two threads at once, and the
+# ast module of CPython 3.11 before 3.11.9 shares its recursion counter between threads
+# ("SystemError: AST constructor recursion depth mismatch"), a failure of the tool, not the API.
 "$venv/bin/schemathesis" run "http://127.0.0.1:$api_port/openapi.json" --wait-for-schema 60 \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-    --phases examples,coverage,fuzzing,stateful --max-examples 30 --workers 2 --seed 1 \
+    --phases examples,coverage,fuzzing,stateful --max-examples 30 --workers 1 --seed 1 \
     --no-color >"$api_dir/schemathesis.log" 2>&1 || schemathesis_status=$?
 { grep -vE '^  - |^💡|^$' "$api_dir/schemathesis.log" || true; } | tail -40 >&2
 if [ "$schemathesis_status" -ne 0 ]; then
