@@ -29,7 +29,8 @@ struct ChargerSettings: Sendable {
 
 /// One simulated charger: boots, then runs its scenario, measuring each call's latency.
 final class ChargerHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
+    /// The connection's bytes after the upgrade: the server's frames are read here.
+    typealias InboundIn = ByteBuffer
     /// Frames are built (and masked) here, several per buffer, and written from the frame
     /// encoder's context, below it: the simulator must cost far less than the server.
     typealias OutboundOut = ByteBuffer
@@ -40,7 +41,11 @@ final class ChargerHandler: ChannelInboundHandler {
     private let running: ManagedAtomic<Bool>
     private var context: ChannelHandlerContext?
     private var nextUniqueID: UInt64 = 1
-    private var sent: [UInt64: (time: UInt64, sampledValues: Int, stored: Int)] = [:]
+    /// The calls awaiting an answer, oldest first (a few: the window; answers come in order,
+    /// so the match is nearly always the first).
+    private var sent: [(uniqueID: UInt64, time: UInt64, sampledValues: Int, stored: Int)] = []
+    /// The start of a frame whose rest has not arrived yet.
+    private var partialFrame: ByteBuffer?
     /// Samples the server stores for the calls it confirmed, and for all calls sent (for `--verify`).
     private(set) var storedAcknowledged = 0
     private(set) var storedSent = 0
@@ -107,15 +112,36 @@ final class ChargerHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.opcode {
-        case .text:
-            answered(frame.unmaskedData)
-        case .ping:
-            appendMaskedFrame(opcode: 0xA, frame.unmaskedData)
+        var bytes = unwrapInboundIn(data)
+        if var partial = partialFrame {
+            partialFrame = nil
+            partial.writeBuffer(&bytes)
+            bytes = partial
+        }
+        while self.context != nil {
+            switch Self.nextFrame(&bytes) {
+            case .frame(let opcode, let payload):
+                frame(opcode: opcode, payload, context: context)
+            case .incomplete:
+                if bytes.readableBytes > 0 { partialFrame = bytes }
+                return
+            case .invalid(let problem):
+                statistics.problem("charger \(index): \(problem)")
+                context.close(promise: nil)
+                return
+            }
+        }
+    }
+
+    private func frame(opcode: UInt8, _ payload: ByteBuffer, context: ChannelHandlerContext) {
+        switch opcode {
+        case 0x1:
+            answered(payload)
+        case 0x9:
+            appendMaskedFrame(opcode: 0xA, payload)
             flushOutput()
-        case .connectionClose:
-            var data = frame.unmaskedData
+        case 0x8:
+            var data = payload
             let code = data.readInteger(as: UInt16.self).map(String.init) ?? "none"
             if running.load(ordering: .relaxed) {
                 statistics.problem("charger \(index): the server sent close \(code) \(String(buffer: data))")
@@ -124,6 +150,47 @@ final class ChargerHandler: ChannelInboundHandler {
         default:
             break
         }
+    }
+
+    /// What the bytes at the reader index hold.
+    enum NextFrame {
+        case frame(opcode: UInt8, payload: ByteBuffer)
+        case incomplete
+        case invalid(String)
+    }
+
+    /// The largest frame the simulator accepts from the server.
+    static let maximumFrameSize = 1 << 20
+
+    /// Reads the next whole frame from `buffer` (RFC 6455, 5.2: a server's frames are not
+    /// masked; this simulator's server sends no fragmented ones).
+    static func nextFrame(_ buffer: inout ByteBuffer) -> NextFrame {
+        let start = buffer.readerIndex
+        guard let first = buffer.getInteger(at: start, as: UInt8.self),
+            let second = buffer.getInteger(at: start + 1, as: UInt8.self)
+        else { return .incomplete }
+        guard first & 0x80 != 0, first & 0x0F != 0 else {
+            return .invalid("the server sent a fragmented message, which this simulator does not read")
+        }
+        guard second & 0x80 == 0 else { return .invalid("the server sent a masked frame (RFC 6455, 5.1)") }
+        var header = 2
+        var length = Int(second & 0x7F)
+        if length == 126 {
+            guard let extended = buffer.getInteger(at: start + 2, as: UInt16.self) else { return .incomplete }
+            header = 4
+            length = Int(extended)
+        } else if length == 127 {
+            guard let extended = buffer.getInteger(at: start + 2, as: UInt64.self) else { return .incomplete }
+            guard extended <= UInt64(maximumFrameSize) else {
+                return .invalid("the server sent a frame of \(extended) bytes")
+            }
+            header = 10
+            length = Int(extended)
+        }
+        guard length <= maximumFrameSize else { return .invalid("the server sent a frame of \(length) bytes") }
+        guard buffer.readableBytes >= header + length else { return .incomplete }
+        buffer.moveReaderIndex(forwardBy: header)
+        return .frame(opcode: first & 0x0F, payload: buffer.readSlice(length: length)!)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -152,29 +219,22 @@ final class ChargerHandler: ChannelInboundHandler {
         let mask32 = UInt32(truncatingIfNeeded: maskState)
         output!.writeInteger(mask32, endianness: .little)
         let mask64 = UInt64(mask32) | UInt64(mask32) << 32
-        let start = output!.writerIndex
-        var copy = payload
-        output!.writeBuffer(&copy)
-        maskInPlace(from: start, count: length, mask64: mask64, mask32: mask32)
-    }
-
-    private func maskInPlace(from start: Int, count: Int, mask64: UInt64, mask32: UInt32) {
-        guard var buffer = output else { return }
-        output = nil
-        let offset = start - buffer.readerIndex
-        buffer.withUnsafeMutableReadableBytes { bytes in
-            var index = 0
-            while index + 8 <= count {
-                let word = bytes.loadUnaligned(fromByteOffset: offset + index, as: UInt64.self) ^ mask64
-                bytes.storeBytes(of: word, toByteOffset: offset + index, as: UInt64.self)
-                index += 8
+        // Copied and masked in one pass, eight bytes at a time.
+        output!.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
+            payload.withUnsafeReadableBytes { source in
+                var index = 0
+                while index + 8 <= length {
+                    let word = source.loadUnaligned(fromByteOffset: index, as: UInt64.self) ^ mask64
+                    target.storeBytes(of: word, toByteOffset: index, as: UInt64.self)
+                    index += 8
+                }
+                while index < length {
+                    target[index] = source[index] ^ UInt8(truncatingIfNeeded: mask32 >> (8 * UInt32(index & 3)))
+                    index += 1
+                }
             }
-            while index < count {
-                bytes[offset + index] ^= UInt8(truncatingIfNeeded: mask32 >> (8 * UInt32(index & 3)))
-                index += 1
-            }
+            return length
         }
-        output = buffer
     }
 
     /// Hands the built frames to the channel.
@@ -206,7 +266,8 @@ final class ChargerHandler: ChannelInboundHandler {
             // A call from the server: this simulator supports none.
             return
         }
-        guard let call = sent.removeValue(forKey: uniqueID) else { return }
+        guard let position = sent.firstIndex(where: { $0.uniqueID == uniqueID }) else { return }
+        let call = sent.remove(at: position)
         if let context {
             statistics.record(microseconds: (now - call.time) / 1000, on: context.eventLoop)
         }
@@ -341,7 +402,7 @@ final class ChargerHandler: ChannelInboundHandler {
     private func write(uniqueID: UInt64, sampledValues: Int, stored: Int, flush: Bool) {
         guard context != nil else { return }
         appendMaskedFrame(opcode: 0x1, scratch)
-        sent[uniqueID] = (DispatchTimeNanoseconds.now, sampledValues, stored)
+        sent.append((uniqueID, DispatchTimeNanoseconds.now, sampledValues, stored))
         storedSent += stored
         if flush { flushOutput() }
     }

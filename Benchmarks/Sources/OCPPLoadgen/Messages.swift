@@ -166,12 +166,46 @@ struct RawWriter {
         byte(UInt8(ascii: "0") + UInt8(tenths.magnitude % 10))
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.sssZ`.
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC), digit by digit: no array per message.
     mutating func timestamp(_ milliseconds: Int64) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
-        OCPPTimestamp(millisecondsSince1970: milliseconds).appendISO8601(to: &bytes)
-        write(bytes)
+        let millisecondsPerDay: Int64 = 86_400_000
+        let days = milliseconds >= 0 ? milliseconds / millisecondsPerDay : (milliseconds + 1) / millisecondsPerDay - 1
+        let ofDay = milliseconds - days * millisecondsPerDay
+        // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        digits(year, 4)
+        byte(UInt8(ascii: "-"))
+        digits(month, 2)
+        byte(UInt8(ascii: "-"))
+        digits(day, 2)
+        byte(UInt8(ascii: "T"))
+        digits(ofDay / 3_600_000, 2)
+        byte(UInt8(ascii: ":"))
+        digits(ofDay / 60_000 % 60, 2)
+        byte(UInt8(ascii: ":"))
+        digits(ofDay / 1000 % 60, 2)
+        byte(UInt8(ascii: "."))
+        digits(ofDay % 1000, 3)
+        byte(UInt8(ascii: "Z"))
+    }
+
+    /// `value` in exactly `width` decimal digits (zero-padded).
+    private mutating func digits(_ value: Int64, _ width: Int) {
+        precondition(count + width <= capacity)
+        var remaining = value
+        for offset in stride(from: width - 1, through: 0, by: -1) {
+            base.storeBytes(of: UInt8(ascii: "0") + UInt8(remaining % 10), toByteOffset: count + offset, as: UInt8.self)
+            remaining /= 10
+        }
+        count += width
     }
 
     /// `[2,"id","Action",`.
