@@ -236,7 +236,11 @@ public final class OCPPIngest: Sendable {
             subprotocol: subprotocol,
             registrationStatus: registrationStatus
         )
-        try channel.pipeline.syncOperations.addHandler(OCPPConnectionHandler(session: session, services: services))
+        // The OCPP handler reads the frames itself: it takes the frame decoder's place.
+        let operations = channel.pipeline.syncOperations
+        let decoder = try operations.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+        try operations.addHandler(OCPPConnectionHandler(session: session, services: services))
+        operations.removeHandler(context: decoder, promise: nil)
         services.metrics.connectionsOpened.increment()
         services.metrics.connectedChargers.increment()
         if let replaced = services.registry.register(session) {

@@ -7,12 +7,14 @@ import NIOWebSocket
 import Protocol
 import TimeSeries
 
-/// The OCPP channel handler: installed after the WebSocket frame codec at upgrade, it runs
-/// on the connection's event loop (no task per message): it reassembles messages, answers
-/// pings, decodes OCPP-J frames, hands rows to the event writer and writes the answers once
-/// they are durable, and carries the server's calls to the charger.
+/// The OCPP channel handler: installed at upgrade in place of the WebSocket frame decoder,
+/// it runs on the connection's event loop (no task per message): it reads frames from the
+/// connection's bytes, reassembles messages, answers pings, decodes OCPP-J frames, hands rows
+/// to the event writer and writes the answers once they are durable, and carries the
+/// server's calls to the charger.
 final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
+    /// The connection's bytes: frames are read by ``WebSocketFrameReader``.
+    typealias InboundIn = ByteBuffer
     /// Frames are encoded here, into one buffer per burst of answers, and written from the
     /// context of the upgrade's frame encoder (so they pass below it, already encoded): one
     /// allocation and one vector element per burst, not two per frame.
@@ -25,7 +27,9 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// The frame encoder's context: encoded frames are written from it.
     private var outputContext: ChannelHandlerContext?
 
-    // Message reassembly.
+    // Frames and message reassembly.
+    /// The start of a frame whose rest has not arrived yet.
+    private var partialFrame: ByteBuffer?
     private var fragments: ByteBuffer?
     private var fragmentsAreText = true
 
@@ -124,19 +128,6 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // The frame decoder's protocol errors get the close code RFC 6455 names.
-        if let error = error as? NIOWebSocketError {
-            switch error {
-            case .invalidFrameLength:
-                close(
-                    code: .messageTooLarge,
-                    reason: "frame exceeds \(services.configuration.maximumMessageSize) bytes"
-                )
-            default:
-                close(code: .protocolError, reason: "\(error)")
-            }
-            return
-        }
         logger.debug("Connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
@@ -144,8 +135,28 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     // MARK: - Frames
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        var bytes = unwrapInboundIn(data)
+        if var partial = partialFrame {
+            partialFrame = nil
+            partial.writeBuffer(&bytes)
+            bytes = partial
+        }
         missedPongs = 0
+        while !closeSent {
+            switch WebSocketFrameReader.next(&bytes, maximumSize: services.configuration.maximumMessageSize) {
+            case .frame(let frame):
+                self.frame(frame)
+            case .incomplete:
+                if bytes.readableBytes > 0 { partialFrame = bytes }
+                return
+            case .invalid(let code, let reason):
+                close(code: code, reason: reason)
+                return
+            }
+        }
+    }
+
+    private func frame(_ frame: ClientFrame) {
         switch frame.opcode {
         case .text, .binary:
             guard fragments == nil else {
@@ -155,7 +166,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             if frame.fin {
                 message(unmasked(frame), isText: frame.opcode == .text)
             } else {
-                fragments = frame.unmaskedData
+                fragments = Self.unmaskedCopy(frame)
                 fragmentsAreText = frame.opcode == .text
             }
         case .continuation:
@@ -163,8 +174,8 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 close(code: .protocolError, reason: "a continuation frame without a message to continue")
                 return
             }
-            var data = frame.unmaskedData
-            guard buffer.readableBytes + data.readableBytes <= services.configuration.maximumMessageSize else {
+            guard buffer.readableBytes + frame.payload.readableBytes <= services.configuration.maximumMessageSize
+            else {
                 fragments = nil
                 close(
                     code: .messageTooLarge,
@@ -172,6 +183,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 )
                 return
             }
+            var data = Self.unmaskedCopy(frame)
             buffer.writeBuffer(&data)
             if frame.fin {
                 fragments = nil
@@ -180,13 +192,13 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 fragments = buffer
             }
         case .ping:
-            let data = frame.unmaskedData
+            let data = Self.unmaskedCopy(frame)
             data.withUnsafeReadableBytes { appendFrame(opcode: .pong, $0) }
             scheduleFlush()
         case .pong:
             break
         case .connectionClose:
-            var data = frame.unmaskedData
+            var data = Self.unmaskedCopy(frame)
             let code = data.readWebSocketErrorCode() ?? .normalClosure
             logger.debug("Charger closed the WebSocket", metadata: ["code": "\(code)"])
             close(code: code == .unknown(1005) ? .normalClosure : code, reason: nil)
@@ -200,22 +212,38 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     /// The frame's payload, unmasked into the reused scratch buffer.
-    private func unmasked(_ frame: WebSocketFrame) -> ByteBuffer {
-        guard let maskKey = frame.maskKey else { return frame.data }
-        var data = frame.data
+    private func unmasked(_ frame: ClientFrame) -> ByteBuffer {
+        guard let mask = frame.mask else { return frame.payload }
+        var data = frame.payload
         scratch.clear()
         scratch.writeBuffer(&data)
-        Self.unmask(&scratch, maskKey)
+        Self.unmask(&scratch, mask: mask)
         return scratch
     }
 
-    /// XORs the readable bytes with the repeating 4-byte mask, eight bytes at a time (NIO's
-    /// own unmasking goes byte by byte, and was 7 % of the server's time under load).
+    /// The frame's payload, unmasked into a buffer of its own (what is kept beyond the frame).
+    private static func unmaskedCopy(_ frame: ClientFrame) -> ByteBuffer {
+        guard let mask = frame.mask else { return frame.payload }
+        var data = frame.payload
+        var copy = ByteBuffer()
+        copy.writeBuffer(&data)
+        unmask(&copy, mask: mask)
+        return copy
+    }
+
+    /// XORs the readable bytes with the repeating 4-byte mask.
     static func unmask(_ buffer: inout ByteBuffer, _ maskKey: WebSocketMaskingKey) {
         var mask32: UInt32 = 0
         withUnsafeMutableBytes(of: &mask32) { bytes in
             for index in 0..<4 { bytes[index] = maskKey[maskKey.startIndex + index] }
         }
+        unmask(&buffer, mask: mask32)
+    }
+
+    /// XORs the readable bytes with the repeating 4-byte mask (its bytes in memory order),
+    /// eight bytes at a time (NIO's own unmasking goes byte by byte, and was 7 % of the
+    /// server's time under load).
+    static func unmask(_ buffer: inout ByteBuffer, mask mask32: UInt32) {
         let mask64 = UInt64(mask32) | UInt64(mask32) << 32
         buffer.withUnsafeMutableReadableBytes { bytes in
             let count = bytes.count

@@ -121,9 +121,14 @@ final class TestChargePoint: Sendable {
     }
 
     /// Sends a CALL and returns the parsed answer (CALLRESULT or CALLERROR).
-    func call(_ uniqueID: String, _ action: String, _ payload: String) async throws -> [Any] {
+    func call(
+        _ uniqueID: String,
+        _ action: String,
+        _ payload: String,
+        timeout: Duration = .seconds(10)
+    ) async throws -> [Any] {
         try await send(#"[2,"\#(uniqueID)","\#(action)",\#(payload)]"#)
-        return try parse(try await nextText())
+        return try parse(try await nextText(timeout: timeout))
     }
 
     /// Sends a close frame and closes the socket.
