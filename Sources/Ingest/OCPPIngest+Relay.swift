@@ -121,7 +121,7 @@ extension OCPPIngest {
         guard !rows.isEmpty else { return }
         let events = services.events
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let item = EventWriteItem(rows: rows, completion: .callback { continuation.resume(with: $0) })
+            let item = EventWriteItem(rows: .keyed(rows), completion: .callback { continuation.resume(with: $0) })
             guard !events.submit(item) else { return }
             Task {
                 while !events.submit(item) {

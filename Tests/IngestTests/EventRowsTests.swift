@@ -47,6 +47,52 @@ struct EventRowsTests {
     }
 }
 
+extension EventRowsTests {
+    @Test("Once the store names a message's series, its rows go by id; other attributes go by key again")
+    func batchesByID() throws {
+        var cache = SampleSeriesCache()
+        var ids: [SeriesKey: UInt32] = [:]
+        let energy = SampledValue(value: "1523456.7")
+        let power = SampledValue(value: "7400", measurand: .powerActiveImport, unit: .w)
+        let request = Self.request(connector: 1, transaction: nil, [energy, power])
+        func batch(_ request: MeterValuesRequest) -> AppendBatch {
+            EventRows.batch(of: request, chargePointID: "CP", cache: &cache) { ids[$0] }
+        }
+        // Unknown to the store: by key.
+        guard case .keyed(let first) = batch(request) else {
+            Issue.record("the first message went by id")
+            return
+        }
+        #expect(first.map(\.value) == [.sample("1523456.7"), .sample("7400")])
+        // The store has written them; the next message learns the ids (still by key), the one
+        // after goes by id.
+        for (index, row) in first.enumerated() { ids[row.series] = UInt32(10 + index) }
+        guard case .keyed = batch(request) else {
+            Issue.record("a message went by id before the cache had the ids")
+            return
+        }
+        guard case .resolved(let resolved) = batch(request) else {
+            Issue.record("a message whose series the store holds went by key")
+            return
+        }
+        #expect(resolved.map(\.seriesID) == [10, 11])
+        #expect(resolved.map(\.value) == [.sample("1523456.7"), .sample("7400")])
+        #expect(resolved.allSatisfy { $0.timestamp == 1_000 })
+        // A different sampled value in second place is a series the store does not hold.
+        let current = SampledValue(value: "16", measurand: .currentImport, phase: .l1, unit: .a)
+        guard case .keyed(let changed) = batch(Self.request(connector: 1, transaction: nil, [energy, current])) else {
+            Issue.record("a message with a new series went by id")
+            return
+        }
+        #expect(changed[1].series.measurand == "Current.Import")
+        // Another transaction: other series.
+        guard case .keyed = batch(Self.request(connector: 1, transaction: 5, [energy, power])) else {
+            Issue.record("a transaction's message went by the ids of the series without one")
+            return
+        }
+    }
+}
+
 @Suite("Unmasking")
 struct UnmaskTests {
     @Test("Eight bytes at a time gives what NIO's byte-by-byte unmasking gives, at every length")

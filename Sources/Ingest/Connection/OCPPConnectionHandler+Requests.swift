@@ -31,8 +31,11 @@ extension OCPPConnectionHandler {
             answer(uniqueID: uniqueID, HeartbeatResponse(currentTime: OCPPTimestamp(millisecondsSince1970: now)))
 
         case .meterValues(let meterValues):
-            let rows = EventRows.rows(of: meterValues, chargePointID: chargePointID, cache: &seriesCache)
-            writeEvents(rows, acknowledgement: .empty(uniqueID: uniqueID))
+            let events = services.events
+            let batch = EventRows.batch(of: meterValues, chargePointID: chargePointID, cache: &seriesCache) {
+                events.seriesID(of: $0)
+            }
+            writeEvents(batch, acknowledgement: .empty(uniqueID: uniqueID))
 
         case .statusNotification(let status):
             let row = EventRows.row(of: status, chargePointID: chargePointID, now: now)

@@ -407,6 +407,11 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// It works without a channel context too: rows of a request whose database work finished
     /// after the charger disconnected are still stored (only the answer has nowhere to go).
     func writeEvents(_ rows: [EventRow], acknowledgement: Acknowledgement) {
+        writeEvents(.keyed(rows), acknowledgement: acknowledgement)
+    }
+
+    /// Hands a batch, keyed or resolved, to the event writer (see ``writeEvents(_:acknowledgement:)``).
+    func writeEvents(_ rows: AppendBatch, acknowledgement: Acknowledgement) {
         inFlight += 1
         let item = EventWriteItem(
             rows: rows,

@@ -13,30 +13,76 @@ enum EventRows {
     static let defaultLocation = Location.outlet.rawValue
 
     /// The rows of meter values: one per sampled value.
+    /// - Parameter resolve: The store's id of a series, if it has one yet (remembered by the
+    ///   cache for ``batch(of:chargePointID:cache:resolve:)``).
     static func samples(
         chargePointID: String,
         connectorID: Int,
         transactionID: Int?,
         meterValues: [MeterValue],
         cache: inout SampleSeriesCache,
-        into rows: inout [EventRow]
+        into rows: inout [EventRow],
+        resolve: (SeriesKey) -> UInt32? = { _ in nil }
     ) {
         var position = 0
         let slot = cache.slot(connectorID: connectorID, transactionID: transactionID)
         for meterValue in meterValues {
             let timestamp = meterValue.timestamp.millisecondsSince1970
             for sampled in meterValue.sampledValue {
-                let key = cache.key(chargePointID: chargePointID, slot: slot, sampled, position: position)
-                position += 1
-                rows.append(
-                    EventRow(
-                        series: key,
-                        timestamp: timestamp,
-                        value: .sample(sampled.value, signed: sampled.format == .signedData)
-                    )
+                let key = cache.key(
+                    chargePointID: chargePointID,
+                    slot: slot,
+                    sampled,
+                    position: position,
+                    resolve: resolve
                 )
+                position += 1
+                rows.append(EventRow(series: key, timestamp: timestamp, value: value(of: sampled)))
             }
         }
+    }
+
+    /// A sampled value's value as the store keeps it.
+    @inline(__always)
+    static func value(of sampled: SampledValue) -> EventValue {
+        .sample(sampled.value, signed: sampled.format == .signedData)
+    }
+
+    /// The rows of a MeterValues request, by series id when the cache knows every series' id
+    /// (the common case: a charger repeats its series), otherwise by key (and the ids are
+    /// looked up through `resolve` for the next message).
+    static func batch(
+        of request: MeterValuesRequest,
+        chargePointID: String,
+        cache: inout SampleSeriesCache,
+        resolve: (SeriesKey) -> UInt32?
+    ) -> AppendBatch {
+        let count = request.meterValue.reduce(0) { $0 + $1.sampledValue.count }
+        let slot = cache.slot(connectorID: request.connectorId, transactionID: request.transactionId)
+        var resolved: [StoredRow] = []
+        resolved.reserveCapacity(count)
+        var position = 0
+        allKnown: for meterValue in request.meterValue {
+            let timestamp = meterValue.timestamp.millisecondsSince1970
+            for sampled in meterValue.sampledValue {
+                guard let id = cache.seriesID(slot: slot, sampled, position: position) else { break allKnown }
+                position += 1
+                resolved.append(StoredRow(seriesID: id, timestamp: timestamp, value: value(of: sampled)))
+            }
+        }
+        if resolved.count == count { return .resolved(resolved) }
+        var rows: [EventRow] = []
+        rows.reserveCapacity(count)
+        samples(
+            chargePointID: chargePointID,
+            connectorID: request.connectorId,
+            transactionID: request.transactionId,
+            meterValues: request.meterValue,
+            cache: &cache,
+            into: &rows,
+            resolve: resolve
+        )
+        return .keyed(rows)
     }
 
     /// The rows of a MeterValues request.
@@ -169,6 +215,9 @@ struct SampleSeriesCache {
     private var slots: [Slot] = []
     private var recentSampled: [Sampled] = []
     private var recentKeys: [SeriesKey?] = []
+    /// The store's id of each remembered key's series, once it has one (``unresolved`` before).
+    private var recentIDs: [UInt32] = []
+    static let unresolved = UInt32.max
     /// The slot the next new connector or transaction replaces once all are taken.
     private var nextReplaced = 0
     /// Entries kept at most (transaction ids keep changing); beyond it the cache starts over.
@@ -187,6 +236,7 @@ struct SampleSeriesCache {
             slots.append(Slot(connectorID: connectorID, transactionID: transactionID))
             recentSampled.append(contentsOf: repeatElement(Sampled(), count: Self.recentPositions))
             recentKeys.append(contentsOf: repeatElement(nil, count: Self.recentPositions))
+            recentIDs.append(contentsOf: repeatElement(Self.unresolved, count: Self.recentPositions))
             return slots.count - 1
         }
         let index = nextReplaced
@@ -195,13 +245,31 @@ struct SampleSeriesCache {
         return index
     }
 
+    /// The store's id of the series of `sampled`, the `position`-th sampled value of its
+    /// message, in the connector's `slot`, if the cache remembers it (touches no key object).
+    mutating func seriesID(slot: Int, _ sampledValue: SampledValue, position: Int) -> UInt32? {
+        guard position < slots[slot].count else { return nil }
+        let index = slot * Self.recentPositions + position
+        let id = recentIDs[index]
+        guard id != Self.unresolved, recentSampled[index] == Sampled(sampledValue) else { return nil }
+        return id
+    }
+
     /// The key of `sampled`, the `position`-th sampled value of its message, in the
-    /// connector's `slot`, with the spec's defaults for absent attributes.
-    mutating func key(chargePointID: String, slot: Int, _ sampledValue: SampledValue, position: Int) -> SeriesKey {
+    /// connector's `slot`, with the spec's defaults for absent attributes; `resolve` gives the
+    /// store's id of a remembered key's series, if it has one yet.
+    mutating func key(
+        chargePointID: String,
+        slot: Int,
+        _ sampledValue: SampledValue,
+        position: Int,
+        resolve: (SeriesKey) -> UInt32? = { _ in nil }
+    ) -> SeriesKey {
         let sampled = Sampled(sampledValue)
         let index = slot * Self.recentPositions + position
         let remembered = slots[slot].count
         if position < remembered, recentSampled[index] == sampled, let key = recentKeys[index] {
+            if recentIDs[index] == Self.unresolved, let id = resolve(key) { recentIDs[index] = id }
             return key
         }
         let attributes = Attributes(
@@ -213,6 +281,7 @@ struct SampleSeriesCache {
         if position < remembered || (position == remembered && position < Self.recentPositions) {
             recentSampled[index] = sampled
             recentKeys[index] = key
+            recentIDs[index] = resolve(key) ?? Self.unresolved
             if position == remembered { slots[slot].count += 1 }
         }
         return key

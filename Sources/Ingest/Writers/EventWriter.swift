@@ -32,7 +32,7 @@ struct EventWriteItem: Sendable {
     }
 
     /// The rows to append.
-    var rows: [EventRow]
+    var rows: AppendBatch
     var completion: Completion
 
     var eventLoop: (any EventLoop)? {
@@ -85,6 +85,11 @@ final class EventWriter: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "ocpp-event-writer"
         thread.start()
+    }
+
+    /// The id the store gave `key`'s series, if it holds it already (never waits).
+    func seriesID(of key: SeriesKey) -> UInt32? {
+        store.seriesID(of: key)
     }
 
     /// Queues `item`.
@@ -166,7 +171,7 @@ final class EventWriter: @unchecked Sendable {
         let rowCount = items.reduce(0) { $0 + $1.rows.count }
         let started = DispatchTime.now().uptimeNanoseconds
         lastCommitStarted = started
-        let result: Result<Void, any Error> = Result { try store.appendBlocking(batches: items.map(\.rows)) }
+        let result: Result<Void, any Error> = Result { try store.appendBlocking(items.map(\.rows)) }
         metrics.writeLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         metrics.batchItems.record(items.count)
         metrics.batchRows.record(rowCount)

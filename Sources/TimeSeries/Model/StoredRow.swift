@@ -1,8 +1,36 @@
-/// A row as the store keeps it: the series by its dictionary id.
-struct StoredRow: Sendable, Hashable {
-    var seriesID: UInt32
-    var timestamp: Int64
-    var value: EventValue
+/// A row as the store keeps it: the series by its dictionary id. Producers that already know
+/// the id (``TimeSeriesStore/seriesID(of:)``) append such rows directly
+/// (``AppendBatch/resolved(_:)``).
+public struct StoredRow: Sendable, Hashable {
+    public var seriesID: UInt32
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    public var timestamp: Int64
+    public var value: EventValue
+
+    public init(seriesID: UInt32, timestamp: Int64, value: EventValue) {
+        self.seriesID = seriesID
+        self.timestamp = timestamp
+        self.value = value
+    }
+}
+
+/// Rows to append, in one of two forms.
+public enum AppendBatch: Sendable {
+    /// Rows naming their series by key: the writer looks each key up, and gives a new series
+    /// its id.
+    case keyed([EventRow])
+    /// Rows naming series the store already holds by their ids: no key object travels with
+    /// them (no reference counting across threads), and the writer looks nothing up.
+    case resolved([StoredRow])
+
+    public var count: Int {
+        switch self {
+        case .keyed(let rows): rows.count
+        case .resolved(let rows): rows.count
+        }
+    }
+
+    public var isEmpty: Bool { count == 0 }
 }
 
 /// How values are laid out on disk: a kind byte, a number, and bytes for text.

@@ -22,6 +22,8 @@ final class ConditionLock: @unchecked Sendable {
     }
 
     func lock() { pthread_mutex_lock(mutex) }
+    /// Takes the lock if it is free, without waiting.
+    func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
     func unlock() { pthread_mutex_unlock(mutex) }
     func broadcast() { pthread_cond_broadcast(condition) }
     func wait() { pthread_cond_wait(condition, mutex) }

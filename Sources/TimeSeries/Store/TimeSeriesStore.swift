@@ -144,15 +144,15 @@ public final class TimeSeriesStore: @unchecked Sendable {
     }
 
     private final class PendingAppend: @unchecked Sendable {
-        let batches: [[EventRow]]
+        let batches: [AppendBatch]
         var operation: Operation?
         var result: Result<Void, any Error>?
         var completion: (@Sendable (Result<Void, any Error>) -> Void)?
 
         enum Operation { case flush, compact, retention(Int64) }
 
-        init(rows: [EventRow]) { self.batches = [rows] }
-        init(batches: [[EventRow]]) { self.batches = batches }
+        init(rows: [EventRow]) { self.batches = [.keyed(rows)] }
+        init(batches: [AppendBatch]) { self.batches = batches }
     }
 
     // MARK: - Opening
@@ -356,22 +356,37 @@ public final class TimeSeriesStore: @unchecked Sendable {
     }
 
     /// Writes the batches as one WAL record, syncs per policy, then applies them to the memtable.
-    private func commit(_ batches: [[EventRow]]) throws {
+    private func commit(_ batches: [AppendBatch]) throws {
         var newSeries: [(id: UInt32, key: SeriesKey)] = []
         var rows: [StoredRow] = []
         rows.reserveCapacity(batches.reduce(0) { $0 + $1.count })
         // Ids for new series are assigned here, on the writer thread, and published to
         // readers only with the rows, after the write succeeded.
         var assigned: [SeriesKey: UInt32] = [:]
+        var unknownID: UInt32?
         // Looked up under the lock rather than on a copy: a copy of the dictionary would be
         // duplicated (copy-on-write) by the next new series, once per batch.
         stateLock.lock()
-        var nextID = UInt32(seriesKeys.count)
+        let knownSeries = UInt32(seriesKeys.count)
+        var nextID = knownSeries
         let recent = recentSeries
         let slotMask = recent.identities.count - 1
         recent.identities.withUnsafeMutableBufferPointer { identities in
             recent.ids.withUnsafeMutableBufferPointer { ids in
-                for batch in batches {
+                for entry in batches {
+                    let batch: [EventRow]
+                    switch entry {
+                    case .keyed(let keyed):
+                        batch = keyed
+                    case .resolved(let resolved):
+                        // Ids the store gave out: only those of series it already holds.
+                        if let unknown = resolved.first(where: { $0.seriesID >= knownSeries }) {
+                            unknownID = unknown.seriesID
+                        } else {
+                            rows.append(contentsOf: resolved)
+                        }
+                        continue
+                    }
                     batch.withUnsafeBufferPointer { batch in
                         for index in batch.indices {
                             // A hit compares addresses only: the key object's reference count
@@ -424,6 +439,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
                     recentSeries = RecentSeries(slots: recentSeries.identities.count)
                 }
             }
+        }
+        if let unknownID {
+            throw TimeSeriesError(message: "a row names series id \(unknownID), which this store never gave out")
         }
         let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: rows))
         guard record.count - 8 <= WALFormat.maximumRecordLength else {
@@ -522,8 +540,25 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// until they are durable; the batches are not copied into one array first.
     /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does.
     public func appendBlocking(batches: [[EventRow]]) throws {
+        try appendBlocking(batches.map(AppendBatch.keyed))
+    }
+
+    /// Appends several batches, keyed or resolved, as one (one log record, one sync), blocking
+    /// the calling thread until they are durable.
+    /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does, and when a resolved row names an
+    ///   id this store never gave out (nothing of the batches is kept then).
+    public func appendBlocking(_ batches: [AppendBatch]) throws {
         guard batches.contains(where: { !$0.isEmpty }) else { return }
         try runOnWriter(PendingAppend(batches: batches))
+    }
+
+    /// The id of a series the store holds, for ``AppendBatch/resolved(_:)`` rows; `nil` when
+    /// it holds no such series yet (its first rows are still being written) or when the
+    /// writer holds the store's state just now. Never waits: callable on an event loop.
+    public func seriesID(of key: SeriesKey) -> UInt32? {
+        guard stateLock.tryLock() else { return nil }
+        defer { stateLock.unlock() }
+        return seriesIDs[key]
     }
 
     /// Appends rows and calls `completion` on the writer thread once they are durable (or the
