@@ -147,7 +147,15 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             case .frame(let frame):
                 self.frame(frame)
             case .incomplete:
-                if bytes.readableBytes > 0 { partialFrame = bytes }
+                guard bytes.readableBytes > 0 else { return }
+                // A few bytes kept from a large read would hold the whole read buffer: copy them.
+                if bytes.storageCapacity > 2 * bytes.readableBytes + 1024 {
+                    var copy = ByteBuffer()
+                    copy.writeBuffer(&bytes)
+                    partialFrame = copy
+                } else {
+                    partialFrame = bytes
+                }
                 return
             case .invalid(let code, let reason):
                 close(code: code, reason: reason)
