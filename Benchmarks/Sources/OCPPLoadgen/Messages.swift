@@ -171,21 +171,12 @@ struct RawWriter {
         let millisecondsPerDay: Int64 = 86_400_000
         let days = milliseconds >= 0 ? milliseconds / millisecondsPerDay : (milliseconds + 1) / millisecondsPerDay - 1
         let ofDay = milliseconds - days * millisecondsPerDay
-        // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        digits(year, 4)
+        let (year, month, day) = OCPPTimestamp.civilFromDays(Int(days))
+        digits(Int64(year), 4)
         byte(UInt8(ascii: "-"))
-        digits(month, 2)
+        digits(Int64(month), 2)
         byte(UInt8(ascii: "-"))
-        digits(day, 2)
+        digits(Int64(day), 2)
         byte(UInt8(ascii: "T"))
         digits(ofDay / 3_600_000, 2)
         byte(UInt8(ascii: ":"))

@@ -71,25 +71,15 @@ enum EventRows {
             }
         }
         if resolved.count == count { return .resolved(resolved) }
-        var rows: [EventRow] = []
-        rows.reserveCapacity(count)
-        samples(
-            chargePointID: chargePointID,
-            connectorID: request.connectorId,
-            transactionID: request.transactionId,
-            meterValues: request.meterValue,
-            cache: &cache,
-            into: &rows,
-            resolve: resolve
-        )
-        return .keyed(rows)
+        return .keyed(rows(of: request, chargePointID: chargePointID, cache: &cache, resolve: resolve))
     }
 
     /// The rows of a MeterValues request.
     static func rows(
         of request: MeterValuesRequest,
         chargePointID: String,
-        cache: inout SampleSeriesCache
+        cache: inout SampleSeriesCache,
+        resolve: (SeriesKey) -> UInt32? = { _ in nil }
     ) -> [EventRow] {
         var rows: [EventRow] = []
         rows.reserveCapacity(request.meterValue.reduce(0) { $0 + $1.sampledValue.count })
@@ -99,7 +89,8 @@ enum EventRows {
             transactionID: request.transactionId,
             meterValues: request.meterValue,
             cache: &cache,
-            into: &rows
+            into: &rows,
+            resolve: resolve
         )
         return rows
     }
