@@ -716,28 +716,29 @@ public final class TimeSeriesStore: @unchecked Sendable {
         persistedSeriesCount = keys.count
     }
 
-    /// The rows of `chunks` (oldest first) split by UTC day, each day's rows sorted by
-    /// (series, timestamp) and of rows with equal keys only the last kept. One sort of small
-    /// fixed-size entries, not of the rows themselves.
-    static func partitionedByDay(_ chunks: [[StoredRow]]) -> [(day: Int64, rows: [StoredRow])] {
-        // The sort key packed into three words (day and series; time; arrival), so that the
-        // comparison of a million entries is three integer compares, not five fields.
-        struct Entry {
-            var daySeries: UInt64
-            var timestamp: Int64
-            var arrival: UInt64
+    /// A row's place in the flush order: the sort key packed into three words (day and
+    /// series; time; arrival), so that ordering a million of them moves 24 bytes each, not
+    /// the rows.
+    struct FlushEntry {
+        var daySeries: UInt64
+        var timestamp: Int64
+        var arrival: UInt64
 
-            var day: Int64 { Int64(daySeries >> 32) - TimeSeriesStore.dayBias }
-            var chunk: Int { Int(arrival >> 32) }
-            var index: Int { Int(arrival & 0xFFFF_FFFF) }
-        }
-        var entries: [Entry] = []
+        var day: Int64 { Int64(daySeries >> 32) - TimeSeriesStore.dayBias }
+        var chunk: Int { Int(arrival >> 32) }
+        var index: Int { Int(arrival & 0xFFFF_FFFF) }
+    }
+
+    /// The rows of `chunks` (oldest first) split by UTC day, each day's rows sorted by
+    /// (series, timestamp) and of rows with equal keys only the last kept.
+    static func partitionedByDay(_ chunks: [[StoredRow]]) -> [(day: Int64, rows: [StoredRow])] {
+        var entries: [FlushEntry] = []
         entries.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
         for (chunkIndex, chunk) in chunks.enumerated() {
             for (index, row) in chunk.enumerated() {
                 let day = floorDivide(row.timestamp, millisecondsPerDay)
                 entries.append(
-                    Entry(
+                    FlushEntry(
                         daySeries: UInt64(day + dayBias) << 32 | UInt64(row.seriesID),
                         timestamp: row.timestamp,
                         arrival: UInt64(chunkIndex) << 32 | UInt64(index)
@@ -745,11 +746,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
                 )
             }
         }
-        entries.sort { lhs, rhs in
-            if lhs.daySeries != rhs.daySeries { return lhs.daySeries < rhs.daySeries }
-            if lhs.timestamp != rhs.timestamp { return lhs.timestamp < rhs.timestamp }
-            return lhs.arrival < rhs.arrival
-        }
+        sortForFlush(&entries)
         var result: [(day: Int64, rows: [StoredRow])] = []
         var position = 0
         while position < entries.count {
@@ -773,9 +770,64 @@ public final class TimeSeriesStore: @unchecked Sendable {
         return result
     }
 
+    /// Sorts entries made in arrival order by (day and series, time, arrival).
+    ///
+    /// A stable radix sort on the bytes of `daySeries` that differ between entries (a
+    /// memtable spans a day or two and its series ids need two or three bytes: two or three
+    /// passes, each a sequential read and 256 sequential write streams) leaves each series'
+    /// entries in arrival order, which is time order for a meter that only moves forward; a
+    /// series whose times do not rise with arrival is then sorted on its own.
+    static func sortForFlush(_ entries: inout [FlushEntry]) {
+        guard entries.count > 1 else { return }
+        var union: UInt64 = 0
+        var intersection: UInt64 = ~0
+        for entry in entries {
+            union |= entry.daySeries
+            intersection &= entry.daySeries
+        }
+        let varying = union ^ intersection
+        var spare = [FlushEntry](repeating: FlushEntry(daySeries: 0, timestamp: 0, arrival: 0), count: entries.count)
+        for shift in stride(from: UInt64(0), to: 64, by: 8) where (varying >> shift) & 0xFF != 0 {
+            entries.withUnsafeBufferPointer { source in
+                spare.withUnsafeMutableBufferPointer { target in
+                    var offsets = [Int](repeating: 0, count: 256)
+                    offsets.withUnsafeMutableBufferPointer { offsets in
+                        for entry in source { offsets[Int((entry.daySeries >> shift) & 0xFF)] += 1 }
+                        var next = 0
+                        for bucket in 0..<256 {
+                            let count = offsets[bucket]
+                            offsets[bucket] = next
+                            next += count
+                        }
+                        for entry in source {
+                            let bucket = Int((entry.daySeries >> shift) & 0xFF)
+                            target[offsets[bucket]] = entry
+                            offsets[bucket] += 1
+                        }
+                    }
+                }
+            }
+            swap(&entries, &spare)
+        }
+        // Runs of one day and series are in arrival order: sort those whose times fall back.
+        var start = 0
+        while start < entries.count {
+            var end = start + 1
+            var ordered = true
+            while end < entries.count && entries[end].daySeries == entries[start].daySeries {
+                if entries[end].timestamp < entries[end - 1].timestamp { ordered = false }
+                end += 1
+            }
+            if !ordered {
+                entries[start..<end].sort { ($0.timestamp, $0.arrival) < ($1.timestamp, $1.arrival) }
+            }
+            start = end
+        }
+    }
+
     /// Added to a day number so that it packs as an unsigned 32-bit value (days from about
     /// 5.8 million years before 1970 on).
-    private static let dayBias: Int64 = 1 << 31
+    static let dayBias: Int64 = 1 << 31
 
     private func dayName(_ day: Int64) -> String {
         let timestamp = OCPPDay(day: day)

@@ -1,0 +1,63 @@
+import Testing
+
+@testable import TimeSeries
+
+@Suite("Flush order")
+struct FlushOrderTests {
+    /// What `partitionedByDay` must give, the plain way: every row with its arrival, sorted by
+    /// (day, series, time, arrival), of equal (series, time) the last to arrive.
+    static func expected(_ chunks: [[StoredRow]]) -> [(day: Int64, rows: [StoredRow])] {
+        let day = { (row: StoredRow) in floorDivide(row.timestamp, 86_400_000) }
+        let arrived = chunks.joined().enumerated().map { ($0.offset, $0.element) }
+        let sorted = arrived.sorted {
+            (day($0.1), $0.1.seriesID, $0.1.timestamp, $0.0) < (day($1.1), $1.1.seriesID, $1.1.timestamp, $1.0)
+        }
+        var result: [(day: Int64, rows: [StoredRow])] = []
+        for (_, row) in sorted {
+            if result.last?.day != day(row) { result.append((day(row), [])) }
+            if let last = result[result.count - 1].rows.last, last.seriesID == row.seriesID,
+                last.timestamp == row.timestamp
+            {
+                result[result.count - 1].rows[result[result.count - 1].rows.count - 1] = row
+            } else {
+                result[result.count - 1].rows.append(row)
+            }
+        }
+        return result
+    }
+
+    @Test(
+        "Rows come out by day, series and time, the last of equal ones kept, whatever order they arrived in",
+        arguments: [(1, 3, 10), (300, 2, 20_000), (70_000, 1, 2), (40, 400, 20)]
+    )
+    func matchesPlainSort(series: Int, days: Int, rowsPerChunk: Int) {
+        var random = SystemRandomNumberGenerator()
+        let base: Int64 = 1_714_521_600_000 - 86_400_000  // a day before 2024-05-01, and on
+        for round in 0..<3 {
+            var chunks: [[StoredRow]] = []
+            var clock = base
+            for _ in 0..<4 {
+                var chunk: [StoredRow] = []
+                for _ in 0..<rowsPerChunk {
+                    // Mostly rising times per series, some late, some repeated, some before 1970.
+                    clock += Int64.random(in: 0...2_000, using: &random)
+                    var timestamp = clock + Int64(Int.random(in: 0..<days, using: &random)) * 86_400_000
+                    if Int.random(in: 0..<10, using: &random) == 0 {
+                        timestamp -= Int64.random(in: 0...60_000, using: &random)
+                    }
+                    if round == 2 && Int.random(in: 0..<50, using: &random) == 0 { timestamp = -1_000 }
+                    let seriesID = UInt32.random(in: 0..<UInt32(series), using: &random)
+                    chunk.append(
+                        StoredRow(seriesID: seriesID, timestamp: timestamp, value: .number(Double(chunk.count)))
+                    )
+                }
+                chunks.append(chunk)
+            }
+            let ours = TimeSeriesStore.partitionedByDay(chunks)
+            let theirs = Self.expected(chunks)
+            #expect(ours.map(\.day) == theirs.map(\.day))
+            let same = zip(ours, theirs).allSatisfy { $0.rows == $1.rows }
+            #expect(same, "series \(series), days \(days), round \(round)")
+        }
+    }
+}
