@@ -734,9 +734,17 @@ public final class TimeSeriesStore: @unchecked Sendable {
     static func partitionedByDay(_ chunks: [[StoredRow]]) -> [(day: Int64, rows: [StoredRow])] {
         var entries: [FlushEntry] = []
         entries.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
+        // The day of the previous row, reused while rows stay in it: no 64-bit division per row.
+        var day: Int64 = 0
+        var dayStart = Int64.max
+        var dayEnd = Int64.min
         for (chunkIndex, chunk) in chunks.enumerated() {
             for (index, row) in chunk.enumerated() {
-                let day = floorDivide(row.timestamp, millisecondsPerDay)
+                if row.timestamp < dayStart || row.timestamp >= dayEnd {
+                    day = floorDivide(row.timestamp, millisecondsPerDay)
+                    dayStart = day * millisecondsPerDay
+                    dayEnd = dayStart + millisecondsPerDay
+                }
                 entries.append(
                     FlushEntry(
                         daySeries: UInt64(day + dayBias) << 32 | UInt64(row.seriesID),
