@@ -53,11 +53,13 @@ struct FlushOrderTests {
                 }
                 chunks.append(chunk)
             }
-            let ours = TimeSeriesStore.partitionedByDay(chunks)
             let theirs = Self.expected(chunks)
-            #expect(ours.map(\.day) == theirs.map(\.day))
-            let same = zip(ours, theirs).allSatisfy { $0.rows == $1.rows }
-            #expect(same, "series \(series), days \(days), round \(round)")
+            for inSortedRuns in [false, true] {
+                let ours = TimeSeriesStore.partitionedByDay(chunks, inSortedRuns: inSortedRuns)
+                #expect(ours.map(\.day) == theirs.map(\.day))
+                let same = zip(ours, theirs).allSatisfy { $0.rows == $1.rows }
+                #expect(same, "series \(series), days \(days), round \(round), sorted runs \(inSortedRuns)")
+            }
         }
     }
 }
