@@ -155,6 +155,29 @@ struct ConnectionTests {
         await server.stop()
     }
 
+    @Test("Unmasked frames and oversized control frames close the connection with 1002; others go on")
+    func frameFaults() async throws {
+        let server = try await IngestTestServer.start()
+        // A client's frame without a mask (RFC 6455, 5.1), written past the test client's masking.
+        let unmasked = try await server.connect("CP-NOMASK")
+        try await unmasked.channel.writeAndFlush(
+            WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"[2,"u1","Heartbeat",{}]"#))
+        )
+        #expect(try await unmasked.next() == .close(code: 1002))
+
+        // A ping longer than a control frame may be (RFC 6455, 5.5).
+        let longPing = try await server.connect("CP-LONGPING")
+        try await longPing.send(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(repeating: 0x70, count: 126)))
+        #expect(try await longPing.next() == .close(code: 1002))
+
+        // Neither affects another charger.
+        let other = try await server.connect("CP-FINE")
+        let answer = try await other.call("h1", "Heartbeat", "{}")
+        #expect(answer[0] as? Int == 3)
+        await other.close()
+        await server.stop()
+    }
+
     @Test("Pings: a charger that answers stays; one that never answers is disconnected")
     func liveness() async throws {
         let server = try await IngestTestServer.start(IngestConfiguration(pingInterval: 1, missedPongLimit: 4))

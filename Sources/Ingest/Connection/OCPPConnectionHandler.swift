@@ -165,6 +165,10 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func frame(_ frame: ClientFrame) {
+        guard frame.mask != nil else {
+            close(code: .protocolError, reason: "a client's frames must be masked (RFC 6455, 5.1)")
+            return
+        }
         switch frame.opcode {
         case .text, .binary:
             guard fragments == nil else {
