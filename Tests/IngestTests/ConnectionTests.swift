@@ -180,10 +180,12 @@ struct ConnectionTests {
 
     @Test("Pings: a charger that answers stays; one that never answers is disconnected")
     func liveness() async throws {
-        let server = try await IngestTestServer.start(IngestConfiguration(pingInterval: 1, missedPongLimit: 4))
+        // Eight seconds of slack: the whole suite runs at once on two cores, and a healthy
+        // charger's pong can be late by seconds when the machine is that busy.
+        let server = try await IngestTestServer.start(IngestConfiguration(pingInterval: 2, missedPongLimit: 4))
         let healthy = try await server.connect("CP-ALIVE")
         let silent = try await server.connect("CP-SILENT", answerPings: false)
-        #expect(try await silent.next(timeout: .seconds(15)) == .disconnected)
+        #expect(try await silent.next(timeout: .seconds(45)) == .disconnected)
         #expect(!healthy.hasEvent)
         #expect(try await healthy.call("1", "Heartbeat", "{}")[0] as? Int == 3)
         #expect(server.ingest.connectedChargePoints.map(\.chargePointID.rawValue) == ["CP-ALIVE"])
