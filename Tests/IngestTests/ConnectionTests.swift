@@ -199,7 +199,8 @@ struct ConnectionTests {
         let started = ContinuousClock.now
         let response = try await rawHTTP(port: server.port, "GET /ocpp/CP-SLOW HTTP/1.1\r\nHost: x\r\n")
         #expect(response.isEmpty)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Well before the client gives up at 30 s, with room for a busy machine.
+        #expect(ContinuousClock.now - started < .seconds(20))
         await server.stop()
     }
 
