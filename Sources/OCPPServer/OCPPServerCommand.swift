@@ -62,9 +62,17 @@ extension OCPPServerCommand {
                     "data_dir": "\(settings.dataDirectory)",
                 ]
             )
+            // Metrics first: the time-series store reports its WAL syncs from the start.
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let walSync = Metrics.Timer(label: "ocpp_wal_sync_seconds")
             let timeSeries: TimeSeriesStore
             do {
-                timeSeries = try TimeSeriesStore(directory: settings.dataDirectory, options: settings.timeSeries)
+                timeSeries = try TimeSeriesStore(
+                    directory: settings.dataDirectory,
+                    options: settings.timeSeries,
+                    walSyncObserver: { walSync.recordNanoseconds(Int64($0)) }
+                )
             } catch {
                 throw ValidationError("the time-series store in '\(settings.dataDirectory)' cannot be opened: \(error)")
             }
@@ -79,8 +87,6 @@ extension OCPPServerCommand {
                     ]
                 )
             }
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             let ingest = OCPPIngest(
                 configuration: settings.ingest,
                 timeSeries: timeSeries,

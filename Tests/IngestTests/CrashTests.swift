@@ -8,8 +8,6 @@ import TimeSeries
 /// there exactly once.
 @Suite("Crash")
 struct CrashTests {
-    static var binary: URL { builtExecutable() }
-
     @Test("SIGKILL mid-stream loses no acknowledged sampled value, over several rounds")
     func killAndRestart() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocpp-crash-\(UUID().uuidString)")
@@ -20,21 +18,11 @@ struct CrashTests {
         var sent = 0
         let window = 64
         for round in 0..<4 {
-            let port = try freePort()
-            let process = Process()
-            process.executableURL = Self.binary
-            process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"]
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "DATA_DIR": dataDirectory,
-                "DATABASE_URL": "sqlite:///\(directory.appendingPathComponent("store.db").path)",
-                "LOG_LEVEL": "error",
-            ]) { _, new in new }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let server = try ServerProcess.start(in: directory)
+            let process = server.process
+            defer { server.kill() }
 
-            let charger = try await connectWhenUp(port: port, id: "CP-CRASH")
+            let charger = try await server.connect("CP-CRASH")
             let killAt = ContinuousClock.now + .milliseconds(Int.random(in: 300...1200))
             var outstanding = 0
             var killed = false
@@ -100,18 +88,6 @@ struct CrashTests {
         let time = OCPPTimestampText.format(timestamp(index))
         return #"[2,"\#(index)","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"\#(time)","#
             + #""sampledValue":[{"value":"\#(index)"},{"value":"11.5","measurand":"Power.Active.Import","unit":"kW"}]}]}]"#
-    }
-
-    func connectWhenUp(port: Int, id: String) async throws -> TestChargePoint {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while true {
-            do {
-                return try await TestChargePoint.connect(port: port, id: id)
-            } catch {
-                guard ContinuousClock.now < deadline else { throw error }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import TimeSeries
@@ -90,6 +91,34 @@ struct StoreTests {
         ])
         #expect(try allRows(store).map(\.value) == [.number(4)])
         store.close()
+    }
+
+    @Test("The WAL sync observer hears of every sync the policy makes, and of none under never")
+    func walSyncObserver() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let durations = Mutex<[UInt64]>([])
+        let store = try TimeSeriesStore(directory: directory.path) { nanoseconds in
+            durations.withLock { $0.append(nanoseconds) }
+        }
+        for index in 0..<3 {
+            try store.appendBlocking([
+                EventRow(series: sample(), timestamp: Self.base + Int64(index), value: .number(1))
+            ])
+        }
+        store.close()
+        #expect(durations.withLock { $0.count } == 3)
+        #expect(durations.withLock { $0.allSatisfy { $0 > 0 } })
+
+        let unsynced = try TemporaryDirectory()
+        defer { unsynced.cleanup() }
+        let never = Mutex(0)
+        let quiet = try TimeSeriesStore(directory: unsynced.path, options: TimeSeriesOptions(syncPolicy: .never)) { _ in
+            never.withLock { $0 += 1 }
+        }
+        try quiet.appendBlocking([EventRow(series: sample(), timestamp: Self.base, value: .number(1))])
+        #expect(never.withLock { $0 } == 0)
+        quiet.close()
     }
 
     @Test("Queries filter by charge point, connector, transaction, measurand, phase and time; pages resume")

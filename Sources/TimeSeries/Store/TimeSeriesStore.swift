@@ -85,6 +85,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     public let directory: String
     public let options: TimeSeriesOptions
+    /// Told how long each `fdatasync` of the write-ahead log took, in nanoseconds (on the
+    /// writer thread: it must return quickly).
+    private let walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)?
     /// What opening found.
     public private(set) var recovery = RecoveryReport()
 
@@ -160,9 +163,16 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// Opens (or creates) the store in `directory`: loads the series dictionary and the
     /// segments, replays the write-ahead log (cutting a torn tail), and starts the writer.
     /// - Throws: ``TimeSeriesError`` when the directory cannot be used.
-    public init(directory: String, options: TimeSeriesOptions = TimeSeriesOptions()) throws {
+    /// - Parameter walSyncObserver: told the duration of every sync of the write-ahead log
+    ///   (for a latency metric); called on the writer thread.
+    public init(
+        directory: String,
+        options: TimeSeriesOptions = TimeSeriesOptions(),
+        walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)? = nil
+    ) throws {
         self.directory = directory
         self.options = options
+        self.walSyncObserver = walSyncObserver
         try FileIO.makeDirectory(directory + "/wal")
         try FileIO.makeDirectory(directory + "/segments")
         try loadSeriesDictionary()
@@ -458,7 +468,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
             unsyncedBytes += record.count
             switch options.syncPolicy {
             case .always:
-                try FileIO.syncData(walDescriptor, path: walPath)
+                try syncWAL()
                 unsyncedBytes = 0
                 lastSync = monotonicMilliseconds()
             case .interval:
@@ -480,13 +490,20 @@ public final class TimeSeriesStore: @unchecked Sendable {
         committed = true
     }
 
+    /// Syncs the current WAL file's data, telling the observer how long it took.
+    private func syncWAL() throws {
+        let started = monotonicNanoseconds()
+        try FileIO.syncData(walDescriptor, path: walPath)
+        walSyncObserver?(monotonicNanoseconds() - started)
+    }
+
     private func syncIfDue(force: Bool) {
         guard unsyncedBytes > 0 else { return }
         var due = force
         if case .interval(let milliseconds) = options.syncPolicy {
             due = due || monotonicMilliseconds() - lastSync >= Int64(milliseconds)
         }
-        guard due, (try? FileIO.syncData(walDescriptor, path: walPath)) != nil else { return }
+        guard due, (try? syncWAL()) != nil else { return }
         unsyncedBytes = 0
         lastSync = monotonicMilliseconds()
     }
@@ -610,7 +627,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         }
         if let flusher { pthread_join(flusher, nil) }
         if walDescriptor >= 0 {
-            if unsyncedBytes > 0 { try? FileIO.syncData(walDescriptor, path: walPath) }
+            if unsyncedBytes > 0 { try? syncWAL() }
             Glibc.close(walDescriptor)
             walDescriptor = -1
         }
@@ -625,7 +642,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
     private func freezeMemtable() throws {
         guard memtableCount > 0 else { return }
         let oldSequence = walSequence
-        if unsyncedBytes > 0 { try FileIO.syncData(walDescriptor, path: walPath) }
+        if unsyncedBytes > 0 { try syncWAL() }
         unsyncedBytes = 0
         let newPath = walFilePath(walSequence + 1)
         let newDescriptor = try FileIO.openForAppend(newPath)

@@ -1,0 +1,43 @@
+import Foundation
+import TestSupport
+
+/// The real `ocpp-server` executable on an ephemeral port, with its data in `directory`.
+struct ServerProcess {
+    let process: Process
+    let port: Int
+
+    /// Starts the server; `DATA_DIR` and an SQLite database go in `directory`.
+    static func start(in directory: URL, logLevel: String = "error") throws -> ServerProcess {
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = builtExecutable()
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"]
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "DATA_DIR": directory.appendingPathComponent("data").path,
+            "DATABASE_URL": "sqlite:///\(directory.appendingPathComponent("store.db").path)",
+            "LOG_LEVEL": logLevel,
+        ]) { _, new in new }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return ServerProcess(process: process, port: port)
+    }
+
+    /// Connects a charger once the server listens (within a minute).
+    func connect(_ id: String) async throws -> TestChargePoint {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                return try await TestChargePoint.connect(port: port, id: id)
+            } catch {
+                guard ContinuousClock.now < deadline, process.isRunning else { throw error }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    /// Ends the process with SIGKILL if it still runs.
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}
