@@ -364,7 +364,8 @@ struct SampleValueTests {
             ".5", "-.5", "+5", "5.0", "999999999999999", "1000000000000000", "99999999999999.9", "9999999999999.99",
             "123456789012345", "1234567890123456", "0.1", "0.2", "0.3", "2.675", "1.005", "-230.4", "00", "-",
             "", "1.2.3", "1,5", " 1", "1 ", "9007199254740993", "0.001", "0.0011", "4503599627370497.5",
-            "99999999999999999999", "18446744073709551617", "0.000000000000000000001",
+            "99999999999999999999", "18446744073709551617", "0.000000000000000000001", "230.0", "0.0", "-0.0",
+            "0.00", "-0.000", "100.10", "0.00050", "0.0000000000000000010", "999999999999999.0", "1.000000000000000000",
         ]
         for _ in 0..<20_000 {
             let integer = String(Int.random(in: 0...999_999_999, using: &generator))
@@ -374,15 +375,18 @@ struct SampleValueTests {
             texts.append(sign + integer)
             texts.append(sign + integer + "." + fraction)
             texts.append(sign + "0." + zeros + fraction)
+            texts.append(sign + integer + "." + fraction + zeros + "0")
             texts.append(String(Double.random(in: -1e6...1e6, using: &generator)))
         }
         for text in texts {
             #expect(EventValue.sample(text) == EventValue.generalSample(text), "\(text)")
         }
         // The fast path does take the common texts, and leaves the others.
-        #expect(EventValue.canonicalDecimal("1234.5") == 1234.5)
-        #expect(EventValue.canonicalDecimal("-230") == -230)
-        #expect(EventValue.canonicalDecimal("12.50") == nil)
-        #expect(EventValue.canonicalDecimal("0012.5") == nil)
+        #expect(EventValue.plainDecimal("1234.5")! == (1234.5, true))
+        #expect(EventValue.plainDecimal("-230")! == (-230, true))
+        #expect(EventValue.plainDecimal("12.50")! == (12.5, false))
+        #expect(EventValue.plainDecimal("230.0")! == (230, false))
+        #expect(EventValue.plainDecimal("0012.5") == nil)
+        #expect(EventValue.plainDecimal("0.0005") == nil)
     }
 }

@@ -28,7 +28,9 @@ public enum EventValue: Sendable, Hashable {
     ///   - signed: Whether the sample's format is `SignedData`.
     public static func sample(_ text: String, signed: Bool = false) -> EventValue {
         if signed { return .text(text) }
-        if let number = canonicalDecimal(text) { return .number(number) }
+        if let decimal = plainDecimal(text) {
+            return decimal.canonical ? .number(decimal.value) : .numberWithText(decimal.value, text)
+        }
         return generalSample(text)
     }
 
@@ -38,19 +40,20 @@ public enum EventValue: Sendable, Hashable {
         return canonicalText(number) == text ? .number(number) : .numberWithText(number, text)
     }
 
-    /// The value of `text` when it is a plain decimal that is already the canonical spelling
-    /// of its number, decided without parsing to `Double` and printing it again (what meter
-    /// values nearly always are: `1234.5`, `230.4`, `55`).
+    /// The value of `text` when it is a plain decimal, and whether it is already the canonical
+    /// spelling of its number, decided without parsing to `Double` and printing it again (what
+    /// meter values nearly always are: `1234.5`, `230.4`, `55`, and padded ones like `230.0`).
     ///
-    /// It accepts an optional `-`, at most 15 significant digits without leading zeros, and
-    /// optionally a fraction whose last digit is not 0, for values from 0.001 on. With at
-    /// most 15 digits the decimal round-trips through a `Double` and no shorter decimal maps
-    /// to the same `Double`, so it is the shortest round-trip form Swift prints; the value is
-    /// exact as `mantissa / 10^k` (both exact in a `Double`, and the division is correctly
-    /// rounded). Anything else returns `nil` and takes the general path.
-    static func canonicalDecimal(_ text: String) -> Double? {
+    /// It accepts an optional `-` and at most 15 significant digits without leading zeros, with
+    /// an optional fraction of at most 18 digits. With at most 15 digits the value is exact as
+    /// `mantissa / 10^k` (both exact in a `Double`, and the division is correctly rounded, as
+    /// parsing is). A fraction ending in 0 is never canonical. Otherwise, from 0.001 on, the
+    /// text round-trips through a `Double` and no shorter decimal maps to the same `Double`, so
+    /// it is the shortest round-trip form Swift prints: canonical. Smaller values (printed in
+    /// exponent form), `-0` and anything else return `nil` and take the general path.
+    static func plainDecimal(_ text: String) -> (value: Double, canonical: Bool)? {
         var text = text
-        return text.withUTF8 { bytes -> Double? in
+        return text.withUTF8 { bytes -> (value: Double, canonical: Bool)? in
             var index = 0
             let negative = bytes.first == UInt8(ascii: "-")
             if negative { index = 1 }
@@ -67,6 +70,7 @@ public enum EventValue: Sendable, Hashable {
             // No leading zeros ("007"), and "0" alone only before a fraction.
             if bytes[integerStart] == UInt8(ascii: "0"), integerDigits > 1 { return nil }
             var fractionDigits = 0
+            var canonical = true
             if index < bytes.count {
                 guard bytes[index] == UInt8(ascii: "."), index + 1 < bytes.count else { return nil }
                 index += 1
@@ -77,11 +81,15 @@ public enum EventValue: Sendable, Hashable {
                     fractionDigits += 1
                     digits += 1
                 }
-                guard index == bytes.count, fractionDigits > 0, bytes[index - 1] != UInt8(ascii: "0") else {
+                guard index == bytes.count, fractionDigits > 0, fractionDigits <= 18 else { return nil }
+                if bytes[index - 1] == UInt8(ascii: "0") {
+                    // A padded fraction ("230.0") is never how a number prints: the text is
+                    // kept beside the value.
+                    canonical = false
+                } else if mantissa < Self.powersOfTen[fractionDigits] / 1000 {
+                    // Small values print in exponent form: leave them to the general path.
                     return nil
                 }
-                // Small values print in exponent form: leave them to the general path.
-                guard fractionDigits <= 18, mantissa >= Self.powersOfTen[fractionDigits] / 1000 else { return nil }
             } else {
                 // An integer: "-0" is spelled as such, and zero is positive.
                 if negative && mantissa == 0 { return nil }
@@ -89,7 +97,7 @@ public enum EventValue: Sendable, Hashable {
             // At most 15 significant digits (and no wrap-around in the accumulation above).
             guard digits <= 18, mantissa < 1_000_000_000_000_000 else { return nil }
             let value = Double(mantissa) / Double(Self.powersOfTen[fractionDigits])
-            return negative ? -value : value
+            return (negative ? -value : value, canonical)
         }
     }
 
