@@ -55,11 +55,64 @@ struct FlushOrderTests {
             }
             let theirs = Self.expected(chunks)
             for inSortedRuns in [false, true] {
-                let ours = TimeSeriesStore.partitionedByDay(chunks, inSortedRuns: inSortedRuns)
-                #expect(ours.map(\.day) == theirs.map(\.day))
-                let same = zip(ours, theirs).allSatisfy { $0.rows == $1.rows }
-                #expect(same, "series \(series), days \(days), round \(round), sorted runs \(inSortedRuns)")
+                let days = TimeSeriesStore.partitionedByDay(chunks, inSortedRuns: inSortedRuns)
+                #expect(days.map(\.day) == theirs.map(\.day))
+                for ((_, dayRows), (_, expected)) in zip(days, theirs) {
+                    var whole = dayRows
+                    #expect(whole.all() == expected, "series \(series), round \(round), sorted runs \(inSortedRuns)")
+                    // In blocks: none larger than the limit, and no series and time split
+                    // between two of them.
+                    var blocks = dayRows
+                    var block: [StoredRow] = []
+                    var joined: [StoredRow] = []
+                    var previousLast: StoredRow?
+                    var split = false
+                    while blocks.nextBlock(&block, limit: 3) {
+                        #expect(block.count <= 3)
+                        if let previousLast, let first = block.first, previousLast.seriesID == first.seriesID,
+                            previousLast.timestamp == first.timestamp
+                        {
+                            split = true
+                        }
+                        previousLast = block.last
+                        joined += block
+                    }
+                    #expect(!split)
+                    #expect(joined == expected)
+                }
             }
+        }
+    }
+
+    @Test("Blocks never split rows of one series and time, even when most rows repeat one")
+    func blocksKeepDuplicatesTogether() {
+        var random = SystemRandomNumberGenerator()
+        let base: Int64 = 1_714_521_600_000
+        let chunks = (0..<5).map { chunk in
+            (0..<200).map { index in
+                StoredRow(
+                    seriesID: UInt32.random(in: 0..<3, using: &random),
+                    timestamp: base + Int64.random(in: 0..<6, using: &random),
+                    value: .number(Double(chunk * 1000 + index))
+                )
+            }
+        }
+        let expected = Self.expected(chunks)
+        let days = TimeSeriesStore.partitionedByDay(chunks)
+        #expect(days.count == 1)
+        for limit in [1, 2, 3, 7] {
+            var rows = days[0].rows
+            var block: [StoredRow] = []
+            var joined: [StoredRow] = []
+            while rows.nextBlock(&block, limit: limit) {
+                #expect(block.count <= limit)
+                if let last = joined.last, let first = block.first {
+                    #expect(last.seriesID != first.seriesID || last.timestamp != first.timestamp)
+                }
+                joined += block
+            }
+            #expect(joined == expected[0].rows, "limit \(limit)")
+            #expect(joined.count <= 18)
         }
     }
 }

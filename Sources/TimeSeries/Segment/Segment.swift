@@ -42,16 +42,22 @@ final class Segment: Sendable {
         var description: String { "segment \(path) is corrupt: \(reason)" }
     }
 
-    /// Builds the bytes of a segment from rows sorted by (series, timestamp).
-    static func build(_ rows: [StoredRow], blockRows: Int) -> [UInt8] {
-        var file = ByteWriter(capacity: rows.count * 2 + 64)
+    /// Builds the bytes of a segment from blocks of rows sorted by (series, timestamp):
+    /// `nextBlock` fills the buffer it is given with at most `limit` rows, and returns false
+    /// when no rows are left.
+    static func build(
+        estimatedRows: Int,
+        blockRows: Int,
+        nextBlock: (_ block: inout [StoredRow], _ limit: Int) -> Bool
+    ) -> [UInt8] {
+        var file = ByteWriter(capacity: estimatedRows * 2 + 64)
         file.bytes.append(contentsOf: headerMagic)
         file.write(formatVersion)
         var infos: [BlockInfo] = []
-        var start = 0
-        while start < rows.count {
-            let end = min(start + blockRows, rows.count)
-            let slice = rows[start..<end]
+        var rows: [StoredRow] = []
+        rows.reserveCapacity(blockRows)
+        while nextBlock(&rows, blockRows) {
+            let slice = rows[...]
             let block = BlockCodec.encode(slice)
             var minimum = Int64.max
             var maximum = Int64.min
@@ -73,7 +79,6 @@ final class Segment: Sendable {
                 )
             )
             file.bytes.append(contentsOf: block)
-            start = end
         }
         var footer = ByteWriter()
         footer.writeVarint(UInt64(infos.count))

@@ -747,14 +747,16 @@ public final class TimeSeriesStore: @unchecked Sendable {
     }
 
     /// The rows of `chunks` (oldest first) split by UTC day, each day's rows sorted by
-    /// (series, timestamp) and of rows with equal keys only the last kept.
+    /// (series, timestamp) and of rows with equal keys only the last kept. A day's rows are
+    /// gathered from the chunks a block at a time (``DayRows``), not copied into one array:
+    /// a memtable's million rows would be 48 MB of fresh pages at every flush.
     /// - Parameter inSortedRuns: The rows are a few runs already in that order (segments being
     ///   compacted): a merging comparison sort, which finds the runs, is faster there than
     ///   the radix sort a memtable gets.
     static func partitionedByDay(
         _ chunks: [[StoredRow]],
         inSortedRuns: Bool = false
-    ) -> [(day: Int64, rows: [StoredRow])] {
+    ) -> [(day: Int64, rows: DayRows)] {
         var entries: [FlushEntry] = []
         entries.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
         // The day of the previous row, reused while rows stay in it: no 64-bit division per row.
@@ -782,27 +784,63 @@ public final class TimeSeriesStore: @unchecked Sendable {
         } else {
             sortForFlush(&entries)
         }
-        var result: [(day: Int64, rows: [StoredRow])] = []
+        var result: [(day: Int64, rows: DayRows)] = []
         var position = 0
         while position < entries.count {
             let day = entries[position].day
             var dayEnd = position
             while dayEnd < entries.count && entries[dayEnd].day == day { dayEnd += 1 }
-            var rows: [StoredRow] = []
-            rows.reserveCapacity(dayEnd - position)
-            while position < dayEnd {
+            result.append((day, DayRows(chunks: chunks, entries: entries, range: position..<dayEnd)))
+            position = dayEnd
+        }
+        return result
+    }
+
+    /// One day's rows of a memtable in (series, timestamp) order, read from its chunks through
+    /// the sorted entries; of rows with the same series and timestamp only the last is kept.
+    struct DayRows {
+        let chunks: [[StoredRow]]
+        let entries: [FlushEntry]
+        let range: Range<Int>
+        private var position: Int
+
+        init(chunks: [[StoredRow]], entries: [FlushEntry], range: Range<Int>) {
+            self.chunks = chunks
+            self.entries = entries
+            self.range = range
+            position = range.lowerBound
+        }
+
+        /// At most this many rows are left.
+        var estimatedCount: Int { range.upperBound - position }
+
+        /// Replaces `block`'s contents with the next rows, at most `limit` of them; false when
+        /// none are left. A row equal in series and time to the block's last replaces it even
+        /// when the block is full, so no such pair spans two blocks.
+        mutating func nextBlock(_ block: inout [StoredRow], limit: Int) -> Bool {
+            block.removeAll(keepingCapacity: true)
+            while position < range.upperBound {
                 let entry = entries[position]
                 let row = chunks[entry.chunk][entry.index]
-                if let last = rows.last, last.seriesID == row.seriesID, last.timestamp == row.timestamp {
-                    rows[rows.count - 1] = row
+                if let last = block.last, last.seriesID == row.seriesID, last.timestamp == row.timestamp {
+                    block[block.count - 1] = row
+                } else if block.count == limit {
+                    break
                 } else {
-                    rows.append(row)
+                    block.append(row)
                 }
                 position += 1
             }
-            result.append((day, rows))
+            return !block.isEmpty
         }
-        return result
+
+        /// Every row left, in one array.
+        mutating func all() -> [StoredRow] {
+            var rows: [StoredRow] = []
+            var block: [StoredRow] = []
+            while nextBlock(&block, limit: 4096) { rows += block }
+            return rows
+        }
     }
 
     /// Sorts entries made in arrival order by (day and series, time, arrival).
@@ -869,7 +907,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         return timestamp.name
     }
 
-    private func writeSegment(_ rows: [StoredRow], day: Int64) throws -> Segment {
+    private func writeSegment(_ rows: DayRows, day: Int64) throws -> Segment {
         let dayPath = directory + "/segments/" + dayName(day)
         try FileIO.makeDirectory(dayPath)
         let sequence: UInt64 = stateLock.withLock {
@@ -877,7 +915,11 @@ public final class TimeSeriesStore: @unchecked Sendable {
             return nextSegmentSequence
         }
         let path = dayPath + "/" + hex(sequence) + "." + Segment.fileExtension
-        try FileIO.writeAtomically(Segment.build(rows, blockRows: options.blockRows), to: path)
+        var rows = rows
+        let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
+            rows.nextBlock(&block, limit: limit)
+        }
+        try FileIO.writeAtomically(bytes, to: path)
         try FileIO.syncDirectory(directory + "/segments")
         return try Segment(path: path, sequence: sequence)
     }
