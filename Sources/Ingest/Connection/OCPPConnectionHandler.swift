@@ -58,12 +58,17 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var flushScheduled = false
     /// Encoded frames not yet handed to the channel.
     private var output: ByteBuffer?
+    /// The channel's event loop and allocator, kept: reaching them through the channel on
+    /// every answer costs reference counting on the hot path.
+    let eventLoop: any EventLoop
+    private var allocator = ByteBufferAllocator()
     /// Where a masked message is unmasked: reused, since the decoder copies what it keeps.
     private var scratch = ByteBuffer()
 
     init(session: ChargePointSession, services: IngestServices) {
         self.session = session
         self.services = services
+        eventLoop = session.channel.eventLoop
         var logger = services.logger
         logger[metadataKey: "charge_point_id"] = "\(session.chargePointID)"
         self.logger = logger
@@ -78,6 +83,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
         outputContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         if outputContext == nil {
             logger.error("No WebSocket frame encoder in the pipeline; closing the connection")
@@ -322,7 +328,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Appends a frame header; the caller writes `length` payload bytes next.
     private func appendFrameHeader(opcode: WebSocketOpcode, length: Int) {
         if output == nil {
-            output = (context?.channel.allocator ?? ByteBufferAllocator()).buffer(capacity: max(256, length + 10))
+            output = allocator.buffer(capacity: max(256, length + 10))
         }
         output!.writeInteger(UInt8(0x80) | UInt8(webSocketOpcode: opcode))
         if length < 126 {
@@ -347,10 +353,10 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Flushes once after the current burst of writes (answers completed together go out in
     /// one system call).
     private func scheduleFlush() {
-        guard !flushScheduled, let context else { return }
+        guard !flushScheduled, context != nil else { return }
         flushScheduled = true
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.execute {
             let handler = handler.value
             guard handler.flushScheduled else { return }
             handler.flushOutput()
@@ -427,7 +433,7 @@ final class OCPPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         inFlight += 1
         let item = EventWriteItem(
             rows: rows,
-            completion: .connection(NIOLoopBound(self, eventLoop: session.channel.eventLoop), acknowledgement)
+            completion: .connection(NIOLoopBound(self, eventLoop: eventLoop), acknowledgement)
         )
         if blockedHead == blocked.count, services.events.submit(item) { return }
         blocked.append(item)
