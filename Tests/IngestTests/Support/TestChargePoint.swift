@@ -99,8 +99,11 @@ final class TestChargePoint: Sendable {
     }
 
     /// The next event.
+    ///
+    /// The default wait is long: it only bounds how long a failing test waits, and the whole
+    /// suite runs at once on two cores, where a frame can be seconds late.
     /// - Throws: ``TimedOut`` when none arrives within `timeout`.
-    func next(timeout: Duration = .seconds(10)) async throws -> Event {
+    func next(timeout: Duration = .seconds(30)) async throws -> Event {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let event = inbox.take() { return event }
@@ -113,7 +116,7 @@ final class TestChargePoint: Sendable {
     var hasEvent: Bool { inbox.count > 0 }
 
     /// The next text message.
-    func nextText(timeout: Duration = .seconds(10)) async throws -> String {
+    func nextText(timeout: Duration = .seconds(30)) async throws -> String {
         switch try await next(timeout: timeout) {
         case .text(let text): return text
         case let other: throw TestFailure("expected a text message, got \(other)")
@@ -125,7 +128,7 @@ final class TestChargePoint: Sendable {
         _ uniqueID: String,
         _ action: String,
         _ payload: String,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(30)
     ) async throws -> [Any] {
         try await send(#"[2,"\#(uniqueID)","\#(action)",\#(payload)]"#)
         return try parse(try await nextText(timeout: timeout))
