@@ -34,13 +34,6 @@ struct EventWriteItem: Sendable {
     /// The rows to append.
     var rows: AppendBatch
     var completion: Completion
-
-    var eventLoop: (any EventLoop)? {
-        switch completion {
-        case .connection(let handler, _): handler.eventLoop
-        case .callback: nil
-        }
-    }
 }
 
 /// The thread between the event loops and the time-series store: it drains everything
@@ -182,25 +175,29 @@ final class EventWriter: @unchecked Sendable {
                 metadata: ["error": "\(error)", "rows": "\(rowCount)"]
             )
         }
-        // One hop per event loop, not one per item.
-        var groups: [ObjectIdentifier: (loop: any EventLoop, items: [EventWriteItem])] = [:]
+        // One hop per event loop, not one per item; only the completions travel (the rows
+        // are done with), grouped by a linear search over the few loops.
+        var groups: [(loop: any EventLoop, completions: [(NIOLoopBound<OCPPConnectionHandler>, Acknowledgement)])] =
+            []
         for item in items {
-            guard let loop = item.eventLoop else {
-                if case .callback(let callback) = item.completion { callback(result) }
-                continue
+            switch item.completion {
+            case .callback(let callback):
+                callback(result)
+            case .connection(let handler, let acknowledgement):
+                let loop = handler.eventLoop
+                if let index = groups.firstIndex(where: { $0.loop === loop }) {
+                    groups[index].completions.append((handler, acknowledgement))
+                } else {
+                    groups.append((loop, [(handler, acknowledgement)]))
+                    groups[groups.count - 1].completions.reserveCapacity(items.count)
+                }
             }
-            groups[ObjectIdentifier(loop), default: (loop, [])].items.append(item)
         }
-        for (_, group) in groups {
-            let grouped = group.items
+        for group in groups {
+            let completions = group.completions
             group.loop.execute {
-                for item in grouped {
-                    switch item.completion {
-                    case .connection(let handler, let acknowledgement):
-                        handler.value.acknowledge(acknowledgement, result)
-                    case .callback(let callback):
-                        callback(result)
-                    }
+                for (handler, acknowledgement) in completions {
+                    handler.value.acknowledge(acknowledgement, result)
                 }
             }
         }
