@@ -116,3 +116,13 @@ struct FlushOrderTests {
         }
     }
 }
+
+extension TimeSeriesStore.DayRows {
+    /// Every row left, in one array.
+    mutating func all() -> [StoredRow] {
+        var rows: [StoredRow] = []
+        var block: [StoredRow] = []
+        while nextBlock(&block, limit: 4096) { rows += block }
+        return rows
+    }
+}

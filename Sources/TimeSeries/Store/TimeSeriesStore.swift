@@ -833,14 +833,6 @@ public final class TimeSeriesStore: @unchecked Sendable {
             }
             return !block.isEmpty
         }
-
-        /// Every row left, in one array.
-        mutating func all() -> [StoredRow] {
-            var rows: [StoredRow] = []
-            var block: [StoredRow] = []
-            while nextBlock(&block, limit: 4096) { rows += block }
-            return rows
-        }
     }
 
     /// Sorts entries made in arrival order by (day and series, time, arrival).
