@@ -1,27 +1,37 @@
 #!/usr/bin/env python3
 """Generates the OCPP 1.6J payload types of Sources/Protocol from the official JSON schemas.
 
-Reads Tests/ProtocolTests/Fixtures/schemas/*.json (a copy of the official schemas) and
-writes Sources/Protocol/Generated/. Every constraint the schemas state (required, type,
-enum, maxLength, minItems, format date-time and uri, multipleOf, additionalProperties)
-becomes decoding code; nothing is restated by hand except the Swift names of nested types
-and enumerations, which the schemas leave anonymous (NAMES below, taken from the OCPP 1.6
-specification's type names).
+Reads schemas/ocpp16/*.json (a copy of the official schemas, which the protocol tests read
+too) and writes Sources/Protocol/Generated/ and Sources/API/Generated/OCPPSchemas.swift.
+Every constraint the schemas state (required, type, enum, maxLength, minItems, format
+date-time and uri, multipleOf, additionalProperties) becomes decoding code; nothing is
+restated by hand except the Swift names of nested types and enumerations, which the schemas
+leave anonymous (NAMES below, taken from the OCPP 1.6 specification's type names).
 
-Run from the repository root: python3 scripts/generate-protocol.py
+    python3 scripts/generate-protocol.py          # regenerates the files in place
+    python3 scripts/generate-protocol.py --check  # generates into a temporary directory and
+                                                  # exits 1, with a diff, if the committed
+                                                  # files differ
 """
 
+import difflib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMAS = os.path.join(ROOT, "Tests", "ProtocolTests", "Fixtures", "schemas")
-OUT = os.path.join(ROOT, "Sources", "Protocol", "Generated")
-OPENAPI_OUT = os.path.join(ROOT, "Sources", "API", "OpenAPI", "OCPPSchemas.swift")
+SCHEMAS = os.path.join(ROOT, "schemas", "ocpp16")
+# The generated files, relative to the repository root.
+PROTOCOL_DIR = os.path.join("Sources", "Protocol", "Generated")
+OPENAPI_FILE = os.path.join("Sources", "API", "Generated", "OCPPSchemas.swift")
+# Where this run writes them: the repository, or a temporary directory with --check.
+OUT = os.path.join(ROOT, PROTOCOL_DIR)
+OPENAPI_OUT = os.path.join(ROOT, OPENAPI_FILE)
 
 # Nested object types, by the property that holds them.
 OBJECT_NAMES = {
@@ -165,6 +175,7 @@ class Model:
         self.enums = {}  # name -> list of values (union, in first-seen order)
         self.restrictions = {}  # top-level type -> list of (path, enum name, allowed values)
         self.min_items_uses = []  # (top-level type, path, owning type, property, minItems)
+        self.uses = {}  # object or enum name -> set of "Owner.property" that hold it
 
     def field(self, owner, prop, node, root, required, top, path, in_array=False):
         """`path` is the path of the object holding `prop`, from the message's root."""
@@ -177,6 +188,7 @@ class Model:
                 if name is None:
                     sys.exit(f"no enum name for {owner}.{prop}")
                 values = node["enum"]
+                self.uses.setdefault(name, set()).add(f"{owner}.{prop}")
                 known = self.enums.setdefault(name, [])
                 for v in values:
                     if v not in known:
@@ -201,6 +213,7 @@ class Model:
             name = OBJECT_NAMES.get(prop)
             if name is None:
                 sys.exit(f"no object name for {owner}.{prop}")
+            self.uses.setdefault(name, set()).add(f"{owner}.{prop}")
             self.object(name, node, root, top, path + [segment])
             return Field(prop, required, "object", type=name)
         if kind == "array":
@@ -294,11 +307,45 @@ def read_expression(field):
     raise ValueError(field.kind)
 
 
-def doc_comment(text, indent="    "):
-    return f"{indent}/// {text}\n"
+def doc_comment(text, indent=""):
+    """`text` as a triple-slash comment, wrapped to the project's line length."""
+    return "".join(f"{indent}/// {line}\n" for line in textwrap.wrap(text, 116 - len(indent)))
 
 
-def write_object(name, fields, top_info, restrictions, enums):
+def uses_comment(name, uses):
+    """Where a shared type or enumeration appears, which its name alone does not say."""
+    places = [f"`{use}`" for use in sorted(uses.get(name, ()))]
+    if len(places) > 1:
+        places[-1] = "and " + places[-1]
+    return doc_comment("Used by " + (", " if len(places) > 2 else " ").join(places) + ".")
+
+
+def constraints(field):
+    """What the schema requires of a field beyond its Swift type, as a sentence, or None."""
+    kind = field.kind
+    element = None
+    parts = []
+    if kind == "array":
+        if field.extra.get("minItems"):
+            count = field.extra["minItems"]
+            parts.append(f"at least {count} item{'s' if count != 1 else ''}")
+        element = field.extra["element"]
+        kind = element.kind
+    extra = (element or field).extra
+    if kind == "uri":
+        parts.append("each a URI" if element else "a URI")
+    if extra.get("maxLength"):
+        prefix = "each at most" if element else "at most"
+        parts.append(f"{prefix} {extra['maxLength']} characters")
+    if extra.get("multipleOf"):
+        parts.append(f"a multiple of {extra['multipleOf']}")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def write_object(name, fields, top_info, restrictions, enums, uses):
     """Swift source of one payload struct."""
     lines = []
     conformances = "OCPPPayload"
@@ -306,11 +353,11 @@ def write_object(name, fields, top_info, restrictions, enums):
         action, is_request, schema_file = top_info
         if is_request:
             conformances = "OCPPRequest"
-            lines.append(f"/// The payload of a `{action}` CALL (schema `{schema_file}`).\n")
+            lines.append(f"/// The `{action}` CALL's payload (schema `{schema_file}`).\n")
         else:
-            lines.append(f"/// The payload of the CALLRESULT to a `{action}` CALL (schema `{schema_file}`).\n")
+            lines.append(f"/// The `{action}` CALLRESULT's payload (schema `{schema_file}`).\n")
     else:
-        lines.append(f"/// The `{name}` object of the OCPP 1.6 schemas.\n")
+        lines.append(uses_comment(name, uses))
     lines.append(f"public struct {name}: {conformances} {{\n")
     if top_info and top_info[1]:
         lines.append(f"    public typealias Response = {top_info[0]}Response\n")
@@ -318,7 +365,9 @@ def write_object(name, fields, top_info, restrictions, enums):
     lines.append(f"    public static var typeName: StaticString {{ \"{name}\" }}\n\n")
     for f in fields:
         optional = "" if f.required else "?"
-        lines.append(f"    /// `{f.name}`{'' if f.required else ' (optional)'}.\n")
+        rule = constraints(f)
+        if rule:
+            lines.append(doc_comment(rule, indent="    "))
         lines.append(f"    public var {f.name}: {swift_type(f)}{optional}\n")
     if fields:
         lines.append("\n")
@@ -326,7 +375,6 @@ def write_object(name, fields, top_info, restrictions, enums):
     params = ", ".join(
         f"{f.name}: {swift_type(f)}{'' if f.required else '? = nil'}" for f in fields
     )
-    lines.append("    /// Creates the payload from its fields.\n")
     lines.append(f"    public init({params}) {{\n")
     for f in fields:
         lines.append(f"        self.{f.name} = {f.name}\n")
@@ -436,8 +484,8 @@ def emit_traversal(path, depth, base, indent, leaf, prefixes=""):
     return head + emit_traversal(path[1:], depth + 1, var, indent + 1, leaf, inner_prefixes) + f"{pad}}}\n"
 
 
-def write_enum(name, values):
-    lines = [f"/// The `{name}` enumeration of the OCPP 1.6 schemas.\n"]
+def write_enum(name, values, uses):
+    lines = [uses_comment(name, uses)]
     lines.append(f"public enum {name}: String, OCPPEnum {{\n")
     for v in values:
         lines.append(f"    case {lower_camel(v)} = \"{v}\"\n")
@@ -455,7 +503,8 @@ def write_enum(name, values):
     return "".join(lines)
 
 
-def main():
+def generate():
+    """Writes every generated file to OUT and OPENAPI_OUT."""
     files = sorted(f for f in os.listdir(SCHEMAS) if f.endswith(".json"))
     model = Model()
     tops = {}
@@ -490,7 +539,7 @@ def main():
 
     for name, (fields, _) in model.objects.items():
         top_info = tops.get(name)
-        source = HEADER + write_object(name, fields, top_info, restrictions.get(name), model.enums)
+        source = HEADER + write_object(name, fields, top_info, restrictions.get(name), model.enums, model.uses)
         if top_info:
             path = os.path.join(OUT, "Messages", f"{top_info[0]}.swift")
             if os.path.exists(path):
@@ -502,12 +551,72 @@ def main():
 
     for name, values in model.enums.items():
         with open(os.path.join(OUT, "Enums", f"{name}.swift"), "w") as f:
-            f.write(HEADER + write_enum(name, values))
+            f.write(HEADER + write_enum(name, values, model.uses))
 
     write_actions(sorted(actions))
     write_openapi_schemas(files)
     # The project's .swift-format decides the layout, so the output passes the lint step.
-    subprocess.run(["swift", "format", "--in-place", "--recursive", OUT], check=True, cwd=ROOT)
+    subprocess.run(
+        ["swift", "format", "--in-place", "--recursive", "--configuration", os.path.join(ROOT, ".swift-format"),
+         OUT, OPENAPI_OUT],
+        check=True,
+        cwd=ROOT,
+    )
+
+
+def generated_files(root):
+    """The generated files under `root`, relative to it."""
+    found = []
+    for directory, _, names in os.walk(os.path.join(root, PROTOCOL_DIR)):
+        found += [os.path.relpath(os.path.join(directory, n), root) for n in names]
+    if os.path.exists(os.path.join(root, OPENAPI_FILE)):
+        found.append(OPENAPI_FILE)
+    return set(found)
+
+
+def check():
+    """Generates into a temporary directory and compares with the committed files: 0 when
+    they are the same, 1 with the differences otherwise."""
+    global OUT, OPENAPI_OUT
+    with tempfile.TemporaryDirectory(prefix="ocpp-generated-") as temporary:
+        OUT = os.path.join(temporary, PROTOCOL_DIR)
+        OPENAPI_OUT = os.path.join(temporary, OPENAPI_FILE)
+        generate()
+        expected = generated_files(temporary)
+        committed = generated_files(ROOT)
+        report = []
+        for path in sorted(expected - committed):
+            report.append(f"missing: {path}\n")
+        for path in sorted(committed - expected):
+            report.append(f"not generated from the schemas (delete it): {path}\n")
+        for path in sorted(expected & committed):
+            with open(os.path.join(ROOT, path)) as f:
+                ours = f.readlines()
+            with open(os.path.join(temporary, path)) as f:
+                theirs = f.readlines()
+            if ours != theirs:
+                report += difflib.unified_diff(ours, theirs, f"committed/{path}", f"generated/{path}")
+    if not report:
+        print("The generated code matches schemas/ocpp16.")
+        return 0
+    shown = "".join(report).splitlines(keepends=True)
+    sys.stderr.write("".join(shown[:200]))
+    if len(shown) > 200:
+        sys.stderr.write(f"... and {len(shown) - 200} more lines\n")
+    sys.stderr.write(
+        "\nThe generated code is out of date with schemas/ocpp16 or scripts/generate-protocol.py.\n"
+        "Run: python3 scripts/generate-protocol.py   and commit the result.\n"
+    )
+    return 1
+
+
+def main():
+    arguments = sys.argv[1:]
+    if arguments == ["--check"]:
+        sys.exit(check())
+    if arguments:
+        sys.exit("usage: python3 scripts/generate-protocol.py [--check]")
+    generate()
 
 
 def openapi_schema(node, root):

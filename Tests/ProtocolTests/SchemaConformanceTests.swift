@@ -4,7 +4,7 @@ import Testing
 /// Every one of the 78 official schemas, driven from the schema files themselves.
 @Suite("Schema conformance")
 struct SchemaConformanceTests {
-    @Test("The fixtures hold all 78 schemas of OCPP 1.6 and its security extension")
+    @Test("schemas/ocpp16 holds all 78 schemas of OCPP 1.6 and its security extension")
     func allSchemasPresent() throws {
         #expect(Schema.allNames.count == 78)
         #expect(OCPPAction.allCases.count == 39)

@@ -1,7 +1,7 @@
 import Foundation
 import Protocol
 
-/// One official OCPP 1.6 JSON schema, read from the test fixtures and reduced to the
+/// One official OCPP 1.6 JSON schema, read from `schemas/ocpp16` and reduced to the
 /// constraints it states. The tests derive payloads and violations from it; nothing about
 /// the messages is restated by hand.
 struct Schema {
@@ -18,11 +18,13 @@ struct Schema {
         case boolean
     }
 
+    /// `schemas/ocpp16` at the top of the repository, which the code generator reads too.
     static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/schemas")
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+        .appendingPathComponent("schemas/ocpp16")
 
-    /// All schema names in the fixtures directory.
+    /// All schema names in the schema directory.
     static let allNames: [String] = {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
