@@ -29,7 +29,7 @@ enum ChargePointCommands {
         ("clear_charging_profile", .clearChargingProfile), ("get_composite_schedule", .getCompositeSchedule),
     ]
 
-    static func register(on router: Router<BasicRequestContext>, ingest: OCPPIngest, relational: RelationalStore?) {
+    static func register(on router: Router<APIRequestContext>, ingest: OCPPIngest, relational: RelationalStore?) {
         router.get("/charge_points") { request, _ in
             try listConnected(request, ingest: ingest)
         }
@@ -39,9 +39,9 @@ enum ChargePointCommands {
             do throws(OCPPError) {
                 try call.validate()
             } catch {
-                return APIErrors.validation(error, location: ["query"])
+                throw APIError.validation(error, location: ["query"])
             }
-            return await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest, relational: nil)
+            return try await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest, relational: nil)
         }
         for (path, action) in commands {
             command(path, action.requestType, router, ingest, relational)
@@ -52,7 +52,7 @@ enum ChargePointCommands {
     private static func command<Request: OCPPRequest>(
         _ path: String,
         _ type: Request.Type,
-        _ router: Router<BasicRequestContext>,
+        _ router: Router<APIRequestContext>,
         _ ingest: OCPPIngest,
         _ relational: RelationalStore?
     ) {
@@ -61,7 +61,7 @@ enum ChargePointCommands {
             do {
                 body = try await request.body.collect(upTo: maximumBodySize)
             } catch {
-                return APIErrors.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
+                throw APIError.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
             }
             // An empty body is an empty object (requests without required fields).
             let bytes = body.readableBytes == 0 ? Array("{}".utf8) : Array(buffer: body)
@@ -72,9 +72,9 @@ enum ChargePointCommands {
                     options: OCPPDecodingOptions(unknownProperties: .reject, keyStyle: .snakeCase)
                 ).value
             } catch {
-                return APIErrors.validation(error, location: ["body"])
+                throw APIError.validation(error, location: ["body"])
             }
-            return await send(
+            return try await send(
                 call,
                 to: context.parameters.get("charge_point_id"),
                 ingest: ingest,
@@ -91,12 +91,12 @@ enum ChargePointCommands {
         ingest: OCPPIngest,
         relational: RelationalStore?,
         logger: Logger? = nil
-    ) async -> Response {
+    ) async throws(APIError) -> RawJSON {
         let chargePointID: ChargePointID
         do {
             chargePointID = try ChargePointID(pathSegment: Substring(segment ?? ""))
         } catch {
-            return APIErrors.invalid(location: ["path", "charge_point_id"], message: error.reason, type: "value_error")
+            throw APIError.invalid(location: ["path", "charge_point_id"], message: error.reason, type: "value_error")
         }
         do {
             let confirmation = try await ingest.call(call, to: chargePointID)
@@ -114,11 +114,9 @@ enum ChargePointCommands {
                     )
                 }
             }
-            return APIApplication.jsonResponse(
-                String(decoding: confirmation.encoded(keyStyle: .snakeCase), as: UTF8.self)
-            )
+            return RawJSON(bytes: confirmation.encoded(keyStyle: .snakeCase))
         } catch {
-            return failure(error, action: Request.action)
+            throw failure(error, action: Request.action)
         }
     }
 
@@ -176,38 +174,77 @@ enum ChargePointCommands {
         }
     }
 
-    private static func failure(_ error: ChargePointCallError, action: OCPPAction) -> Response {
+    private static func failure(_ error: ChargePointCallError, action: OCPPAction) -> APIError {
         switch error {
         case .notConnected:
-            return APIErrors.detail(error.description, status: .notFound)
+            return .detail(error.description, status: .notFound)
         case .invalidRequest(let ocppError):
-            return APIErrors.validation(ocppError, location: ["body"])
+            return .validation(ocppError, location: ["body"])
         case .timedOut:
-            return APIErrors.detail("\(action.rawValue): \(error.description)", status: .gatewayTimeout)
+            return .detail("\(action.rawValue): \(error.description)", status: .gatewayTimeout)
         case .callError(let callError):
-            let details = String(decoding: callError.errorDetails, as: UTF8.self)
-            return APIApplication.jsonResponse(
-                #"{"detail":\#(APIApplication.jsonString("\(action.rawValue): \(error.description)")),"#
-                    + #""error_code":\#(APIApplication.jsonString(callError.errorCode)),"#
-                    + #""error_description":\#(APIApplication.jsonString(callError.errorDescription)),"#
-                    + #""error_details":\#(details.isEmpty ? "{}" : details)}"#,
-                status: .badGateway
+            let details = callError.errorDetails
+            return APIError(
+                status: .badGateway,
+                body: CallErrorBody(
+                    detail: "\(action.rawValue): \(error.description)",
+                    errorCode: callError.errorCode,
+                    errorDescription: callError.errorDescription,
+                    errorDetails: RawJSON(bytes: details.isEmpty ? Array("{}".utf8) : Array(details))
+                )
             )
         case .connectionClosed, .invalidResponse:
-            return APIErrors.detail("\(action.rawValue): \(error.description)", status: .badGateway)
+            return .detail("\(action.rawValue): \(error.description)", status: .badGateway)
         case .queueFull:
-            return APIErrors.detail(error.description, status: .tooManyRequests)
+            return .detail(error.description, status: .tooManyRequests)
+        }
+    }
+
+    /// A CALLERROR's answer (502): its code, description and details (a JSON object).
+    struct CallErrorBody: Encodable, Sendable {
+        var detail: String
+        var errorCode: String
+        var errorDescription: String
+        var errorDetails: RawJSON
+
+        enum CodingKeys: String, CodingKey {
+            case detail
+            case errorCode = "error_code"
+            case errorDescription = "error_description"
+            case errorDetails = "error_details"
+        }
+    }
+
+    /// A connected charger, as `GET /charge_points` lists it.
+    struct ConnectedChargePoint: Encodable, Sendable {
+        var chargePointID: String
+        var connectedSince: Date
+        var lastMessageAt: Date
+        var remoteAddress: String?
+        var registrationStatus: String?
+        var subprotocol: String?
+
+        enum CodingKeys: String, CodingKey {
+            case chargePointID = "charge_point_id"
+            case connectedSince = "connected_since"
+            case lastMessageAt = "last_message_at"
+            case remoteAddress = "remote_address"
+            case registrationStatus = "registration_status"
+            case subprotocol
         }
     }
 
     /// `GET /charge_points?limit=&offset=`: the connected chargers, by charge point id.
-    private static func listConnected(_ request: Request, ingest: OCPPIngest) throws -> Response {
+    private static func listConnected(
+        _ request: Request,
+        ingest: OCPPIngest
+    ) throws(APIError) -> PageBody<ConnectedChargePoint> {
         let query = request.uri.queryParameters
         var limit = 100
         var offset = 0
         if let text = query["limit"] {
             guard let value = Int(text), (1...1000).contains(value) else {
-                return APIErrors.invalid(
+                throw .invalid(
                     location: ["query", "limit"],
                     message: "limit must be a whole number in 1...1000",
                     type: "value_error"
@@ -217,7 +254,7 @@ enum ChargePointCommands {
         }
         if let text = query["offset"] {
             guard let value = Int(text), value >= 0 else {
-                return APIErrors.invalid(
+                throw .invalid(
                     location: ["query", "offset"],
                     message: "offset must be a whole number, 0 or more",
                     type: "value_error"
@@ -226,23 +263,16 @@ enum ChargePointCommands {
             offset = value
         }
         let connected = ingest.connectedChargePoints
-        let page = connected.dropFirst(offset).prefix(limit)
-        let items = page.map { charger in
-            """
-            {"charge_point_id":\(APIApplication.jsonString(charger.chargePointID.rawValue)),\
-            "connected_since":"\(timestamp(charger.connectedSince))",\
-            "last_message_at":"\(timestamp(charger.lastMessageAt))",\
-            "remote_address":\(charger.remoteAddress.map(APIApplication.jsonString) ?? "null"),\
-            "registration_status":\(charger.registrationStatus.map(APIApplication.jsonString) ?? "null"),\
-            "subprotocol":\(charger.subprotocol.map(APIApplication.jsonString) ?? "null")}
-            """
+        let items = connected.dropFirst(offset).prefix(limit).map { charger in
+            ConnectedChargePoint(
+                chargePointID: charger.chargePointID.rawValue,
+                connectedSince: charger.connectedSince,
+                lastMessageAt: charger.lastMessageAt,
+                remoteAddress: charger.remoteAddress,
+                registrationStatus: charger.registrationStatus,
+                subprotocol: charger.subprotocol
+            )
         }
-        return APIApplication.jsonResponse(
-            #"{"items":[\#(items.joined(separator: ","))],"total":\#(connected.count),"limit":\#(limit),"offset":\#(offset)}"#
-        )
-    }
-
-    private static func timestamp(_ date: Date) -> String {
-        OCPPTimestamp(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down))).description
+        return PageBody(items: items, total: connected.count, limit: limit, offset: offset)
     }
 }

@@ -20,7 +20,7 @@ enum DatabaseRoutes {
     ]
 
     static func register(
-        on router: Router<BasicRequestContext>,
+        on router: Router<APIRequestContext>,
         store: RelationalStore,
         authorizations: AuthorizationCache?
     ) {

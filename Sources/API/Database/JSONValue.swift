@@ -30,50 +30,40 @@ enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// An object's keys are written sorted, so the same value is always the same text.
     func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
         switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .integer(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
+        case .object(let members):
+            var container = encoder.container(keyedBy: MemberKey.self)
+            for key in members.keys.sorted() {
+                try container.encode(members[key]!, forKey: MemberKey(stringValue: key))
+            }
+        case .array(let values):
+            var container = encoder.unkeyedContainer()
+            for value in values { try container.encode(value) }
+        default:
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .bool(let value): try container.encode(value)
+            case .integer(let value): try container.encode(value)
+            case .number(let value):
+                if value.isFinite { try container.encode(value) } else { try container.encodeNil() }
+            case .string(let value): try container.encode(value)
+            default: try container.encodeNil()
+            }
         }
+    }
+
+    private struct MemberKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     /// Parses `bytes`; nil when they are not JSON.
     static func parse(_ bytes: [UInt8]) -> JSONValue? {
         try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-    }
-
-    /// The JSON text of the value, with an object's keys in `order` first (then the rest, sorted).
-    func write(to output: inout String) {
-        switch self {
-        case .null: output += "null"
-        case .bool(let value): output += value ? "true" : "false"
-        case .integer(let value): output += String(value)
-        case .number(let value):
-            output += value.isFinite ? "\(value)" : "null"
-        case .string(let value): output += APIApplication.jsonString(value)
-        case .array(let values):
-            output += "["
-            for (index, value) in values.enumerated() {
-                if index > 0 { output += "," }
-                value.write(to: &output)
-            }
-            output += "]"
-        case .object(let members):
-            output += "{"
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { output += "," }
-                output += APIApplication.jsonString(key)
-                output += ":"
-                members[key]!.write(to: &output)
-            }
-            output += "}"
-        }
     }
 
     /// A JSON type name for messages.
@@ -87,5 +77,18 @@ enum JSONValue: Sendable, Hashable, Codable {
         case .array: "array"
         case .object: "object"
         }
+    }
+}
+
+/// Literals, so that the OpenAPI document reads like the JSON it becomes.
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    init(stringLiteral value: String) { self = .string(value) }
+    init(integerLiteral value: Int64) { self = .integer(value) }
+    init(booleanLiteral value: Bool) { self = .bool(value) }
+    init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements) { _, last in last })
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Protocol
 import Relational
 
@@ -16,32 +17,14 @@ struct ResourceCoding: Sendable {
 
     // MARK: - Out
 
-    /// The JSON object of `entity`, fields in the resource's order, absent optionals as null.
-    func json<Entity: Encodable>(_ entity: Entity) throws -> String {
-        var output = ""
-        write(try Self.object(entity), to: &output)
-        return output
+    /// `entity` as the API shows it.
+    func body<Entity: Encodable>(_ entity: Entity) throws -> ResourceBody {
+        ResourceBody(names: resource.responseFields.map(\.name), values: try Self.object(entity))
     }
 
     /// A page of rows as `{"items": [...], "total": N, "limit": L, "offset": O}`.
-    func json<Entity: Encodable>(_ page: Page<Entity>) throws -> String {
-        var output = #"{"items":["#
-        for (index, entity) in page.items.enumerated() {
-            if index > 0 { output += "," }
-            write(try Self.object(entity), to: &output)
-        }
-        output += #"],"total":\#(page.total),"limit":\#(page.limit),"offset":\#(page.offset)}"#
-        return output
-    }
-
-    private func write(_ object: [String: JSONValue], to output: inout String) {
-        output += "{"
-        for (index, field) in resource.responseFields.enumerated() {
-            if index > 0 { output += "," }
-            output += "\"\(field.name)\":"
-            (object[field.name] ?? .null).write(to: &output)
-        }
-        output += "}"
+    func body<Entity: Encodable>(_ page: Page<Entity>) throws -> PageBody<ResourceBody> {
+        PageBody(items: try page.items.map(body), total: page.total, limit: page.limit, offset: page.offset)
     }
 
     /// `value` as a JSON object with snake_case keys and ISO 8601 times.
@@ -240,4 +223,32 @@ struct ResourceCoding: Sendable {
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
     }
+}
+
+/// One row as the API shows it: the resource's fields in its order, absent optionals as null.
+struct ResourceBody: ResponseEncodable, Sendable {
+    var names: [String]
+    var values: [String: JSONValue]
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Name.self)
+        for name in names {
+            try container.encode(values[name] ?? .null, forKey: Name(stringValue: name))
+        }
+    }
+
+    private struct Name: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+/// A page of a list: `{"items": [...], "total": N, "limit": L, "offset": O}`.
+struct PageBody<Item: Encodable & Sendable>: ResponseEncodable, Sendable {
+    var items: [Item]
+    var total: Int
+    var limit: Int
+    var offset: Int
 }

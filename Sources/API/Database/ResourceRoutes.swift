@@ -41,25 +41,25 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
 
     var coding: ResourceCoding { ResourceCoding(resource: resource) }
 
-    func register(on router: Router<BasicRequestContext>, scope: ResourceScope = .flat) {
+    func register(on router: Router<APIRequestContext>, scope: ResourceScope = .flat) {
         let collection = "\(scope.prefix)/\(resource.collection)"
         let item = "\(collection)/:\(resource.idParameter)"
         router.get(RouterPath(collection)) { request, context in
-            try await respond {
+            try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
                 let query = try listQuery(request.uri.queryParameters, fixed: fixed)
-                return APIApplication.jsonResponse(try coding.json(try await store.list(Entity.self, query)))
+                return try coding.body(try await store.list(Entity.self, query))
             }
         }
         router.get(RouterPath(item)) { _, context in
-            try await respond {
+            try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
-                return APIApplication.jsonResponse(try coding.json(try await existing(fixed, context)))
+                return try coding.body(try await existing(fixed, context))
             }
         }
         guard !resource.readOnly else { return }
         router.post(RouterPath(collection)) { request, context in
-            try await respond {
+            try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
                 let body = try await checkedBody(request, complete: true, fixed: fixed)
                 let created = try await store.create(
@@ -67,24 +67,26 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                     try ResourceCoding.decode(Entity.Fields.self, from: body)
                 )
                 afterWrite(nil, created)
-                var response = APIApplication.jsonResponse(try coding.json(created), status: .created)
-                response.headers[.location] = "/db/\(resource.collection)/\(created.id)"
-                return response
+                return EditedResponse(
+                    status: .created,
+                    headers: [.location: "/db/\(resource.collection)/\(created.id)"],
+                    response: try coding.body(created)
+                )
             }
         }
         router.put(RouterPath(item)) { request, context in
-            try await respond {
+            try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
                 let body = try await checkedBody(request, complete: true, fixed: fixed)
                 let fields = try ResourceCoding.decode(Entity.Fields.self, from: body)
                 let before = try await existing(fixed, context)
                 let updated = try await store.update(Entity.self, id: before.id, fields)
                 afterWrite(before, updated)
-                return APIApplication.jsonResponse(try coding.json(updated))
+                return try coding.body(updated)
             }
         }
         router.patch(RouterPath(item)) { request, context in
-            try await respond {
+            try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
                 let changes = try await checkedBody(request, complete: false, fixed: [:])
                 for (column, value) in fixed where changes[column] != nil && changes[column] != .integer(value) {
@@ -101,11 +103,11 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                     fields = try ResourceCoding.decode(Entity.Fields.self, from: merged)
                 }
                 afterWrite(before, updated)
-                return APIApplication.jsonResponse(try coding.json(updated))
+                return try coding.body(updated)
             }
         }
         router.delete(RouterPath(item)) { request, context in
-            try await respond {
+            try await APIError.mapping {
                 let cascade: Bool
                 switch request.uri.queryParameters["cascade"].map(String.init) {
                 case nil, "false": cascade = false
@@ -128,7 +130,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
     // MARK: - Steps
 
     /// The parents' fixed columns, after checking the parents exist.
-    private func resolve(_ scope: ResourceScope, _ context: BasicRequestContext) async throws -> [String: Int64] {
+    private func resolve(_ scope: ResourceScope, _ context: APIRequestContext) async throws -> [String: Int64] {
         var values: [String: Int64] = [:]
         for name in scope.parameters {
             values[name] = try Self.pathID(name, context)
@@ -137,7 +139,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
     }
 
     /// The row the item path names, checked to belong to the path's parents (`fixed`, resolved once per request).
-    private func existing(_ fixed: [String: Int64], _ context: BasicRequestContext) async throws -> Entity {
+    private func existing(_ fixed: [String: Int64], _ context: APIRequestContext) async throws -> Entity {
         let id = try Self.pathID(resource.idParameter, context)
         let entity = try await store.get(Entity.self, id: id)
         if !fixed.isEmpty {
@@ -152,7 +154,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         return entity
     }
 
-    static func pathID(_ name: String, _ context: BasicRequestContext) throws(ResourceCoding.Invalid) -> Int64 {
+    static func pathID(_ name: String, _ context: APIRequestContext) throws(ResourceCoding.Invalid) -> Int64 {
         let text = context.parameters.get(name) ?? ""
         guard let id = Int64(text) else {
             throw ResourceCoding.Invalid(
@@ -274,9 +276,5 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
             }
             return .date(date)
         }
-    }
-
-    private func respond(_ body: () async throws -> Response) async throws -> Response {
-        try await APIErrors.answering(body)
     }
 }

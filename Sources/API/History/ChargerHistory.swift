@@ -8,12 +8,12 @@ import TimeSeries
 /// time-series store.
 enum ChargerHistory {
     static func register(
-        on router: Router<BasicRequestContext>,
+        on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
         relational: RelationalStore
     ) {
         router.get("/db/chargers/:charger_id/status-history") { request, context in
-            try await answer {
+            try await APIError.mapping {
                 let id = try ResourceRoutes<Charger>.pathID("charger_id", context)
                 let query = try statusQuery(request.uri.queryParameters)
                 let charger = try await relational.get(Charger.self, id: id)
@@ -21,26 +21,20 @@ enum ChargerHistory {
                 selected.chargePointIDs = [charger.chargePointID]
                 let statusQuery = selected
                 let page = try await MeterHistory.offloaded { try timeSeries.query(statusQuery) }
-                return APIApplication.jsonResponse(statusJSON(page))
+                return StatusHistoryPage(page)
             }
         }
         router.get("/db/charge_sessions/:charge_session_id/summary") { _, context in
-            try await answer {
+            try await APIError.mapping {
                 let id = try ResourceRoutes<ChargeSession>.pathID("charge_session_id", context)
                 let session = try await relational.get(ChargeSession.self, id: id)
                 let charger = try await relational.get(Charger.self, id: session.chargerID)
                 let chargePointID = charger.chargePointID
-                return APIApplication.jsonResponse(
-                    try await MeterHistory.offloaded {
-                        try summaryJSON(session, chargePointID: chargePointID, timeSeries: timeSeries)
-                    }
-                )
+                return try await MeterHistory.offloaded {
+                    try SessionSummary(session, chargePointID: chargePointID, timeSeries: timeSeries)
+                }
             }
         }
-    }
-
-    private static func answer(_ body: () async throws -> Response) async throws -> Response {
-        try await APIErrors.answering(body)
     }
 
     // MARK: - Status history
@@ -95,85 +89,140 @@ enum ChargerHistory {
         return query
     }
 
-    static func statusJSON(_ page: EventPage) -> String {
-        func text(_ value: String?) -> String { value.map(APIApplication.jsonString) ?? "null" }
-        var items: [String] = []
-        for row in page.rows {
-            guard case .status(let status) = row.value else { continue }
-            items.append(
-                #"{"timestamp":"\#(OCPPTimestamp(millisecondsSince1970: row.timestamp))","#
-                    + #""connector_id":\#(row.series.connectorID),"#
-                    + #""status":\#(APIApplication.jsonString(status.status)),"#
-                    + #""error_code":\#(APIApplication.jsonString(status.errorCode)),"#
-                    + #""info":\#(text(status.info)),"vendor_id":\#(text(status.vendorID)),"#
-                    + #""vendor_error_code":\#(text(status.vendorErrorCode))}"#
-            )
+    /// A page of StatusNotifications: `{"items": [...], "next_cursor": ...}`.
+    struct StatusHistoryPage: ResponseEncodable, Sendable {
+        struct Item: Encodable, Sendable {
+            var timestamp: String
+            var connectorID: Int
+            var status: String
+            var errorCode: String
+            var info: String?
+            var vendorID: String?
+            var vendorErrorCode: String?
+
+            enum CodingKeys: String, CodingKey {
+                case timestamp
+                case connectorID = "connector_id"
+                case status
+                case errorCode = "error_code"
+                case info
+                case vendorID = "vendor_id"
+                case vendorErrorCode = "vendor_error_code"
+            }
         }
-        let cursor = page.nextCursor.map { APIApplication.jsonString($0.description) } ?? "null"
-        return #"{"items":[\#(items.joined(separator: ","))],"next_cursor":\#(cursor)}"#
+
+        var items: [Item]
+        var nextCursor: String?
+
+        enum CodingKeys: String, CodingKey {
+            case items
+            case nextCursor = "next_cursor"
+        }
+
+        init(_ page: EventPage) {
+            items = page.rows.compactMap { row in
+                guard case .status(let status) = row.value else { return nil }
+                return Item(
+                    timestamp: OCPPTimestamp(millisecondsSince1970: row.timestamp).iso8601,
+                    connectorID: row.series.connectorID,
+                    status: status.status,
+                    errorCode: status.errorCode,
+                    info: status.info,
+                    vendorID: status.vendorID,
+                    vendorErrorCode: status.vendorErrorCode
+                )
+            }
+            nextCursor = page.nextCursor?.description
+        }
     }
 
     // MARK: - Session summary
 
-    /// Energy from the session's energy register samples (the whole-charger register, in Wh;
-    /// kWh converted), or from meter start and stop when there are none; duration to the stop
-    /// (or to now while active); peak power from its Power.Active.Import samples.
-    static func summaryJSON(
-        _ session: ChargeSession,
-        chargePointID: String,
-        timeSeries: TimeSeriesStore
-    ) throws -> String {
-        let rows = try timeSeries.query(
-            EventQuery(
-                chargePointIDs: [chargePointID],
-                transactionID: Int(session.id),
-                kinds: [.sample],
-                measurands: ["Energy.Active.Import.Register", "Power.Active.Import"],
-                limit: Int.max
-            )
-        ).rows
-        var firstRegister: (timestamp: Int64, watthours: Double)?
-        var lastRegister: (timestamp: Int64, watthours: Double)?
-        var peakPower: Double?
-        for row in rows where row.series.phase == nil {
-            guard let number = row.value.number else { continue }
-            let unit = row.series.unit
-            if (row.series.measurand ?? "Energy.Active.Import.Register") == "Energy.Active.Import.Register" {
-                let watthours = unit == "kWh" ? number * 1000 : number
-                if firstRegister == nil || row.timestamp < firstRegister!.timestamp {
-                    firstRegister = (row.timestamp, watthours)
+    /// What `/db/charge_sessions/{id}/summary` answers.
+    struct SessionSummary: ResponseEncodable, Sendable {
+        var chargeSessionID: Int64
+        var chargerID: Int64
+        var connectorID: Int
+        var status: String
+        var startTime: Date
+        var stopTime: Date?
+        var durationSeconds: Double
+        var energyWh: Double?
+        var energySource: String?
+        var peakPowerW: Double?
+        var averagePowerW: Double?
+        var sampleCount: Int
+
+        enum CodingKeys: String, CodingKey {
+            case chargeSessionID = "charge_session_id"
+            case chargerID = "charger_id"
+            case connectorID = "connector_id"
+            case status
+            case startTime = "start_time"
+            case stopTime = "stop_time"
+            case durationSeconds = "duration_seconds"
+            case energyWh = "energy_wh"
+            case energySource = "energy_source"
+            case peakPowerW = "peak_power_w"
+            case averagePowerW = "average_power_w"
+            case sampleCount = "sample_count"
+        }
+
+        /// Energy from the session's energy register samples (the whole-charger register, in
+        /// Wh; kWh converted), or from meter start and stop when there are none; duration to
+        /// the stop (or to now while active); peak power from its Power.Active.Import samples.
+        init(_ session: ChargeSession, chargePointID: String, timeSeries: TimeSeriesStore) throws {
+            let rows = try timeSeries.query(
+                EventQuery(
+                    chargePointIDs: [chargePointID],
+                    transactionID: Int(session.id),
+                    kinds: [.sample],
+                    measurands: ["Energy.Active.Import.Register", "Power.Active.Import"],
+                    limit: Int.max
+                )
+            ).rows
+            var firstRegister: (timestamp: Int64, watthours: Double)?
+            var lastRegister: (timestamp: Int64, watthours: Double)?
+            var peakPower: Double?
+            for row in rows where row.series.phase == nil {
+                guard let number = row.value.number else { continue }
+                let unit = row.series.unit
+                if (row.series.measurand ?? "Energy.Active.Import.Register") == "Energy.Active.Import.Register" {
+                    let watthours = unit == "kWh" ? number * 1000 : number
+                    if firstRegister == nil || row.timestamp < firstRegister!.timestamp {
+                        firstRegister = (row.timestamp, watthours)
+                    }
+                    if lastRegister == nil || row.timestamp >= lastRegister!.timestamp {
+                        lastRegister = (row.timestamp, watthours)
+                    }
+                } else {
+                    let watts = unit == "kW" ? number * 1000 : number
+                    peakPower = max(peakPower ?? watts, watts)
                 }
-                if lastRegister == nil || row.timestamp >= lastRegister!.timestamp {
-                    lastRegister = (row.timestamp, watthours)
-                }
-            } else {
-                let watts = unit == "kW" ? number * 1000 : number
-                peakPower = max(peakPower ?? watts, watts)
             }
+            var energy: Double?
+            var source: String?
+            if let firstRegister, let lastRegister, lastRegister.timestamp > firstRegister.timestamp {
+                energy = lastRegister.watthours - firstRegister.watthours
+                source = "meter_values"
+            } else if let meterStop = session.meterStop {
+                energy = Double(meterStop - session.meterStart)
+                source = "meter_start_stop"
+            }
+            let end = session.stopTime ?? Date()
+            let duration = max(0, end.timeIntervalSince(session.startTime))
+            chargeSessionID = session.id
+            chargerID = session.chargerID
+            connectorID = session.connectorID
+            status = session.status
+            startTime = session.startTime
+            stopTime = session.stopTime
+            durationSeconds = duration.rounded(.down)
+            energyWh = energy
+            energySource = source
+            peakPowerW = peakPower
+            averagePowerW = energy.flatMap { duration > 0 ? $0 / (duration / 3600) : nil }
+            sampleCount = rows.count
         }
-        var energy: Double?
-        var source = "null"
-        if let firstRegister, let lastRegister, lastRegister.timestamp > firstRegister.timestamp {
-            energy = lastRegister.watthours - firstRegister.watthours
-            source = #""meter_values""#
-        } else if let meterStop = session.meterStop {
-            energy = Double(meterStop - session.meterStart)
-            source = #""meter_start_stop""#
-        }
-        let end = session.stopTime ?? Date()
-        let duration = max(0, end.timeIntervalSince(session.startTime))
-        let average = energy.flatMap { duration > 0 ? $0 / (duration / 3600) : nil }
-        func number(_ value: Double?) -> String {
-            guard let value, value.isFinite else { return "null" }
-            return HistoryFormat.jsonNumber(value)
-        }
-        return #"{"charge_session_id":\#(session.id),"charger_id":\#(session.chargerID),"#
-            + #""connector_id":\#(session.connectorID),"status":\#(APIApplication.jsonString(session.status)),"#
-            + #""start_time":"\#(ResourceCoding.timestamp(session.startTime))","#
-            + #""stop_time":\#(session.stopTime.map { "\"\(ResourceCoding.timestamp($0))\"" } ?? "null"),"#
-            + #""duration_seconds":\#(number(duration.rounded(.down))),"#
-            + #""energy_wh":\#(number(energy)),"energy_source":\#(source),"#
-            + #""peak_power_w":\#(number(peakPower)),"average_power_w":\#(number(average)),"#
-            + #""sample_count":\#(rows.count)}"#
     }
 }

@@ -178,31 +178,8 @@ enum HistoryFormat {
         text.withUTF8 { output.append(contentsOf: $0) }
     }
 
-    /// `text` as a JSON string literal.
-    static func appendJSONString(_ text: String, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { bytes in
-            var start = 0
-            for index in bytes.indices {
-                let byte = bytes[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                switch byte {
-                case UInt8(ascii: "\""): append(#"\""#, to: &output)
-                case UInt8(ascii: "\\"): append(#"\\"#, to: &output)
-                case UInt8(ascii: "\n"): append(#"\n"#, to: &output)
-                case UInt8(ascii: "\r"): append(#"\r"#, to: &output)
-                case UInt8(ascii: "\t"): append(#"\t"#, to: &output)
-                default:
-                    let hex = String(byte, radix: 16)
-                    append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex, to: &output)
-                }
-                start = index + 1
-            }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
-        }
-        output.append(UInt8(ascii: "\""))
+    private static func appendJSONString(_ text: String, to output: inout [UInt8]) {
+        JSONWriter.appendString(text, to: &output)
     }
 
     /// A CSV cell, quoted when it holds a comma, quote or line break.

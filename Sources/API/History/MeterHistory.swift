@@ -15,7 +15,7 @@ enum MeterHistory {
     static let maximumLimit = 10_000
 
     static func register(
-        on router: Router<BasicRequestContext>,
+        on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
         relational: RelationalStore
     ) {
@@ -142,7 +142,7 @@ enum MeterHistory {
 
     private static func answer(
         _ request: Request,
-        _ context: BasicRequestContext,
+        _ context: APIRequestContext,
         timeSeries: TimeSeriesStore,
         idParameter: String,
         select: (Int64) async throws -> EventQuery
@@ -151,12 +151,12 @@ enum MeterHistory {
         do throws(ResourceCoding.Invalid) {
             id = try ResourceRoutes<Charger>.pathID(idParameter, context)
         } catch {
-            return APIErrors.invalid(location: error.location, message: error.message, type: error.type)
+            throw APIError(error)
         }
         let parameters: Parameters
         switch self.parameters(request) {
         case .failure(let invalid):
-            return APIErrors.invalid(
+            throw APIError.invalid(
                 location: ["query", invalid.parameter],
                 message: invalid.message,
                 type: "value_error"
@@ -167,7 +167,7 @@ enum MeterHistory {
         do {
             query = try await select(id)
         } catch let error as RelationalStoreError where error.code == .notFound {
-            return APIErrors.detail(error.description, status: .notFound)
+            throw APIError.detail(error.description, status: .notFound)
         }
         query.kinds = [.sample]
         query.from = parameters.from
@@ -182,7 +182,7 @@ enum MeterHistory {
             let buckets = try await offloaded { try timeSeries.aggregate(bucketQuery, bucketMilliseconds: bucket) }
             return parameters.csv
                 ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
-                : jsonResponse(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
+                : APIJSONEncoder.response(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
         }
         if parameters.csv, !parameters.limitGiven {
             return streamedCSV(query, timeSeries: timeSeries)
@@ -191,7 +191,7 @@ enum MeterHistory {
         let page = try await offloaded { try timeSeries.query(pageQuery) }
         return parameters.csv
             ? csvResponse(HistoryFormat.rowsCSV(page.rows))
-            : jsonResponse(HistoryFormat.rowsJSON(page.rows, nextCursor: page.nextCursor))
+            : APIJSONEncoder.response(HistoryFormat.rowsJSON(page.rows, nextCursor: page.nextCursor))
     }
 
     /// Runs a time-series read (file reads and decompression, milliseconds for a month) on
@@ -230,14 +230,6 @@ enum MeterHistory {
         Response(
             status: .ok,
             headers: [.contentType: "text/csv; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
-        )
-    }
-
-    private static func jsonResponse(_ bytes: [UInt8]) -> Response {
-        Response(
-            status: .ok,
-            headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
         )
     }

@@ -40,29 +40,29 @@ enum IntegrationRoutes {
 
     static let maximumBodySize = 1 << 20
 
-    static func register(on router: Router<BasicRequestContext>, ingest: OCPPIngest) {
+    static func register(on router: Router<APIRequestContext>, ingest: OCPPIngest) {
         for endpoint in endpoints {
             router.post("/db/ocpp/\(endpoint.path)") { request, _ in
-                await relay(request, endpoint, ingest: ingest)
+                try await relay(request, endpoint, ingest: ingest)
             }
         }
     }
 
-    private static func relay(_ request: Request, _ endpoint: Endpoint, ingest: OCPPIngest) async -> Response {
+    private static func relay(_ request: Request, _ endpoint: Endpoint, ingest: OCPPIngest) async throws -> RawJSON {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maximumBodySize)
         } catch {
-            return APIErrors.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
+            throw APIError.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
         }
         var body: [String: JSONValue]
         do throws(ResourceCoding.Invalid) {
             body = try ResourceCoding.bodyObject(Array(buffer: buffer))
         } catch {
-            return APIErrors.invalid(location: error.location, message: error.message, type: error.type)
+            throw APIError(error)
         }
         guard case .string(let identity)? = body.removeValue(forKey: "charge_point_id") else {
-            return APIErrors.invalid(
+            throw APIError.invalid(
                 location: ["body", "charge_point_id"],
                 message: "the charger's OCPP identity is required, as a string",
                 type: "missing"
@@ -72,31 +72,28 @@ enum IntegrationRoutes {
         do {
             chargePointID = try ChargePointID(identity)
         } catch {
-            return APIErrors.invalid(
+            throw APIError.invalid(
                 location: ["body", "charge_point_id"],
                 message: error.reason,
                 type: "string_pattern_mismatch"
             )
         }
-        var message = ""
-        JSONValue.object(body).write(to: &message)
+        let message = try APIJSONEncoder.bytes(JSONValue.object(body))
         let decoded: ChargePointRequest
         do throws(OCPPError) {
-            decoded = try endpoint.decode(Array(message.utf8))
+            decoded = try endpoint.decode(message)
         } catch {
-            return APIErrors.validation(error, location: ["body"])
+            throw APIError.validation(error, location: ["body"])
         }
         do {
             let confirmation = try await ingest.relay(decoded, from: chargePointID)
-            return APIApplication.jsonResponse(
-                String(decoding: confirmation.encoded(keyStyle: .snakeCase), as: UTF8.self)
-            )
+            return RawJSON(bytes: confirmation.encoded(keyStyle: .snakeCase))
         } catch {
             switch error.kind {
-            case .refused: return APIErrors.detail(error.description, status: .forbidden)
+            case .refused: throw APIError.detail(error.description, status: .forbidden)
             case .unstorable:
-                return APIErrors.invalid(location: ["body"], message: error.description, type: "value_error")
-            case .unavailable: return APIErrors.detail(error.description, status: .serviceUnavailable)
+                throw APIError.invalid(location: ["body"], message: error.description, type: "value_error")
+            case .unavailable: throw APIError.detail(error.description, status: .serviceUnavailable)
             }
         }
     }

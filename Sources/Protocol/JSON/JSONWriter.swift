@@ -60,12 +60,39 @@ public struct JSONWriter: Sendable {
         atContainerStart = true
     }
 
+    /// Opens an object as the next value: at the top, after a key, or as an array's element.
+    public mutating func beginObjectValue() {
+        separate()
+        beginObject()
+    }
+
+    /// Opens an array as the next value: at the top, after a key, or as an array's element.
+    public mutating func beginArrayValue() {
+        separate()
+        beginArray()
+    }
+
+    /// Writes a key known only at run time (escaped); the value follows.
+    public mutating func key(_ name: String) {
+        separate()
+        Self.appendString(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        atContainerStart = true
+    }
+
     /// Writes a string, escaped as JSON requires.
     public mutating func write(_ value: String) {
         separate()
+        Self.appendString(value, to: &bytes)
+    }
+
+    /// Appends `text` as a JSON string literal: quotes, backslashes and control characters
+    /// escaped (`\n`, `\r`, `\t`, otherwise `\u00XX`), everything else as its UTF-8 bytes.
+    /// Every JSON string the project writes goes through here.
+    public static func appendString(_ text: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { utf8 in
+        var text = text
+        text.withUTF8 { utf8 in
             var runStart = 0
             for position in 0..<utf8.count {
                 let byte = utf8[position]
@@ -89,6 +116,24 @@ public struct JSONWriter: Sendable {
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes `null`.
+    public mutating func writeNull() {
+        separate()
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// Writes a 64-bit integer.
+    public mutating func write(_ value: Int64) {
+        separate()
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// Writes an unsigned 64-bit integer.
+    public mutating func write(_ value: UInt64) {
+        separate()
+        bytes.append(contentsOf: String(value).utf8)
     }
 
     /// Writes an integer.

@@ -1,0 +1,257 @@
+import Foundation
+import Ingest
+import Protocol
+import Relational
+
+/// The database CRUD endpoints and the schemas of their resources.
+extension OpenAPIDocument {
+    static func database(into paths: inout [String: JSONValue]) {
+        for (resource, scope) in DatabaseRoutes.collections {
+            var scopeParameters: [JSONValue] = []
+            var prefix = "/db"
+            var operationPrefix = ""
+            for name in scope.parameters {
+                let parent = DatabaseRoutes.resources.first { $0.idParameter == name }!
+                prefix += "/\(parent.collection)/{\(name)}"
+                operationPrefix += parent.displayName.replacingOccurrences(of: " ", with: "_") + "_"
+                scopeParameters.append(
+                    parameter(name, in: "path", integer(), "The \(parent.displayName)'s database id.")
+                )
+            }
+            let collection = "\(prefix)/\(resource.collection)/"
+            let item = "\(prefix)/\(resource.collection)/{\(resource.idParameter)}"
+            let singular = operationPrefix + resource.displayName.replacingOccurrences(of: " ", with: "_")
+            let plural = operationPrefix + resource.collection
+            let idParameter = parameter(
+                resource.idParameter,
+                in: "path",
+                integer(),
+                "The \(resource.displayName)'s database id."
+            )
+            let tag = "Database: \(resource.collection)"
+            var listParameters =
+                scopeParameters + [
+                    parameter(
+                        "limit",
+                        in: "query",
+                        integer(minimum: 1, maximum: Int64(ListQuery.maximumLimit)),
+                        "Items per page (50)."
+                    ),
+                    parameter("offset", in: "query", integer(minimum: 0), "Items to skip."),
+                    parameter(
+                        "sort",
+                        in: "query",
+                        [
+                            "type": "string",
+                            "enum": .array(resource.sortableFields.flatMap { [.string($0), .string("-\($0)")] }),
+                        ],
+                        "The field to sort by, - first for descending (ties by id)."
+                    ),
+                ]
+            for field in resource.responseFields where field.filterable {
+                var schema = fieldSchema(field, nullable: false)
+                if field.nullable, field.kind == .integer {
+                    schema = ["anyOf": [schema, ["type": "string", "enum": ["null"]]]]
+                }
+                listParameters.append(
+                    parameter(
+                        field.name,
+                        in: "query",
+                        schema,
+                        "Only rows whose \(field.name) is this\(field.nullable ? " (null: none)" : "")."
+                    )
+                )
+            }
+            if let timeField = resource.timeFilter {
+                listParameters.append(
+                    parameter(
+                        "from",
+                        in: "query",
+                        ["type": "string", "format": "date-time"],
+                        "\(timeField) at or after."
+                    )
+                )
+                listParameters.append(
+                    parameter("to", in: "query", ["type": "string", "format": "date-time"], "\(timeField) before.")
+                )
+            }
+            let notFound = response("It, or a parent in the path, does not exist.", reference("Detail"))
+            let conflict = response("A unique value is taken, or other rows still refer to it.", reference("Detail"))
+            add(
+                &paths,
+                collection,
+                "get",
+                operation(
+                    "list_\(plural)",
+                    "List \(resource.collection.replacingOccurrences(of: "_", with: " ")), filtered, sorted, paginated.",
+                    tag: tag,
+                    parameters: listParameters,
+                    responses: [
+                        "200": response("A page.", reference("\(resource.schemaName)Page")), "404": notFound,
+                        "422": invalid, "503": unavailable,
+                    ]
+                )
+            )
+            add(
+                &paths,
+                item,
+                "get",
+                operation(
+                    "get_\(singular)",
+                    "One \(resource.displayName).",
+                    tag: tag,
+                    parameters: scopeParameters + [idParameter],
+                    responses: [
+                        "200": response("It.", reference(resource.schemaName)), "404": notFound, "422": invalid,
+                        "503": unavailable,
+                    ]
+                )
+            )
+            guard !resource.readOnly else { continue }
+            add(
+                &paths,
+                collection,
+                "post",
+                operation(
+                    "create_\(singular)",
+                    "Create a \(resource.displayName).",
+                    tag: tag,
+                    parameters: scopeParameters,
+                    body: reference("\(resource.schemaName)Create"),
+                    responses: [
+                        "201": created(resource, singular: singular, scope: scope),
+                        "404": notFound, "409": conflict, "413": detail, "422": invalid, "503": unavailable,
+                    ]
+                )
+            )
+            let updateResponses: [String: JSONValue] = [
+                "200": response("As stored now.", reference(resource.schemaName)), "404": notFound,
+                "409": conflict, "413": detail, "422": invalid, "503": unavailable,
+            ]
+            add(
+                &paths,
+                item,
+                "put",
+                operation(
+                    "replace_\(singular)",
+                    "Replace every writable field (absent optional fields become null or their default).",
+                    tag: tag,
+                    parameters: scopeParameters + [idParameter],
+                    body: reference("\(resource.schemaName)Create"),
+                    responses: updateResponses
+                )
+            )
+            add(
+                &paths,
+                item,
+                "patch",
+                operation(
+                    "update_\(singular)",
+                    "Change the fields the body names.",
+                    tag: tag,
+                    parameters: scopeParameters + [idParameter],
+                    body: reference("\(resource.schemaName)Patch"),
+                    responses: updateResponses
+                )
+            )
+            add(
+                &paths,
+                item,
+                "delete",
+                operation(
+                    "delete_\(singular)",
+                    "Delete it; with cascade=true also the rows that cannot exist without it.",
+                    tag: tag,
+                    parameters: scopeParameters + [
+                        idParameter,
+                        parameter(
+                            "cascade",
+                            in: "query",
+                            ["type": "string", "enum": ["true", "false"]],
+                            "Delete dependent rows too (false)."
+                        ),
+                    ],
+                    responses: [
+                        "204": response("Deleted.", nil), "404": notFound, "409": conflict, "422": invalid,
+                        "503": unavailable,
+                    ]
+                )
+            )
+        }
+    }
+
+    /// The 201 of a create, with links that tell clients (and schemathesis) how its id addresses the row.
+    private static func created(_ resource: Resource, singular: String, scope: ResourceScope) -> JSONValue {
+        var parameters: [String: JSONValue] = [resource.idParameter: "$response.body#/id"]
+        for name in scope.parameters {
+            parameters[name] = .string("$request.path.\(name)")
+        }
+        var links: [String: JSONValue] = [:]
+        for verb in ["get", "replace", "update", "delete"] {
+            links["\(verb)_it"] = ["operationId": .string("\(verb)_\(singular)"), "parameters": .object(parameters)]
+        }
+        guard case .object(var value) = response("Created; Location names it.", reference(resource.schemaName)) else {
+            return [:]
+        }
+        value["links"] = .object(links)
+        return .object(value)
+    }
+
+    /// The schema of one field's value.
+    static func fieldSchema(_ field: ResourceField, nullable: Bool) -> JSONValue {
+        var schema: [String: JSONValue] = ["description": .string(field.description)]
+        switch field.kind {
+        case .integer: schema["type"] = "integer"
+        case .number: schema["type"] = "number"
+        case .string: schema["type"] = "string"
+        case .dateTime:
+            schema["type"] = "string"
+            schema["format"] = "date-time"
+        }
+        if nullable, case .string(let type)? = schema["type"] { schema["type"] = [.string(type), "null"] }
+        if let minimum = field.minimum { schema["minimum"] = .integer(minimum) }
+        if let maximum = field.maximum { schema["maximum"] = .integer(maximum) }
+        if let minimum = field.minimumLength { schema["minLength"] = .integer(Int64(minimum)) }
+        if let maximum = field.maximumLength { schema["maxLength"] = .integer(Int64(maximum)) }
+        if let allowed = field.allowed { schema["enum"] = .array(allowed.map(JSONValue.string)) }
+        if let defaultValue = field.defaultValue { schema["default"] = defaultValue }
+        if let pattern = field.pattern {
+            schema["pattern"] = .string(pattern)
+        } else if field.kind == .string, field.allowed == nil {
+            schema["pattern"] = "^[^\\u0000]*$"
+        }
+        return .object(schema)
+    }
+
+    static func resourceSchemas(_ resource: Resource, into schemas: inout [String: JSONValue]) {
+        func object(_ fields: [ResourceField], required: [String]) -> JSONValue {
+            var properties: [String: JSONValue] = [:]
+            for field in fields {
+                properties[field.name] = fieldSchema(field, nullable: field.nullable)
+            }
+            return [
+                "type": "object", "properties": .object(properties), "additionalProperties": false,
+                "required": .array(required.map(JSONValue.string)),
+            ]
+        }
+        schemas[resource.schemaName] = object(resource.responseFields, required: resource.responseFields.map(\.name))
+        schemas["\(resource.schemaName)Page"] = page(reference(resource.schemaName))
+        guard !resource.readOnly else { return }
+        schemas["\(resource.schemaName)Create"] = object(
+            resource.writableFields,
+            required: resource.writableFields.filter(\.required).map(\.name)
+        )
+        schemas["\(resource.schemaName)Patch"] = object(resource.writableFields, required: [])
+    }
+
+    static func page(_ item: JSONValue) -> JSONValue {
+        [
+            "type": "object",
+            "properties": [
+                "items": ["type": "array", "items": item], "total": ["type": "integer", "minimum": 0],
+                "limit": ["type": "integer"], "offset": ["type": "integer"],
+            ],
+            "required": ["items", "total", "limit", "offset"],
+        ]
+    }
+}

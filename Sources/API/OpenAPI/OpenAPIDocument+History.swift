@@ -1,0 +1,131 @@
+import Foundation
+import Ingest
+import Protocol
+import Relational
+
+/// Meter history, status history and session summaries.
+extension OpenAPIDocument {
+    static func meterHistory(into paths: inout [String: JSONValue]) {
+        let filters: [JSONValue] =
+            [
+                parameter("from", in: "query", ["type": "string", "format": "date-time"], "Samples at or after."),
+                parameter("to", in: "query", ["type": "string", "format": "date-time"], "Samples before."),
+                [
+                    "name": "measurand", "in": "query", "required": false, "style": "form", "explode": true,
+                    "schema": ["type": "array", "items": ["type": "string"]],
+                    "description": "Only these measurands (repeat for several).",
+                ],
+                [
+                    "name": "phase", "in": "query", "required": false, "style": "form", "explode": true,
+                    "schema": ["type": "array", "items": ["type": "string"]],
+                    "description": "Only these phases (repeat for several).",
+                ],
+            ] + historyPaging("Samples") + [
+                parameter(
+                    "bucket",
+                    in: "query",
+                    ["type": "string", "pattern": "^[1-9][0-9]{0,5}[smhd]$"],
+                    "Downsample into buckets of this width (1m, 15m, 1h, 1d)."
+                ),
+                parameter(
+                    "agg",
+                    in: "query",
+                    ["type": "string", "enum": ["avg", "min", "max", "first", "last", "sum", "count"]],
+                    "The aggregate of each bucket (avg)."
+                ),
+                parameter(
+                    "format",
+                    in: "query",
+                    ["type": "string", "enum": ["json", "csv"]],
+                    "csv for CSV (as does Accept: text/csv). CSV without limit streams the whole range."
+                ),
+            ]
+        for (collection, idParameter, name) in [
+            ("chargers", "charger_id", "charger"), ("connectors", "connector_id", "connector"),
+            ("charge_sessions", "charge_session_id", "charge session"),
+        ] {
+            add(
+                &paths,
+                "/db/\(collection)/{\(idParameter)}/meter-values",
+                "get",
+                operation(
+                    "meter_values_of_\(name.replacingOccurrences(of: " ", with: "_"))",
+                    "The \(name)'s meter history, raw or downsampled, JSON or CSV.",
+                    tag: "Meter history",
+                    parameters: [parameter(idParameter, in: "path", integer(), "The \(name)'s database id.")] + filters,
+                    responses: [
+                        "200": [
+                            "description": "Samples (or buckets) in time order, with a cursor for the next page.",
+                            "content": [
+                                "application/json": ["schema": reference("MeterHistoryPage")],
+                                "text/csv": ["schema": ["type": "string"]],
+                            ],
+                        ],
+                        "404": response("No such \(name).", reference("Detail")),
+                        "422": invalid,
+                    ]
+                )
+            )
+        }
+    }
+
+    /// `connector_id`, `limit` and `cursor`, as the history endpoints take them.
+    private static func historyPaging(_ noun: String) -> [JSONValue] {
+        [
+            parameter("connector_id", in: "query", integer(minimum: 0), "Only this OCPP connector id."),
+            parameter(
+                "limit",
+                in: "query",
+                integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
+                "\(noun) per page (\(MeterHistory.defaultLimit))."
+            ),
+            parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
+        ]
+    }
+
+    static func chargerHistory(into paths: inout [String: JSONValue]) {
+        add(
+            &paths,
+            "/db/chargers/{charger_id}/status-history",
+            "get",
+            operation(
+                "status_history_of_charger",
+                "The charger's StatusNotifications, in time order, with a cursor for the next page.",
+                tag: "Meter history",
+                parameters: [
+                    parameter("charger_id", in: "path", integer(), "The charger's database id."),
+                    parameter("from", in: "query", ["type": "string", "format": "date-time"], "At or after."),
+                    parameter("to", in: "query", ["type": "string", "format": "date-time"], "Before."),
+                ] + historyPaging("Items") + [
+                    parameter(
+                        "order",
+                        in: "query",
+                        ["type": "string", "enum": ["asc", "desc"]],
+                        "Oldest first (asc)."
+                    )
+                ],
+                responses: [
+                    "200": response("A page.", reference("StatusHistoryPage")),
+                    "404": response("No such charger.", reference("Detail")), "422": invalid,
+                ]
+            )
+        )
+        add(
+            &paths,
+            "/db/charge_sessions/{charge_session_id}/summary",
+            "get",
+            operation(
+                "summary_of_charge_session",
+                "Energy delivered, duration and peak power of a session, from its samples.",
+                tag: "Meter history",
+                parameters: [
+                    parameter("charge_session_id", in: "path", integer(), "The session's id (its transactionId).")
+                ],
+                responses: [
+                    "200": response("The summary.", reference("ChargeSessionSummary")),
+                    "404": response("No such session.", reference("Detail")), "422": invalid,
+                ]
+            )
+        )
+    }
+}
