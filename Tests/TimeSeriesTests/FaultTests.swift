@@ -172,7 +172,7 @@ struct FaultTests {
     }
 
     @Test("Killed with SIGKILL at random moments: every acknowledged batch is there exactly once, nothing else")
-    func crash() throws {
+    func crash() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let writer = binaryDirectory.appendingPathComponent("TimeSeriesCrashWriter")
@@ -188,7 +188,7 @@ struct FaultTests {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(UInt32.random(in: 30_000...250_000, using: &generator))
+            try await Task.sleep(for: .milliseconds(Int.random(in: 30...250, using: &generator)))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -1,3 +1,5 @@
+import CivilCalendar
+
 /// An instant in UTC with millisecond precision: the value of every OCPP `date-time` field.
 ///
 /// Parsed from RFC 3339 / ISO 8601 (`2024-01-31T13:45:00Z`, with or without fractional
@@ -44,7 +46,7 @@ public struct OCPPTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
             let minute = digits(14, 2), bytes[16] == UInt8(ascii: ":"),
             let second = digits(17, 2)
         else { return nil }
-        guard (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year),
+        guard (1...12).contains(month), day >= 1, day <= Gregorian.daysIn(month: month, year: year),
             hour <= 23, minute <= 59, second <= 60
         else { return nil }
 
@@ -88,44 +90,14 @@ public struct OCPPTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
         }
         guard position == bytes.count else { return nil }
 
-        let days = Self.daysFromCivil(year: year, month: month, day: day)
+        let days = Gregorian.daysFromCivil(year: year, month: month, day: day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetMinutes * 60)
         self.millisecondsSince1970 = seconds * 1000 + Int64(milliseconds)
     }
 
-    static func isLeap(_ year: Int) -> Bool {
-        (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-    }
-
-    static func daysIn(month: Int, year: Int) -> Int {
-        switch month {
-        case 2: return isLeap(year) ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let shiftedYear = month <= 2 ? year - 1 : year
-        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-        let yearOfEra = shiftedYear - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
     /// The proleptic Gregorian date of a day count since 1970-01-01.
     public static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        Gregorian.civilFromDays(days)
     }
 
     /// Appends `YYYY-MM-DDTHH:MM:SS.sssZ` (without building a `String`).
@@ -134,7 +106,7 @@ public struct OCPPTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
         let totalSeconds = Int((millisecondsSince1970 - Int64(milliseconds)) / 1000)
         let secondsOfDay = floorModulo(totalSeconds, 86_400)
         let days = (totalSeconds - secondsOfDay) / 86_400
-        let date = Self.civilFromDays(days)
+        let date = Gregorian.civilFromDays(days)
         func append(_ value: Int, width: Int) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }

@@ -1,0 +1,118 @@
+import CivilCalendar
+import NIOConcurrencyHelpers
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The flusher thread: turns frozen memtables into segments, so that appends go on meanwhile.
+extension TimeSeriesStore {
+    /// How long the flusher waits before it tries a failed table again (unless woken sooner).
+    static let flushRetrySeconds = 0.2
+
+    func flusherLoop() {
+        var backingOff = false
+        while true {
+            if backingOff {
+                if !flusherWake.lock(whenValue: true, timeoutSeconds: Self.flushRetrySeconds) {
+                    flusherWake.lock()
+                }
+            } else {
+                flusherWake.lock(whenValue: true)
+            }
+            let stop = flusherStopping
+            let next = state.withLock { state in state.frozen.first.map { ($0, state.seriesKeys) } }
+            // Stays set while tables wait, so that the next turn takes the next table at once.
+            flusherWake.unlock(withValue: stop || next != nil)
+            if stop { return }
+            guard let (table, keys) = next else {
+                backingOff = false
+                continue
+            }
+            do {
+                try persistSeries(Array(keys[..<table.seriesCount]))
+                var written: [Segment] = []
+                for (day, dayRows) in Self.partitionedByDay(table.chunks) {
+                    written.append(try writeSegment(dayRows, day: day))
+                }
+                updateFlushState { state in
+                    state.segments.append(contentsOf: written)
+                    state.frozen.removeFirst()
+                    state.lastFlushError = nil
+                }
+                backingOff = false
+                for name in FileIO.listDirectory(directory + "/wal") {
+                    if let sequence = UInt64(name.dropLast(4), radix: 16), sequence <= table.walSequence {
+                        try FileIO.remove(directory + "/wal/" + name)
+                    }
+                }
+            } catch {
+                // The table stays frozen, readable and in its WAL files; try again shortly
+                // (or when a newer table or close wakes the flusher).
+                updateFlushState { $0.lastFlushError = error }
+                flusherWake.lock()
+                flusherWake.unlock(withValue: flusherStopping)
+                backingOff = true
+            }
+        }
+    }
+
+    /// Changes the frozen tables or the flusher's error, and tells the writer and the callers
+    /// of ``flush()`` waiting for them.
+    func updateFlushState(_ change: (inout State) -> Void) {
+        // Both conditions are locked while the state changes, so that their values always
+        // agree with it when read under their locks.
+        flushedAll.lock()
+        belowFrozenLimit.lock()
+        let (tables, failing) = state.withLock { state in
+            change(&state)
+            return (state.frozen.count, state.lastFlushError != nil)
+        }
+        belowFrozenLimit.unlock(withValue: tables <= Self.maximumFrozenTables || failing)
+        flushedAll.unlock(withValue: tables == 0 || failing)
+    }
+
+    /// Waits until every frozen table is in segments.
+    /// - Throws: The flusher's error while it cannot write segments.
+    func waitForFlushes() throws {
+        flushedAll.lock(whenValue: true)
+        defer { flushedAll.unlock() }
+        if let error = state.withLock({ $0.frozen.isEmpty ? nil : $0.lastFlushError }) { throw error }
+    }
+
+    /// Appends the series defined since the last flush to the dictionary file, synced.
+    private func persistSeries(_ keys: [SeriesKey]) throws {
+        guard keys.count > persistedSeriesCount else { return }
+        let newSeries = (persistedSeriesCount..<keys.count).map { (UInt32($0), keys[$0]) }
+        let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: []))
+        let descriptor = try FileIO.openForAppend(dictionaryPath)
+        defer { Glibc.close(descriptor) }
+        try record.withUnsafeBytes { buffer throws in
+            try FileIO.writeAll(descriptor, buffer, path: dictionaryPath)
+        }
+        try FileIO.syncData(descriptor, path: dictionaryPath)
+        try FileIO.syncDirectory(directory)
+        persistedSeriesCount = keys.count
+    }
+
+    /// Writes one day's rows as a new segment file (flusher or writer thread).
+    func writeSegment(_ rows: DayRows, day: Int64) throws -> Segment {
+        let dayPath = directory + "/segments/" + CalendarDay(day: day).name
+        try FileIO.makeDirectory(dayPath)
+        let sequence: UInt64 = state.withLock { state in
+            defer { state.nextSegmentSequence += 1 }
+            return state.nextSegmentSequence
+        }
+        let path = dayPath + "/" + hex(sequence) + "." + Segment.fileExtension
+        var rows = rows
+        let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
+            rows.nextBlock(&block, limit: limit)
+        }
+        try FileIO.writeAtomically(bytes, to: path)
+        try FileIO.syncDirectory(directory + "/segments")
+        return try Segment(path: path, sequence: sequence)
+    }
+}

@@ -1,0 +1,52 @@
+import Synchronization
+
+/// What readers see: consistent snapshots of the store's state, and its counters.
+extension TimeSeriesStore {
+    struct Snapshot {
+        var keys: [SeriesKey]
+        var byChargePoint: [String: [UInt32]]
+        var segments: [Segment]
+        var memory: [[StoredRow]]
+    }
+
+    func snapshot() -> Snapshot {
+        state.withLock { state in
+            Snapshot(
+                keys: state.seriesKeys,
+                byChargePoint: state.seriesByChargePoint,
+                segments: state.segments,
+                memory: state.frozen.flatMap(\.chunks) + state.memtable
+            )
+        }
+    }
+
+    func noteBlocks(decoded: Int, skipped: Int) {
+        state.withLock { state in
+            state.blocksDecoded += decoded
+            state.blocksSkipped += skipped
+        }
+    }
+
+    func noteCorrupt(_ segment: Segment, _ error: any Error) {
+        state.withLock { state in
+            state.corruptSegments.append("\(error)")
+            state.segments.removeAll { $0.path == segment.path }
+        }
+    }
+
+    /// Counters for tests and benchmarks.
+    public var statistics: TimeSeriesStatistics {
+        state.withLock { state in
+            TimeSeriesStatistics(
+                segments: state.segments.count,
+                segmentBytes: state.segments.reduce(0) { $0 + $1.byteCount },
+                segmentRows: state.segments.reduce(0) { $0 + $1.rowCount },
+                memtableRows: state.memtableCount + state.frozen.reduce(0) { $0 + $1.rowCount },
+                seriesCount: state.seriesKeys.count,
+                blocksDecoded: state.blocksDecoded,
+                blocksSkipped: state.blocksSkipped,
+                corruptSegments: state.corruptSegments
+            )
+        }
+    }
+}

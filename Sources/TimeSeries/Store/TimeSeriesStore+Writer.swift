@@ -1,0 +1,220 @@
+import NIOConcurrencyHelpers
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The writer thread: the queue, group commit to the write-ahead log, and freezing memtables.
+extension TimeSeriesStore {
+    func writerLoop() {
+        while true {
+            // With interval syncing and unsynced bytes, wake by the interval's end at the latest.
+            if case .interval(let milliseconds) = options.syncPolicy, unsyncedBytes > 0 {
+                guard queue.lock(whenValue: true, timeoutSeconds: Double(milliseconds) / 1000) else {
+                    syncIfDue(force: false)
+                    continue
+                }
+            } else {
+                queue.lock(whenValue: true)
+            }
+            let work = pending
+            pending.removeAll()
+            let stop = stopping && work.isEmpty
+            queue.unlock(withValue: stopping)
+
+            if stop {
+                syncIfDue(force: true)
+                return
+            }
+            process(work)
+        }
+    }
+
+    private func process(_ work: [PendingAppend]) {
+        let appends = work.filter { $0.operation == nil }
+        if !appends.isEmpty {
+            // While the flusher cannot write segments (disk full, I/O error) and is behind,
+            // appends fail with its error: the caller may retry; nothing acknowledged is harmed.
+            let flushFailure: (any Error)? = state.withLock { state in
+                state.frozen.count > Self.maximumFrozenTables ? state.lastFlushError : nil
+            }
+            let result: Result<Void, any Error> =
+                flushFailure.map { .failure($0) } ?? Result { try commit(appends.flatMap(\.batches)) }
+            for item in appends { complete(item, result) }
+        }
+        for item in work {
+            guard let operation = item.operation else { continue }
+            let result = Result {
+                switch operation {
+                case .flush: try freezeMemtable()
+                case .compact: try compactPartitions()
+                case .retention(let now): try dropExpiredPartitions(now: now)
+                }
+            }
+            complete(item, result)
+        }
+        let memtableCount = state.withLock { $0.memtableCount }
+        if memtableCount >= options.memtableRows
+            || (memtableCount > 0 && monotonicMilliseconds() - memtableStarted >= options.memtableAgeMilliseconds)
+        {
+            // A failed freeze leaves the rows in the memtable and the WAL: nothing is lost,
+            // and the next append tries again.
+            try? freezeMemtable()
+            // Backpressure: while the flusher is behind, appends wait rather than let
+            // memory grow without bound (unless it is failing: then appends fail, above).
+            belowFrozenLimit.lock(whenValue: true)
+            belowFrozenLimit.unlock()
+        }
+    }
+
+    func complete(_ item: PendingAppend, _ result: Result<Void, any Error>) {
+        if let completion = item.completion {
+            completion(result)
+        } else if let finished = item.finished {
+            finished.lock()
+            item.result = result
+            finished.unlock(withValue: true)
+        }
+    }
+
+    /// Writes the batches as one WAL record, syncs per policy, then applies them to the memtable.
+    private func commit(_ batches: [AppendBatch]) throws {
+        var rows: [StoredRow] = []
+        rows.reserveCapacity(batches.reduce(0) { $0 + $1.count })
+        // Ids for new series are assigned here, on the writer thread, and published to
+        // readers only with the rows, after the write succeeded. Looked up under the lock
+        // rather than on a copy: a copy of the dictionary would be duplicated (copy-on-write)
+        // by the next new series, once per batch.
+        let resolution = state.withLock { state in
+            state.recentSeries.resolve(
+                batches,
+                known: state.seriesIDs,
+                knownCount: UInt32(state.seriesKeys.count),
+                into: &rows
+            )
+        }
+        let newSeries = resolution.newSeries
+        // The cache may now hold ids of series this batch defines: they are the series' only
+        // once the WAL record is written. If it is not, forget them all.
+        var committed = false
+        defer {
+            if !committed, !newSeries.isEmpty {
+                state.withLock { $0.recentSeries.clear() }
+            }
+        }
+        if let unknownID = resolution.unknownID {
+            throw TimeSeriesError(message: "a row names series id \(unknownID), which this store never gave out")
+        }
+        let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: rows))
+        guard record.count - 8 <= WALFormat.maximumRecordLength else {
+            throw TimeSeriesError(
+                message: "a batch of \(record.count) bytes exceeds the largest log record "
+                    + "(\(WALFormat.maximumRecordLength) bytes); append it in parts"
+            )
+        }
+        let sizeBefore = try FileIO.size(walDescriptor, path: walPath)
+        do {
+            try record.withUnsafeBytes { buffer throws in
+                try FileIO.writeAll(walDescriptor, buffer, path: walPath)
+            }
+            unsyncedBytes += record.count
+            switch options.syncPolicy {
+            case .always:
+                try syncWAL()
+                unsyncedBytes = 0
+                lastSync = monotonicMilliseconds()
+            case .interval:
+                syncIfDue(force: false)
+            case .never:
+                break
+            }
+        } catch {
+            // Cut a partial record so that later records do not follow garbage.
+            try? FileIO.truncate(walDescriptor, to: sizeBefore, path: walPath)
+            throw error
+        }
+        let wasEmpty = state.withLock { state in
+            for (id, key) in newSeries { state.define(key, id: id) }
+            let wasEmpty = state.memtableCount == 0
+            state.memtable.append(rows)
+            state.memtableCount += rows.count
+            return wasEmpty
+        }
+        if wasEmpty { memtableStarted = monotonicMilliseconds() }
+        committed = true
+    }
+
+    /// Syncs the current WAL file's data, telling the observer how long it took.
+    func syncWAL() throws {
+        let started = monotonicNanoseconds()
+        try FileIO.syncData(walDescriptor, path: walPath)
+        walSyncObserver?(monotonicNanoseconds() - started)
+    }
+
+    private func syncIfDue(force: Bool) {
+        guard unsyncedBytes > 0 else { return }
+        var due = force
+        if case .interval(let milliseconds) = options.syncPolicy {
+            due = due || monotonicMilliseconds() - lastSync >= Int64(milliseconds)
+        }
+        guard due, (try? syncWAL()) != nil else { return }
+        unsyncedBytes = 0
+        lastSync = monotonicMilliseconds()
+    }
+
+    func enqueue(_ item: PendingAppend) {
+        queue.lock()
+        guard !stopping else {
+            queue.unlock()
+            // The writer is gone: answer now rather than leave the caller waiting forever.
+            complete(item, .failure(TimeSeriesError(message: "the time-series store in \(directory) is closed")))
+            return
+        }
+        pending.append(item)
+        queue.unlock(withValue: true)
+    }
+
+    /// Queues an item made for a blocking caller and waits until the writer has done it.
+    func runOnWriter(_ item: PendingAppend) throws {
+        guard let finished = item.finished else { preconditionFailure("an item without a waiter") }
+        enqueue(item)
+        finished.lock(whenValue: true)
+        let result = item.result!
+        finished.unlock()
+        try result.get()
+    }
+
+    /// Hands the memtable to the flusher (writer thread): a new WAL file is started first,
+    /// so the old files hold exactly the frozen rows and can go once they are in segments.
+    func freezeMemtable() throws {
+        guard state.withLock({ $0.memtableCount > 0 }) else { return }
+        let oldSequence = walSequence
+        if unsyncedBytes > 0 { try syncWAL() }
+        unsyncedBytes = 0
+        let newPath = walFilePath(walSequence + 1)
+        let newDescriptor = try FileIO.openForAppend(newPath)
+        try FileIO.syncDirectory(directory + "/wal")
+        Glibc.close(walDescriptor)
+        walSequence += 1
+        walPath = newPath
+        walDescriptor = newDescriptor
+        updateFlushState { state in
+            state.frozen.append(
+                FrozenTable(
+                    chunks: state.memtable,
+                    walSequence: oldSequence,
+                    seriesCount: state.seriesKeys.count,
+                    rowCount: state.memtableCount
+                )
+            )
+            state.memtable = []
+            state.memtableCount = 0
+        }
+        memtableStarted = monotonicMilliseconds()
+        flusherWake.lock()
+        flusherWake.unlock(withValue: true)
+    }
+}
