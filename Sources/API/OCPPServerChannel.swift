@@ -105,7 +105,7 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
                 await handleHTTP(asyncChannel: asyncChannel, logger: logger)
             case .refused(let asyncChannel, let status, let reason):
                 try await asyncChannel.executeThenClose { _, outbound in
-                    let body = ByteBuffer(string: #"{"detail":\#(APIApplication.jsonString(reason))}"#)
+                    let body = ByteBuffer(bytes: try APIJSONEncoder.bytes(Detail(detail: reason)))
                     let head = HTTPResponse(
                         status: HTTPResponse.Status(code: status),
                         headerFields: [

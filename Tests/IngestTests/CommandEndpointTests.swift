@@ -169,7 +169,7 @@ struct CommandEndpointTests {
 
     @Test("Errors: 422 with loc for invalid bodies, 404 when not connected, 502 for a CALLERROR, 504 on timeout")
     func errors() async throws {
-        let server = try await IngestTestServer.start(IngestConfiguration(callTimeout: 6))
+        let server = try await IngestTestServer.start()
         let invalid = try await Self.http(server.port, "POST", "/charge_points/CP-E/reset", body: #"{"type":"Warm"}"#)
         #expect(invalid.status == 422)
         let detail = try object(((try object(invalid.json as Any))["detail"] as? [Any])?.first as Any)
@@ -206,14 +206,22 @@ struct CommandEndpointTests {
         #expect(body["error_code"] as? String == "InternalError")
         #expect(body["error_description"] as? String == "cache locked")
 
-        let silent = Task {
-            try await Self.http(server.port, "POST", "/charge_points/CP-E/reset", body: #"{"type":"Soft"}"#)
-        }
-        _ = try await charger.nextText()
-        let timeout = try await silent.value
-        #expect(timeout.status == 504)
         await charger.close()
         await server.stop()
+
+        // The timeout itself is tested in virtual time (ConnectionHandlerTests.callTimeouts);
+        // here that it becomes a 504, on a server that waits one second.
+        let impatient = try await IngestTestServer.start(IngestConfiguration(callTimeout: 1))
+        let slow = try await impatient.connect("CP-E")
+        _ = try await slow.call("1", "Heartbeat", "{}")
+        let silent = Task {
+            try await Self.http(impatient.port, "POST", "/charge_points/CP-E/reset", body: #"{"type":"Soft"}"#)
+        }
+        _ = try await slow.nextText()
+        let timeout = try await silent.value
+        #expect(timeout.status == 504)
+        await slow.close()
+        await impatient.stop()
     }
 
     @Test("GET /charge_points lists connected chargers with pagination")

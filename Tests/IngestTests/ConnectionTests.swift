@@ -178,23 +178,25 @@ struct ConnectionTests {
         await server.stop()
     }
 
-    @Test("Pings: a charger that answers stays; one that never answers is disconnected")
+    @Test("Pings on real sockets: a charger that never answers is disconnected")
     func liveness() async throws {
-        // Eight seconds of slack: the whole suite runs at once on two cores, and a healthy
-        // charger's pong can be late by seconds when the machine is that busy.
-        let server = try await IngestTestServer.start(IngestConfiguration(pingInterval: 2, missedPongLimit: 4))
+        // The timing (when pings go out, that answers keep a charger, the exact limit) is
+        // tested in virtual time (ConnectionHandlerTests.liveness); here only that a silent
+        // charger goes, however late on a busy machine.
+        let server = try await IngestTestServer.start(IngestConfiguration(pingInterval: 1, missedPongLimit: 1))
         let healthy = try await server.connect("CP-ALIVE")
         let silent = try await server.connect("CP-SILENT", answerPings: false)
-        #expect(try await silent.next(timeout: .seconds(45)) == .disconnected)
-        #expect(!healthy.hasEvent)
-        #expect(try await healthy.call("1", "Heartbeat", "{}")[0] as? Int == 3)
-        #expect(server.ingest.connectedChargePoints.map(\.chargePointID.rawValue) == ["CP-ALIVE"])
+        #expect(try await silent.next(timeout: .seconds(60)) == .disconnected)
+        try await server.eventually(timeout: .seconds(30), "the silent charger is gone from the registry") {
+            !server.ingest.connectedChargePoints.map(\.chargePointID.rawValue).contains("CP-SILENT")
+        }
         await healthy.close()
         await server.stop()
     }
 
     @Test("A connection that never completes its request is closed after the handshake timeout")
     func handshakeTimeout() async throws {
+        // The exact deadline is tested in virtual time (ConnectionHandlerTests.handshakeTimeout).
         let server = try await IngestTestServer.start(IngestConfiguration(handshakeTimeout: 1))
         let started = ContinuousClock.now
         let response = try await rawHTTP(port: server.port, "GET /ocpp/CP-SLOW HTTP/1.1\r\nHost: x\r\n")

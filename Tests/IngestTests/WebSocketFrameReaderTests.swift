@@ -46,7 +46,7 @@ struct WebSocketFrameReaderTests {
 
     static func unmasked(_ frame: ClientFrame) -> [UInt8] {
         var payload = frame.payload
-        if let mask = frame.mask { OCPPConnectionHandler.unmask(&payload, mask: mask) }
+        if let mask = frame.mask { WebSocketPayload.unmask(&payload, mask: mask) }
         return Array(buffer: payload)
     }
 

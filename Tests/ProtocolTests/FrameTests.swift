@@ -78,6 +78,26 @@ struct FrameTests {
         }
     }
 
+    @Test("The unique id's limit of 36 characters counts Unicode scalars, not bytes")
+    func uniqueIDLength() throws {
+        func decoded(_ id: String) -> Bool {
+            (try? OCPPFrameDecoder.decode(Array(#"[2,"\#(id)","Heartbeat",{}]"#.utf8), as: ChargePointRequest.self))
+                != nil
+        }
+        // 36 two-byte, three-byte and four-byte scalars: 72, 108 and 144 bytes.
+        for scalar in ["é", "€", "😀"] {
+            #expect(decoded(String(repeating: scalar, count: 36)), "\(scalar)")
+            #expect(!decoded(String(repeating: scalar, count: 37)), "\(scalar)")
+        }
+        #expect(decoded(String(repeating: "a", count: 36)))
+        #expect(!decoded(String(repeating: "a", count: 37)))
+        // Scalars, not grapheme clusters: 19 characters of two scalars each are 38.
+        #expect(!decoded(String(repeating: "e\u{301}", count: 19)))
+        #expect(decoded(String(repeating: "e\u{301}", count: 18)))
+        // An escaped scalar counts once.
+        #expect(decoded(String(repeating: #"\u00e9"#, count: 36)))
+    }
+
     @Test("A MeterValues CALL decodes with every attribute and the payload's escapes resolved")
     func meterValuesCall() throws {
         let text = """

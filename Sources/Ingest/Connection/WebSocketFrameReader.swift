@@ -8,7 +8,7 @@ struct ClientFrame {
     /// The masking key as the four bytes arrive, loaded little-endian (so that XOR-ing a
     /// little-endian word of payload with it unmasks four bytes); `nil` for an unmasked frame.
     var mask: UInt32?
-    /// Still masked: ``OCPPConnectionHandler`` unmasks what it keeps.
+    /// Still masked: ``WebSocketConnectionStateMachine`` unmasks what it keeps.
     var payload: ByteBuffer
 }
 

@@ -85,7 +85,12 @@ public enum OCPPFrameDecoder {
         guard let messageType else {
             throw .formation("message type id \(typeNumber) is not one of 2 (CALL), 3 (CALLRESULT), 4 (CALLERROR)")
         }
-        guard !id.isEmpty, id.utf8.count <= ocppMaximumUniqueIDLength else {
+        // OCPP-J limits the unique id to 36 characters: counted as Unicode scalars, as every
+        // string length of the schemas is here, so that a non-ASCII id is not held to 36
+        // bytes. Up to 36 bytes it needs no count (a scalar takes at least one byte).
+        guard !id.isEmpty,
+            id.utf8.count <= ocppMaximumUniqueIDLength || id.unicodeScalars.count <= ocppMaximumUniqueIDLength
+        else {
             throw .formation("unique id must be 1 to \(ocppMaximumUniqueIDLength) characters long")
         }
 
