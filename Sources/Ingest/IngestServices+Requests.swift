@@ -4,144 +4,122 @@ import Protocol
 import Relational
 import TimeSeries
 
-/// The work behind the requests that need the database, shared by the WebSocket handler and
-/// the HTTP relay: each returns the confirmation and the rows that must be durable before it
-/// is sent.
+/// How the WebSocket handler and the HTTP relay carry out what the request planner decides:
+/// the database steps, and the coalesced relational effects.
 extension IngestServices {
-    /// Registers or updates the charger under the unknown-charger policy.
-    func bootNotification(
-        _ boot: BootNotificationRequest,
-        chargePointID: String,
-        now: Int64
-    ) async throws -> BootNotificationResponse {
-        let existing = try await relational.charger(chargePointID: chargePointID)
-        let status: RegistrationStatus
-        if existing == nil, configuration.unknownChargers == .reject {
-            status = .rejected
-        } else {
-            let charger = try await relational.registerCharger(
-                chargePointID: chargePointID,
-                boot: ChargerBootInfo(
-                    vendor: boot.chargePointVendor,
-                    model: boot.chargePointModel,
-                    chargePointSerialNumber: boot.chargePointSerialNumber,
-                    chargeBoxSerialNumber: boot.chargeBoxSerialNumber,
-                    firmwareVersion: boot.firmwareVersion,
-                    iccid: boot.iccid,
-                    imsi: boot.imsi,
-                    meterType: boot.meterType,
-                    meterSerialNumber: boot.meterSerialNumber
-                ),
-                registrationStatus: configuration.unknownChargers == .pending ? "Pending" : "Accepted",
-                at: Date(timeIntervalSince1970: Double(now) / 1000)
+    /// Does the database work of `step` for a request of `action` from `chargePointID`.
+    /// Failures are outcomes too (the planner decides how they are answered).
+    func perform(_ step: DatabaseStep, chargePointID: String, action: OCPPAction, now: Int64) async -> DatabaseOutcome {
+        do {
+            switch step {
+            case .register(let status):
+                let stored = try await relational.registerUnknownCharger(
+                    chargePointID: chargePointID,
+                    status: status.rawValue,
+                    at: Self.date(now)
+                )
+                logger.info(
+                    "Registered a charger the database did not know",
+                    metadata: [
+                        "charge_point_id": "\(chargePointID)", "status": "\(stored)", "action": "\(action.rawValue)",
+                    ]
+                )
+                return .registered(ChargerKnowledge(registrationStatus: stored))
+            case .boot(let boot, let rule):
+                let charger = try await relational.bootCharger(
+                    chargePointID: chargePointID,
+                    boot: ChargerBootInfo(
+                        vendor: boot.chargePointVendor,
+                        model: boot.chargePointModel,
+                        chargePointSerialNumber: boot.chargePointSerialNumber,
+                        chargeBoxSerialNumber: boot.chargeBoxSerialNumber,
+                        firmwareVersion: boot.firmwareVersion,
+                        iccid: boot.iccid,
+                        imsi: boot.imsi,
+                        meterType: boot.meterType,
+                        meterSerialNumber: boot.meterSerialNumber
+                    ),
+                    unknownCharger: rule,
+                    at: Self.date(now)
+                )
+                let status = charger.map { ChargerKnowledge(registrationStatus: $0.registrationStatus) }
+                logger.info(
+                    "BootNotification",
+                    metadata: [
+                        "charge_point_id": "\(chargePointID)", "registered": "\(charger?.registrationStatus ?? "no")",
+                        "vendor": "\(boot.chargePointVendor)", "model": "\(boot.chargePointModel)",
+                    ]
+                )
+                guard case .registered(let registration)? = status else { return .booted(nil) }
+                return .booted(registration)
+            case .authorize(let idTag):
+                return .authorized(try await authorizations.authorization(idTag))
+            case .startTransaction(let start, let rule):
+                let authorization = try await authorizations.authorization(start.idTag)
+                let transactionID = try await relational.startSession(
+                    SessionStart(
+                        chargePointID: chargePointID,
+                        connectorID: start.connectorId,
+                        idTag: start.idTag,
+                        meterStart: Int64(start.meterStart),
+                        timestamp: Self.date(start.timestamp.millisecondsSince1970),
+                        reservationID: start.reservationId,
+                        unknownCharger: rule
+                    )
+                )
+                return .started(transactionID: transactionID, authorization)
+            case .stopTransaction(let stop, let rule):
+                let outcome = try await relational.stopSession(
+                    SessionStop(
+                        chargePointID: chargePointID,
+                        transactionID: stop.transactionId,
+                        idTag: stop.idTag,
+                        meterStop: Int64(stop.meterStop),
+                        timestamp: Self.date(stop.timestamp.millisecondsSince1970),
+                        reason: stop.reason?.rawValue,
+                        unknownCharger: rule
+                    )
+                )
+                var connectorID = 0
+                if case .stopped(let session) = outcome { connectorID = session.connectorID }
+                var authorization: IDTagAuthorization?
+                if let idTag = stop.idTag { authorization = try await authorizations.authorization(idTag) }
+                return .stopped(connectorID: connectorID, authorization)
+            }
+        } catch let error as RelationalStoreError where error.code == .invalidValue || error.code == .invalidReference {
+            logger.warning(
+                "A request carries values the database refuses",
+                metadata: ["charge_point_id": "\(chargePointID)", "action": "\(action.rawValue)", "error": "\(error)"]
             )
-            status = RegistrationStatus(rawValue: charger.registrationStatus) ?? .accepted
+            return .unstorable(error.message)
+        } catch let error as RelationalStoreError where error.code == .notFound {
+            // A session start or stop of a charger the database does not know, under `reject`.
+            return .notRegistered
+        } catch {
+            logger.error(
+                "Handling a request failed",
+                metadata: ["charge_point_id": "\(chargePointID)", "action": "\(action.rawValue)", "error": "\(error)"]
+            )
+            return .unavailable
         }
-        logger.info(
-            "BootNotification",
-            metadata: [
-                "charge_point_id": "\(chargePointID)", "status": "\(status.rawValue)",
-                "vendor": "\(boot.chargePointVendor)", "model": "\(boot.chargePointModel)",
-            ]
-        )
-        return BootNotificationResponse(
-            status: status,
-            currentTime: OCPPTimestamp(millisecondsSince1970: OCPPConnectionHandler.nowMilliseconds()),
-            interval: configuration.heartbeatInterval
-        )
     }
 
-    /// The id tag's authorization, through the cache.
-    func idTagInfo(_ idTag: String, now: Int64) async throws -> IdTagInfo {
-        let authorization = try await authorizations.authorization(idTag)
-        return Self.idTagInfo(authorization, acceptUnknown: configuration.acceptUnknownIDTags, now: now)
-    }
-
-    /// A session and its transactionId (the same for a retried identical request), and the
-    /// meter-start sample.
-    func startTransaction(
-        _ start: StartTransactionRequest,
-        chargePointID: String,
-        now: Int64
-    ) async throws -> (response: StartTransactionResponse, rows: [EventRow]) {
-        let authorization = try await authorizations.authorization(start.idTag)
-        let transactionID = try await relational.startSession(
-            SessionStart(
-                chargePointID: chargePointID,
-                connectorID: start.connectorId,
-                idTag: start.idTag,
-                meterStart: Int64(start.meterStart),
-                timestamp: Date(timeIntervalSince1970: Double(start.timestamp.millisecondsSince1970) / 1000),
-                reservationID: start.reservationId
-            )
-        )
-        let info = Self.idTagInfo(authorization, acceptUnknown: configuration.acceptUnknownIDTags, now: now)
-        let row = EventRows.meterRegister(
-            chargePointID: chargePointID,
-            connectorID: start.connectorId,
-            transactionID: transactionID,
-            watthours: start.meterStart,
-            timestamp: start.timestamp,
-            context: .transactionBegin
-        )
-        return (StartTransactionResponse(idTagInfo: info, transactionId: transactionID), [row])
-    }
-
-    /// The session closed (or the unknown transaction recorded), its transactionData samples
-    /// and the meter-stop sample.
-    func stopTransaction(
-        _ stop: StopTransactionRequest,
-        chargePointID: String,
-        now: Int64
-    ) async throws -> (response: StopTransactionResponse, rows: [EventRow]) {
-        let outcome = try await relational.stopSession(
-            SessionStop(
-                chargePointID: chargePointID,
-                transactionID: stop.transactionId,
-                idTag: stop.idTag,
-                meterStop: Int64(stop.meterStop),
-                timestamp: Date(timeIntervalSince1970: Double(stop.timestamp.millisecondsSince1970) / 1000),
-                reason: stop.reason?.rawValue
-            )
-        )
-        var connectorID = 0
-        if case .stopped(let session) = outcome { connectorID = session.connectorID }
-        var rows: [EventRow] = []
-        var cache = SampleSeriesCache()
-        EventRows.samples(
-            chargePointID: chargePointID,
-            connectorID: connectorID,
-            transactionID: stop.transactionId,
-            meterValues: stop.transactionData ?? [],
-            cache: &cache,
-            into: &rows
-        )
-        rows.append(
-            EventRows.meterRegister(
-                chargePointID: chargePointID,
-                connectorID: connectorID,
-                transactionID: stop.transactionId,
-                watthours: stop.meterStop,
-                timestamp: stop.timestamp,
-                context: .transactionEnd
-            )
-        )
-        var info: IdTagInfo?
-        if let idTag = stop.idTag {
-            info = try await idTagInfo(idTag, now: now)
+    /// Hands the coalesced relational effects to the coalescer, in order.
+    func apply(_ effects: [RelationalEffect]) {
+        for effect in effects {
+            switch effect {
+            case .connectorStatus(let update): coalescer.status(update)
+            case .seen(let chargePointID, let time): coalescer.seen(chargePointID, at: time)
+            }
         }
-        return (StopTransactionResponse(idTagInfo: info), rows)
     }
 
-    /// What Authorize (and the transactions) answer for an id tag: the card's status, Expired
-    /// past its expiry date, Invalid when unknown (unless unknown tags are accepted).
-    static func idTagInfo(_ authorization: IDTagAuthorization?, acceptUnknown: Bool, now: Int64) -> IdTagInfo {
-        guard let authorization else { return IdTagInfo(status: acceptUnknown ? .accepted : .invalid) }
-        var status = AuthorizationStatus(rawValue: authorization.status) ?? .invalid
-        let expiry = authorization.expiryDate.map {
-            OCPPTimestamp(millisecondsSince1970: Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)))
-        }
-        if status == .accepted, let expiry, expiry.millisecondsSince1970 < now { status = .expired }
-        return IdTagInfo(expiryDate: expiry, parentIdTag: authorization.parentIDTag, status: status)
+    /// The time now, in milliseconds since 1970 (what the planner is given as `now`).
+    static func nowMilliseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    static func date(_ milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 }

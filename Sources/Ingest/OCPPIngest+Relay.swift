@@ -19,115 +19,99 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
 
     public let kind: Kind
     public let description: String
+
+    /// The failure a CALLERROR over the WebSocket stands for.
+    init(code: OCPPErrorCode, description: String) {
+        switch code {
+        case .securityError: kind = .refused
+        case .propertyConstraintViolation: kind = .unstorable
+        default: kind = .unavailable
+        }
+        self.description = description
+    }
 }
 
 extension OCPPIngest {
     /// Takes a message a charger sent through another system (the REST API's `/db/ocpp/*`
-    /// endpoints): the same work, the same stores and the same durability rule as over the
-    /// WebSocket. It returns once what the message carried is durable.
+    /// endpoints): the WebSocket's plan (``RequestPlanner``), executed in the same order,
+    /// with what the database holds as what is known of the charger. It returns once what
+    /// the message carried is durable.
     /// - Parameters:
     ///   - request: The charger's request, decoded and validated.
     ///   - chargePointID: The charger it came from.
     /// - Returns: The confirmation the charger would have been sent.
-    /// - Throws: ``RelayError``.
+    /// - Throws: ``RelayError``: `refused` where the WebSocket answers SecurityError,
+    ///   `unstorable` for PropertyConstraintViolation, `unavailable` for InternalError.
     public func relay(
         _ request: ChargePointRequest,
         from chargePointID: ChargePointID
     ) async throws(RelayError) -> any OCPPPayload {
         let services = self.services
         let id = chargePointID.rawValue
-        let now = OCPPConnectionHandler.nowMilliseconds()
+        let now = IngestServices.nowMilliseconds()
+        let knowledge: ChargerKnowledge
         do {
-            if case .bootNotification(let boot) = request {
-                return try await services.bootNotification(boot, chargePointID: id, now: now)
-            }
-            let charger = try await services.relational.charger(chargePointID: id)
-            if charger?.registrationStatus == RegistrationStatus.rejected.rawValue
-                || (charger == nil && services.configuration.unknownChargers == .reject)
-            {
-                throw RelayError(
-                    kind: .refused,
-                    description: "charge point '\(id)' is not accepted by this central system"
-                )
-            }
-            switch request {
-            case .bootNotification:
-                preconditionFailure("answered above")
-            case .heartbeat:
-                services.coalescer.seen(id, at: Date(timeIntervalSince1970: Double(now) / 1000))
-                return HeartbeatResponse(currentTime: OCPPTimestamp(millisecondsSince1970: now))
-            case .meterValues(let meterValues):
-                var cache = SampleSeriesCache()
-                try await durable(EventRows.rows(of: meterValues, chargePointID: id, cache: &cache))
-                return MeterValuesResponse()
-            case .statusNotification(let status):
-                let row = EventRows.row(of: status, chargePointID: id, now: now)
-                try await durable([row])
-                services.coalescer.status(ConnectorStatusUpdate(status, chargePointID: id, at: row.timestamp))
-                return StatusNotificationResponse()
-            case .authorize(let authorize):
-                return AuthorizeResponse(idTagInfo: try await services.idTagInfo(authorize.idTag, now: now))
-            case .startTransaction(let start):
-                let (response, rows) = try await services.startTransaction(start, chargePointID: id, now: now)
-                try await durable(rows)
-                return response
-            case .stopTransaction(let stop):
-                let (response, rows) = try await services.stopTransaction(stop, chargePointID: id, now: now)
-                try await durable(rows)
-                return response
-            case .dataTransfer(let transfer):
-                try await durable([EventRows.event(transfer, chargePointID: id, now: now)])
-                let accepted = services.configuration.dataTransferVendorIDs.contains(transfer.vendorId)
-                return DataTransferResponse(status: accepted ? .accepted : .unknownVendorId)
-            case .diagnosticsStatusNotification(let notification):
-                try await durable([EventRows.event(notification, chargePointID: id, now: now)])
-                return DiagnosticsStatusNotificationResponse()
-            case .firmwareStatusNotification(let notification):
-                try await durable([EventRows.event(notification, chargePointID: id, now: now)])
-                return FirmwareStatusNotificationResponse()
-            case .securityEventNotification(let notification):
-                try await durable([EventRows.event(notification, chargePointID: id, now: now)])
-                return SecurityEventNotificationResponse()
-            case .signedFirmwareStatusNotification(let notification):
-                try await durable([EventRows.event(notification, chargePointID: id, now: now)])
-                return SignedFirmwareStatusNotificationResponse()
-            case .logStatusNotification(let notification):
-                try await durable([EventRows.event(notification, chargePointID: id, now: now)])
-                return LogStatusNotificationResponse()
-            case .signCertificate(let signing):
-                try await durable([EventRows.event(signing, chargePointID: id, now: now)])
-                return SignCertificateResponse(status: .rejected)
-            }
-        } catch let error as RelayError {
-            throw error
-        } catch let error as RelationalStoreError where error.code == .invalidValue || error.code == .invalidReference {
-            throw RelayError(
-                kind: .unstorable,
-                description:
-                    "\(request.action.rawValue) carries a value the central system cannot store: \(error.message)"
+            knowledge = ChargerKnowledge(
+                registrationStatus: try await services.relational.charger(chargePointID: id)?.registrationStatus
             )
         } catch {
-            services.logger.error(
-                "Relaying a message failed",
-                metadata: ["charge_point_id": "\(id)", "action": "\(request.action.rawValue)", "error": "\(error)"]
-            )
-            throw RelayError(kind: .unavailable, description: "storing the message failed; retry: \(error)")
+            throw unavailable(error, request: request, chargePointID: id)
+        }
+        var plan = RequestPlanner.plan(
+            request,
+            chargePointID: id,
+            now: now,
+            knowledge: knowledge,
+            configuration: services.configuration
+        )
+        let result: PlannedResult
+        planning: while true {
+            switch plan {
+            case .decided(let decided):
+                result = decided
+                break planning
+            case .database(let step):
+                let outcome = await services.perform(step, chargePointID: id, action: request.action, now: now)
+                plan = RequestPlanner.advance(
+                    request,
+                    after: outcome,
+                    chargePointID: id,
+                    now: now,
+                    configuration: services.configuration
+                )
+            }
+        }
+        services.apply(result.effects)
+        let rows: [EventRow]
+        switch result.rows {
+        case .none:
+            rows = []
+        case .rows(let planned):
+            rows = planned
+        case .meterValues(let meterValues):
+            var cache = SampleSeriesCache()
+            rows = EventRows.rows(of: meterValues, chargePointID: id, cache: &cache)
+        }
+        do {
+            try await services.events.durable(rows)
+        } catch {
+            throw unavailable(error, request: request, chargePointID: id)
+        }
+        switch result.answer {
+        case .result(let payload, _):
+            return payload
+        case .error(let code, let description):
+            throw RelayError(code: code, description: description)
         }
     }
 
-    /// Hands `rows` to the event writer and returns once they are durable (WAL synced). A full
-    /// queue makes the caller wait for room, as a connection's reads would.
-    private func durable(_ rows: [EventRow]) async throws {
-        guard !rows.isEmpty else { return }
-        let events = services.events
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let item = EventWriteItem(rows: .keyed(rows), completion: .callback { continuation.resume(with: $0) })
-            guard !events.submit(item) else { return }
-            Task {
-                while !events.submit(item) {
-                    try? await Task.sleep(for: .milliseconds(1))
-                }
-            }
-        }
+    private func unavailable(_ error: any Error, request: ChargePointRequest, chargePointID: String) -> RelayError {
+        services.logger.error(
+            "Relaying a message failed",
+            metadata: [
+                "charge_point_id": "\(chargePointID)", "action": "\(request.action.rawValue)", "error": "\(error)",
+            ]
+        )
+        return RelayError(code: .internalError, description: "storing the message failed; retry: \(error)")
     }
 }

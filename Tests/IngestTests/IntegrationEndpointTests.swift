@@ -160,6 +160,7 @@ struct IntegrationEndpointTests {
             #"{"charge_point_id":"CP-UNKNOWN","connector_id":1,"error_code":"NoError","status":"Available"}"#
         )
         #expect(refused.status == 403, "\(refused.body)")
+        #expect(try await server.relational.charger(chargePointID: "CP-UNKNOWN") == nil)
         let rejectedBoot = try await Self.post(
             server,
             "charger/register",
@@ -167,6 +168,32 @@ struct IntegrationEndpointTests {
         )
         #expect(Self.object(rejectedBoot)["status"] as? String == "Rejected")
         #expect(try server.rows("CP-UNKNOWN").isEmpty)
+        await server.stop()
+    }
+
+    @Test(
+        "Under the pending policy a charger's first relayed message registers it Pending, never Accepted",
+        arguments: TestBackend.allCases
+    )
+    func pendingBeforeBoot(backend: TestBackend) async throws {
+        let server = try await IngestTestServer.start(IngestConfiguration(unknownChargers: .pending), backend: backend)
+        let heartbeat = try await Self.post(server, "charger/heartbeat", #"{"charge_point_id":"CP-EARLY"}"#)
+        #expect(heartbeat.status == 200, "\(heartbeat.body)")
+        #expect(try await server.relational.charger(chargePointID: "CP-EARLY")?.registrationStatus == "Pending")
+        let status = try await Self.post(
+            server,
+            "connector/status",
+            #"{"charge_point_id":"CP-EARLY","connector_id":1,"error_code":"NoError","status":"Available"}"#
+        )
+        #expect(status.status == 200, "\(status.body)")
+        #expect(try server.rows("CP-EARLY", kinds: [.status]).count == 1)
+        let boot = try await Self.post(
+            server,
+            "charger/register",
+            #"{"charge_point_id":"CP-EARLY","charge_point_vendor":"V","charge_point_model":"M"}"#
+        )
+        #expect(Self.object(boot)["status"] as? String == "Pending")
+        #expect(try await server.relational.charger(chargePointID: "CP-EARLY")?.vendor == "V")
         await server.stop()
     }
 }

@@ -25,6 +25,38 @@ struct OCPPSemanticsTests {
     func commandRecords(backend: TestBackend) async throws {
         try await backend.withStore { store in
             let expiry = Date(timeIntervalSince1970: 1_800_000_000)
+            // A command never registers a charger: only a registered one's are recorded.
+            await expectStoreError(.notFound) {
+                try await store.recordReservation(
+                    chargePointID: "CP-R",
+                    reservationID: 5,
+                    connectorID: 1,
+                    idTag: "TAG",
+                    parentIDTag: nil,
+                    expiryDate: expiry,
+                    responseStatus: "Accepted"
+                )
+            }
+            await expectStoreError(.notFound) {
+                try await store.recordChargingProfile(
+                    chargePointID: "CP-R",
+                    connectorID: 1,
+                    chargingProfileID: 1,
+                    stackLevel: 0,
+                    purpose: "TxDefaultProfile",
+                    kind: "Absolute",
+                    transactionID: nil,
+                    profile: "{}",
+                    responseStatus: "Accepted"
+                )
+            }
+            #expect(try await store.charger(chargePointID: "CP-R") == nil)
+            _ = try await store.registerCharger(
+                chargePointID: "CP-R",
+                boot: boot,
+                registrationStatus: "Accepted",
+                at: expiry
+            )
             for status in ["Occupied", "Accepted"] {
                 try await store.recordReservation(
                     chargePointID: "CP-R",
@@ -127,6 +159,42 @@ struct OCPPSemanticsTests {
             #expect(second.registrationStatus == "Accepted")
             #expect(try await store.charger(chargePointID: "CP-9")?.id == first.id)
             #expect(try await store.charger(chargePointID: "nobody") == nil)
+
+            // A boot under a rule that refuses unknown chargers updates a known one only.
+            upgraded.firmwareVersion = "6.3.0"
+            let known = try await store.bootCharger(
+                chargePointID: "CP-9",
+                boot: upgraded,
+                unknownCharger: .refuse,
+                at: time
+            )
+            #expect(known?.id == first.id)
+            #expect(known?.firmwareVersion == "6.3.0")
+            #expect(known?.registrationStatus == "Accepted")
+            #expect(
+                try await store.bootCharger(chargePointID: "CP-X", boot: boot, unknownCharger: .refuse, at: time) == nil
+            )
+            #expect(try await store.charger(chargePointID: "CP-X") == nil)
+            let pending = try await store.bootCharger(
+                chargePointID: "CP-X",
+                boot: boot,
+                unknownCharger: .register(status: "Pending"),
+                at: time
+            )
+            #expect(pending?.registrationStatus == "Pending")
+            #expect(pending?.vendor == "Alfen")
+
+            // A charger known before its boot is registered with the status given, once.
+            #expect(
+                try await store.registerUnknownCharger(chargePointID: "CP-Y", status: "Pending", at: time) == "Pending"
+            )
+            #expect(
+                try await store.registerUnknownCharger(chargePointID: "CP-Y", status: "Accepted", at: time) == "Pending"
+            )
+            #expect(
+                try await store.registerUnknownCharger(chargePointID: "CP-9", status: "Pending", at: time) == "Accepted"
+            )
+            #expect(try await store.charger(chargePointID: "CP-Y")?.lastHeartbeatAt == nil)
         }
     }
 
@@ -158,8 +226,14 @@ struct OCPPSemanticsTests {
                 idTag: "ADA-1",
                 meterStart: 1_000,
                 timestamp: Date(timeIntervalSince1970: 1_700_000_100.5),
-                reservationID: 7
+                reservationID: 7,
+                unknownCharger: .register(status: "Pending")
             )
+            // A charger the database does not know is refused unless the caller's rule registers it.
+            var refused = start
+            refused.unknownCharger = .refuse
+            await expectStoreError(.notFound) { _ = try await store.startSession(refused) }
+            #expect(try await store.charger(chargePointID: "CP-NEW") == nil)
             let id = try await store.startSession(start)
             #expect(try await store.startSession(start) == id)
             var later = start
@@ -172,8 +246,8 @@ struct OCPPSemanticsTests {
             #expect(session.driverID == driver.id)
             #expect(session.reservationID == 7)
             #expect(sameInstant(session.startTime, start.timestamp))
-            // The unknown charger was registered rather than the start refused.
-            #expect(try await store.charger(chargePointID: "CP-NEW") != nil)
+            // The unknown charger was registered, with the status the rule gives, rather than the start refused.
+            #expect(try await store.charger(chargePointID: "CP-NEW")?.registrationStatus == "Pending")
         }
     }
 
@@ -190,7 +264,8 @@ struct OCPPSemanticsTests {
                                 connectorID: 1 + index % 2,
                                 idTag: "TAG-\(index)",
                                 meterStart: Int64(index),
-                                timestamp: base.addingTimeInterval(Double(index))
+                                timestamp: base.addingTimeInterval(Double(index)),
+                                unknownCharger: .register(status: "Accepted")
                             )
                         )
                     }
@@ -209,7 +284,14 @@ struct OCPPSemanticsTests {
         try await backend.withStore { store in
             let begin = Date(timeIntervalSince1970: 1_700_000_000)
             let id = try await store.startSession(
-                .init(chargePointID: "CP-1", connectorID: 1, idTag: "T1", meterStart: 5_000, timestamp: begin)
+                .init(
+                    chargePointID: "CP-1",
+                    connectorID: 1,
+                    idTag: "T1",
+                    meterStart: 5_000,
+                    timestamp: begin,
+                    unknownCharger: .register(status: "Accepted")
+                )
             )
             let stop = SessionStop(
                 chargePointID: "CP-1",
@@ -244,7 +326,11 @@ struct OCPPSemanticsTests {
             // Another charger cannot stop this charger's session.
             var foreign = stop
             foreign.chargePointID = "CP-2"
+            await expectStoreError(.notFound) { _ = try await store.stopSession(foreign) }
+            #expect(try await store.charger(chargePointID: "CP-2") == nil)
+            foreign.unknownCharger = .register(status: "Pending")
             #expect(try await store.stopSession(foreign) == .unknownTransactionRecorded)
+            #expect(try await store.charger(chargePointID: "CP-2")?.registrationStatus == "Pending")
         }
     }
 
@@ -258,21 +344,24 @@ struct OCPPSemanticsTests {
                     connectorID: 1,
                     status: "Preparing",
                     errorCode: "NoError",
-                    timestamp: time
+                    timestamp: time,
+                    unknownCharger: .register(status: "Accepted")
                 ),
                 .init(
                     chargePointID: "CP-1",
                     connectorID: 1,
                     status: "Charging",
                     errorCode: "NoError",
-                    timestamp: time.addingTimeInterval(5)
+                    timestamp: time.addingTimeInterval(5),
+                    unknownCharger: .register(status: "Accepted")
                 ),
                 .init(
                     chargePointID: "CP-1",
                     connectorID: 0,
                     status: "Available",
                     errorCode: "NoError",
-                    timestamp: time
+                    timestamp: time,
+                    unknownCharger: .register(status: "Accepted")
                 ),
                 .init(
                     chargePointID: "CP-2",
@@ -282,6 +371,15 @@ struct OCPPSemanticsTests {
                     info: "RCD tripped",
                     vendorID: "ACME",
                     vendorErrorCode: "E42",
+                    timestamp: time,
+                    unknownCharger: .register(status: "Pending")
+                ),
+                // Refused by its rule: dropped, and its charger not registered.
+                .init(
+                    chargePointID: "CP-3",
+                    connectorID: 1,
+                    status: "Available",
+                    errorCode: "NoError",
                     timestamp: time
                 ),
             ])
@@ -305,6 +403,8 @@ struct OCPPSemanticsTests {
             #expect(faulted.errorCode == "GroundFailure")
             #expect(faulted.info == "RCD tripped")
             #expect(faulted.vendorErrorCode == "E42")
+            #expect(try await store.charger(chargePointID: "CP-2")?.registrationStatus == "Pending")
+            #expect(try await store.charger(chargePointID: "CP-3") == nil)
         }
     }
 
@@ -318,7 +418,8 @@ struct OCPPSemanticsTests {
                     connectorID: 1 + index % 2,
                     status: "Available",
                     errorCode: "NoError",
-                    timestamp: time
+                    timestamp: time,
+                    unknownCharger: .register(status: "Accepted")
                 )
             }
             try await store.upsertConnectorStatuses(updates)
@@ -337,8 +438,11 @@ struct OCPPSemanticsTests {
     func lastSeen(backend: TestBackend) async throws {
         try await backend.withStore { store in
             let time = Date(timeIntervalSince1970: 1_700_000_000)
+            for id in ["CP-1", "CP-2"] {
+                _ = try await store.registerUnknownCharger(chargePointID: id, status: "Accepted", at: time)
+            }
             try await store.updateLastSeen([
-                ("CP-1", time), ("CP-1", time.addingTimeInterval(30)), ("CP-2", time),
+                ("CP-1", time), ("CP-1", time.addingTimeInterval(30)), ("CP-2", time), ("CP-3", time),
             ])
             try await store.updateLastSeen([("CP-1", time.addingTimeInterval(10))])
             #expect(
@@ -348,6 +452,8 @@ struct OCPPSemanticsTests {
                 )
             )
             #expect(sameInstant(try await store.charger(chargePointID: "CP-2")?.lastHeartbeatAt, time))
+            // A last-seen time registers no charger.
+            #expect(try await store.charger(chargePointID: "CP-3") == nil)
         }
     }
 }

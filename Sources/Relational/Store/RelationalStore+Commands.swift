@@ -2,9 +2,12 @@ public import Foundation
 import SQLKit
 
 /// What the command endpoints record of the reservations and charging profiles they send.
+/// Only a registered charger's are recorded: a command never registers a charger (only the
+/// ingest, under the unknown-charger policy, does).
 extension RelationalStore {
     /// Records a ReserveNow and the charger's answer; a reservation id the charger already
     /// has replaces the earlier one (as OCPP has the charger do).
+    /// - Throws: `notFound` when the charger is not registered.
     public func recordReservation(
         chargePointID: String,
         reservationID: Int,
@@ -16,7 +19,7 @@ extension RelationalStore {
     ) async throws {
         let now = Date()
         try await write { sql in
-            let chargerID = try await Self.ensureCharger(chargePointID, at: now, sql: sql)
+            let chargerID = try await Self.requireCharger(chargePointID, .refuse, at: now, sql: sql)
             try await sql.raw(
                 """
                 INSERT INTO reservations (charger_id, reservation_id, connector_id, id_tag, parent_id_tag,
@@ -48,6 +51,7 @@ extension RelationalStore {
 
     /// Records a SetChargingProfile and the charger's answer; a profile id the charger
     /// already has replaces the earlier one.
+    /// - Throws: `notFound` when the charger is not registered.
     public func recordChargingProfile(
         chargePointID: String,
         connectorID: Int,
@@ -61,7 +65,7 @@ extension RelationalStore {
     ) async throws {
         let now = Date()
         try await write { sql in
-            let chargerID = try await Self.ensureCharger(chargePointID, at: now, sql: sql)
+            let chargerID = try await Self.requireCharger(chargePointID, .refuse, at: now, sql: sql)
             try await sql.raw(
                 """
                 INSERT INTO charging_profiles (charger_id, connector_id, charging_profile_id, stack_level, purpose,

@@ -44,6 +44,8 @@ public struct SessionStart: Sendable, Hashable {
     public var meterStart: Int64
     public var timestamp: Date
     public var reservationID: Int?
+    /// What to do when the database does not know the charger.
+    public var unknownCharger: UnknownChargerRule
 
     public init(
         chargePointID: String,
@@ -51,7 +53,8 @@ public struct SessionStart: Sendable, Hashable {
         idTag: String,
         meterStart: Int64,
         timestamp: Date,
-        reservationID: Int? = nil
+        reservationID: Int? = nil,
+        unknownCharger: UnknownChargerRule = .refuse
     ) {
         self.chargePointID = chargePointID
         self.connectorID = connectorID
@@ -59,6 +62,7 @@ public struct SessionStart: Sendable, Hashable {
         self.meterStart = meterStart
         self.timestamp = timestamp
         self.reservationID = reservationID
+        self.unknownCharger = unknownCharger
     }
 }
 
@@ -70,6 +74,8 @@ public struct SessionStop: Sendable, Hashable {
     public var meterStop: Int64
     public var timestamp: Date
     public var reason: String?
+    /// What to do when the database does not know the charger.
+    public var unknownCharger: UnknownChargerRule
 
     public init(
         chargePointID: String,
@@ -77,7 +83,8 @@ public struct SessionStop: Sendable, Hashable {
         idTag: String? = nil,
         meterStop: Int64,
         timestamp: Date,
-        reason: String? = nil
+        reason: String? = nil,
+        unknownCharger: UnknownChargerRule = .refuse
     ) {
         self.chargePointID = chargePointID
         self.transactionID = transactionID
@@ -85,6 +92,7 @@ public struct SessionStop: Sendable, Hashable {
         self.meterStop = meterStop
         self.timestamp = timestamp
         self.reason = reason
+        self.unknownCharger = unknownCharger
     }
 }
 
@@ -106,6 +114,8 @@ public struct ConnectorStatusUpdate: Sendable, Hashable {
     public var vendorID: String?
     public var vendorErrorCode: String?
     public var timestamp: Date
+    /// What to do when the database does not know the charger.
+    public var unknownCharger: UnknownChargerRule
 
     public init(
         chargePointID: String,
@@ -115,7 +125,8 @@ public struct ConnectorStatusUpdate: Sendable, Hashable {
         info: String? = nil,
         vendorID: String? = nil,
         vendorErrorCode: String? = nil,
-        timestamp: Date
+        timestamp: Date,
+        unknownCharger: UnknownChargerRule = .refuse
     ) {
         self.chargePointID = chargePointID
         self.connectorID = connectorID
@@ -125,7 +136,19 @@ public struct ConnectorStatusUpdate: Sendable, Hashable {
         self.vendorID = vendorID
         self.vendorErrorCode = vendorErrorCode
         self.timestamp = timestamp
+        self.unknownCharger = unknownCharger
     }
+}
+
+/// What an OCPP write does when it names a charger the database does not know. The caller
+/// (the ingest's request planner, from the unknown-charger policy) decides; the store never
+/// registers a charger on its own.
+public enum UnknownChargerRule: Sendable, Hashable {
+    /// Leave it unregistered: a session start or stop is refused with `notFound`, a connector
+    /// status is dropped (the status event is stored elsewhere).
+    case refuse
+    /// Register it with this registration status (`Accepted` or `Pending`) and go on.
+    case register(status: String)
 }
 
 /// What Authorize needs of an id tag.
@@ -133,6 +156,12 @@ public struct IDTagAuthorization: Sendable, Hashable {
     public var status: String
     public var expiryDate: Date?
     public var parentIDTag: String?
+
+    public init(status: String, expiryDate: Date? = nil, parentIDTag: String? = nil) {
+        self.status = status
+        self.expiryDate = expiryDate
+        self.parentIDTag = parentIDTag
+    }
 }
 
 extension RelationalStore {
@@ -151,27 +180,87 @@ extension RelationalStore {
         at time: Date
     ) async throws -> Charger {
         try await write { sql in
+            try await Self.upsertBoot(chargePointID: chargePointID, boot, registrationStatus, at: time, sql: sql)
+        }
+    }
+
+    /// Records a BootNotification: a known charger's details are updated (it keeps its
+    /// registration status); an unknown one is registered or left alone as `unknownCharger` says.
+    /// - Returns: The charger as stored, or `nil` when it is unknown and `unknownCharger` is `refuse`.
+    public func bootCharger(
+        chargePointID: String,
+        boot: ChargerBootInfo,
+        unknownCharger: UnknownChargerRule,
+        at time: Date
+    ) async throws -> Charger? {
+        try await write { sql in
+            switch unknownCharger {
+            case .register(let status):
+                return try await Self.upsertBoot(chargePointID: chargePointID, boot, status, at: time, sql: sql)
+            case .refuse:
+                return try await sql.raw(
+                    """
+                    UPDATE chargers SET vendor = \(bind: boot.vendor), model = \(bind: boot.model),
+                        charge_point_serial_number = \(bind: boot.chargePointSerialNumber),
+                        charge_box_serial_number = \(bind: boot.chargeBoxSerialNumber),
+                        firmware_version = \(bind: boot.firmwareVersion), iccid = \(bind: boot.iccid),
+                        imsi = \(bind: boot.imsi), meter_type = \(bind: boot.meterType),
+                        meter_serial_number = \(bind: boot.meterSerialNumber), last_boot_at = \(bind: time),
+                        last_heartbeat_at = \(bind: time), updated_at = \(bind: time)
+                    WHERE charge_point_id = \(bind: chargePointID)
+                    RETURNING *
+                    """
+                ).first()?.decode(model: Charger.self, with: ColumnNames.decoder)
+            }
+        }
+    }
+
+    private static func upsertBoot(
+        chargePointID: String,
+        _ boot: ChargerBootInfo,
+        _ registrationStatus: String,
+        at time: Date,
+        sql: any SQLDatabase
+    ) async throws -> Charger {
+        try await sql.raw(
+            """
+            INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
+                charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
+                registration_status, last_boot_at, last_heartbeat_at, created_at, updated_at)
+            VALUES (\(bind: chargePointID), \(bind: boot.vendor), \(bind: boot.model),
+                \(bind: boot.chargePointSerialNumber), \(bind: boot.chargeBoxSerialNumber),
+                \(bind: boot.firmwareVersion), \(bind: boot.iccid), \(bind: boot.imsi), \(bind: boot.meterType),
+                \(bind: boot.meterSerialNumber), \(bind: registrationStatus), \(bind: time), \(bind: time),
+                \(bind: time), \(bind: time))
+            ON CONFLICT (charge_point_id) DO UPDATE SET
+                vendor = excluded.vendor, model = excluded.model,
+                charge_point_serial_number = excluded.charge_point_serial_number,
+                charge_box_serial_number = excluded.charge_box_serial_number,
+                firmware_version = excluded.firmware_version, iccid = excluded.iccid, imsi = excluded.imsi,
+                meter_type = excluded.meter_type, meter_serial_number = excluded.meter_serial_number,
+                last_boot_at = excluded.last_boot_at, last_heartbeat_at = excluded.last_heartbeat_at,
+                updated_at = excluded.updated_at
+            RETURNING *
+            """
+        ).first()!.decode(model: Charger.self, with: ColumnNames.decoder)
+    }
+
+    /// The registration status of charger `chargePointID`, registering it with `status` first
+    /// when the database does not know it (a charger registered meanwhile keeps its own).
+    public func registerUnknownCharger(chargePointID: String, status: String, at time: Date) async throws -> String {
+        try await write { sql in
             try await sql.raw(
                 """
-                INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
-                    charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
-                    registration_status, last_boot_at, last_heartbeat_at, created_at, updated_at)
-                VALUES (\(bind: chargePointID), \(bind: boot.vendor), \(bind: boot.model),
-                    \(bind: boot.chargePointSerialNumber), \(bind: boot.chargeBoxSerialNumber),
-                    \(bind: boot.firmwareVersion), \(bind: boot.iccid), \(bind: boot.imsi), \(bind: boot.meterType),
-                    \(bind: boot.meterSerialNumber), \(bind: registrationStatus), \(bind: time), \(bind: time),
-                    \(bind: time), \(bind: time))
-                ON CONFLICT (charge_point_id) DO UPDATE SET
-                    vendor = excluded.vendor, model = excluded.model,
-                    charge_point_serial_number = excluded.charge_point_serial_number,
-                    charge_box_serial_number = excluded.charge_box_serial_number,
-                    firmware_version = excluded.firmware_version, iccid = excluded.iccid, imsi = excluded.imsi,
-                    meter_type = excluded.meter_type, meter_serial_number = excluded.meter_serial_number,
-                    last_boot_at = excluded.last_boot_at, last_heartbeat_at = excluded.last_heartbeat_at,
-                    updated_at = excluded.updated_at
-                RETURNING *
+                INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
+                VALUES (\(bind: chargePointID), \(bind: status), \(bind: time), \(bind: time))
+                ON CONFLICT (charge_point_id) DO NOTHING
                 """
-            ).first()!.decode(model: Charger.self, with: ColumnNames.decoder)
+            ).run()
+            guard
+                let row = try await sql.select().column("registration_status").from("chargers")
+                    .where("charge_point_id", .equal, chargePointID).first()
+            else { throw RelationalStoreError(code: .unavailable, message: "charger neither inserted nor found") }
+            return try row.decode(column: "registration_status", as: String.self)
         }
     }
 
@@ -205,12 +294,18 @@ extension RelationalStore {
     /// Starts a charge session and returns its transactionId.
     ///
     /// A retried identical StartTransaction (same charger, connector, id tag, timestamp and
-    /// meter start) gets the same id. A charger not registered yet is registered (with
-    /// status Accepted) so that no start is lost.
+    /// meter start) gets the same id. A charger the database does not know is registered or
+    /// refused as `start.unknownCharger` says.
+    /// - Throws: `notFound` when the charger is unknown and the rule refuses it.
     public func startSession(_ start: SessionStart) async throws -> Int {
         let now = Date()
         return try await write { sql in
-            let chargerID = try await Self.ensureCharger(start.chargePointID, at: now, sql: sql)
+            let chargerID = try await Self.requireCharger(
+                start.chargePointID,
+                start.unknownCharger,
+                at: now,
+                sql: sql
+            )
             let driverID = try await sql.select().column("driver_id").from("rfid_cards")
                 .where("id_tag", .equal, start.idTag).first()?.decode(column: "driver_id", as: Int64?.self)
             let inserted = try await sql.raw(
@@ -237,11 +332,13 @@ extension RelationalStore {
     }
 
     /// Stops a charge session. An unknown transactionId is recorded as an unmatched stop,
-    /// not refused (the charger must get its answer).
+    /// not refused (the charger must get its answer). A charger the database does not know
+    /// is registered or refused as `stop.unknownCharger` says.
+    /// - Throws: `notFound` when the charger is unknown and the rule refuses it.
     public func stopSession(_ stop: SessionStop) async throws -> SessionStopOutcome {
         let now = Date()
         return try await write { sql in
-            let chargerID = try await Self.ensureCharger(stop.chargePointID, at: now, sql: sql)
+            let chargerID = try await Self.requireCharger(stop.chargePointID, stop.unknownCharger, at: now, sql: sql)
             let updated = try await sql.raw(
                 """
                 UPDATE charge_sessions SET meter_stop = \(bind: stop.meterStop), stop_time = \(bind: stop.timestamp),
@@ -267,22 +364,32 @@ extension RelationalStore {
         }
     }
 
-    /// Applies many connector status updates in one transaction: each connector (and its
-    /// charger, if unknown) is created when new, and keeps the latest status by timestamp.
+    /// Applies many connector status updates in one transaction: each connector is created
+    /// when new and keeps the latest status by timestamp; a charger the database does not
+    /// know is registered or its updates dropped, as each update's `unknownCharger` says.
     /// Multi-row statements, so a batch costs a few round trips, not one per update.
     public func upsertConnectorStatuses(_ updates: [ConnectorStatusUpdate]) async throws {
         guard !updates.isEmpty else { return }
         let now = Date()
         // Only the latest update per connector matters (and one statement may not touch a row twice).
         var latest: [String: ConnectorStatusUpdate] = [:]
+        var rules: [String: UnknownChargerRule] = [:]
         for update in updates {
+            // A charger any of its updates may register is registered.
+            if case .register = update.unknownCharger {
+                rules[update.chargePointID] = update.unknownCharger
+            } else if rules[update.chargePointID] == nil {
+                rules[update.chargePointID] = .refuse
+            }
             let key = "\(update.chargePointID)\u{0}\(update.connectorID)"
             if let existing = latest[key], existing.timestamp > update.timestamp { continue }
             latest[key] = update
         }
-        let batch = latest.values.sorted { ($0.chargePointID, $0.connectorID) < ($1.chargePointID, $1.connectorID) }
+        let chargers = rules
+        let sorted = latest.values.sorted { ($0.chargePointID, $0.connectorID) < ($1.chargePointID, $1.connectorID) }
         try await write { sql in
-            let chargerIDs = try await Self.ensureChargers(Set(batch.map(\.chargePointID)), at: now, sql: sql)
+            let chargerIDs = try await Self.ensureChargers(chargers, at: now, sql: sql)
+            let batch = sorted.filter { chargerIDs[$0.chargePointID] != nil }
             for chunk in batch.chunked(into: Self.rowsPerStatement) {
                 let values = chunk.map { update -> SQLQueryString in
                     """
@@ -307,8 +414,8 @@ extension RelationalStore {
         }
     }
 
-    /// Records many chargers' last-seen times (Heartbeat) in one transaction; a time never
-    /// moves backwards.
+    /// Records many registered chargers' last-seen times (Heartbeat) in one transaction; a
+    /// time never moves backwards. A charger the database does not know is not registered by it.
     public func updateLastSeen(_ times: [(chargePointID: String, time: Date)]) async throws {
         guard !times.isEmpty else { return }
         var latest: [String: Date] = [:]
@@ -316,12 +423,11 @@ extension RelationalStore {
         let now = Date()
         let batch = latest.sorted { $0.key < $1.key }
         try await write { sql in
-            let chargerIDs = try await Self.ensureChargers(Set(batch.map(\.key)), at: now, sql: sql)
             for (chargePointID, time) in batch {
                 try await sql.raw(
                     """
                     UPDATE chargers SET last_heartbeat_at = \(bind: time), updated_at = \(bind: now)
-                    WHERE id = \(bind: chargerIDs[chargePointID]!)
+                    WHERE charge_point_id = \(bind: chargePointID)
                         AND (last_heartbeat_at IS NULL OR last_heartbeat_at < \(bind: time))
                     """
                 ).run()
@@ -332,26 +438,30 @@ extension RelationalStore {
     /// Rows per multi-row statement: far below SQLite's and PostgreSQL's bind limits.
     static let rowsPerStatement = 500
 
-    /// The ids of the chargers `chargePointIDs`, registering (Accepted) the unknown ones.
+    /// The ids of the chargers named in `rules`: the unknown ones are registered with the
+    /// status their rule gives, or left out when it refuses them.
     static func ensureChargers(
-        _ chargePointIDs: Set<String>,
+        _ rules: [String: UnknownChargerRule],
         at time: Date,
         sql: any SQLDatabase
     ) async throws
         -> [String: Int64]
     {
         var ids: [String: Int64] = [:]
-        for chunk in chargePointIDs.sorted().chunked(into: rowsPerStatement) {
-            let values = chunk.map { chargePointID -> SQLQueryString in
-                "(\(bind: chargePointID), 'Accepted', \(bind: time), \(bind: time))"
+        for chunk in rules.keys.sorted().chunked(into: rowsPerStatement) {
+            let values = chunk.compactMap { chargePointID -> SQLQueryString? in
+                guard case .register(let status) = rules[chargePointID] else { return nil }
+                return "(\(bind: chargePointID), \(bind: status), \(bind: time), \(bind: time))"
             }
-            try await sql.raw(
-                """
-                INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
-                VALUES \(values.joined(separator: ", "))
-                ON CONFLICT (charge_point_id) DO NOTHING
-                """
-            ).run()
+            if !values.isEmpty {
+                try await sql.raw(
+                    """
+                    INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
+                    VALUES \(values.joined(separator: ", "))
+                    ON CONFLICT (charge_point_id) DO NOTHING
+                    """
+                ).run()
+            }
             let rows = try await sql.select().columns("id", "charge_point_id").from("chargers")
                 .where("charge_point_id", .in, SQLBind.group(Array(chunk))).all()
             for row in rows {
@@ -364,8 +474,14 @@ extension RelationalStore {
         return ids
     }
 
-    /// The id of the charger `chargePointID`, registering it (Accepted) when unknown.
-    static func ensureCharger(_ chargePointID: String, at time: Date, sql: any SQLDatabase) async throws -> Int64 {
+    /// The id of the charger `chargePointID`; an unknown one is registered with the status
+    /// `rule` gives, or `nil` when it refuses it.
+    static func ensureCharger(
+        _ chargePointID: String,
+        _ rule: UnknownChargerRule,
+        at time: Date,
+        sql: any SQLDatabase
+    ) async throws -> Int64? {
         if let row = try await sql.select().column("id").from("chargers").where(
             "charge_point_id",
             .equal,
@@ -374,15 +490,30 @@ extension RelationalStore {
         .first() {
             return try row.decode(column: "id", as: Int64.self)
         }
+        guard case .register(let status) = rule else { return nil }
         let row = try await sql.raw(
             """
             INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
-            VALUES (\(bind: chargePointID), 'Accepted', \(bind: time), \(bind: time))
+            VALUES (\(bind: chargePointID), \(bind: status), \(bind: time), \(bind: time))
             ON CONFLICT (charge_point_id) DO UPDATE SET updated_at = chargers.updated_at
             RETURNING id
             """
         ).first()
         return try row!.decode(column: "id", as: Int64.self)
+    }
+
+    /// The id of the charger `chargePointID` as ``ensureCharger(_:_:at:sql:)`` gives it.
+    /// - Throws: `notFound` when the charger is unknown and `rule` refuses it.
+    static func requireCharger(
+        _ chargePointID: String,
+        _ rule: UnknownChargerRule,
+        at time: Date,
+        sql: any SQLDatabase
+    ) async throws -> Int64 {
+        guard let id = try await ensureCharger(chargePointID, rule, at: time, sql: sql) else {
+            throw RelationalStoreError(code: .notFound, message: "charge point '\(chargePointID)' is not registered")
+        }
+        return id
     }
 }
 
