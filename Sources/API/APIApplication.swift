@@ -4,7 +4,9 @@ public import Logging
 public import NIOCore
 public import Prometheus
 public import Relational
+public import ServiceLifecycle
 public import TimeSeries
+import UnixSignals
 
 /// The HTTP application: one port for the REST API and the OCPP WebSocket endpoint.
 public enum APIApplication {
@@ -38,14 +40,52 @@ public enum APIApplication {
         )
     }
 
+    /// The server's one service group: the time-series store, the OCPP front end's writers,
+    /// then the HTTP server. It shuts its services down in reverse order, each after the one
+    /// before has returned: the server stops accepting and its connections close, the event
+    /// writer writes everything queued, the relational coalescer flushes, the store closes.
+    /// A service that fails or returns early shuts the rest down the same way.
+    /// - Parameters:
+    ///   - application: The HTTP server, as `make` builds it.
+    ///   - ingest: The OCPP front end, whose writers run in the group.
+    ///   - timeSeries: The store, closed last.
+    ///   - shutsDownOnSignals: Whether SIGTERM and SIGINT start the graceful shutdown (the
+    ///     executable's group; tests call `triggerGracefulShutdown()` instead).
+    ///   - logger: The group's logger.
+    public static func serviceGroup(
+        application: some ApplicationProtocol,
+        ingest: OCPPIngest?,
+        timeSeries: TimeSeriesStore?,
+        shutsDownOnSignals: Bool = true,
+        logger: Logger
+    ) -> ServiceGroup {
+        var services: [any Service] = []
+        if let timeSeries { services.append(timeSeries) }
+        if let ingest { services += ingest.lifecycleServices }
+        services.append(application)
+        return ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map {
+                    ServiceGroupConfiguration.ServiceConfiguration(
+                        service: $0,
+                        successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup
+                    )
+                },
+                gracefulShutdownSignals: shutsDownOnSignals ? [.sigterm, .sigint] : [],
+                logger: logger
+            )
+        )
+    }
+
     /// The routes of the API.
     public static func buildRouter(
         ingest: OCPPIngest? = nil,
         timeSeries: TimeSeriesStore? = nil,
         relational: RelationalStore? = nil,
         metrics: PrometheusCollectorRegistry? = nil
-    ) -> Router<BasicRequestContext> {
-        let router = Router()
+    ) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         if let relational {
             DatabaseRoutes.register(on: router, store: relational, authorizations: ingest?.authorizations)
@@ -55,7 +95,7 @@ public enum APIApplication {
             ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational)
         }
         router.get("/openapi.json") { _, _ in
-            jsonResponse(OpenAPIDocument.json)
+            RawJSON(bytes: OpenAPIDocument.json)
         }
         router.get("/docs") { _, _ in
             Response(
@@ -65,7 +105,7 @@ public enum APIApplication {
             )
         }
         router.get("/health") { _, _ in
-            jsonResponse(#"{"status":"ok"}"#)
+            ServiceStatus(status: "ok")
         }
         router.get("/ready") { _, _ in
             // Ready when the database answers and its schema is this version's.
@@ -74,19 +114,17 @@ public enum APIApplication {
                     let applied = try await relational.appliedMigrations()
                     let missing = Set(RelationalStore.knownMigrations).subtracting(applied)
                     guard missing.isEmpty else {
-                        return jsonResponse(
-                            #"{"status":"unavailable","detail":"the database schema lacks migrations \#(missing.sorted()); run ocpp-server migrate"}"#,
-                            status: .serviceUnavailable
+                        throw ServiceStatus.unavailable(
+                            "the database schema lacks migrations \(missing.sorted()); run ocpp-server migrate"
                         )
                     }
+                } catch let error as APIError {
+                    throw error
                 } catch {
-                    return jsonResponse(
-                        #"{"status":"unavailable","detail":\#(jsonString("the database does not answer: \(error)"))}"#,
-                        status: .serviceUnavailable
-                    )
+                    throw ServiceStatus.unavailable("the database does not answer: \(error)")
                 }
             }
-            return jsonResponse(#"{"status":"ready"}"#)
+            return ServiceStatus(status: "ready")
         }
         if let metrics {
             router.get("/metrics") { _, _ in
@@ -101,13 +139,13 @@ public enum APIApplication {
             ChargePointCommands.register(on: router, ingest: ingest, relational: relational)
             IntegrationRoutes.register(on: router, ingest: ingest)
             // Reached only by requests the WebSocket upgrader refused (or plain GETs): say why.
-            router.get("/ocpp/**") { request, _ in
+            router.get("/ocpp/**") { request, _ -> Response in
                 let offered = request.headers[values: .secWebSocketProtocol]
                 switch ingest.decide(uri: request.uri.description, subprotocols: offered) {
                 case .refuse(let status, let reason):
-                    return errorResponse(reason, status: HTTPResponse.Status(code: status))
+                    throw APIError.detail(reason, status: HTTPResponse.Status(code: status))
                 case .accept:
-                    return errorResponse(
+                    throw APIError.detail(
                         "this is the OCPP WebSocket endpoint: send a WebSocket upgrade request "
                             + "(Upgrade: websocket, Sec-WebSocket-Protocol: ocpp1.6) as the first request of a connection",
                         status: .upgradeRequired
@@ -116,36 +154,5 @@ public enum APIApplication {
             }
         }
         return router
-    }
-
-    static func jsonResponse(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: json))
-        )
-    }
-
-    static func errorResponse(_ detail: String, status: HTTPResponse.Status) -> Response {
-        jsonResponse(#"{"detail":\#(jsonString(detail))}"#, status: status)
-    }
-
-    /// `text` as a JSON string literal.
-    static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }

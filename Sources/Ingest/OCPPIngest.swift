@@ -7,6 +7,8 @@ import NIOHTTP1
 public import NIOWebSocket
 public import Protocol
 public import Relational
+public import ServiceLifecycle
+import Synchronization
 public import TimeSeries
 
 /// The OCPP 1.6J WebSocket front end: upgrades `/ocpp/{charge_point_id}`, runs one
@@ -16,17 +18,33 @@ public final class OCPPIngest: Sendable {
     /// The settings it runs with.
     public let configuration: IngestConfiguration
     let services: IngestServices
-    private let coalescerTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     /// - Parameters:
     ///   - configuration: The front end's settings.
     ///   - timeSeries: Where meter values, status changes and notifications go.
     ///   - relational: Chargers, id tags, sessions, connector statuses.
     ///   - logger: The logger; each connection adds its charge point id.
-    public init(
+    public convenience init(
         configuration: IngestConfiguration = IngestConfiguration(),
         timeSeries: TimeSeriesStore,
         relational: RelationalStore,
+        logger: Logger
+    ) {
+        self.init(
+            configuration: configuration,
+            timeSeries: timeSeries,
+            relational: relational,
+            commitClock: UptimeCommitClock(),
+            logger: logger
+        )
+    }
+
+    /// - Parameter commitClock: The clock the group-commit interval runs on (tests move it by hand).
+    init(
+        configuration: IngestConfiguration,
+        timeSeries: TimeSeriesStore,
+        relational: RelationalStore,
+        commitClock: any CommitClock,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -38,6 +56,7 @@ public final class OCPPIngest: Sendable {
                 store: timeSeries,
                 capacity: configuration.queueCapacity,
                 commitInterval: .milliseconds(Int64(configuration.commitIntervalMilliseconds)),
+                clock: commitClock,
                 metrics: metrics,
                 logger: logger
             ),
@@ -52,23 +71,13 @@ public final class OCPPIngest: Sendable {
         )
     }
 
-    /// Starts the writer thread and the relational coalescer.
-    public func start() {
-        services.events.start()
-        let coalescer = services.coalescer
-        coalescerTask.withLockedValue { $0 = Task { await coalescer.run() } }
-    }
-
-    /// Writes everything received and stops the writers. Call it after the server stopped
-    /// accepting and its connections closed.
-    public func shutdown() async {
-        await services.events.stop()
-        let task = coalescerTask.withLockedValue { task in
-            defer { task = nil }
-            return task
-        }
-        task?.cancel()
-        await task?.value
+    /// The front end's long-lived parts, to run in the server's service group after the
+    /// time-series store and before the HTTP server: the relational coalescer, then the event
+    /// writer. A group shuts its services down in reverse order, so once the server has
+    /// stopped accepting and its connections have closed, the event writer writes everything
+    /// queued, then the coalescer flushes.
+    public var lifecycleServices: [any Service] {
+        [services.coalescer, services.events]
     }
 
     /// The id-tag cache that Authorize uses; REST writes to RFID cards invalidate it.
@@ -159,7 +168,7 @@ public final class OCPPIngest: Sendable {
         upgraded: UpgradeResult,
         refused: @escaping @Sendable (_ status: Int, _ reason: String) -> Void
     ) -> NIOTypedWebSocketServerUpgrader<UpgradeResult> {
-        let accepted = NIOLockedValueBox<(ChargePointID, String?, String?)?>(nil)
+        let accepted = AcceptedUpgrade()
         let services = self.services
         return NIOTypedWebSocketServerUpgrader<UpgradeResult>(
             maxFrameSize: configuration.maximumMessageSize,
@@ -200,7 +209,7 @@ public final class OCPPIngest: Sendable {
                             metadata: ["charge_point_id": "\(chargePointID)", "error": "\(error)"]
                         )
                     }
-                    accepted.withLockedValue { $0 = (chargePointID, subprotocol, status) }
+                    accepted.value.withLock { $0 = (chargePointID, subprotocol, status) }
                     var headers = HTTPHeaders()
                     if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
                     return headers
@@ -209,7 +218,7 @@ public final class OCPPIngest: Sendable {
             },
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let (chargePointID, subprotocol, status) = accepted.withLockedValue({ $0 }) else {
+                    guard let (chargePointID, subprotocol, status) = accepted.value.withLock({ $0 }) else {
                         throw ChannelError.inappropriateOperationForState
                     }
                     try self.install(
@@ -273,4 +282,10 @@ public final class OCPPIngest: Sendable {
 
     /// Lets a held event writer go on.
     func resumeWriter() { services.events.resume() }
+}
+
+/// What `shouldUpgrade` accepted, for the pipeline setup that follows it: the charge point
+/// id, the subprotocol and the charger's registration status.
+private final class AcceptedUpgrade: Sendable {
+    let value = Mutex<(ChargePointID, String?, String?)?>(nil)
 }

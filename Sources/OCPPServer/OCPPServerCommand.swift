@@ -1,13 +1,13 @@
 import API
 import ArgumentParser
 import Foundation
-import Hummingbird
 import Ingest
 import Logging
 import Metrics
 import NIOCore
 import Prometheus
 import Relational
+import ServiceLifecycle
 import TimeSeries
 
 /// `ocpp-server`: the OCPP 1.6J Central System.
@@ -93,7 +93,6 @@ extension OCPPServerCommand {
                 relational: store,
                 logger: logger
             )
-            ingest.start()
             let application = APIApplication.make(
                 host: settings.host,
                 port: settings.port,
@@ -107,17 +106,14 @@ extension OCPPServerCommand {
                     logger.notice("Listening", metadata: ["address": "\(address)"])
                 }
             )
-            do {
-                try await application.runService()
-            } catch {
-                await ingest.shutdown()
-                timeSeries.close()
-                throw error
-            }
-            // The server has stopped accepting and its connections have closed: what they
-            // sent is queued; write it, then close the store (which syncs).
-            await ingest.shutdown()
-            timeSeries.close()
+            // SIGTERM or SIGINT: the server stops accepting and its connections close, the
+            // event writer writes what they sent, the coalescer flushes, the store closes.
+            try await APIApplication.serviceGroup(
+                application: application,
+                ingest: ingest,
+                timeSeries: timeSeries,
+                logger: logger
+            ).run()
             logger.notice("Stopped")
         }
     }

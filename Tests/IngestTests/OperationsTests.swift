@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOWebSocket
 import Protocol
+import Synchronization
 import Testing
 import TimeSeries
 
@@ -145,6 +146,38 @@ struct OperationsTests {
         await server.stop()
     }
 
+    @Test("durable(_:) waits for room in a full queue without taking it, and returns once the rows are stored")
+    func durableWaitsForRoom() async throws {
+        let server = try await IngestTestServer.start(IngestConfiguration(queueCapacity: 2))
+        let writer = server.ingest.services.events
+        writer.pause()
+        let count = 20
+        let done = Completions()
+        let writes = (1...count).map { index in
+            Task {
+                let series = SeriesKey(
+                    chargePointID: "CP-DURABLE",
+                    connectorID: 1,
+                    kind: .sample,
+                    measurand: "Energy.Active.Import.Register"
+                )
+                try await writer.durable([
+                    EventRow(series: series, timestamp: 1_767_225_600_000 + Int64(index), value: .number(Double(index)))
+                ])
+                done.count.add(1, ordering: .relaxed)
+            }
+        }
+        // Two in the queue, the rest waiting for room; none is durable while the writer is held.
+        try await server.eventually("the queue is full") { writer.queue.approximateCount == writer.queue.capacity }
+        #expect(done.count.load(ordering: .relaxed) == 0)
+        #expect(try server.rows("CP-DURABLE").isEmpty)
+        writer.resume()
+        for write in writes { try await write.value }
+        #expect(done.count.load(ordering: .relaxed) == count)
+        #expect(try server.rows("CP-DURABLE").map { Int($0.value.number ?? 0) }.sorted() == Array(1...count))
+        await server.stop()
+    }
+
     @Test("Graceful shutdown answers what was received, then closes the WebSockets with 1001")
     func gracefulShutdown() async throws {
         let server = try await IngestTestServer.start()
@@ -186,4 +219,9 @@ struct OperationsTests {
         return #"[2,"\#(index)","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"\#(time)","#
             + #""sampledValue":[{"value":"\#(index)"},{"value":"7.2","measurand":"Power.Active.Import","unit":"kW"}]}]}]"#
     }
+}
+
+/// How many writes have returned.
+private final class Completions: Sendable {
+    let count = Atomic<Int>(0)
 }

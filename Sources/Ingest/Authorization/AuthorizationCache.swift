@@ -1,6 +1,6 @@
 import Foundation
-import NIOConcurrencyHelpers
 import Relational
+import Synchronization
 
 /// Authorize answers by id tag, cached for a while; REST writes to RFID cards invalidate
 /// entries at once, so a blocked card is refused at the next Authorize.
@@ -10,11 +10,15 @@ public final class AuthorizationCache: Sendable {
         var expires: ContinuousClock.Instant
     }
 
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Bumped by every invalidation: a lookup that started before one does not store its
+        /// (possibly stale) answer.
+        var generation: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
     private let lifetime: Duration
-    /// Bumped by every invalidation: a lookup that started before one does not store its
-    /// (possibly stale) answer.
-    private let generation = NIOLockedValueBox<UInt64>(0)
     private let store: RelationalStore
     /// The most entries kept; beyond it the cache starts over (a crude but bounded policy).
     static let capacity = 100_000
@@ -27,8 +31,8 @@ public final class AuthorizationCache: Sendable {
     /// The cached answer for `idTag`, if fresh. The outer optional says whether there is one.
     func cached(_ idTag: String) -> IDTagAuthorization?? {
         let now = ContinuousClock.now
-        return entries.withLockedValue { entries in
-            guard let entry = entries[idTag], entry.expires > now else { return nil }
+        return state.withLock { state in
+            guard let entry = state.entries[idTag], entry.expires > now else { return nil }
             return .some(entry.authorization)
         }
     }
@@ -37,32 +41,30 @@ public final class AuthorizationCache: Sendable {
     /// - Throws: The relational store's error when the database cannot answer.
     func authorization(_ idTag: String) async throws -> IDTagAuthorization? {
         if let cached = cached(idTag) { return cached }
-        let started = generation.withLockedValue { $0 }
+        let started = state.withLock { $0.generation }
         let authorization = try await store.authorization(idTag: idTag)
         let expires = ContinuousClock.now + lifetime
-        generation.withLockedValue { current in
-            guard current == started else { return }
-            entries.withLockedValue { entries in
-                if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-                entries[idTag] = Entry(authorization: authorization, expires: expires)
-            }
+        state.withLock { state in
+            guard state.generation == started else { return }
+            if state.entries.count >= Self.capacity { state.entries.removeAll(keepingCapacity: true) }
+            state.entries[idTag] = Entry(authorization: authorization, expires: expires)
         }
         return authorization
     }
 
     /// Forgets the answer for `idTag` (after a REST write to its card).
     public func invalidate(idTag: String) {
-        generation.withLockedValue { current in
-            current &+= 1
-            entries.withLockedValue { _ = $0.removeValue(forKey: idTag) }
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries.removeValue(forKey: idTag)
         }
     }
 
     /// Forgets every answer.
     public func invalidateAll() {
-        generation.withLockedValue { current in
-            current &+= 1
-            entries.withLockedValue { $0.removeAll() }
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries.removeAll()
         }
     }
 }

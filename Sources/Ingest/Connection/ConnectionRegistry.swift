@@ -1,7 +1,7 @@
-import Atomics
 public import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// A connected charger as the REST API lists it.
 public struct ConnectedChargePoint: Sendable, Hashable {
@@ -27,9 +27,10 @@ final class ChargePointSession: Sendable {
     let connectedSince: Date
     let remoteAddress: String?
     let subprotocol: String?
-    private let lastMessageMilliseconds: ManagedAtomic<Int64>
-    private let registration: NIOLockedValueBox<String?>
-    /// Set once the handler is in the pipeline; calls go through it.
+    private let lastMessageMilliseconds: Synchronization.Atomic<Int64>
+    private let registration: Mutex<String?>
+    /// Set once the handler is in the pipeline; calls go through it. (A NIO box: the
+    /// connection handler sets it through `withLockedValue`.)
     let handler: NIOLockedValueBox<NIOLoopBound<OCPPConnectionHandler>?> = NIOLockedValueBox(nil)
 
     init(chargePointID: ChargePointID, channel: any Channel, subprotocol: String?, registrationStatus: String?) {
@@ -39,8 +40,8 @@ final class ChargePointSession: Sendable {
         let now = Date()
         self.connectedSince = now
         self.remoteAddress = channel.remoteAddress.map(Self.describe)
-        self.lastMessageMilliseconds = ManagedAtomic(Int64(now.timeIntervalSince1970 * 1000))
-        self.registration = NIOLockedValueBox(registrationStatus)
+        self.lastMessageMilliseconds = Synchronization.Atomic(Int64(now.timeIntervalSince1970 * 1000))
+        self.registration = Mutex(registrationStatus)
     }
 
     private static func describe(_ address: SocketAddress) -> String {
@@ -55,8 +56,8 @@ final class ChargePointSession: Sendable {
     }
 
     var registrationStatus: String? {
-        get { registration.withLockedValue { $0 } }
-        set { registration.withLockedValue { $0 = newValue } }
+        get { registration.withLock { $0 } }
+        set { registration.withLock { $0 = newValue } }
     }
 
     var snapshot: ConnectedChargePoint {
@@ -76,19 +77,19 @@ final class ChargePointSession: Sendable {
 /// Who is connected: charge point id to its live session. A second connection with the
 /// same id replaces the first, which is closed.
 final class ConnectionRegistry: Sendable {
-    private let sessions = NIOLockedValueBox<[ChargePointID: ChargePointSession]>([:])
+    private let sessions = Mutex<[ChargePointID: ChargePointSession]>([:])
 
     /// Registers `session`.
     /// - Returns: The session it replaces, to be closed by the caller.
     func register(_ session: ChargePointSession) -> ChargePointSession? {
-        sessions.withLockedValue { sessions in
+        sessions.withLock { sessions in
             sessions.updateValue(session, forKey: session.chargePointID)
         }
     }
 
     /// Removes `session`, unless a newer connection has replaced it already.
     func remove(_ session: ChargePointSession) {
-        sessions.withLockedValue { sessions in
+        sessions.withLock { sessions in
             if sessions[session.chargePointID] === session {
                 sessions.removeValue(forKey: session.chargePointID)
             }
@@ -96,10 +97,10 @@ final class ConnectionRegistry: Sendable {
     }
 
     func session(for chargePointID: ChargePointID) -> ChargePointSession? {
-        sessions.withLockedValue { $0[chargePointID] }
+        sessions.withLock { $0[chargePointID] }
     }
 
-    var count: Int { sessions.withLockedValue { $0.count } }
+    var count: Int { sessions.withLock { $0.count } }
 
-    var all: [ChargePointSession] { sessions.withLockedValue { Array($0.values) } }
+    var all: [ChargePointSession] { sessions.withLock { Array($0.values) } }
 }

@@ -1,5 +1,7 @@
-import Atomics
 public import Dispatch
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
 
 /// A bounded, lock-free, multi-producer single-consumer queue between the event loops and
 /// one writer thread.
@@ -9,19 +11,22 @@ public import Dispatch
 /// waits for a lock. A full queue refuses the element instead of growing: the producer
 /// turns its channel's reading off and registers for ``notifyWhenRoom(_:)``.
 ///
-/// The consumer parks on a semaphore when the queue is empty; a producer wakes it only when
-/// it is parked (one atomic load per push otherwise).
+/// The consumer parks on a condition lock (a timed wait) until the queue holds a given number
+/// of elements; the producer of the element that reaches that number wakes it (one atomic
+/// load per push otherwise).
 @_spi(Benchmarks) public final class IngestQueue<Element>: @unchecked Sendable {
     /// The number of slots.
     @_spi(Benchmarks) public let capacity: Int
     private let mask: Int
-    private let sequences: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    private let sequences: UnsafeMutablePointer<Synchronization.Atomic<Int>>
     private let slots: UnsafeMutablePointer<Element?>
-    private let tail = ManagedAtomic<Int>(0)
+    private let tail = Synchronization.Atomic<Int>(0)
     /// Only the consumer touches the head.
     private var head = 0
-    private let consumerParked = ManagedAtomic<Bool>(false)
-    private let wakeUp = DispatchSemaphore(value: 0)
+    /// The position whose push wakes the parked consumer; `Int.max` while it is not parked.
+    private let wakePosition = Synchronization.Atomic<Int>(.max)
+    /// `true` once the consumer has been woken and has not taken the wake-up yet.
+    private let wakeUp = ConditionLock<Bool>(value: false)
     private let roomWaiters = RoomWaiters()
 
     /// - Parameter capacity: The number of slots, rounded up to a power of two (at least 2).
@@ -33,22 +38,16 @@ public import Dispatch
         sequences = .allocate(capacity: size)
         slots = .allocate(capacity: size)
         for index in 0..<size {
-            (sequences + index).initialize(to: UnsafeAtomic<Int>.Storage(index))
+            (sequences + index).initialize(to: Synchronization.Atomic<Int>(index))
             (slots + index).initialize(to: nil)
         }
     }
 
     deinit {
-        // The storages live in one allocation: deinitialize them together (an
-        // `UnsafeAtomic.destroy()` would free each one's address).
         sequences.deinitialize(count: capacity)
         sequences.deallocate()
         slots.deinitialize(count: capacity)
         slots.deallocate()
-    }
-
-    private func sequence(_ index: Int) -> UnsafeAtomic<Int> {
-        UnsafeAtomic<Int>(at: sequences + index)
     }
 
     /// Adds an element unless the queue is full.
@@ -57,7 +56,7 @@ public import Dispatch
         var position = tail.load(ordering: .relaxed)
         while true {
             let index = position & mask
-            let difference = sequence(index).load(ordering: .acquiring) - position
+            let difference = sequences[index].load(ordering: .acquiring) - position
             if difference == 0 {
                 let (exchanged, original) = tail.weakCompareExchange(
                     expected: position,
@@ -66,7 +65,7 @@ public import Dispatch
                 )
                 if exchanged {
                     slots[index] = element
-                    sequence(index).store(position + 1, ordering: .releasing)
+                    sequences[index].store(position + 1, ordering: .releasing)
                     break
                 }
                 position = original
@@ -79,11 +78,11 @@ public import Dispatch
         // The store above and the load below must not be reordered (a store-load pair):
         // otherwise a consumer that just parked could miss this element.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if consumerParked.load(ordering: .relaxed),
-            consumerParked.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent)
-                .exchanged
+        let wakeAt = wakePosition.load(ordering: .relaxed)
+        if position >= wakeAt,
+            wakePosition.compareExchange(expected: wakeAt, desired: .max, ordering: .sequentiallyConsistent).exchanged
         {
-            wakeUp.signal()
+            signal()
         }
         return true
     }
@@ -91,9 +90,9 @@ public import Dispatch
     /// Takes the oldest element, if any (consumer only).
     @_spi(Benchmarks) public func pop() -> Element? {
         let index = head & mask
-        guard sequence(index).load(ordering: .acquiring) == head + 1 else { return nil }
+        guard sequences[index].load(ordering: .acquiring) == head + 1 else { return nil }
         let element = slots[index].take()
-        sequence(index).store(head + capacity, ordering: .releasing)
+        sequences[index].store(head + capacity, ordering: .releasing)
         head += 1
         return element
     }
@@ -110,43 +109,74 @@ public import Dispatch
         return moved
     }
 
-    /// Whether an element is ready for the consumer (consumer only).
-    var hasElement: Bool {
-        sequence(head & mask).load(ordering: .acquiring) == head + 1
+    /// Whether the element at `position` has been pushed (consumer only, `position >= head`).
+    private func isPushed(_ position: Int) -> Bool {
+        sequences[position & mask].load(ordering: .acquiring) == position + 1
     }
+
+    /// Whether a push might find a free slot now (another producer may take it first).
+    var hasRoom: Bool {
+        let position = tail.load(ordering: .relaxed)
+        return sequences[position & mask].load(ordering: .acquiring) >= position
+    }
+
+    /// Whether an element is ready for the consumer (consumer only).
+    var hasElement: Bool { isPushed(head) }
 
     /// The number of elements queued, approximately (for metrics).
     var approximateCount: Int {
         max(0, tail.load(ordering: .relaxed) - head)
     }
 
-    /// Parks the consumer until a producer pushes, or `timeout` passes (consumer only).
+    /// Parks the consumer until a producer pushes, ``wakeConsumer()`` is called, or `timeout`
+    /// passes (consumer only).
     @_spi(Benchmarks) public func waitForElement(timeout: DispatchTime) {
-        consumerParked.store(true, ordering: .sequentiallyConsistent)
-        if hasElement {
-            // A producer may have seen the flag already and will signal: take that signal
-            // so the semaphore does not carry a stale wake-up.
-            if !consumerParked.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent)
-                .exchanged
-            {
-                wakeUp.wait()
-            }
-            return
-        }
-        if wakeUp.wait(timeout: timeout) == .timedOut {
-            if !consumerParked.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent)
-                .exchanged
-            {
-                wakeUp.wait()
-            }
-        }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let nanoseconds = timeout.uptimeNanoseconds > now ? timeout.uptimeNanoseconds - now : 0
+        park(untilCount: 1, timeout: .nanoseconds(Int64(min(nanoseconds, UInt64(Int64.max)))))
     }
 
-    /// Wakes a parked consumer (for shutdown).
-    func wakeConsumer() {
-        if consumerParked.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
-            wakeUp.signal()
+    /// Parks the consumer until `count` elements are queued, ``wakeConsumer()`` is called, or
+    /// `timeout` passes (without one: until either of the others). A wake-up may come early;
+    /// the consumer checks what it waits for again (consumer only).
+    func park(untilCount count: Int, timeout: TimeAmount?) {
+        let position = head + min(max(count, 1), capacity) - 1
+        wakePosition.store(position, ordering: .sequentiallyConsistent)
+        // A store-load pair with the producers' (see `push`).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if !isPushed(position) {
+            // Waits without taking the wake-up: whose it was is settled below.
+            if let timeout {
+                if timeout.nanoseconds > 0,
+                    wakeUp.lock(whenValue: true, timeoutSeconds: Double(timeout.nanoseconds) / 1e9)
+                {
+                    wakeUp.unlock()
+                }
+            } else {
+                wakeUp.lock(whenValue: true)
+                wakeUp.unlock()
+            }
         }
+        if wakePosition.exchange(.max, ordering: .sequentiallyConsistent) == .max {
+            // A producer claimed the wake-up and signals (now, or in a moment): take it, so
+            // that the next park does not return at once.
+            wakeUp.lock(whenValue: true)
+        } else {
+            // Only a `wakeConsumer()` can have signalled: its caller changed what the consumer
+            // checks before it signalled, so the consumer sees that change on its return.
+            wakeUp.lock()
+        }
+        wakeUp.unlock(withValue: false)
+    }
+
+    /// Wakes the consumer, or makes its next park return at once (for shutdown and clocks).
+    func wakeConsumer() {
+        signal()
+    }
+
+    private func signal() {
+        wakeUp.lock()
+        wakeUp.unlock(withValue: true)
     }
 
     /// Registers `waiter` to be called (on the consumer's thread) once the consumer has made
@@ -156,32 +186,38 @@ public import Dispatch
         roomWaiters.add(waiter)
     }
 
-    /// Calls the waiters registered so far (consumer only, after taking elements out).
+    /// Calls the waiters registered so far: the consumer after taking elements out, or a
+    /// producer that registered and then found room (a waiter tries again, and registers
+    /// again if the queue is full once more).
     func wakeRoomWaiters() {
         roomWaiters.callAll()
     }
 }
 
 /// The producers waiting for room: touched only when the queue was full, so a lock is fine.
-private final class RoomWaiters: @unchecked Sendable {
-    private let lock = DispatchSemaphore(value: 1)
-    private var waiters: [@Sendable () -> Void] = []
-    private let waiting = ManagedAtomic<Bool>(false)
+private final class RoomWaiters: Sendable {
+    private let waiters = Mutex<[@Sendable () -> Void]>([])
+    private let waiting = Synchronization.Atomic<Bool>(false)
 
     func add(_ waiter: @escaping @Sendable () -> Void) {
-        lock.wait()
-        waiters.append(waiter)
-        waiting.store(true, ordering: .sequentiallyConsistent)
-        lock.signal()
+        waiters.withLock { waiters in
+            waiters.append(waiter)
+            waiting.store(true, ordering: .sequentiallyConsistent)
+        }
+        // A store-load pair with the consumer's (the producer pushes again next).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
     }
 
     func callAll() {
+        // The consumer has just taken elements out: a producer that registers after this
+        // load sees that room when it pushes again.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
         guard waiting.load(ordering: .sequentiallyConsistent) else { return }
-        lock.wait()
-        let called = waiters
-        waiters.removeAll()
-        waiting.store(false, ordering: .sequentiallyConsistent)
-        lock.signal()
+        let called = waiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            waiting.store(false, ordering: .sequentiallyConsistent)
+            return waiters
+        }
         for waiter in called { waiter() }
     }
 }

@@ -1,9 +1,10 @@
 import CoreMetrics
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import Protocol
 import Relational
+import ServiceLifecycle
+import Synchronization
 
 /// The batched relational side effects of the hot messages: each connector's current status
 /// (StatusNotification) and each charger's last-seen time (Heartbeat). Updates are merged in
@@ -12,22 +13,32 @@ import Relational
 ///
 /// The status history itself goes to the time-series store with a durable acknowledgement;
 /// this is the "current state" table, and a failed flush is retried with the updates merged.
-final class RelationalCoalescer: Sendable {
-    private struct Pending {
+///
+/// As a `Service` it flushes while the group runs and once more, everything, when the group
+/// shuts down; while nothing is pending it waits for the next update without a timer.
+final class RelationalCoalescer: Service, Sendable {
+    fileprivate struct Pending {
         var statuses: [String: ConnectorStatusUpdate] = [:]
         var lastSeen: [String: Date] = [:]
         var isEmpty: Bool { statuses.isEmpty && lastSeen.isEmpty }
     }
 
+    fileprivate struct State {
+        var pending = Pending()
+        /// The flusher, while it waits for an update.
+        var waiter: CheckedContinuation<Void, Never>?
+        var cancelled = false
+        var lastSeenWritten = ContinuousClock.now
+    }
+
     private let store: RelationalStore
     private let logger: Logger
     private let metrics: IngestMetrics
-    private let pending = NIOLockedValueBox(Pending())
+    private let state = Mutex(State())
     private let interval: Duration
     /// Last-seen times are written at most this often: a heartbeat's time needs no
     /// millisecond freshness, and every transaction costs SQLite a sync.
     private let lastSeenInterval: Duration = .seconds(1)
-    private let lastSeenWritten = NIOLockedValueBox(ContinuousClock.now)
 
     init(store: RelationalStore, interval: Duration = .milliseconds(5), metrics: IngestMetrics, logger: Logger) {
         self.store = store
@@ -47,42 +58,69 @@ final class RelationalCoalescer: Sendable {
             update.vendorErrorCode = update.vendorErrorCode.map(Self.replacingNUL)
         }
         let key = "\(update.chargePointID)\u{0}\(update.connectorID)"
-        pending.withLockedValue { pending in
-            if let existing = pending.statuses[key], existing.timestamp > update.timestamp { return }
-            pending.statuses[key] = update
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let existing = state.pending.statuses[key], existing.timestamp > update.timestamp { return nil }
+            state.pending.statuses[key] = update
+            return state.takeWaiter()
         }
+        waiter?.resume()
     }
 
     /// Records that a charger was seen at `time`.
     func seen(_ chargePointID: String, at time: Date) {
-        pending.withLockedValue { pending in
-            pending.lastSeen[chargePointID] = max(pending.lastSeen[chargePointID] ?? time, time)
+        let waiter = state.withLock { state in
+            state.pending.lastSeen[chargePointID] = max(state.pending.lastSeen[chargePointID] ?? time, time)
+            return state.takeWaiter()
         }
+        waiter?.resume()
     }
 
-    /// Flushes until the task is cancelled, then once more (everything).
+    /// Flushes `interval` after updates arrive until the group shuts down gracefully (or the
+    /// task is cancelled), then once more (everything).
     func run() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            await flush()
+        await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                await waitForUpdates()
+                // Let what follows the first update merge into the same transaction.
+                try? await Task.sleep(for: interval)
+                await flush()
+            }
         }
         await flush(everything: true)
+    }
+
+    /// Returns once something is pending, or the task is cancelled.
+    private func waitForUpdates() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state in
+                    guard state.pending.isEmpty, !state.cancelled else { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { state in
+                state.cancelled = true
+                return state.takeWaiter()
+            }?.resume()
+        }
     }
 
     /// Writes the pending statuses, and the last-seen times when they are due (or `everything`).
     func flush(everything: Bool = false) async {
         let now = ContinuousClock.now
-        let lastSeenDue = everything || lastSeenWritten.withLockedValue { now - $0 >= lastSeenInterval }
-        let batch = pending.withLockedValue { pending -> Pending in
-            var taken = Pending(statuses: pending.statuses)
-            pending.statuses = [:]
-            if lastSeenDue {
-                taken.lastSeen = pending.lastSeen
-                pending.lastSeen = [:]
+        let batch = state.withLock { state -> Pending in
+            var taken = Pending(statuses: state.pending.statuses)
+            state.pending.statuses = [:]
+            if everything || now - state.lastSeenWritten >= lastSeenInterval {
+                taken.lastSeen = state.pending.lastSeen
+                state.pending.lastSeen = [:]
+                state.lastSeenWritten = now
             }
             return taken
         }
-        if lastSeenDue { lastSeenWritten.withLockedValue { $0 = now } }
         guard !batch.isEmpty else { return }
         do {
             try await store.upsertConnectorStatuses(Array(batch.statuses.values))
@@ -130,6 +168,14 @@ final class RelationalCoalescer: Sendable {
 
     private static func replacingNUL(_ text: String) -> String {
         text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
+    }
+}
+
+extension RelationalCoalescer.State {
+    /// The waiting flusher, if any, now no longer waiting.
+    fileprivate mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
+        defer { waiter = nil }
+        return waiter
     }
 }
 

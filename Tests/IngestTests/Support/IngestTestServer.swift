@@ -12,7 +12,8 @@ import TimeSeries
 @testable import Ingest
 
 /// The real server stack for a test: a time-series store and an SQLite database in a
-/// temporary directory, the ingest front end, and the HTTP server on a free port.
+/// temporary directory, the ingest front end, and the HTTP server on a free port, run in the
+/// executable's service group.
 final class IngestTestServer: Sendable {
     let directory: URL
     let timeSeries: TimeSeriesStore
@@ -54,9 +55,11 @@ final class IngestTestServer: Sendable {
     ///   - configuration: The ingest settings.
     ///   - backend: The relational database: an SQLite file in the directory (the default), or
     ///     a fresh database on the PostgreSQL server `scripts/test.sh` starts.
+    ///   - commitClock: The clock of the event writer's commit interval (uptime by default).
     static func start(
         _ configuration: IngestConfiguration = IngestConfiguration(),
-        backend: TestBackend = .sqlite
+        backend: TestBackend = .sqlite,
+        commitClock: any CommitClock = UptimeCommitClock()
     ) async throws -> IngestTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocpp-ingest-\(UUID().uuidString)"
@@ -79,9 +82,9 @@ final class IngestTestServer: Sendable {
             configuration: configuration,
             timeSeries: timeSeries,
             relational: relational,
+            commitClock: commitClock,
             logger: logger
         )
-        ingest.start()
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let application = APIApplication.make(
             host: "127.0.0.1",
@@ -94,10 +97,18 @@ final class IngestTestServer: Sendable {
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: [application], logger: logger)
+        let group = APIApplication.serviceGroup(
+            application: application,
+            ingest: ingest,
+            timeSeries: timeSeries,
+            shutsDownOnSignals: false,
+            logger: logger
         )
-        let task = Task { try await group.run() }
+        let task = Task {
+            // A group that ends before it listens (a port in use, say) ends the wait below.
+            defer { portContinuation.finish() }
+            try await group.run()
+        }
         var iterator = portStream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
         return IngestTestServer(
@@ -112,14 +123,12 @@ final class IngestTestServer: Sendable {
         )
     }
 
-    /// Shuts down as SIGTERM would: stop accepting, answer what was received, close the
-    /// WebSockets with 1001; then the writers finish and the stores close.
+    /// Shuts down as SIGTERM does: stop accepting, answer what was received, close the
+    /// WebSockets with 1001; then the writers finish and the stores close (the group's order).
     /// - Parameter keepFiles: Leave the data directory for the test to reopen (it removes it).
     func stop(keepFiles: Bool = false) async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
-        await ingest.shutdown()
-        timeSeries.close()
         await relational.shutdown()
         try? await dropDatabase?()
         if !keepFiles { try? FileManager.default.removeItem(at: directory) }

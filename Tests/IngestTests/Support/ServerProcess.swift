@@ -5,6 +5,8 @@ import TestSupport
 struct ServerProcess {
     let process: Process
     let port: Int
+    /// Finishes when the process has ended.
+    private let exited: AsyncStream<Void>
 
     /// Starts the server; `DATA_DIR` and an SQLite database go in `directory`.
     static func start(in directory: URL, logLevel: String = "error") throws -> ServerProcess {
@@ -19,8 +21,10 @@ struct ServerProcess {
         ]) { _, new in new }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        let (exited, ended) = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in ended.finish() }
         try process.run()
-        return ServerProcess(process: process, port: port)
+        return ServerProcess(process: process, port: port, exited: exited)
     }
 
     /// Connects a charger once the server listens (within a minute).
@@ -33,6 +37,21 @@ struct ServerProcess {
                 guard ContinuousClock.now < deadline, process.isRunning else { throw error }
                 try await Task.sleep(for: .milliseconds(50))
             }
+        }
+    }
+
+    /// Waits until the process has ended (once per process).
+    /// - Throws: `TestFailure` when it still runs after `timeout`.
+    func waitUntilExit(timeout: Duration = .seconds(60)) async throws {
+        let exited = self.exited
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in exited {} }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw TestFailure("the server still runs after \(timeout)")
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 
