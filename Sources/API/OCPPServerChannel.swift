@@ -3,12 +3,12 @@ import Hummingbird
 public import HummingbirdCore
 public import Ingest
 public import Logging
-import NIOConcurrencyHelpers
 public import NIOCore
 import NIOHTTP1
 public import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
+import Synchronization
 
 /// The server's child channel: HTTP/1.1 for the REST API, with the upgrade of
 /// `/ocpp/{charge_point_id}` to an OCPP WebSocket on the same port.
@@ -52,9 +52,9 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
                 timeout: .seconds(Int64(ingest.configuration.handshakeTimeout))
             )
             try channel.pipeline.syncOperations.addHandler(handshakeTimeout, name: Self.handshakeTimeoutName)
-            let refusal = NIOLockedValueBox<(status: Int, reason: String)?>(nil)
+            let refusal = Mutex<(status: Int, reason: String)?>(nil)
             let upgrader = ingest.makeUpgrader(upgraded: Negotiated.ocpp) { status, reason in
-                refusal.withLockedValue { $0 = (status, reason) }
+                refusal.withLock { $0 = (status, reason) }
             }
             let idleTimeout = self.idleTimeout
             let configuration = NIOTypedHTTPServerUpgradeConfiguration<Negotiated>(
@@ -69,7 +69,7 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        if let (status, reason) = refusal.withLockedValue({ $0 }) {
+                        if let (status, reason) = refusal.withLock({ $0 }) {
                             return Negotiated.refused(asyncChannel, status: status, reason: reason)
                         }
                         return Negotiated.http(asyncChannel)

@@ -1,10 +1,11 @@
-/// How the server treats a charger that is not in the database when it boots.
+/// How the server treats a charger that is not in the database when its first message
+/// arrives, whatever that message is (applied by `RequestPlanner.admission` alone).
 public enum UnknownChargerPolicy: String, Sendable, Hashable, CaseIterable {
-    /// Register it on BootNotification and accept it.
+    /// Register it as Accepted.
     case accept
-    /// Register it with status Pending: it stays connected, an operator accepts it.
+    /// Register it as Pending: it stays connected and its data is stored; an operator accepts it.
     case pending
-    /// Answer Rejected and do not register it.
+    /// Register nothing: BootNotification is answered Rejected, anything else is refused.
     case reject
 }
 

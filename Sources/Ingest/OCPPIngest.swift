@@ -1,7 +1,6 @@
 import CoreMetrics
 import Foundation
 public import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 public import NIOWebSocket
@@ -109,7 +108,7 @@ public final class OCPPIngest: Sendable {
             throw .invalidRequest(error)
         }
         guard let session = services.registry.session(for: chargePointID),
-            let handler = session.handler.withLockedValue({ $0 })
+            let handler = session.handler.withLock({ $0 })
         else {
             services.metrics.call(outcome: "refused")
             throw .notConnected(chargePointID)
@@ -257,7 +256,7 @@ public final class OCPPIngest: Sendable {
                 "A new connection replaces the charger's previous one",
                 metadata: ["charge_point_id": "\(chargePointID)"]
             )
-            if let handler = replaced.handler.withLockedValue({ $0 }) {
+            if let handler = replaced.handler.withLock({ $0 }) {
                 replaced.channel.eventLoop.execute {
                     handler.value.close(code: .policyViolation, reason: "replaced by a new connection")
                 }

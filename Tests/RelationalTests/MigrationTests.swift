@@ -31,13 +31,22 @@ struct MigrationTests {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
-            for store in stores { group.addTask { try await store.migrate() } }
-            return try await group.reduce(into: []) { $0.append($1) }
+        // The stores are shut down whatever the outcome: a store released while open stops the
+        // whole test process (SQLiteNIO asserts), which would hide the failure behind a crash.
+        let outcome: Result<([Int], [Int]), any Error>
+        do {
+            let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for store in stores { group.addTask { try await store.migrate() } }
+                return try await group.reduce(into: []) { $0.append(contentsOf: $1) }
+            }
+            outcome = .success((applied, try await stores[0].appliedMigrations()))
+        } catch {
+            outcome = .failure(error)
         }
-        #expect(applied.flatMap { $0 }.sorted() == RelationalStore.knownMigrations)
-        #expect(try await stores[0].appliedMigrations() == RelationalStore.knownMigrations)
         for store in stores { await store.shutdown() }
+        let (applied, recorded) = try outcome.get()
+        #expect(applied.sorted() == RelationalStore.knownMigrations)
+        #expect(recorded == RelationalStore.knownMigrations)
         try await database.drop()
     }
 

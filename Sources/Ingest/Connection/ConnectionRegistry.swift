@@ -1,5 +1,4 @@
 public import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -29,9 +28,8 @@ final class ChargePointSession: Sendable {
     let subprotocol: String?
     private let lastMessageMilliseconds: Synchronization.Atomic<Int64>
     private let registration: Mutex<String?>
-    /// Set once the handler is in the pipeline; calls go through it. (A NIO box: the
-    /// connection handler sets it through `withLockedValue`.)
-    let handler: NIOLockedValueBox<NIOLoopBound<OCPPConnectionHandler>?> = NIOLockedValueBox(nil)
+    /// Set once the handler is in the pipeline; calls go through it.
+    let handler = Mutex<NIOLoopBound<OCPPConnectionHandler>?>(nil)
 
     init(chargePointID: ChargePointID, channel: any Channel, subprotocol: String?, registrationStatus: String?) {
         self.chargePointID = chargePointID

@@ -1,10 +1,10 @@
 import CoreMetrics
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import Protocol
+import Synchronization
 import TimeSeries
 
 /// The OCPP channel handler: installed at upgrade in place of the WebSocket frame decoder,
@@ -92,7 +92,7 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             logger.error("No WebSocket frame encoder in the pipeline; closing the connection")
             context.close(promise: nil)
         }
-        session.handler.withLockedValue { $0 = NIOLoopBound(self, eventLoop: context.eventLoop) }
+        session.handler.withLock { $0 = NIOLoopBound(self, eventLoop: context.eventLoop) }
         let interval = TimeAmount.seconds(Int64(services.configuration.pingInterval))
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in

@@ -34,14 +34,20 @@ enum Admission: Sendable, Hashable {
 }
 
 extension UnknownChargerPolicy {
-    /// What a write does with a charger the database does not know: under `accept` and
-    /// `pending` it registers it as Accepted or Pending, under `reject` it leaves it out.
-    var unknownChargerRule: UnknownChargerRule {
+    /// The status an unknown charger is registered with (`accept`: Accepted, `pending`:
+    /// Pending), or `nil` when it is refused (`reject`). The policy's one meaning: the
+    /// admission below and the relational writes both follow it.
+    var registrationStatus: RegistrationStatus? {
         switch self {
-        case .accept: return .register(status: RegistrationStatus.accepted.rawValue)
-        case .pending: return .register(status: RegistrationStatus.pending.rawValue)
-        case .reject: return .refuse
+        case .accept: return .accepted
+        case .pending: return .pending
+        case .reject: return nil
         }
+    }
+
+    /// What a write does with a charger the database does not know.
+    var unknownChargerRule: UnknownChargerRule {
+        registrationStatus.map { .register(status: $0.rawValue) } ?? .refuse
     }
 }
 
@@ -57,11 +63,7 @@ extension RequestPlanner {
         case .registered:
             return .admitted
         case .unknown:
-            switch policy {
-            case .accept: return .registerFirst(.accepted)
-            case .pending: return .registerFirst(.pending)
-            case .reject: return .refused
-            }
+            return policy.registrationStatus.map { .registerFirst($0) } ?? .refused
         }
     }
 }
