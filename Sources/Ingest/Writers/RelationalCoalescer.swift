@@ -66,11 +66,13 @@ final class RelationalCoalescer: Service, Sendable {
         waiter?.resume()
     }
 
-    /// Records that a charger was seen at `time`.
+    /// Records that a charger was seen at `time`. Only the first pending time wakes the
+    /// flusher, which then waits until last-seen times are due.
     func seen(_ chargePointID: String, at time: Date) {
         let waiter = state.withLock { state in
+            let first = state.pending.lastSeen.isEmpty
             state.pending.lastSeen[chargePointID] = max(state.pending.lastSeen[chargePointID] ?? time, time)
-            return state.takeWaiter()
+            return first ? state.takeWaiter() : nil
         }
         waiter?.resume()
     }
@@ -89,16 +91,32 @@ final class RelationalCoalescer: Service, Sendable {
         await flush(everything: true)
     }
 
-    /// Returns once something is pending, or the task is cancelled.
+    /// Returns once a status is pending, last-seen times are pending and due, or the task is
+    /// cancelled. Pending last-seen times that are not due yet set a timer for when they are
+    /// (a timed wait, not a poll): a status arriving meanwhile still wakes it at once.
     private func waitForUpdates() async {
+        var timer: Task<Void, Never>?
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let ready = state.withLock { state in
-                    guard state.pending.isEmpty, !state.cancelled else { return true }
+                let (ready, due) = state.withLock { state -> (Bool, ContinuousClock.Instant?) in
+                    if state.cancelled || !state.pending.statuses.isEmpty { return (true, nil) }
+                    var due: ContinuousClock.Instant?
+                    if !state.pending.lastSeen.isEmpty {
+                        let instant = state.lastSeenWritten + lastSeenInterval
+                        if instant <= .now { return (true, nil) }
+                        due = instant
+                    }
                     state.waiter = continuation
-                    return false
+                    return (false, due)
                 }
-                if ready { continuation.resume() }
+                if ready {
+                    continuation.resume()
+                } else if let due {
+                    timer = Task { [self] in
+                        try? await Task.sleep(until: due, clock: .continuous)
+                        state.withLock { $0.takeWaiter() }?.resume()
+                    }
+                }
             }
         } onCancel: {
             state.withLock { state in
@@ -106,6 +124,7 @@ final class RelationalCoalescer: Service, Sendable {
                 return state.takeWaiter()
             }?.resume()
         }
+        timer?.cancel()
     }
 
     /// Writes the pending statuses, and the last-seen times when they are due (or `everything`).
