@@ -56,24 +56,8 @@ struct CrashTests {
         #expect(acknowledged.count > 100, "too few messages were acknowledged to test anything")
         print("crash test: \(acknowledged.count) of \(sent) messages acknowledged over 4 kills")
 
-        let store = try TimeSeriesStore(directory: dataDirectory)
-        defer { store.close() }
-        var rows: [EventRow] = []
-        var cursor: EventCursor?
-        repeat {
-            let page = try store.query(
-                EventQuery(
-                    chargePointIDs: ["CP-CRASH"],
-                    measurands: ["Energy.Active.Import.Register"],
-                    limit: 10_000,
-                    cursor: cursor
-                )
-            )
-            rows += page.rows
-            cursor = page.nextCursor
-        } while cursor != nil
         var stored: [Int: Int] = [:]
-        for row in rows {
+        for row in try Self.energySamples(of: "CP-CRASH", in: dataDirectory) {
             let index = Int(row.value.number ?? -1)
             #expect(row.timestamp == Self.timestamp(index), "a row that no message carried: \(row)")
             stored[index, default: 0] += 1
@@ -144,22 +128,10 @@ struct CrashTests {
         #expect(closeCode == 1001)
         #expect(!acknowledged.isEmpty)
 
-        let store = try TimeSeriesStore(directory: directory.appendingPathComponent("data").path)
         var stored: [Int: Int] = [:]
-        var cursor: EventCursor?
-        repeat {
-            let page = try store.query(
-                EventQuery(
-                    chargePointIDs: ["CP-TERM"],
-                    measurands: ["Energy.Active.Import.Register"],
-                    limit: 10_000,
-                    cursor: cursor
-                )
-            )
-            for row in page.rows { stored[Int(row.value.number ?? -1), default: 0] += 1 }
-            cursor = page.nextCursor
-        } while cursor != nil
-        store.close()
+        for row in try Self.energySamples(of: "CP-TERM", in: directory.appendingPathComponent("data").path) {
+            stored[Int(row.value.number ?? -1), default: 0] += 1
+        }
         let missing = acknowledged.filter { stored[$0] == nil }
         #expect(missing.isEmpty, "acknowledged but lost: \(missing.sorted().prefix(20))")
         #expect(stored.values.allSatisfy { $0 == 1 }, "some samples are stored more than once")
@@ -173,6 +145,28 @@ struct CrashTests {
         } else {
             #expect(["Charging", "Finishing"].contains(connectors.first?.status ?? ""))
         }
+    }
+
+    /// Every stored Energy.Active.Import.Register sample of `chargePointID`, read page by page
+    /// from the time-series store in `directory` once the server has exited.
+    static func energySamples(of chargePointID: String, in directory: String) throws -> [EventRow] {
+        let store = try TimeSeriesStore(directory: directory)
+        defer { store.close() }
+        var rows: [EventRow] = []
+        var cursor: EventCursor?
+        repeat {
+            let page = try store.query(
+                EventQuery(
+                    chargePointIDs: [chargePointID],
+                    measurands: ["Energy.Active.Import.Register"],
+                    limit: 10_000,
+                    cursor: cursor
+                )
+            )
+            rows += page.rows
+            cursor = page.nextCursor
+        } while cursor != nil
+        return rows
     }
 
     static func status(_ status: String) -> String {

@@ -25,8 +25,8 @@ struct OCPPSemanticsTests {
     func commandRecords(backend: TestBackend) async throws {
         try await backend.withStore { store in
             let expiry = Date(timeIntervalSince1970: 1_800_000_000)
-            // A command never registers a charger: only a registered one's are recorded.
-            await expectStoreError(.notFound) {
+            /// Records reservation 5 on connector 1 of CP-R as answered with `status`.
+            func reserve(_ status: String) async throws {
                 try await store.recordReservation(
                     chargePointID: "CP-R",
                     reservationID: 5,
@@ -34,9 +34,11 @@ struct OCPPSemanticsTests {
                     idTag: "TAG",
                     parentIDTag: nil,
                     expiryDate: expiry,
-                    responseStatus: "Accepted"
+                    responseStatus: status
                 )
             }
+            // A command never registers a charger: only a registered one's are recorded.
+            await expectStoreError(.notFound) { try await reserve("Accepted") }
             await expectStoreError(.notFound) {
                 try await store.recordChargingProfile(
                     chargePointID: "CP-R",
@@ -57,17 +59,7 @@ struct OCPPSemanticsTests {
                 registrationStatus: "Accepted",
                 at: expiry
             )
-            for status in ["Occupied", "Accepted"] {
-                try await store.recordReservation(
-                    chargePointID: "CP-R",
-                    reservationID: 5,
-                    connectorID: 1,
-                    idTag: "TAG",
-                    parentIDTag: nil,
-                    expiryDate: expiry,
-                    responseStatus: status
-                )
-            }
+            for status in ["Occupied", "Accepted"] { try await reserve(status) }
             var reservations = try await store.list(Reservation.self).items
             #expect(reservations.count == 1)
             #expect(reservations.first?.responseStatus == "Accepted")

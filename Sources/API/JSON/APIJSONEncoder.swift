@@ -135,6 +135,16 @@ private final class EncodedJSON {
     }
 }
 
+/// Each primitive the `Encoder` containers take, as the scalar it is written as.
+extension EncodedJSON.Scalar {
+    init(_ value: Bool) { self = .bool(value) }
+    init(_ value: String) { self = .string(value) }
+    init(_ value: Double) { self = .number(value) }
+    init(_ value: Float) { self = .number(Double(value)) }
+    init(_ value: some SignedInteger & FixedWidthInteger) { self = .integer(Int64(value)) }
+    init(_ value: some UnsignedInteger & FixedWidthInteger) { self = .unsigned(UInt64(value)) }
+}
+
 private struct TreeEncoder: Encoder {
     let node: EncodedJSON
     let codingPath: [any CodingKey]
@@ -169,60 +179,40 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     private func put(_ scalar: EncodedJSON.Scalar?, _ key: Key) { node.member(key.stringValue).set(scalar ?? .null) }
 
     mutating func encodeNil(forKey key: Key) throws { put(.null, key) }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { put(.bool(value), key) }
-    mutating func encode(_ value: String, forKey key: Key) throws { put(.string(value), key) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { put(.number(value), key) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { put(.number(Double(value)), key) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { put(.integer(Int64(value)), key) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { put(.integer(Int64(value)), key) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { put(.integer(Int64(value)), key) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { put(.integer(Int64(value)), key) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { put(.integer(value), key) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { put(.unsigned(UInt64(value)), key) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { put(.unsigned(UInt64(value)), key) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { put(.unsigned(UInt64(value)), key) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { put(.unsigned(UInt64(value)), key) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { put(.unsigned(value), key) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: String, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { put(.init(value), key) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { put(.init(value), key) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try EncodedJSON.encode(value, into: node.member(key.stringValue), codingPath: codingPath + [key])
     }
 
     // A nil optional is written as null rather than left out.
-    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { put(value.map { .bool($0) }, key) }
-    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { put(value.map { .string($0) }, key) }
-    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { put(value.map { .number($0) }, key) }
-    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws {
-        put(value.map { .number(Double($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws {
-        put(value.map { .integer(Int64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws {
-        put(value.map { .integer(Int64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws {
-        put(value.map { .integer(Int64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws {
-        put(value.map { .integer(Int64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { put(value.map { .integer($0) }, key) }
-    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws {
-        put(value.map { .unsigned(UInt64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws {
-        put(value.map { .unsigned(UInt64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws {
-        put(value.map { .unsigned(UInt64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws {
-        put(value.map { .unsigned(UInt64($0)) }, key)
-    }
-    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws {
-        put(value.map { .unsigned($0) }, key)
-    }
+    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
+    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { put(value.map { .init($0) }, key) }
     mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
         if let value { try encode(value, forKey: key) } else { put(.null, key) }
     }
@@ -259,20 +249,20 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     private func append(_ scalar: EncodedJSON.Scalar) { node.appendElement().set(scalar) }
 
     mutating func encodeNil() throws { append(.null) }
-    mutating func encode(_ value: Bool) throws { append(.bool(value)) }
-    mutating func encode(_ value: String) throws { append(.string(value)) }
-    mutating func encode(_ value: Double) throws { append(.number(value)) }
-    mutating func encode(_ value: Float) throws { append(.number(Double(value))) }
-    mutating func encode(_ value: Int) throws { append(.integer(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { append(.integer(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { append(.integer(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { append(.integer(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { append(.integer(value)) }
-    mutating func encode(_ value: UInt) throws { append(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt8) throws { append(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt16) throws { append(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt32) throws { append(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt64) throws { append(.unsigned(value)) }
+    mutating func encode(_ value: Bool) throws { append(.init(value)) }
+    mutating func encode(_ value: String) throws { append(.init(value)) }
+    mutating func encode(_ value: Double) throws { append(.init(value)) }
+    mutating func encode(_ value: Float) throws { append(.init(value)) }
+    mutating func encode(_ value: Int) throws { append(.init(value)) }
+    mutating func encode(_ value: Int8) throws { append(.init(value)) }
+    mutating func encode(_ value: Int16) throws { append(.init(value)) }
+    mutating func encode(_ value: Int32) throws { append(.init(value)) }
+    mutating func encode(_ value: Int64) throws { append(.init(value)) }
+    mutating func encode(_ value: UInt) throws { append(.init(value)) }
+    mutating func encode(_ value: UInt8) throws { append(.init(value)) }
+    mutating func encode(_ value: UInt16) throws { append(.init(value)) }
+    mutating func encode(_ value: UInt32) throws { append(.init(value)) }
+    mutating func encode(_ value: UInt64) throws { append(.init(value)) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         let index = IndexKey(intValue: count)
@@ -306,20 +296,20 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     let codingPath: [any CodingKey]
 
     mutating func encodeNil() throws { node.set(.null) }
-    mutating func encode(_ value: Bool) throws { node.set(.bool(value)) }
-    mutating func encode(_ value: String) throws { node.set(.string(value)) }
-    mutating func encode(_ value: Double) throws { node.set(.number(value)) }
-    mutating func encode(_ value: Float) throws { node.set(.number(Double(value))) }
-    mutating func encode(_ value: Int) throws { node.set(.integer(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { node.set(.integer(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { node.set(.integer(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { node.set(.integer(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { node.set(.integer(value)) }
-    mutating func encode(_ value: UInt) throws { node.set(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt8) throws { node.set(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt16) throws { node.set(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt32) throws { node.set(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt64) throws { node.set(.unsigned(value)) }
+    mutating func encode(_ value: Bool) throws { node.set(.init(value)) }
+    mutating func encode(_ value: String) throws { node.set(.init(value)) }
+    mutating func encode(_ value: Double) throws { node.set(.init(value)) }
+    mutating func encode(_ value: Float) throws { node.set(.init(value)) }
+    mutating func encode(_ value: Int) throws { node.set(.init(value)) }
+    mutating func encode(_ value: Int8) throws { node.set(.init(value)) }
+    mutating func encode(_ value: Int16) throws { node.set(.init(value)) }
+    mutating func encode(_ value: Int32) throws { node.set(.init(value)) }
+    mutating func encode(_ value: Int64) throws { node.set(.init(value)) }
+    mutating func encode(_ value: UInt) throws { node.set(.init(value)) }
+    mutating func encode(_ value: UInt8) throws { node.set(.init(value)) }
+    mutating func encode(_ value: UInt16) throws { node.set(.init(value)) }
+    mutating func encode(_ value: UInt32) throws { node.set(.init(value)) }
+    mutating func encode(_ value: UInt64) throws { node.set(.init(value)) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try EncodedJSON.encode(value, into: node, codingPath: codingPath)

@@ -24,6 +24,10 @@ extension OpenAPIDocument {
             ),
             "504": response("The charger did not answer in time.", reference("Detail")),
         ]
+        /// A command's answers: the charger's confirmation of `action`, or one of the failures.
+        func answers(_ action: String) -> [String: JSONValue] {
+            failures.merging(["200": response("The confirmation.", reference("\(action)Response"))]) { $1 }
+        }
         add(
             &paths,
             "/charge_points",
@@ -55,11 +59,7 @@ extension OpenAPIDocument {
                         "description": "A key to read; repeat for several.",
                     ],
                 ],
-                responses: failures.merging([
-                    "200": response("The confirmation.", reference("GetConfigurationResponse"))
-                ]) {
-                    $1
-                }
+                responses: answers("GetConfiguration")
             )
         )
         for command in ChargePointCommands.commands {
@@ -74,9 +74,8 @@ extension OpenAPIDocument {
                     tag: "OCPP commands",
                     parameters: [chargePoint],
                     body: reference("\(action)Request"),
-                    responses: failures.merging([
-                        "200": response("The confirmation.", reference("\(action)Response")),
-                        "413": response("The body is too large.", reference("Detail")),
+                    responses: answers(action).merging([
+                        "413": response("The body is too large.", reference("Detail"))
                     ]) { $1 }
                 )
             )
