@@ -6,7 +6,7 @@ import Testing
 /// only a server process of its own shows what one server counted).
 @Suite("Metrics")
 struct MetricsTests {
-    @Test("/metrics counts connections, messages by action, CALLERRORs, batches, WAL syncs and calls")
+    @Test("/metrics counts connections, messages by action, binary messages, CALLERRORs, batches, WAL syncs and calls")
     func prometheusText() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocpp-metrics-\(UUID().uuidString)"
@@ -28,6 +28,12 @@ struct MetricsTests {
             )
             #expect(answer[0] as? Int == 3)
         }
+        // A binary message holding OCPP-J text is handled as a text message and counted.
+        try await charger.sendBinary(#"[2,"b1","Heartbeat",{}]"#)
+        let heartbeat = try parse(try await charger.nextText())
+        #expect(heartbeat[0] as? Int == 3)
+        #expect(heartbeat[1] as? String == "b1")
+        #expect(try object(heartbeat[2])["currentTime"] is String)
         let unknown = try await charger.call("x", "NoSuchAction", "{}")
         #expect(unknown[0] as? Int == 4)
 
@@ -51,7 +57,9 @@ struct MetricsTests {
         #expect(metrics["ocpp_connections_total"] == 1)
         #expect(metrics[#"ocpp_messages_total{action="BootNotification"}"#] == 1)
         #expect(metrics[#"ocpp_messages_total{action="MeterValues"}"#] == 2)
-        #expect(metrics[#"ocpp_messages_total{action="Heartbeat"}"#] == 0)
+        #expect(metrics[#"ocpp_messages_total{action="Heartbeat"}"#] == 1)
+        #expect(metrics[#"ocpp_messages_total{action="Authorize"}"#] == 0)
+        #expect(metrics["ocpp_binary_messages_total"] == 1)
         #expect(metrics[#"ocpp_callerrors_total{code="NotImplemented"}"#] == 1)
         #expect(metrics[#"ocpp_calls_to_chargers_total{outcome="confirmed"}"#] == 1)
         #expect(metrics[#"ocpp_calls_to_chargers_total{outcome="refused"}"#] == 1)

@@ -1,9 +1,9 @@
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import Synchronization
 import TestSupport
 
 /// A WebSocket client that plays a charger in tests: real sockets, masked frames, and the
@@ -98,6 +98,11 @@ final class TestChargePoint: Sendable {
         try await send(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text)))
     }
 
+    /// Sends `text` as one binary message, as some chargers' firmware sends OCPP-J.
+    func sendBinary(_ text: String) async throws {
+        try await send(WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(string: text)))
+    }
+
     /// The next event.
     ///
     /// The default wait is long: it only bounds how long a failing test waits, and the whole
@@ -145,17 +150,17 @@ final class TestChargePoint: Sendable {
 
 /// Events received and not yet taken, in order.
 final class Inbox: Sendable {
-    private let events = NIOLockedValueBox<[TestChargePoint.Event]>([])
+    private let events = Mutex<[TestChargePoint.Event]>([])
 
     func put(_ event: TestChargePoint.Event) {
-        events.withLockedValue { $0.append(event) }
+        events.withLock { $0.append(event) }
     }
 
     func take() -> TestChargePoint.Event? {
-        events.withLockedValue { events in events.isEmpty ? nil : events.removeFirst() }
+        events.withLock { events in events.isEmpty ? nil : events.removeFirst() }
     }
 
-    var count: Int { events.withLockedValue { $0.count } }
+    var count: Int { events.withLock { $0.count } }
 }
 
 /// Turns incoming frames into events; answers pings unless told not to.
@@ -165,7 +170,7 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
 
     private let inbox: Inbox
     private let answerPings: Bool
-    private let fragments = NIOLockedValueBox<ByteBuffer?>(nil)
+    private let fragments = Mutex<ByteBuffer?>(nil)
 
     init(inbox: Inbox, answerPings: Bool) {
         self.inbox = inbox
@@ -179,11 +184,11 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
             if frame.fin {
                 inbox.put(.text(String(buffer: frame.unmaskedData)))
             } else {
-                fragments.withLockedValue { $0 = frame.unmaskedData }
+                fragments.withLock { $0 = frame.unmaskedData }
             }
         case .continuation:
             var data = frame.unmaskedData
-            let complete: ByteBuffer? = fragments.withLockedValue { buffer in
+            let complete: ByteBuffer? = fragments.withLock { buffer in
                 buffer?.writeBuffer(&data)
                 defer { if frame.fin { buffer = nil } }
                 return frame.fin ? buffer : nil
