@@ -89,6 +89,7 @@ public struct JSONWriter: Sendable {
     /// Appends `text` as a JSON string literal: quotes, backslashes and control characters
     /// escaped (`\n`, `\r`, `\t`, otherwise `\u00XX`), everything else as its UTF-8 bytes.
     /// Every JSON string the project writes goes through here.
+    @inline(__always)
     public static func appendString(_ text: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         var text = text
