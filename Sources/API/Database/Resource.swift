@@ -16,6 +16,9 @@ struct ResourceField: Sendable {
     var readOnly = false
     /// The value a create or a full update gets when the body leaves the field out.
     var defaultValue: JSONValue?
+    /// What the store fills in when a create or full update leaves the field out, for the
+    /// documentation (a default that depends on the server's settings or on the row).
+    var storeDefault: String?
     /// The only values a string may take.
     var allowed: [String]?
     var minimum: Int64?
@@ -30,7 +33,7 @@ struct ResourceField: Sendable {
     var rule: (@Sendable (String) -> String?)?
 
     /// Whether a create or full update must carry the field.
-    var required: Bool { !nullable && !readOnly && defaultValue == nil }
+    var required: Bool { !nullable && !readOnly && defaultValue == nil && storeDefault == nil }
 }
 
 /// A table of the relational store as the REST API shows it.
@@ -202,6 +205,19 @@ extension Resource {
                 nullable: false,
                 allowed: ["Accepted", "Pending", "Rejected"],
                 defaultValue: "Accepted",
+                filterable: true
+            ),
+            ResourceField(
+                name: "security_profile",
+                kind: .integer,
+                description: "The OCPP security profile: the least a connection of the charger must offer. "
+                    + "0: none (the id in the URL is trusted); 1: HTTP Basic authentication with its "
+                    + "authorization key; 2: TLS and Basic authentication; 3: TLS with a client certificate "
+                    + "whose common name is its charge_point_id. A charger is never accepted below it.",
+                storeDefault: "on a create, the server's default (OCPP_DEFAULT_SECURITY_PROFILE, 0 unless set); "
+                    + "on a full update, the charger's current profile",
+                minimum: 0,
+                maximum: 3,
                 filterable: true
             ),
             time("last_boot_at", "When it last sent BootNotification.", readOnly: true),

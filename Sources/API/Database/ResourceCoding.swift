@@ -74,7 +74,8 @@ struct ResourceCoding: Sendable {
     /// - Parameters:
     ///   - body: The request's JSON object.
     ///   - complete: A create or full update (PUT): required fields must be there, absent
-    ///     ones get their default or null. Otherwise a partial update (PATCH).
+    ///     ones get their default or null, or are left out for the store to fill in
+    ///     (`storeDefault`). Otherwise a partial update (PATCH).
     ///   - fixed: Fields the path sets (a nested collection's parent); a body may repeat
     ///     them only with the same value.
     /// - Returns: The fields to write: all of them when `complete`, else those in `body`.
@@ -113,6 +114,8 @@ struct ResourceCoding: Sendable {
                 guard complete else { continue }
                 if let defaultValue = field.defaultValue {
                     result[field.name] = defaultValue
+                } else if field.storeDefault != nil {
+                    // Left out: the store fills it in.
                 } else if field.nullable {
                     result[field.name] = .null
                 } else {

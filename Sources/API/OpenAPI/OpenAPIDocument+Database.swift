@@ -178,6 +178,89 @@ extension OpenAPIDocument {
                 )
             )
         }
+        authorizationKey(into: &paths)
+    }
+
+    /// `POST /db/chargers/{charger_id}/authorization_key` (``AuthorizationKeyRoutes``).
+    private static func authorizationKey(into paths: inout [String: JSONValue]) {
+        let hexKey: JSONValue = [
+            "type": "string", "pattern": "^([0-9A-Fa-f]{2}){16,20}$",
+            "description": "16 to 20 bytes as 32 to 40 hexadecimal digits, either case.",
+        ]
+        guard
+            case .object(var post) = operation(
+                "set_charger_authorization_key",
+                "Set the charger's authorization key (the HTTP Basic password of security profiles 1 and 2), "
+                    + "given or generated (20 random bytes when the body is empty or {}), and answer it: once, "
+                    + "only a salted hash is kept. Not connected: it becomes the current key. Connected: the "
+                    + "charger is sent ChangeConfiguration(AuthorizationKey) first; Accepted or RebootRequired "
+                    + "store it as pending (old and new key both work until the charger authenticates with the "
+                    + "new one); Rejected or NotSupported store nothing (409).",
+                tag: "Database: chargers",
+                parameters: [parameter("charger_id", in: "path", integer(), "The charger's database id.")],
+                responses: [
+                    "200": response(
+                        "The key, shown this once.",
+                        [
+                            "type": "object",
+                            "properties": [
+                                "authorization_key": [
+                                    "type": "string", "pattern": "^([0-9A-F]{2}){16,20}$",
+                                    "description": "The key in upper-case hexadecimal digits.",
+                                ],
+                                "pending": [
+                                    "type": "boolean",
+                                    "description": "Whether the old key still works until the charger uses this one.",
+                                ],
+                                "change_configuration_status": [
+                                    "type": ["string", "null"], "enum": ["Accepted", "RebootRequired", .null],
+                                    "description": .string(
+                                        "The charger's answer to ChangeConfiguration; null when it was not connected."
+                                    ),
+                                ],
+                            ],
+                            "required": ["authorization_key", "pending", "change_configuration_status"],
+                            "additionalProperties": false,
+                        ]
+                    ),
+                    "404": response("No charger has that id.", reference("Detail")),
+                    "409": response(
+                        "The charger answered Rejected or NotSupported; nothing was stored.",
+                        reference("Detail")
+                    ),
+                    "413": detail,
+                    "422": invalid,
+                    "429": response(
+                        "Too many calls are queued for the charger; nothing was sent or stored.",
+                        reference("Detail")
+                    ),
+                    "502": response(
+                        "The charger answered with a CALLERROR or an invalid confirmation (nothing was stored), "
+                            + "or the connection closed before it answered (the key is kept as pending, in case "
+                            + "the charger applied it; set a key again).",
+                        reference("CallError")
+                    ),
+                    "503": unavailable,
+                    "504": response(
+                        "The charger did not answer in time; the key is kept as pending, in case it applied it "
+                            + "(set a key again).",
+                        reference("Detail")
+                    ),
+                ]
+            )
+        else { return }
+        // Optional: an empty body generates a key.
+        post["requestBody"] = [
+            "required": false,
+            "content": [
+                "application/json": [
+                    "schema": [
+                        "type": "object", "properties": ["authorization_key": hexKey], "additionalProperties": false,
+                    ]
+                ]
+            ],
+        ]
+        add(&paths, "/db/chargers/{charger_id}/authorization_key", "post", .object(post))
     }
 
     /// The 201 of a create, with links that tell clients (and schemathesis) how its id addresses the row.
@@ -199,7 +282,9 @@ extension OpenAPIDocument {
 
     /// The schema of one field's value.
     static func fieldSchema(_ field: ResourceField, nullable: Bool) -> JSONValue {
-        var schema: [String: JSONValue] = ["description": .string(field.description)]
+        var description = field.description
+        if let storeDefault = field.storeDefault { description += " Left out: \(storeDefault)." }
+        var schema: [String: JSONValue] = ["description": .string(description)]
         switch field.kind {
         case .integer: schema["type"] = "integer"
         case .number: schema["type"] = "number"

@@ -177,5 +177,21 @@ enum Schema {
                 "CREATE INDEX charging_profiles_charger ON charging_profiles (charger_id, connector_id)",
             ]
         ),
+        Migration(
+            version: 3,
+            name: "charger security profiles and authorization key hashes",
+            statements: [
+                // Existing chargers keep the behaviour they had: profile 0, no authentication.
+                """
+                ALTER TABLE chargers ADD COLUMN security_profile INTEGER NOT NULL DEFAULT 0
+                    CHECK (security_profile BETWEEN 0 AND 3)
+                """,
+                // AuthorizationKeyHash.encoded: the salt and HMAC-SHA256 digest, never the key.
+                // The pending key was sent to the charger and accepted; it becomes the current
+                // one once the charger authenticates with it.
+                "ALTER TABLE chargers ADD COLUMN authorization_key_hash TEXT",
+                "ALTER TABLE chargers ADD COLUMN pending_authorization_key_hash TEXT",
+            ]
+        ),
     ]
 }

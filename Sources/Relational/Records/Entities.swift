@@ -10,6 +10,16 @@ public protocol StoredEntity: Codable, Sendable, Hashable {
     static var displayName: String { get }
     /// The primary key.
     var id: Int64 { get }
+
+    /// `fields` as a create (`current` nil) or a full update of a row with `current` writes
+    /// them: what the caller left to the store filled in. Unchanged unless an entity says so.
+    static func completing(_ fields: Fields, current: Fields?, store: RelationalStore) -> Fields
+}
+
+extension StoredEntity {
+    public static func completing(_ fields: Fields, current: Fields?, store: RelationalStore) -> Fields {
+        fields
+    }
 }
 
 /// An operator: the company that runs chargers.
@@ -96,10 +106,23 @@ public struct Charger: StoredEntity {
     public var meterType: String?
     public var meterSerialNumber: String?
     public var registrationStatus: String
+    /// 0 (none), 1 (HTTP Basic authentication), 2 (TLS and Basic authentication) or 3 (TLS
+    /// with a client certificate): the least a connection of this charger must offer.
+    public var securityProfile: Int
     public var lastBootAt: Date?
     public var lastHeartbeatAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
+
+    /// A create without a security profile takes the store's default; a full update without
+    /// one keeps the charger's (an omission never lowers it).
+    public static func completing(_ fields: Fields, current: Fields?, store: RelationalStore) -> Fields {
+        var fields = fields
+        if fields.securityProfile == nil {
+            fields.securityProfile = current?.securityProfile ?? store.defaultSecurityProfile
+        }
+        return fields
+    }
 
     public struct Fields: Codable, Sendable, Hashable {
         public var siteID: Int64?
@@ -114,6 +137,8 @@ public struct Charger: StoredEntity {
         public var meterType: String?
         public var meterSerialNumber: String?
         public var registrationStatus: String
+        /// 0...3; nil leaves it to the store (see ``Charger/completing(_:current:store:)``).
+        public var securityProfile: Int?
 
         public init(
             siteID: Int64? = nil,
@@ -127,7 +152,8 @@ public struct Charger: StoredEntity {
             imsi: String? = nil,
             meterType: String? = nil,
             meterSerialNumber: String? = nil,
-            registrationStatus: String = "Accepted"
+            registrationStatus: String = "Accepted",
+            securityProfile: Int? = nil
         ) {
             self.siteID = siteID
             self.chargePointID = chargePointID
@@ -141,6 +167,7 @@ public struct Charger: StoredEntity {
             self.meterType = meterType
             self.meterSerialNumber = meterSerialNumber
             self.registrationStatus = registrationStatus
+            self.securityProfile = securityProfile
         }
     }
 }

@@ -8,7 +8,7 @@ extension RelationalStore {
     ///   `.invalidReference` for a reference to a missing row, `.invalidValue` for a value
     ///   the schema does not allow.
     public func create<Entity: StoredEntity>(_ type: Entity.Type, _ fields: Entity.Fields) async throws -> Entity {
-        let columns = try ColumnNames.encoder.encode(fields)
+        let columns = try ColumnNames.encoder.encode(Entity.completing(fields, current: nil, store: self))
         let now = Date()
         return try await write { sql in
             let row = try await sql.insert(into: Entity.table)
@@ -44,7 +44,8 @@ extension RelationalStore {
     }
 
     /// Changes some writable columns of the row with `id` (a PATCH): `change` receives the
-    /// current values, in the same transaction as the update.
+    /// current values, in the same transaction as the update; what it leaves to the store is
+    /// filled in as ``StoredEntity/completing(_:current:store:)`` says.
     /// - Throws: ``RelationalStoreError`` as ``update(_:id:_:)`` does, or what `change` throws.
     public func modify<Entity: StoredEntity>(
         _ type: Entity.Type,
@@ -58,8 +59,10 @@ extension RelationalStore {
             guard let row = try await select.first() else {
                 throw RelationalStoreError.notFound(Entity.displayName, id: id)
             }
-            var fields = try row.decode(model: Entity.Fields.self, with: ColumnNames.decoder)
+            let current = try row.decode(model: Entity.Fields.self, with: ColumnNames.decoder)
+            var fields = current
             try change(&fields)
+            fields = Entity.completing(fields, current: current, store: self)
             let update = sql.update(Entity.table)
             for (column, value) in try ColumnNames.encoder.encode(fields) {
                 update.set(SQLIdentifier(column), to: value)

@@ -179,8 +179,16 @@ extension RelationalStore {
         registrationStatus: String,
         at time: Date
     ) async throws -> Charger {
-        try await write { sql in
-            try await Self.upsertBoot(chargePointID: chargePointID, boot, registrationStatus, at: time, sql: sql)
+        let profile = defaultSecurityProfile
+        return try await write { sql in
+            try await Self.upsertBoot(
+                chargePointID: chargePointID,
+                boot,
+                registrationStatus,
+                securityProfile: profile,
+                at: time,
+                sql: sql
+            )
         }
     }
 
@@ -193,10 +201,18 @@ extension RelationalStore {
         unknownCharger: UnknownChargerRule,
         at time: Date
     ) async throws -> Charger? {
-        try await write { sql in
+        let profile = defaultSecurityProfile
+        return try await write { sql in
             switch unknownCharger {
             case .register(let status):
-                return try await Self.upsertBoot(chargePointID: chargePointID, boot, status, at: time, sql: sql)
+                return try await Self.upsertBoot(
+                    chargePointID: chargePointID,
+                    boot,
+                    status,
+                    securityProfile: profile,
+                    at: time,
+                    sql: sql
+                )
             case .refuse:
                 return try await sql.raw(
                     """
@@ -219,6 +235,7 @@ extension RelationalStore {
         chargePointID: String,
         _ boot: ChargerBootInfo,
         _ registrationStatus: String,
+        securityProfile: Int,
         at time: Date,
         sql: any SQLDatabase
     ) async throws -> Charger {
@@ -226,12 +243,12 @@ extension RelationalStore {
             """
             INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
                 charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
-                registration_status, last_boot_at, last_heartbeat_at, created_at, updated_at)
+                registration_status, security_profile, last_boot_at, last_heartbeat_at, created_at, updated_at)
             VALUES (\(bind: chargePointID), \(bind: boot.vendor), \(bind: boot.model),
                 \(bind: boot.chargePointSerialNumber), \(bind: boot.chargeBoxSerialNumber),
                 \(bind: boot.firmwareVersion), \(bind: boot.iccid), \(bind: boot.imsi), \(bind: boot.meterType),
-                \(bind: boot.meterSerialNumber), \(bind: registrationStatus), \(bind: time), \(bind: time),
-                \(bind: time), \(bind: time))
+                \(bind: boot.meterSerialNumber), \(bind: registrationStatus), \(bind: securityProfile),
+                \(bind: time), \(bind: time), \(bind: time), \(bind: time))
             ON CONFLICT (charge_point_id) DO UPDATE SET
                 vendor = excluded.vendor, model = excluded.model,
                 charge_point_serial_number = excluded.charge_point_serial_number,
@@ -248,11 +265,12 @@ extension RelationalStore {
     /// The registration status of charger `chargePointID`, registering it with `status` first
     /// when the database does not know it (a charger registered meanwhile keeps its own).
     public func registerUnknownCharger(chargePointID: String, status: String, at time: Date) async throws -> String {
-        try await write { sql in
+        let profile = defaultSecurityProfile
+        return try await write { sql in
             try await sql.raw(
                 """
-                INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
-                VALUES (\(bind: chargePointID), \(bind: status), \(bind: time), \(bind: time))
+                INSERT INTO chargers (charge_point_id, registration_status, security_profile, created_at, updated_at)
+                VALUES (\(bind: chargePointID), \(bind: status), \(bind: profile), \(bind: time), \(bind: time))
                 ON CONFLICT (charge_point_id) DO NOTHING
                 """
             ).run()
@@ -299,10 +317,12 @@ extension RelationalStore {
     /// - Throws: `notFound` when the charger is unknown and the rule refuses it.
     public func startSession(_ start: SessionStart) async throws -> Int {
         let now = Date()
+        let profile = defaultSecurityProfile
         return try await write { sql in
             let chargerID = try await Self.requireCharger(
                 start.chargePointID,
                 start.unknownCharger,
+                securityProfile: profile,
                 at: now,
                 sql: sql
             )
@@ -337,8 +357,15 @@ extension RelationalStore {
     /// - Throws: `notFound` when the charger is unknown and the rule refuses it.
     public func stopSession(_ stop: SessionStop) async throws -> SessionStopOutcome {
         let now = Date()
+        let profile = defaultSecurityProfile
         return try await write { sql in
-            let chargerID = try await Self.requireCharger(stop.chargePointID, stop.unknownCharger, at: now, sql: sql)
+            let chargerID = try await Self.requireCharger(
+                stop.chargePointID,
+                stop.unknownCharger,
+                securityProfile: profile,
+                at: now,
+                sql: sql
+            )
             let updated = try await sql.raw(
                 """
                 UPDATE charge_sessions SET meter_stop = \(bind: stop.meterStop), stop_time = \(bind: stop.timestamp),
@@ -386,9 +413,10 @@ extension RelationalStore {
             latest[key] = update
         }
         let chargers = rules
+        let profile = defaultSecurityProfile
         let sorted = latest.values.sorted { ($0.chargePointID, $0.connectorID) < ($1.chargePointID, $1.connectorID) }
         try await write { sql in
-            let chargerIDs = try await Self.ensureChargers(chargers, at: now, sql: sql)
+            let chargerIDs = try await Self.ensureChargers(chargers, securityProfile: profile, at: now, sql: sql)
             let batch = sorted.filter { chargerIDs[$0.chargePointID] != nil }
             for chunk in batch.chunked(into: Self.rowsPerStatement) {
                 let values = chunk.map { update -> SQLQueryString in
@@ -439,9 +467,10 @@ extension RelationalStore {
     static let rowsPerStatement = 500
 
     /// The ids of the chargers named in `rules`: the unknown ones are registered with the
-    /// status their rule gives, or left out when it refuses them.
+    /// status their rule gives and `securityProfile`, or left out when it refuses them.
     static func ensureChargers(
         _ rules: [String: UnknownChargerRule],
+        securityProfile: Int,
         at time: Date,
         sql: any SQLDatabase
     ) async throws
@@ -451,12 +480,13 @@ extension RelationalStore {
         for chunk in rules.keys.sorted().chunked(into: rowsPerStatement) {
             let values = chunk.compactMap { chargePointID -> SQLQueryString? in
                 guard case .register(let status) = rules[chargePointID] else { return nil }
-                return "(\(bind: chargePointID), \(bind: status), \(bind: time), \(bind: time))"
+                return
+                    "(\(bind: chargePointID), \(bind: status), \(bind: securityProfile), \(bind: time), \(bind: time))"
             }
             if !values.isEmpty {
                 try await sql.raw(
                     """
-                    INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
+                    INSERT INTO chargers (charge_point_id, registration_status, security_profile, created_at, updated_at)
                     VALUES \(values.joined(separator: ", "))
                     ON CONFLICT (charge_point_id) DO NOTHING
                     """
@@ -475,10 +505,11 @@ extension RelationalStore {
     }
 
     /// The id of the charger `chargePointID`; an unknown one is registered with the status
-    /// `rule` gives, or `nil` when it refuses it.
+    /// `rule` gives and `securityProfile`, or `nil` when it refuses it.
     static func ensureCharger(
         _ chargePointID: String,
         _ rule: UnknownChargerRule,
+        securityProfile: Int,
         at time: Date,
         sql: any SQLDatabase
     ) async throws -> Int64? {
@@ -493,8 +524,8 @@ extension RelationalStore {
         guard case .register(let status) = rule else { return nil }
         let row = try await sql.raw(
             """
-            INSERT INTO chargers (charge_point_id, registration_status, created_at, updated_at)
-            VALUES (\(bind: chargePointID), \(bind: status), \(bind: time), \(bind: time))
+            INSERT INTO chargers (charge_point_id, registration_status, security_profile, created_at, updated_at)
+            VALUES (\(bind: chargePointID), \(bind: status), \(bind: securityProfile), \(bind: time), \(bind: time))
             ON CONFLICT (charge_point_id) DO UPDATE SET updated_at = chargers.updated_at
             RETURNING id
             """
@@ -502,15 +533,20 @@ extension RelationalStore {
         return try row!.decode(column: "id", as: Int64.self)
     }
 
-    /// The id of the charger `chargePointID` as ``ensureCharger(_:_:at:sql:)`` gives it.
+    /// The id of the charger `chargePointID` as ``ensureCharger(_:_:securityProfile:at:sql:)``
+    /// gives it. A caller whose `rule` may register passes the store's default profile
+    /// (`securityProfile` matters only then).
     /// - Throws: `notFound` when the charger is unknown and `rule` refuses it.
     static func requireCharger(
         _ chargePointID: String,
         _ rule: UnknownChargerRule,
+        securityProfile: Int = 0,
         at time: Date,
         sql: any SQLDatabase
     ) async throws -> Int64 {
-        guard let id = try await ensureCharger(chargePointID, rule, at: time, sql: sql) else {
+        guard
+            let id = try await ensureCharger(chargePointID, rule, securityProfile: securityProfile, at: time, sql: sql)
+        else {
             throw RelationalStoreError(code: .notFound, message: "charge point '\(chargePointID)' is not registered")
         }
         return id

@@ -10,6 +10,14 @@ public final class RelationalStore: Sendable {
     let backend: any DatabaseBackend
     let logger: Logger
 
+    /// The security profile (0...3) a charger gets when it is created without one: through
+    /// the REST API, or registered by the OCPP front end (`OCPP_DEFAULT_SECURITY_PROFILE`).
+    public let defaultSecurityProfile: Int
+
+    /// The security profiles a charger may have: 0 (none), 1 (Basic authentication), 2 (TLS
+    /// and Basic authentication), 3 (TLS with a client certificate).
+    public static let securityProfiles: ClosedRange<Int> = 0...3
+
     /// The dialect of the database behind the store.
     public var dialect: SQLDialectKind { backend.dialect }
 
@@ -18,9 +26,23 @@ public final class RelationalStore: Sendable {
     ///   - url: Where the database is.
     ///   - maximumConnections: The PostgreSQL pool size.
     ///   - logger: Logger for the store and its connections.
-    /// - Throws: ``RelationalStoreError`` when the database cannot be opened.
-    public init(url: DatabaseURL, maximumConnections: Int = 20, logger: Logger) async throws {
+    ///   - defaultSecurityProfile: The profile of chargers created without one (0...3).
+    /// - Throws: ``RelationalStoreError`` when the database cannot be opened, `.invalidValue`
+    ///   for a default profile outside 0...3.
+    public init(
+        url: DatabaseURL,
+        maximumConnections: Int = 20,
+        logger: Logger,
+        defaultSecurityProfile: Int = 0
+    ) async throws {
+        guard Self.securityProfiles.contains(defaultSecurityProfile) else {
+            throw RelationalStoreError(
+                code: .invalidValue,
+                message: "the default security profile must be 0, 1, 2 or 3, got \(defaultSecurityProfile)"
+            )
+        }
         self.logger = logger
+        self.defaultSecurityProfile = defaultSecurityProfile
         switch url {
         case .sqlite(let location):
             do {
