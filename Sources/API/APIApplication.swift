@@ -8,12 +8,16 @@ public import ServiceLifecycle
 public import TimeSeries
 import UnixSignals
 
-/// The HTTP application: one port for the REST API and the OCPP WebSocket endpoint.
+/// The HTTP application: one port for the REST API and the OCPP WebSocket endpoint, and
+/// with TLS a second port for both over TLS (HTTPS and `wss://`).
 public enum APIApplication {
     /// Builds the application.
     /// - Parameters:
     ///   - host: The address to listen on.
     ///   - port: The port to listen on; 0 picks a free one (reported through `onServerRunning`).
+    ///   - tls: Makes this the TLS listener, every connection starting with the listener's
+    ///     current context; it needs `ingest`. The server runs it beside the plain one
+    ///     (``serviceGroup(application:tls:ingest:timeSeries:shutsDownOnSignals:logger:)``).
     ///   - ingest: The OCPP front end; without it the server speaks only HTTP.
     ///   - timeSeries: The store meter history is read from.
     ///   - relational: The database that maps charger, connector and session ids.
@@ -24,6 +28,7 @@ public enum APIApplication {
     public static func make(
         host: String,
         port: Int,
+        tls: TLSListener? = nil,
         ingest: OCPPIngest? = nil,
         timeSeries: TimeSeriesStore? = nil,
         relational: RelationalStore? = nil,
@@ -31,9 +36,10 @@ public enum APIApplication {
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        precondition(tls == nil || ingest != nil, "the TLS listener serves the OCPP front end")
+        return Application(
             router: buildRouter(ingest: ingest, timeSeries: timeSeries, relational: relational, metrics: metrics),
-            server: ingest.map { .ocpp($0) } ?? .http1(),
+            server: ingest.map { .ocpp($0, tls: tls) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "ocpp-server"),
             onServerRunning: onServerRunning,
             logger: logger
@@ -41,12 +47,16 @@ public enum APIApplication {
     }
 
     /// The server's one service group: the time-series store, the OCPP front end's writers,
-    /// then the HTTP server. It shuts its services down in reverse order, each after the one
-    /// before has returned: the server stops accepting and its connections close, the event
-    /// writer writes everything queued, the relational coalescer flushes, the store closes.
-    /// A service that fails or returns early shuts the rest down the same way.
+    /// the TLS reloader, then the HTTP server and the TLS server. It shuts its services down
+    /// in reverse order, each after the one before has returned: the servers stop accepting
+    /// and their connections close, the event writer writes everything queued, the
+    /// relational coalescer flushes, the store closes. A service that fails or returns early
+    /// shuts the rest down the same way.
     /// - Parameters:
     ///   - application: The HTTP server, as `make` builds it.
+    ///   - tls: The TLS server, the application `make` builds with a ``TLSListener``; its
+    ///     files are reloaded on SIGHUP when it was made with
+    ///     ``TLSServer/reloadingOnSIGHUP(application:listener:)``.
     ///   - ingest: The OCPP front end, whose writers run in the group.
     ///   - timeSeries: The store, closed last.
     ///   - shutsDownOnSignals: Whether SIGTERM and SIGINT start the graceful shutdown (the
@@ -54,6 +64,7 @@ public enum APIApplication {
     ///   - logger: The group's logger.
     public static func serviceGroup(
         application: some ApplicationProtocol,
+        tls: TLSServer? = nil,
         ingest: OCPPIngest?,
         timeSeries: TimeSeriesStore?,
         shutsDownOnSignals: Bool = true,
@@ -62,7 +73,9 @@ public enum APIApplication {
         var services: [any Service] = []
         if let timeSeries { services.append(timeSeries) }
         if let ingest { services += ingest.lifecycleServices }
+        if let reloader = tls?.reloader { services.append(reloader) }
         services.append(application)
+        if let tls { services.append(tls.application) }
         return ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.map {
@@ -89,10 +102,12 @@ public enum APIApplication {
         router.add(middleware: ErrorMiddleware())
         if let relational {
             DatabaseRoutes.register(on: router, store: relational, authorizations: ingest?.authorizations)
+            AuthorizationKeyRoutes.register(on: router, store: relational, ingest: ingest)
         }
         if let timeSeries, let relational {
             MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
             ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational)
+            ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational)
         }
         router.get("/openapi.json") { _, _ in
             RawJSON(bytes: OpenAPIDocument.json)

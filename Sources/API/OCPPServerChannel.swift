@@ -7,11 +7,13 @@ public import NIOCore
 import NIOHTTP1
 public import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import NIOSSL
 import NIOWebSocket
 import Synchronization
 
 /// The server's child channel: HTTP/1.1 for the REST API, with the upgrade of
-/// `/ocpp/{charge_point_id}` to an OCPP WebSocket on the same port.
+/// `/ocpp/{charge_point_id}` to an OCPP WebSocket on the same port; over TLS when it has a
+/// ``TLSListener`` (`wss://` and HTTPS), whose current context each new connection takes.
 ///
 /// An upgraded connection is handed to the ingest front end's channel handler and needs no
 /// task of its own: ``handle(value:logger:)`` returns as soon as the upgrade is done. A
@@ -23,8 +25,9 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
         case ocpp
         /// Plain HTTP.
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-        /// A refused upgrade request: answered with the status and reason, then closed.
-        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, status: Int, reason: String)
+        /// A refused upgrade request: answered with the status and reason (and a 401's
+        /// challenge), then closed.
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, UpgradeRefusal)
     }
 
     public struct Value: ServerChildChannelValue {
@@ -35,42 +38,62 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
     public let responder: HTTPChannelHandler.Responder
     private let ingest: OCPPIngest
     private let idleTimeout: Duration
+    private let tls: TLSListener?
 
     /// - Parameters:
     ///   - responder: The HTTP responder (the router).
     ///   - ingest: The OCPP front end.
     ///   - idleTimeout: How long an HTTP connection may stay idle between requests.
-    public init(responder: @escaping HTTPChannelHandler.Responder, ingest: OCPPIngest, idleTimeout: Duration) {
+    ///   - tls: The TLS context source, for a TLS listener.
+    public init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        ingest: OCPPIngest,
+        idleTimeout: Duration,
+        tls: TLSListener? = nil
+    ) {
         self.responder = responder
         self.ingest = ingest
         self.idleTimeout = idleTimeout
+        self.tls = tls
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            let secure = tls != nil
+            if let tls {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+            }
             let handshakeTimeout = HandshakeTimeoutHandler(
                 timeout: .seconds(Int64(ingest.configuration.handshakeTimeout))
             )
             try channel.pipeline.syncOperations.addHandler(handshakeTimeout, name: Self.handshakeTimeoutName)
-            let refusal = Mutex<(status: Int, reason: String)?>(nil)
-            let upgrader = ingest.makeUpgrader(upgraded: Negotiated.ocpp) { status, reason in
-                refusal.withLock { $0 = (status, reason) }
+            let refusal = Mutex<UpgradeRefusal?>(nil)
+            let transport: @Sendable () -> ChargerTransport
+            if secure {
+                transport = { ClientCertificate.transport(of: channel) }
+            } else {
+                transport = { .plain }
             }
+            let upgrader = ingest.makeUpgrader(
+                upgraded: Negotiated.ocpp,
+                transport: transport,
+                refused: { refused in refusal.withLock { $0 = refused } }
+            )
             let idleTimeout = self.idleTimeout
             let configuration = NIOTypedHTTPServerUpgradeConfiguration<Negotiated>(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
-                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
                         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                         channel.pipeline.removeHandler(name: Self.handshakeTimeoutName, promise: nil)
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        if let (status, reason) = refusal.withLock({ $0 }) {
-                            return Negotiated.refused(asyncChannel, status: status, reason: reason)
+                        if let refused = refusal.withLock({ $0 }) {
+                            return Negotiated.refused(asyncChannel, refused)
                         }
                         return Negotiated.http(asyncChannel)
                     }
@@ -103,16 +126,15 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
                 return
             case .http(let asyncChannel):
                 await handleHTTP(asyncChannel: asyncChannel, logger: logger)
-            case .refused(let asyncChannel, let status, let reason):
+            case .refused(let asyncChannel, let refusal):
                 try await asyncChannel.executeThenClose { _, outbound in
-                    let body = ByteBuffer(bytes: try APIJSONEncoder.bytes(Detail(detail: reason)))
-                    let head = HTTPResponse(
-                        status: HTTPResponse.Status(code: status),
-                        headerFields: [
-                            .connection: "close", .contentType: "application/json",
-                            .contentLength: "\(body.readableBytes)",
-                        ]
-                    )
+                    let body = ByteBuffer(bytes: try APIJSONEncoder.bytes(Detail(detail: refusal.reason)))
+                    var fields: HTTPFields = [
+                        .connection: "close", .contentType: "application/json",
+                        .contentLength: "\(body.readableBytes)",
+                    ]
+                    if let challenge = refusal.authenticate { fields[.wwwAuthenticate] = challenge }
+                    let head = HTTPResponse(status: HTTPResponse.Status(code: refusal.status), headerFields: fields)
                     try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
                 }
             }
@@ -123,10 +145,14 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the OCPP WebSocket upgrade.
-    static func ocpp(_ ingest: OCPPIngest, idleTimeout: Duration = .seconds(60)) -> HTTPServerBuilder {
+    /// HTTP/1.1 with the OCPP WebSocket upgrade, over TLS when `tls` is given.
+    static func ocpp(
+        _ ingest: OCPPIngest,
+        tls: TLSListener? = nil,
+        idleTimeout: Duration = .seconds(60)
+    ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            OCPPServerChannel(responder: responder, ingest: ingest, idleTimeout: idleTimeout)
+            OCPPServerChannel(responder: responder, ingest: ingest, idleTimeout: idleTimeout, tls: tls)
         }
     }
 }

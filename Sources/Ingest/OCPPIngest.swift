@@ -157,15 +157,21 @@ public final class OCPPIngest: Sendable {
     }
 
     /// A WebSocket upgrader for one new connection: it accepts `/ocpp/{id}` requests that
-    /// ``decide(uri:subprotocols:)`` accepts and installs the OCPP handler after the frame
-    /// codec; refused requests go on as plain HTTP, where the router explains the refusal.
+    /// ``decide(uri:subprotocols:)`` accepts and whose charger authenticates at its security
+    /// profile (``ChargerAuthentication``), and installs the OCPP handler after the frame
+    /// codec. Only then does the connection replace another of the same charge point id: a
+    /// refused attempt leaves a connected charger alone. Refused requests go on as plain
+    /// HTTP, answered by the server.
     /// - Parameters:
     ///   - upgraded: The value the upgrade yields to the server's pipeline setup.
-    ///   - refused: Called with the HTTP status and the reason when the upgrade is refused,
-    ///     for the server to answer (the upgrade handler consumed the request).
+    ///   - transport: How the connection arrived; called on the channel's event loop when the
+    ///     request head is in (after the TLS handshake).
+    ///   - refused: Called with the refusal when the upgrade is refused, for the server to
+    ///     answer (the upgrade handler consumed the request).
     public func makeUpgrader<UpgradeResult: Sendable>(
         upgraded: UpgradeResult,
-        refused: @escaping @Sendable (_ status: Int, _ reason: String) -> Void
+        transport: @escaping @Sendable () -> ChargerTransport,
+        refused: @escaping @Sendable (UpgradeRefusal) -> Void
     ) -> NIOTypedWebSocketServerUpgrader<UpgradeResult> {
         let accepted = AcceptedUpgrade()
         let services = self.services
@@ -184,7 +190,7 @@ public final class OCPPIngest: Sendable {
                         "Refused a WebSocket upgrade",
                         metadata: ["uri": "\(head.uri)", "status": "\(status)", "reason": "\(reason)"]
                     )
-                    refused(status, reason)
+                    refused(UpgradeRefusal(status: status, reason: reason))
                     return channel.eventLoop.makeSucceededFuture(nil)
                 case .accept(let id, let offered, let offeredNone):
                     chargePointID = id
@@ -196,22 +202,27 @@ public final class OCPPIngest: Sendable {
                         )
                     }
                 }
+                let transport = transport()
+                let authorization = head.headers["Authorization"].first
+                let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
                 let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
                 promise.completeWithTask {
-                    var status: String?
-                    do {
-                        status = try await services.relational.charger(chargePointID: chargePointID.rawValue)?
-                            .registrationStatus
-                    } catch {
-                        services.logger.warning(
-                            "Looking up a connecting charger failed; it is treated as unknown until it boots",
-                            metadata: ["charge_point_id": "\(chargePointID)", "error": "\(error)"]
-                        )
+                    let outcome = await services.authenticate(
+                        chargePointID: chargePointID,
+                        transport: transport,
+                        authorization: authorization,
+                        remote: remote
+                    )
+                    switch outcome {
+                    case .refused(let refusal):
+                        refused(refusal)
+                        return nil
+                    case .accepted(let status):
+                        accepted.value.withLock { $0 = (chargePointID, subprotocol, status) }
+                        var headers = HTTPHeaders()
+                        if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+                        return headers
                     }
-                    accepted.value.withLock { $0 = (chargePointID, subprotocol, status) }
-                    var headers = HTTPHeaders()
-                    if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
-                    return headers
                 }
                 return promise.futureResult
             },

@@ -60,8 +60,19 @@ extension OCPPServerCommand {
                 metadata: [
                     "database": "\(settings.databaseURL)",
                     "data_dir": "\(settings.dataDirectory)",
+                    "default_security_profile": "\(settings.defaultSecurityProfile)",
+                    "tls_port": "\(settings.tls.map { "\($0.port)" } ?? "off")",
                 ]
             )
+            if settings.defaultSecurityProfile == 0, !ServerConfiguration.isLoopback(settings.host) {
+                logger.notice(
+                    "Chargers without a security profile get profile 0: anyone reaching the server can connect as them",
+                    metadata: [
+                        "host": "\(settings.host)",
+                        "hint": "set OCPP_DEFAULT_SECURITY_PROFILE (1 to 3) and give chargers keys or certificates",
+                    ]
+                )
+            }
             // Metrics first: the time-series store reports its WAL syncs from the start.
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -106,10 +117,42 @@ extension OCPPServerCommand {
                     logger.notice("Listening", metadata: ["address": "\(address)"])
                 }
             )
+            var tlsServer: TLSServer?
+            if let tls = settings.tls {
+                let listener: TLSListener
+                do {
+                    listener = try TLSListener(settings: tls, logger: logger)
+                } catch {
+                    throw ValidationError(error.description)
+                }
+                let tlsApplication = APIApplication.make(
+                    host: settings.host,
+                    port: tls.port,
+                    tls: listener,
+                    ingest: ingest,
+                    timeSeries: timeSeries,
+                    relational: store,
+                    metrics: registry,
+                    logger: logger,
+                    onServerRunning: { channel in
+                        let address = channel.localAddress.map { "\($0)" } ?? "unknown"
+                        logger.notice(
+                            "Listening with TLS",
+                            metadata: [
+                                "address": "\(address)",
+                                "client_certificates": "\(tls.clientCAFile == nil ? "not asked for" : "verified")",
+                            ]
+                        )
+                    }
+                )
+                tlsServer = await TLSServer.reloadingOnSIGHUP(application: tlsApplication, listener: listener)
+            }
             // SIGTERM or SIGINT: the server stops accepting and its connections close, the
             // event writer writes what they sent, the coalescer flushes, the store closes.
+            // SIGHUP reloads the TLS certificate and key.
             try await APIApplication.serviceGroup(
                 application: application,
+                tls: tlsServer,
                 ingest: ingest,
                 timeSeries: timeSeries,
                 logger: logger
@@ -140,7 +183,11 @@ extension OCPPServerCommand {
 func openStore(_ settings: ServerConfiguration, migrate: Bool, logger: Logger) async throws -> RelationalStore {
     let store: RelationalStore
     do {
-        store = try await RelationalStore(url: settings.databaseURL, logger: logger)
+        store = try await RelationalStore(
+            url: settings.databaseURL,
+            logger: logger,
+            defaultSecurityProfile: settings.defaultSecurityProfile
+        )
     } catch {
         throw ValidationError("\(error)")
     }

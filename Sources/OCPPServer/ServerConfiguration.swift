@@ -1,3 +1,4 @@
+import API
 import ArgumentParser
 import Ingest
 import Logging
@@ -13,11 +14,16 @@ struct ServerConfiguration: Sendable, Equatable {
     var dataDirectory: String
     var ingest = IngestConfiguration()
     var timeSeries = TimeSeriesOptions()
+    /// The security profile of chargers created without one (`OCPP_DEFAULT_SECURITY_PROFILE`).
+    var defaultSecurityProfile = 0
+    /// The TLS listener's settings, when `TLS_CERT_FILE` and `TLS_KEY_FILE` are set.
+    var tls: TLSSettings?
 
     static let defaultHost = "0.0.0.0"
     static let defaultPort = 8000
     static let defaultLogLevel = "INFO"
     static let defaultDataDirectory = "./data"
+    static let defaultTLSPort = 8443
 
     /// Resolves the settings.
     /// - Parameters:
@@ -57,6 +63,84 @@ struct ServerConfiguration: Sendable, Equatable {
         guard !dataDirectory.isEmpty else { throw ValidationError("DATA_DIR must not be empty") }
 
         try readIngestSettings(environment)
+        try readSecuritySettings(environment)
+    }
+
+    /// The security settings (environment only): the default security profile, the TLS
+    /// listener and the charger CA. The files are checked here, so a server that cannot use
+    /// them does not start.
+    private mutating func readSecuritySettings(_ environment: [String: String]) throws {
+        func value(_ name: String) -> String? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            return text
+        }
+        if let text = value("OCPP_DEFAULT_SECURITY_PROFILE") {
+            guard let profile = Int(text), (0...3).contains(profile) else {
+                throw ValidationError("OCPP_DEFAULT_SECURITY_PROFILE '\(text)' is not 0, 1, 2 or 3")
+            }
+            defaultSecurityProfile = profile
+        }
+        switch (value("TLS_CERT_FILE"), value("TLS_KEY_FILE")) {
+        case (let certificate?, let key?):
+            var tlsPort = Self.defaultTLSPort
+            if let text = value("TLS_PORT") {
+                guard let number = Int(text), (0...65535).contains(number) else {
+                    throw ValidationError("TLS_PORT '\(text)' is not a port number in 0...65535")
+                }
+                tlsPort = number
+            }
+            if tlsPort == port, tlsPort != 0 {
+                throw ValidationError(
+                    "TLS_PORT \(tlsPort) is the same as PORT; the TLS listener needs a port of its own"
+                )
+            }
+            let settings = TLSSettings(
+                port: tlsPort,
+                certificateFile: certificate,
+                keyFile: key,
+                clientCAFile: value("TLS_CLIENT_CA_FILE")
+            )
+            do {
+                _ = try settings.makeContext()
+            } catch {
+                throw ValidationError(error.description)
+            }
+            tls = settings
+        case (nil, nil):
+            for name in ["TLS_PORT", "TLS_CLIENT_CA_FILE"] where value(name) != nil {
+                throw ValidationError(
+                    "\(name) is set but TLS_CERT_FILE and TLS_KEY_FILE are not; set both to enable TLS"
+                )
+            }
+        case (_?, nil):
+            throw ValidationError("TLS_CERT_FILE is set but TLS_KEY_FILE is not; set both to enable TLS")
+        case (nil, _?):
+            throw ValidationError("TLS_KEY_FILE is set but TLS_CERT_FILE is not; set both to enable TLS")
+        }
+        switch (value("OCPP_CHARGER_CA_CERT_FILE"), value("OCPP_CHARGER_CA_KEY_FILE")) {
+        case (let certificate?, let key?):
+            do {
+                ingest.chargerCertificateAuthority = try ChargerCertificateAuthority(
+                    certificateFile: certificate,
+                    keyFile: key
+                )
+            } catch {
+                throw ValidationError(
+                    "OCPP_CHARGER_CA_CERT_FILE and OCPP_CHARGER_CA_KEY_FILE cannot be used: \(error.description)"
+                )
+            }
+        case (nil, nil):
+            break
+        default:
+            throw ValidationError(
+                "set both OCPP_CHARGER_CA_CERT_FILE and OCPP_CHARGER_CA_KEY_FILE, or neither"
+            )
+        }
+    }
+
+    /// Whether `host` is a loopback address (the server is unreachable from other machines).
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// The OCPP front end's and the time-series store's settings (environment only).

@@ -23,6 +23,7 @@ final class IngestMetrics: Sendable {
     private let messages: [OCPPAction: Counter]
     private let errors = Mutex<[String: Counter]>([:])
     private let calls = Mutex<[String: Counter]>([:])
+    private let authenticationFailures = Mutex<[String: Counter]>([:])
 
     /// - Parameter factory: Where the metrics go: the process's metrics system, or a test's.
     init(factory: any MetricsFactory = MetricsSystem.factory) {
@@ -63,6 +64,16 @@ final class IngestMetrics: Sendable {
     /// Counts one call to a charger by its outcome (`confirmed`, `callerror`, `timeout`, `closed`, `refused`).
     func call(outcome: String) {
         counter(in: calls, label: "ocpp_calls_to_chargers_total", dimension: ("outcome", outcome)).increment()
+    }
+
+    /// Counts one charger refused at the upgrade by its authentication (a fixed reason word,
+    /// see ``ChargerAuthentication``).
+    func authenticationFailed(reason: String) {
+        counter(
+            in: authenticationFailures,
+            label: "ocpp_charger_auth_failures_total",
+            dimension: ("reason", reason)
+        ).increment()
     }
 
     private func counter(

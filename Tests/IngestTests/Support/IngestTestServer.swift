@@ -11,15 +11,29 @@ import TimeSeries
 
 @testable import Ingest
 
+/// The PEM files of a test's TLS listener.
+struct TestTLSFiles: Sendable {
+    /// The server certificate (chain).
+    var certificate: String
+    /// Its private key.
+    var key: String
+    /// The CA client certificates are verified against, if any.
+    var clientCA: String?
+}
+
 /// The real server stack for a test: a time-series store and an SQLite database in a
-/// temporary directory, the ingest front end, and the HTTP server on a free port, run in the
-/// executable's service group.
+/// temporary directory, the ingest front end, and the HTTP server on a free port (with TLS
+/// files, a TLS listener on another), run in the executable's service group.
 final class IngestTestServer: Sendable {
     let directory: URL
     let timeSeries: TimeSeriesStore
     let relational: RelationalStore
     let ingest: OCPPIngest
     let port: Int
+    /// The TLS listener's port, when started with TLS files.
+    let tlsPort: Int?
+    /// The TLS listener's context source (``TLSListener/reload()`` is what SIGHUP does).
+    let tlsListener: TLSListener?
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
     private let dropDatabase: (@Sendable () async throws -> Void)?
@@ -37,10 +51,13 @@ final class IngestTestServer: Sendable {
         relational: RelationalStore,
         ingest: OCPPIngest,
         port: Int,
+        tls: (port: Int, listener: TLSListener)?,
         group: ServiceGroup,
         task: Task<Void, any Error>,
         dropDatabase: (@Sendable () async throws -> Void)?
     ) {
+        self.tlsPort = tls?.port
+        self.tlsListener = tls?.listener
         self.dropDatabase = dropDatabase
         self.directory = directory
         self.timeSeries = timeSeries
@@ -56,10 +73,14 @@ final class IngestTestServer: Sendable {
     ///   - backend: The relational database: an SQLite file in the directory (the default), or
     ///     a fresh database on the PostgreSQL server `scripts/test.sh` starts.
     ///   - commitClock: The clock of the event writer's commit interval (uptime by default).
+    ///   - defaultSecurityProfile: The profile of chargers created without one.
+    ///   - tls: The TLS listener's files; without them there is no TLS listener.
     static func start(
         _ configuration: IngestConfiguration = IngestConfiguration(),
         backend: TestBackend = .sqlite,
-        commitClock: any CommitClock = UptimeCommitClock()
+        commitClock: any CommitClock = UptimeCommitClock(),
+        defaultSecurityProfile: Int = 0,
+        tls: TestTLSFiles? = nil
     ) async throws -> IngestTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocpp-ingest-\(UUID().uuidString)"
@@ -76,7 +97,11 @@ final class IngestTestServer: Sendable {
             database = made.url
             dropDatabase = made.drop
         }
-        let relational = try await RelationalStore(url: database, logger: logger)
+        let relational = try await RelationalStore(
+            url: database,
+            logger: logger,
+            defaultSecurityProfile: defaultSecurityProfile
+        )
         try await relational.migrate()
         let ingest = OCPPIngest(
             configuration: configuration,
@@ -97,8 +122,37 @@ final class IngestTestServer: Sendable {
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         }
+        var tlsServer: TLSServer?
+        let (tlsPortStream, tlsPortContinuation) = AsyncStream<Int>.makeStream()
+        if let tls {
+            let listener = try TLSListener(
+                settings: TLSSettings(
+                    port: 0,
+                    certificateFile: tls.certificate,
+                    keyFile: tls.key,
+                    clientCAFile: tls.clientCA
+                ),
+                logger: logger
+            )
+            let tlsApplication = APIApplication.make(
+                host: "127.0.0.1",
+                port: 0,
+                tls: listener,
+                ingest: ingest,
+                timeSeries: timeSeries,
+                relational: relational,
+                logger: logger
+            ) { channel in
+                tlsPortContinuation.yield(channel.localAddress?.port ?? 0)
+                tlsPortContinuation.finish()
+            }
+            tlsServer = TLSServer(application: tlsApplication, listener: listener)
+        } else {
+            tlsPortContinuation.finish()
+        }
         let group = APIApplication.serviceGroup(
             application: application,
+            tls: tlsServer,
             ingest: ingest,
             timeSeries: timeSeries,
             shutsDownOnSignals: false,
@@ -106,17 +160,24 @@ final class IngestTestServer: Sendable {
         )
         let task = Task {
             // A group that ends before it listens (a port in use, say) ends the wait below.
-            defer { portContinuation.finish() }
+            defer {
+                portContinuation.finish()
+                tlsPortContinuation.finish()
+            }
             try await group.run()
         }
         var iterator = portStream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
+        var tlsIterator = tlsPortStream.makeAsyncIterator()
+        let tlsPort = await tlsIterator.next()
+        if tls != nil, tlsPort == nil { throw TestFailure("the TLS server did not start") }
         return IngestTestServer(
             directory: directory,
             timeSeries: timeSeries,
             relational: relational,
             ingest: ingest,
             port: port,
+            tls: tlsServer.flatMap { server in tlsPort.map { ($0, server.listener) } },
             group: group,
             task: task,
             dropDatabase: dropDatabase
