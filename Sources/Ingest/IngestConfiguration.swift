@@ -44,6 +44,9 @@ public struct IngestConfiguration: Sendable, Hashable {
     public var dataTransferVendorIDs: Set<String>
     /// How long an Authorize answer is cached (seconds); REST writes invalidate it at once.
     public var authorizationCacheSeconds: Int
+    /// The CA that signs chargers' certificates (SignCertificate); without one SignCertificate
+    /// is answered Rejected.
+    public var chargerCertificateAuthority: ChargerCertificateAuthority?
 
     public init(
         heartbeatInterval: Int = 300,
@@ -59,7 +62,8 @@ public struct IngestConfiguration: Sendable, Hashable {
         commitIntervalMilliseconds: Int = 5,
         acceptUnknownIDTags: Bool = false,
         dataTransferVendorIDs: Set<String> = [],
-        authorizationCacheSeconds: Int = 300
+        authorizationCacheSeconds: Int = 300,
+        chargerCertificateAuthority: ChargerCertificateAuthority? = nil
     ) {
         self.heartbeatInterval = heartbeatInterval
         self.unknownChargers = unknownChargers
@@ -75,5 +79,6 @@ public struct IngestConfiguration: Sendable, Hashable {
         self.acceptUnknownIDTags = acceptUnknownIDTags
         self.dataTransferVendorIDs = dataTransferVendorIDs
         self.authorizationCacheSeconds = authorizationCacheSeconds
+        self.chargerCertificateAuthority = chargerCertificateAuthority
     }
 }

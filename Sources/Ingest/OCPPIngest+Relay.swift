@@ -82,6 +82,7 @@ extension OCPPIngest {
             }
         }
         services.apply(result.effects)
+        let (answer, followUp) = relayedAnswer(result, chargePointID: chargePointID)
         let rows: [EventRow]
         switch result.rows {
         case .none:
@@ -97,7 +98,8 @@ extension OCPPIngest {
         } catch {
             throw unavailable(error, request: request, chargePointID: id)
         }
-        switch result.answer {
+        followUp?.send()
+        switch answer {
         case .result(let payload, _):
             return payload
         case .error(let code, let description):

@@ -27,6 +27,11 @@ enum ChargePointCommands {
         ("get_diagnostics", .getDiagnostics), ("update_firmware", .updateFirmware),
         ("get_local_list_version", .getLocalListVersion), ("send_local_list", .sendLocalList),
         ("clear_charging_profile", .clearChargingProfile), ("get_composite_schedule", .getCompositeSchedule),
+        // The OCPP 1.6 Security Whitepaper's messages.
+        ("install_certificate", .installCertificate), ("delete_certificate", .deleteCertificate),
+        ("get_installed_certificate_ids", .getInstalledCertificateIds),
+        ("extended_trigger_message", .extendedTriggerMessage), ("get_log", .getLog),
+        ("signed_update_firmware", .signedUpdateFirmware),
     ]
 
     static func register(on router: Router<APIRequestContext>, ingest: OCPPIngest, relational: RelationalStore?) {
@@ -74,12 +79,27 @@ enum ChargePointCommands {
             } catch {
                 throw APIError.validation(error, location: ["body"])
             }
+            if let install = call as? InstallCertificateRequest {
+                try checkCertificate(install.certificate)
+            }
             return try await send(
                 call,
                 to: context.parameters.get("charge_point_id"),
                 ingest: ingest,
                 relational: relational,
                 logger: context.logger
+            )
+        }
+    }
+
+    /// Checks that InstallCertificate's `certificate` is one PEM X.509 certificate (a root
+    /// certificate), so that a charger is never sent one it cannot parse: 422 otherwise.
+    static func checkCertificate(_ pem: String) throws(APIError) {
+        if let problem = ChargerCertificateAuthority.problem(certificatePEM: pem) {
+            throw APIError.invalid(
+                location: ["body", "certificate"],
+                message: "must be one PEM-encoded X.509 certificate: \(problem)",
+                type: "value_error"
             )
         }
     }

@@ -69,6 +69,34 @@ extension OpenAPIDocument {
         }
     }
 
+    /// The schema of `/db/chargers/{charger_id}/events`' page.
+    private static let chargerEventPage: JSONValue = [
+        "type": "object",
+        "properties": [
+            "items": [
+                "type": "array",
+                "items": [
+                    "type": "object",
+                    "properties": [
+                        "timestamp": ["type": "string", "format": "date-time"],
+                        "action": ["type": "string", "enum": .array(ChargerEvents.actions.map { .string($0.name) })],
+                        "payload": [
+                            "type": "object",
+                            "description": .string(
+                                "The stored payload: the OCPP request in snake_case; for ServerSecurityEvent a "
+                                    + "SecurityEventNotification's fields; for CertificateSigned the charger's "
+                                    + "confirmation, or error when the call failed."
+                            ),
+                        ],
+                    ],
+                    "required": ["timestamp", "action", "payload"],
+                ],
+            ],
+            "next_cursor": ["type": ["string", "null"]],
+        ],
+        "required": ["items", "next_cursor"],
+    ]
+
     /// `connector_id`, `limit` and `cursor`, as the history endpoints take them.
     private static func historyPaging(_ noun: String) -> [JSONValue] {
         [
@@ -106,6 +134,45 @@ extension OpenAPIDocument {
                 ],
                 responses: [
                     "200": response("A page.", reference("StatusHistoryPage")),
+                    "404": response("No such charger.", reference("Detail")), "422": invalid,
+                ]
+            )
+        )
+        add(
+            &paths,
+            "/db/chargers/{charger_id}/events",
+            "get",
+            operation(
+                "events_of_charger",
+                "The charger's stored events, in time order, with a cursor for the next page: the notifications "
+                    + "it sent (SecurityEventNotification, firmware, diagnostics and log status, DataTransfer, "
+                    + "SignCertificate), the security events the server recorded about it (ServerSecurityEvent) "
+                    + "and its answers to CertificateSigned.",
+                tag: "Meter history",
+                parameters: [
+                    parameter("charger_id", in: "path", integer(), "The charger's database id."),
+                    parameter("from", in: "query", ["type": "string", "format": "date-time"], "At or after."),
+                    parameter("to", in: "query", ["type": "string", "format": "date-time"], "Before (after from)."),
+                    [
+                        "name": "action", "in": "query", "required": false, "style": "form", "explode": true,
+                        "schema": [
+                            "type": "array",
+                            "items": [
+                                "type": "string", "enum": .array(ChargerEvents.actions.map { .string($0.name) }),
+                            ],
+                        ],
+                        "description": "Only events of these actions (repeat for several).",
+                    ],
+                    parameter(
+                        "limit",
+                        in: "query",
+                        integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
+                        "Items per page (\(MeterHistory.defaultLimit))."
+                    ),
+                    parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
+                ],
+                responses: [
+                    "200": response("A page.", chargerEventPage),
                     "404": response("No such charger.", reference("Detail")), "422": invalid,
                 ]
             )

@@ -85,6 +85,15 @@ extension OCPPConnectionHandler {
     /// durable (at once when there are none).
     private func carryOut(_ result: PlannedResult, uniqueID: String) {
         services.apply(result.effects)
+        if let reason = result.refusalReason {
+            logger.warning("Refused a request", metadata: ["unique_id": "\(uniqueID)", "reason": "\(reason)"])
+        }
+        if let followUp = result.followUp, case .result(let answered, _) = result.answer,
+            case .rows(let rows) = result.rows
+        {
+            answerThenCall(rows, answer: answered, uniqueID: uniqueID, then: followUp)
+            return
+        }
         let payload: any OCPPPayload
         let isEmpty: Bool
         switch result.answer {

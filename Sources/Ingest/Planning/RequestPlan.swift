@@ -28,6 +28,24 @@ struct PlannedResult: Sendable {
     var rows: PlannedRows = .none
     /// The coalesced relational updates, applied before the rows are handed to the writer.
     var effects: [RelationalEffect] = []
+    /// A call the server sends the charger once the answer is written.
+    var followUp: FollowUpCall?
+    /// Why the request was refused, for the log (the charger's answer cannot say).
+    var refusalReason: String?
+}
+
+/// A call to the charger that follows the answer to its request.
+enum FollowUpCall: Sendable {
+    /// The signed certificate chain, after SignCertificate was answered Accepted.
+    case certificateSigned(CertificateSignedRequest)
+
+    /// The answer instead of the planned one when there is no connection to send the call
+    /// over (a message relayed over HTTP from a charger not connected here).
+    var answerWithoutConnection: any OCPPPayload {
+        switch self {
+        case .certificateSigned: return SignCertificateResponse(status: .rejected)
+        }
+    }
 }
 
 /// The answer to a request.

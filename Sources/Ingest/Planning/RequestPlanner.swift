@@ -88,8 +88,9 @@ enum RequestPlanner {
         case .logStatusNotification(let notification):
             return stored(notification, chargePointID, now, LogStatusNotificationResponse(), isEmpty: true)
         case .signCertificate(let signing):
-            // Stored for operators; Rejected until the server can sign certificates.
-            return stored(signing, chargePointID, now, SignCertificateResponse(status: .rejected))
+            return .decided(
+                certificateSigning(signing, chargePointID: chargePointID, now: now, configuration: configuration)
+            )
         }
     }
 

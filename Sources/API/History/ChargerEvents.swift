@@ -1,0 +1,163 @@
+import Foundation
+import Hummingbird
+import Protocol
+import Relational
+import TimeSeries
+
+/// A charger's stored events, read from the time-series store: the notifications it sent
+/// (security events, firmware, diagnostics and log status, DataTransfer, SignCertificate),
+/// the security events the server recorded about it and the outcomes of CertificateSigned.
+enum ChargerEvents {
+    /// The actions events are stored under, and the OCPP payload type each one's payload is
+    /// (read back to be written in snake_case, as the rest of the API is).
+    static let actions: [(name: String, payload: (any OCPPPayload.Type)?)] = [
+        ("SecurityEventNotification", SecurityEventNotificationRequest.self),
+        ("FirmwareStatusNotification", FirmwareStatusNotificationRequest.self),
+        ("SignedFirmwareStatusNotification", SignedFirmwareStatusNotificationRequest.self),
+        ("DiagnosticsStatusNotification", DiagnosticsStatusNotificationRequest.self),
+        ("LogStatusNotification", LogStatusNotificationRequest.self),
+        ("DataTransfer", DataTransferRequest.self),
+        ("SignCertificate", SignCertificateRequest.self),
+        // The server's own records: a SecurityEventNotification's shape, and the charger's
+        // CertificateSigned confirmation or {"error": ...}.
+        ("ServerSecurityEvent", SecurityEventNotificationRequest.self),
+        ("CertificateSigned", nil),
+    ]
+
+    static func register(
+        on router: Router<APIRequestContext>,
+        timeSeries: TimeSeriesStore,
+        relational: RelationalStore
+    ) {
+        router.get("/db/chargers/:charger_id/events") { request, context in
+            try await APIError.mapping {
+                let id = try ResourceRoutes<Charger>.pathID("charger_id", context)
+                let (query, eventTypes) = try eventsQuery(request.uri.queryParameters)
+                let charger = try await relational.get(Charger.self, id: id)
+                var selected = query
+                selected.chargePointIDs = [charger.chargePointID]
+                let eventsQuery = selected
+                let page = try await MeterHistory.offloaded {
+                    try timeSeries.events(eventsQuery, eventTypes: eventTypes)
+                }
+                return EventsPage(page)
+            }
+        }
+    }
+
+    /// `from`, `to` (from before to), `action` (repeatable, one of ``actions``), `limit`, `cursor`.
+    static func eventsQuery(
+        _ parameters: Hummingbird.Parameters
+    ) throws(ResourceCoding.Invalid) -> (EventQuery, Set<String>?) {
+        var query = EventQuery(kinds: [.event], limit: MeterHistory.defaultLimit)
+        var eventTypes: Set<String>?
+        for (key, value) in parameters {
+            let name = String(key)
+            let text = String(value)
+            func invalid(_ message: String, _ type: String) -> ResourceCoding.Invalid {
+                ResourceCoding.Invalid(location: ["query", name], message: message, type: type)
+            }
+            switch name {
+            case "from", "to":
+                guard let timestamp = OCPPTimestamp(iso8601: text) else {
+                    throw invalid("must be an ISO 8601 date-time with a time zone, got \(text)", "datetime_parsing")
+                }
+                if name == "from" {
+                    query.from = timestamp.millisecondsSince1970
+                } else {
+                    query.to = timestamp.millisecondsSince1970
+                }
+            case "action":
+                guard actions.contains(where: { $0.name == text }) else {
+                    throw invalid(
+                        "must be one of \(actions.map(\.name).joined(separator: ", ")), got \(text)",
+                        "enum"
+                    )
+                }
+                eventTypes = (eventTypes ?? []).union([text])
+            case "limit":
+                guard let limit = Int(text), (1...MeterHistory.maximumLimit).contains(limit) else {
+                    throw invalid(
+                        "must be a whole number in 1...\(MeterHistory.maximumLimit), got \(text)",
+                        "int_parsing"
+                    )
+                }
+                query.limit = limit
+            case "cursor":
+                guard let cursor = EventCursor(text) else {
+                    throw invalid("not a cursor this API returned", "value_error")
+                }
+                query.cursor = cursor
+            default:
+                throw invalid(
+                    "unknown query parameter; events accepts from, to, action, limit, cursor",
+                    "extra_forbidden"
+                )
+            }
+        }
+        if let from = query.from, let to = query.to, from >= to {
+            throw ResourceCoding.Invalid(
+                location: ["query", "to"],
+                message: "must be after from",
+                type: "value_error"
+            )
+        }
+        return (query, eventTypes)
+    }
+
+    /// A page of events: `{"items": [...], "next_cursor": ...}`.
+    struct EventsPage: ResponseEncodable, Sendable {
+        struct Item: Encodable, Sendable {
+            var timestamp: String
+            var action: String
+            var payload: RawJSON
+        }
+
+        var items: [Item]
+        var nextCursor: String?
+
+        enum CodingKeys: String, CodingKey {
+            case items
+            case nextCursor = "next_cursor"
+        }
+
+        init(_ page: EventPage) {
+            items = page.rows.map { row in
+                let action = row.series.eventType ?? ""
+                return Item(
+                    timestamp: OCPPTimestamp(millisecondsSince1970: row.timestamp).iso8601,
+                    action: action,
+                    payload: ChargerEvents.payload(row.value, action: action)
+                )
+            }
+            nextCursor = page.nextCursor?.description
+        }
+    }
+
+    /// A stored payload as a JSON object: an OCPP payload with snake_case keys, anything else
+    /// as stored when it is JSON, or as `{"text": ...}` when it is not.
+    static func payload(_ value: EventValue, action: String) -> RawJSON {
+        let stored: [UInt8]
+        switch value {
+        case .payload(let text), .text(let text), .numberWithText(_, let text):
+            stored = Array(text.utf8)
+        case .number, .status:
+            stored = Array(value.text.utf8)
+        }
+        if let type = actions.first(where: { $0.name == action })?.payload,
+            let snakeCase = snakeCased(stored, as: type)
+        {
+            return RawJSON(bytes: snakeCase)
+        }
+        if case .object? = JSONValue.parse(stored) { return RawJSON(bytes: stored) }
+        var wrapped = Array(#"{"text":"#.utf8)
+        JSONWriter.appendString(String(decoding: stored, as: UTF8.self), to: &wrapped)
+        wrapped.append(UInt8(ascii: "}"))
+        return RawJSON(bytes: wrapped)
+    }
+
+    private static func snakeCased<Payload: OCPPPayload>(_ bytes: [UInt8], as type: Payload.Type) -> [UInt8]? {
+        guard let decoded = try? Payload.decode(from: bytes) else { return nil }
+        return decoded.value.encoded(keyStyle: .snakeCase)
+    }
+}
