@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
 
 ensure_swift
-ensure_apt_packages liblz4-dev pkg-config postgresql python3
+ensure_apt_packages liblz4-dev pkg-config postgresql python3 openssl
 
 # --- A throwaway PostgreSQL cluster -------------------------------------------------------
 pg_bin=""
@@ -45,7 +45,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" 2>/dev/null || { ensure_apt_packages python3-venv; python3 -m venv "$venv"; }
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'ocpp==2.1.0' 'websockets>=13' \
-    'schemathesis>=4.3,<5'
+    'cryptography>=42' 'schemathesis>=4.3,<5'
 export OCPP_TEST_PYTHON="$venv/bin/python"
 
 # --- Lint and generated code ------------------------------------------------------------
