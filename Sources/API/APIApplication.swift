@@ -22,6 +22,8 @@ public enum APIApplication {
     ///   - timeSeries: The store meter history is read from.
     ///   - relational: The database that maps charger, connector and session ids.
     ///   - metrics: The registry exported at `/metrics`, if any.
+    ///   - authentication: Whether and how callers are authenticated (``APIAuthentication/disabled``
+    ///     only for tests and a loopback-only server).
     ///   - logger: The application's logger.
     ///   - onServerRunning: Called with the listening channel once the server accepts connections.
     /// - Returns: An application to run with `runService()`.
@@ -33,12 +35,19 @@ public enum APIApplication {
         timeSeries: TimeSeriesStore? = nil,
         relational: RelationalStore? = nil,
         metrics: PrometheusCollectorRegistry? = nil,
+        authentication: APIAuthentication,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         precondition(tls == nil || ingest != nil, "the TLS listener serves the OCPP front end")
         return Application(
-            router: buildRouter(ingest: ingest, timeSeries: timeSeries, relational: relational, metrics: metrics),
+            router: buildRouter(
+                ingest: ingest,
+                timeSeries: timeSeries,
+                relational: relational,
+                metrics: metrics,
+                authentication: authentication
+            ),
             server: ingest.map { .ocpp($0, tls: tls) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "ocpp-server"),
             onServerRunning: onServerRunning,
@@ -91,18 +100,34 @@ public enum APIApplication {
         )
     }
 
-    /// The routes of the API.
+    /// The routes of the API, behind authentication (``APIAuthentication``) and the role
+    /// table (``APIAccessPolicy``).
     public static func buildRouter(
         ingest: OCPPIngest? = nil,
         timeSeries: TimeSeriesStore? = nil,
         relational: RelationalStore? = nil,
-        metrics: PrometheusCollectorRegistry? = nil
+        metrics: PrometheusCollectorRegistry? = nil,
+        authentication: APIAuthentication
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ErrorMiddleware())
+        if let authenticator = authentication.authenticator {
+            router.add(
+                middleware: AuthenticationMiddleware(
+                    authenticator: authenticator,
+                    metricsPublic: authentication.metricsPublic
+                )
+            )
+        }
+        // After authentication (it reads the principal), before authorization (403s are audited).
+        if let relational { router.add(middleware: AuditMiddleware(store: relational)) }
+        if authentication.isEnabled { router.add(middleware: AuthorizationMiddleware()) }
+        router.add(middleware: JSONBodyMiddleware())
         if let relational {
             DatabaseRoutes.register(on: router, store: relational, authorizations: ingest?.authorizations)
             AuthorizationKeyRoutes.register(on: router, store: relational, ingest: ingest)
+            AuditRoutes.register(on: router, store: relational)
+            APITokenRoutes.register(on: router, store: relational, authentication: authentication)
         }
         if let timeSeries, let relational {
             MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
@@ -112,13 +137,7 @@ public enum APIApplication {
         router.get("/openapi.json") { _, _ in
             RawJSON(bytes: OpenAPIDocument.json)
         }
-        router.get("/docs") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/html; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.swaggerPage))
-            )
-        }
+        SwaggerUI.register(on: router)
         router.get("/health") { _, _ in
             ServiceStatus(status: "ok")
         }
@@ -168,6 +187,8 @@ public enum APIApplication {
                 }
             }
         }
+        // Last: it answers 405 from the routes above, for requests none of them matched.
+        router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
         return router
     }
 }

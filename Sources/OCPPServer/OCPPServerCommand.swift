@@ -16,7 +16,7 @@ struct OCPPServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-server",
         abstract: "OCPP 1.6J Central System: WebSocket ingest, time-series meter history and a REST API.",
-        subcommands: [Serve.self, Migrate.self],
+        subcommands: [Serve.self, Migrate.self, Token.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -38,6 +38,7 @@ extension OCPPServerCommand {
             let logger = bootstrapLogging(level: settings.logLevel)
             let store = try await openStore(settings, migrate: !skipMigrations, logger: logger)
             do {
+                await createInitialToken(store: store, settings: settings, logger: logger)
                 try await serve(settings, store: store, logger: logger)
             } catch {
                 await store.shutdown()
@@ -104,6 +105,22 @@ extension OCPPServerCommand {
                 relational: store,
                 logger: logger
             )
+            var jwt: APIJWTVerifier?
+            if let jwks = settings.jwks {
+                do {
+                    jwt = try await APIJWTVerifier(
+                        jwks: jwks,
+                        roleClaim: settings.jwtRoleClaim,
+                        companyClaim: settings.jwtCompanyClaim
+                    )
+                } catch {
+                    throw ValidationError("API_JWKS_FILE cannot be used: \(error)")
+                }
+            }
+            let authentication: APIAuthentication =
+                settings.apiAuthenticationDisabled
+                ? .disabled
+                : .bearer(APIAuthenticator(store: store, jwt: jwt), metricsPublic: settings.metricsPublic)
             let application = APIApplication.make(
                 host: settings.host,
                 port: settings.port,
@@ -111,6 +128,7 @@ extension OCPPServerCommand {
                 timeSeries: timeSeries,
                 relational: store,
                 metrics: registry,
+                authentication: authentication,
                 logger: logger,
                 onServerRunning: { channel in
                     let address = channel.localAddress.map { "\($0)" } ?? "unknown"
@@ -133,6 +151,7 @@ extension OCPPServerCommand {
                     timeSeries: timeSeries,
                     relational: store,
                     metrics: registry,
+                    authentication: authentication,
                     logger: logger,
                     onServerRunning: { channel in
                         let address = channel.localAddress.map { "\($0)" } ?? "unknown"
@@ -181,12 +200,28 @@ extension OCPPServerCommand {
 /// Opens the relational store and, when asked, applies the migrations it lacks.
 /// - Throws: `ValidationError` with the store's message, so the command exits with it.
 func openStore(_ settings: ServerConfiguration, migrate: Bool, logger: Logger) async throws -> RelationalStore {
+    try await openStore(
+        url: settings.databaseURL,
+        defaultSecurityProfile: settings.defaultSecurityProfile,
+        migrate: migrate,
+        logger: logger
+    )
+}
+
+/// Opens the relational store at `url` and, when asked, applies the migrations it lacks.
+/// - Throws: `ValidationError` with the store's message, so the command exits with it.
+func openStore(
+    url: DatabaseURL,
+    defaultSecurityProfile: Int = 0,
+    migrate: Bool,
+    logger: Logger
+) async throws -> RelationalStore {
     let store: RelationalStore
     do {
         store = try await RelationalStore(
-            url: settings.databaseURL,
+            url: url,
             logger: logger,
-            defaultSecurityProfile: settings.defaultSecurityProfile
+            defaultSecurityProfile: defaultSecurityProfile
         )
     } catch {
         throw ValidationError("\(error)")
@@ -197,7 +232,7 @@ func openStore(_ settings: ServerConfiguration, migrate: Bool, logger: Logger) a
         logger.notice(
             applied.isEmpty ? "Relational schema is up to date" : "Relational schema migrated",
             metadata: [
-                "database": "\(settings.databaseURL)",
+                "database": "\(url)",
                 "applied": "\(applied)",
                 "version": "\(RelationalStore.knownMigrations.last ?? 0)",
             ]
@@ -205,7 +240,7 @@ func openStore(_ settings: ServerConfiguration, migrate: Bool, logger: Logger) a
         return store
     } catch {
         await store.shutdown()
-        throw ValidationError("migrating \(settings.databaseURL) failed: \(error)")
+        throw ValidationError("migrating \(url) failed: \(error)")
     }
 }
 

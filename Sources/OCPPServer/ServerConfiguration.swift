@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import Foundation
 import Ingest
 import Logging
 import Relational
@@ -18,6 +19,16 @@ struct ServerConfiguration: Sendable, Equatable {
     var defaultSecurityProfile = 0
     /// The TLS listener's settings, when `TLS_CERT_FILE` and `TLS_KEY_FILE` are set.
     var tls: TLSSettings?
+    /// `API_AUTH_DISABLED`: the REST API answers without tokens (loopback only).
+    var apiAuthenticationDisabled = false
+    /// `METRICS_PUBLIC`: `/metrics` answers without a token.
+    var metricsPublic = false
+    /// The JSON Web Key Set JWTs are checked against (the text of `API_JWKS_FILE`); `nil`: no JWTs.
+    var jwks: String?
+    /// The claim a JWT's role is in (`API_JWT_ROLE_CLAIM`).
+    var jwtRoleClaim = "role"
+    /// The claim a JWT's company id is in (`API_JWT_COMPANY_CLAIM`).
+    var jwtCompanyClaim = "company_id"
 
     static let defaultHost = "0.0.0.0"
     static let defaultPort = 8000
@@ -64,6 +75,38 @@ struct ServerConfiguration: Sendable, Equatable {
 
         try readIngestSettings(environment)
         try readSecuritySettings(environment)
+        try readAPISettings(environment)
+    }
+
+    /// The REST API's authentication settings (environment only).
+    private mutating func readAPISettings(_ environment: [String: String]) throws {
+        apiAuthenticationDisabled = try Self.flag("API_AUTH_DISABLED", environment) ?? false
+        metricsPublic = try Self.flag("METRICS_PUBLIC", environment) ?? false
+        if let path = environment["API_JWKS_FILE"], !path.isEmpty {
+            do {
+                jwks = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ValidationError("API_JWKS_FILE '\(path)' cannot be read: \(error.localizedDescription)")
+            }
+        }
+        if let claim = environment["API_JWT_ROLE_CLAIM"], !claim.isEmpty { jwtRoleClaim = claim }
+        if let claim = environment["API_JWT_COMPANY_CLAIM"], !claim.isEmpty { jwtCompanyClaim = claim }
+        if apiAuthenticationDisabled, !Self.isLoopback(host) {
+            throw ValidationError(
+                "API_AUTH_DISABLED=true is refused: HOST '\(host)' is not a loopback address "
+                    + "(127.0.0.0/8, ::1, localhost), so anyone reaching the server could use the API without a token"
+            )
+        }
+    }
+
+    /// A true/false setting: 1, true, yes, on or 0, false, no, off (any case); `nil` when unset.
+    static func flag(_ name: String, _ environment: [String: String]) throws -> Bool? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ValidationError("\(name) '\(text)' is not true or false")
+        }
     }
 
     /// The security settings (environment only): the default security profile, the TLS
@@ -138,9 +181,20 @@ struct ServerConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Whether `host` is a loopback address (the server is unreachable from other machines).
+    /// Whether `host` is a loopback address (the server is unreachable from other machines):
+    /// `localhost`, `::1` (also bracketed) or an IPv4 address in 127.0.0.0/8.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        let name = host.lowercased()
+        if name == "localhost" || name == "::1" || name == "[::1]" { return true }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return false }
+        let values = octets.compactMap { octet -> Int? in
+            guard (1...3).contains(octet.count), octet.allSatisfy(\.isASCII), octet.allSatisfy(\.isNumber) else {
+                return nil
+            }
+            return Int(octet)
+        }
+        return values.count == 4 && values.allSatisfy { $0 <= 255 } && values[0] == 127
     }
 
     /// The OCPP front end's and the time-series store's settings (environment only).
@@ -179,6 +233,11 @@ struct ServerConfiguration: Sendable, Equatable {
         if let value = try flag("OCPP_ACCEPT_UNKNOWN_ID_TAGS") { ingest.acceptUnknownIDTags = value }
         if let text = environment["OCPP_DATA_TRANSFER_VENDOR_IDS"] {
             ingest.dataTransferVendorIDs = Set(text.split(separator: ",").map { String($0) }.filter { !$0.isEmpty })
+        }
+        if let text = environment["OCPP_ALLOWED_ORIGINS"] {
+            ingest.allowedOrigins = Set(
+                text.split(separator: ",").map { $0.filter { $0 != " " && $0 != "\t" } }.filter { !$0.isEmpty }
+            )
         }
         if let text = environment["TS_SYNC"] {
             if text.lowercased() == "always" {

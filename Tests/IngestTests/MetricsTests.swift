@@ -40,7 +40,8 @@ struct MetricsTests {
         // One call to the charger answered, one to a charger that is not connected.
         async let cleared = rawHTTP(
             port: server.port,
-            "POST /charge_points/CP-METRICS/clear_cache HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "POST /charge_points/CP-METRICS/clear_cache HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                + "Authorization: Bearer \(server.token)\r\nConnection: close\r\n\r\n"
         )
         let call = try parse(try await charger.nextText())
         #expect(call[2] as? String == "ClearCache")
@@ -48,7 +49,8 @@ struct MetricsTests {
         #expect(try await cleared.hasPrefix("HTTP/1.1 200"))
         let refused = try await rawHTTP(
             port: server.port,
-            "POST /charge_points/CP-ABSENT/clear_cache HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "POST /charge_points/CP-ABSENT/clear_cache HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                + "Authorization: Bearer \(server.token)\r\nConnection: close\r\n\r\n"
         )
         #expect(refused.hasPrefix("HTTP/1.1 404"))
 

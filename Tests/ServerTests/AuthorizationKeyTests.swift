@@ -33,6 +33,7 @@ struct AuthorizationKeyTests {
                 host: "127.0.0.1",
                 port: 0,
                 relational: store,
+                authentication: .disabled,
                 logger: TestBackend.logger
             )
             try await application.test(.live) { client in

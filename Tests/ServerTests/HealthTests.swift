@@ -9,7 +9,12 @@ import Testing
 struct HealthTests {
     @Test("GET /health and /ready answer 200 over a real socket")
     func health() async throws {
-        let application = APIApplication.make(host: "127.0.0.1", port: 0, logger: Logger(label: "test"))
+        let application = APIApplication.make(
+            host: "127.0.0.1",
+            port: 0,
+            authentication: .disabled,
+            logger: Logger(label: "test")
+        )
         try await application.test(.live) { client in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
@@ -32,6 +37,7 @@ struct HealthTests {
             host: "127.0.0.1",
             port: 0,
             relational: store,
+            authentication: .disabled,
             logger: Logger(label: "test")
         )
         try await application.test(.live) { client in

@@ -38,7 +38,8 @@ struct OpenAPITests {
             ingest: ingest,
             timeSeries: timeSeries,
             relational: relational,
-            metrics: PrometheusCollectorRegistry()
+            metrics: PrometheusCollectorRegistry(),
+            authentication: .disabled
         )
         try router.validate()
         let routed = Set(router.routes.map { "\($0.method.rawValue) \(Self.normalized($0.path.description))" })
@@ -48,7 +49,9 @@ struct OpenAPITests {
                 operations.keys.map { "\($0.uppercased()) \(Self.normalized(path))" }
             }
         )
-        #expect(routed.subtracting(documented).sorted() == [], "routes the document lacks")
+        // The WebSocket endpoint is in the description: OpenAPI cannot describe an upgrade.
+        #expect(routed.contains("GET /ocpp/{charge_point_id}"))
+        #expect(routed.subtracting(documented).sorted() == ["GET /ocpp/{charge_point_id}"], "routes the document lacks")
         #expect(documented.subtracting(routed).sorted() == [], "documented operations no route serves")
         #expect(documented.count > 80)
         // Every path parameter of a documented path is declared, and only those.
@@ -104,7 +107,12 @@ struct OpenAPITests {
 
     @Test("/openapi.json and /docs are served")
     func served() async throws {
-        let application = APIApplication.make(host: "127.0.0.1", port: 0, logger: Logger(label: "test"))
+        let application = APIApplication.make(
+            host: "127.0.0.1",
+            port: 0,
+            authentication: .disabled,
+            logger: Logger(label: "test")
+        )
         try await application.test(.live) { client in
             try await client.execute(uri: "/openapi.json", method: .get) { response in
                 #expect(response.status == .ok)

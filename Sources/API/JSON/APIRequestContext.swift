@@ -1,12 +1,17 @@
 public import Hummingbird
 
 /// The request context of the REST API: Hummingbird's basic one, with ``APIJSONEncoder`` as
-/// the encoder of what routes return.
+/// the encoder of what routes return, and the caller authentication found.
 public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
 
+    /// Who made the request, set by authentication before any route runs; `nil` on the
+    /// public routes (`/health`, `/ready`, ...) and when authentication is disabled.
+    public var principal: APIPrincipal?
+
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.principal = nil
     }
 
     public var responseEncoder: APIJSONEncoder { APIJSONEncoder() }

@@ -193,5 +193,83 @@ enum Schema {
                 "ALTER TABLE chargers ADD COLUMN pending_authorization_key_hash TEXT",
             ]
         ),
+        Migration(
+            version: 4,
+            name: "API bearer tokens: role, company scope, expiry, revocation",
+            statements: [
+                // token_hash: APITokenHash, the SHA-256 of the token; the token itself is never stored.
+                // A company's tokens go with it: a token never outlives its scope into a wider one.
+                """
+                CREATE TABLE api_tokens (
+                    id {ID},
+                    name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 255),
+                    role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'analyst', 'integration')),
+                    company_id BIGINT REFERENCES companies (id) ON DELETE CASCADE,
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+                    expires_at {TIME},
+                    created_at {TIME} NOT NULL,
+                    revoked_at {TIME},
+                    last_used_at {TIME}
+                )
+                """,
+                "CREATE INDEX api_tokens_company_id ON api_tokens (company_id)",
+            ]
+        ),
+        Migration(
+            version: 5,
+            name: "audit log of the API's writes, append-only",
+            statements: [
+                // No foreign keys: deleting a charger, company or token never touches an entry.
+                """
+                CREATE TABLE audit_log (
+                    id {ID},
+                    at {TIME} NOT NULL,
+                    actor TEXT NOT NULL CHECK (length(actor) <= 255),
+                    actor_token_id BIGINT,
+                    role TEXT CHECK (length(role) <= 255),
+                    method TEXT NOT NULL CHECK (length(method) <= 255),
+                    route TEXT NOT NULL CHECK (length(route) <= 255),
+                    path TEXT NOT NULL CHECK (length(path) <= 1024),
+                    target TEXT CHECK (length(target) <= 255),
+                    status INTEGER NOT NULL CHECK (status BETWEEN 100 AND 599),
+                    detail TEXT CHECK (length(detail) <= 1024)
+                )
+                """,
+                "CREATE INDEX audit_log_at ON audit_log (at)",
+            ],
+            // The database itself refuses to change or remove an entry.
+            postgresStatements: [
+                """
+                CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION 'the audit log is append-only: % is not allowed', TG_OP
+                        USING ERRCODE = 'insufficient_privilege';
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
+                    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()
+                """,
+                """
+                CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+                    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()
+                """,
+            ],
+            sqliteStatements: [
+                """
+                CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                BEGIN
+                    SELECT RAISE(ABORT, 'the audit log is append-only: UPDATE is not allowed');
+                END
+                """,
+                """
+                CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                BEGIN
+                    SELECT RAISE(ABORT, 'the audit log is append-only: DELETE is not allowed');
+                END
+                """,
+            ]
+        ),
     ]
 }

@@ -117,6 +117,7 @@ final class IngestTestServer: Sendable {
             ingest: ingest,
             timeSeries: timeSeries,
             relational: relational,
+            authentication: .disabled,
             logger: logger
         ) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
@@ -141,6 +142,7 @@ final class IngestTestServer: Sendable {
                 ingest: ingest,
                 timeSeries: timeSeries,
                 relational: relational,
+                authentication: .disabled,
                 logger: logger
             ) { channel in
                 tlsPortContinuation.yield(channel.localAddress?.port ?? 0)

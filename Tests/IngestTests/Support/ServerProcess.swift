@@ -5,26 +5,44 @@ import TestSupport
 struct ServerProcess {
     let process: Process
     let port: Int
+    /// An admin bearer token for the REST API, made with `ocpp-server token create`.
+    let token: String
     /// Finishes when the process has ended.
     private let exited: AsyncStream<Void>
 
     /// Starts the server; `DATA_DIR` and an SQLite database go in `directory`.
     static func start(in directory: URL, logLevel: String = "error") throws -> ServerProcess {
         let port = try freePort()
-        let process = Process()
-        process.executableURL = builtExecutable()
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"]
-        process.environment = ProcessInfo.processInfo.environment.merging([
+        let environment = ProcessInfo.processInfo.environment.merging([
             "DATA_DIR": directory.appendingPathComponent("data").path,
             "DATABASE_URL": "sqlite:///\(directory.appendingPathComponent("store.db").path)",
             "LOG_LEVEL": logLevel,
+            // The metrics tests scrape /metrics as Prometheus would, without a token.
+            "METRICS_PUBLIC": "true",
         ]) { _, new in new }
+        let creator = Process()
+        creator.executableURL = builtExecutable()
+        creator.arguments = ["token", "create", "--role", "admin", "--name", "tests"]
+        creator.environment = environment
+        let output = Pipe()
+        creator.standardOutput = output
+        creator.standardError = FileHandle.nullDevice
+        try creator.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        creator.waitUntilExit()
+        guard creator.terminationStatus == 0, let token = printed.split(separator: "\n").last else {
+            throw TestFailure("ocpp-server token create failed: \(printed)")
+        }
+        let process = Process()
+        process.executableURL = builtExecutable()
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "\(port)"]
+        process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         let (exited, ended) = AsyncStream<Void>.makeStream()
         process.terminationHandler = { _ in ended.finish() }
         try process.run()
-        return ServerProcess(process: process, port: port, exited: exited)
+        return ServerProcess(process: process, port: port, token: String(token), exited: exited)
     }
 
     /// Connects a charger once the server listens (within a minute).

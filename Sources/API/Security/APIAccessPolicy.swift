@@ -1,0 +1,84 @@
+public import HTTPTypes
+
+/// Which roles may call which route: the one table the API's authorization follows.
+///
+/// A route is its registered path (`/db/chargers/{charger_id}`, as Hummingbird reports it)
+/// and method. The first rule that matches decides; a route no rule matches is for admins
+/// only (a test checks that every route has a rule). Public routes need no token at all.
+public enum APIAccessPolicy {
+    /// One line of the table.
+    public struct Rule: Sendable {
+        /// The methods it covers; empty: every method.
+        public let methods: Set<HTTPRequest.Method>
+        /// Path segments; `*` is any one segment, a final `**` any number of them (none too).
+        public let pattern: String
+        /// Who may call the routes it covers; `nil`: everyone, without a token.
+        public let roles: Set<APIRole>?
+
+        let segments: [Substring]
+
+        init(_ methods: Set<HTTPRequest.Method>, _ pattern: String, _ roles: Set<APIRole>?) {
+            self.methods = methods
+            self.pattern = pattern
+            self.roles = roles
+            self.segments = pattern.split(separator: "/")
+        }
+
+        func matches(method: HTTPRequest.Method, path: some StringProtocol) -> Bool {
+            guard methods.isEmpty || methods.contains(method) else { return false }
+            var remaining = path.split(separator: "/")[...]
+            for (index, segment) in segments.enumerated() {
+                if segment == "**", index == segments.count - 1 { return true }
+                guard let first = remaining.first, segment == "*" || segment == first else { return false }
+                remaining = remaining.dropFirst()
+            }
+            return remaining.isEmpty
+        }
+    }
+
+    private static let readers: Set<APIRole> = [.admin, .operator, .analyst]
+    private static let writers: Set<APIRole> = [.admin, .operator]
+
+    /// The table, first match first.
+    public static let rules: [Rule] = [
+        // Public: the probes, the document and its page (with its scripts and styles), and the OCPP endpoint, whose
+        // chargers authenticate at the WebSocket upgrade by their security profile.
+        Rule([.get], "/health", nil),
+        Rule([.get], "/ready", nil),
+        Rule([.get], "/openapi.json", nil),
+        Rule([.get], "/docs/**", nil),
+        Rule([], "/ocpp/**", nil),
+        // Public too with METRICS_PUBLIC=true.
+        Rule([.get], "/metrics", readers),
+        // Connected chargers are read by readers; everything sent to a charger is a command.
+        Rule([.get], "/charge_points", readers),
+        Rule([.get], "/charge_points/*/configuration", writers),
+        Rule([.post], "/charge_points/*/*", writers),
+        // Tokens and the audit log: admins only.
+        Rule([], "/db/api_tokens/**", [.admin]),
+        Rule([], "/db/audit_log/**", [.admin]),
+        // The OCPP-DB relay: integrations (and admins).
+        Rule([.post], "/db/ocpp/**", [.admin, .integration]),
+        // The database: operators write, analysts read (lists, history, summaries, events).
+        Rule([.get], "/db/**", readers),
+        Rule([.post, .put, .patch, .delete], "/db/**", writers),
+    ]
+
+    /// The rule for `method` on the route `path`, if any.
+    public static func rule(method: HTTPRequest.Method, path: some StringProtocol) -> Rule? {
+        rules.first { $0.matches(method: method, path: path) }
+    }
+
+    /// Whether the route needs no token.
+    static func isPublic(method: HTTPRequest.Method, path: some StringProtocol, metricsPublic: Bool) -> Bool {
+        if metricsPublic, method == .get, path == "/metrics" { return true }
+        guard let rule = rule(method: method, path: path) else { return false }
+        return rule.roles == nil
+    }
+
+    /// Whether `role` may call `method` on `path`: what its rule says, admins only without one.
+    public static func allows(_ role: APIRole, method: HTTPRequest.Method, path: some StringProtocol) -> Bool {
+        guard let rule = rule(method: method, path: path) else { return role == .admin }
+        return rule.roles?.contains(role) ?? true
+    }
+}
