@@ -7,9 +7,12 @@ struct Migration: Sendable {
     let version: Int
     let name: String
     let statements: [String]
+    /// Run after `statements` on one dialect only (functions and triggers).
+    var postgresStatements: [String] = []
+    var sqliteStatements: [String] = []
 
     func sql(for dialect: SQLDialectKind) -> [String] {
-        statements.map { statement in
+        (statements + (dialect == .postgres ? postgresStatements : sqliteStatements)).map { statement in
             var text = statement
             for (placeholder, postgres, sqlite) in Self.placeholders {
                 text = text.replacingOccurrences(of: placeholder, with: dialect == .postgres ? postgres : sqlite)
