@@ -47,6 +47,9 @@ public struct IngestConfiguration: Sendable, Hashable {
     /// The CA that signs chargers' certificates (SignCertificate); without one SignCertificate
     /// is answered Rejected.
     public var chargerCertificateAuthority: ChargerCertificateAuthority?
+    /// Browser origins whose WebSocket upgrades are accepted (exact match); an upgrade with
+    /// any other `Origin` header is refused with 403. Chargers send no `Origin`.
+    public var allowedOrigins: Set<String>
 
     public init(
         heartbeatInterval: Int = 300,
@@ -63,7 +66,8 @@ public struct IngestConfiguration: Sendable, Hashable {
         acceptUnknownIDTags: Bool = false,
         dataTransferVendorIDs: Set<String> = [],
         authorizationCacheSeconds: Int = 300,
-        chargerCertificateAuthority: ChargerCertificateAuthority? = nil
+        chargerCertificateAuthority: ChargerCertificateAuthority? = nil,
+        allowedOrigins: Set<String> = []
     ) {
         self.heartbeatInterval = heartbeatInterval
         self.unknownChargers = unknownChargers
@@ -80,5 +84,6 @@ public struct IngestConfiguration: Sendable, Hashable {
         self.dataTransferVendorIDs = dataTransferVendorIDs
         self.authorizationCacheSeconds = authorizationCacheSeconds
         self.chargerCertificateAuthority = chargerCertificateAuthority
+        self.allowedOrigins = allowedOrigins
     }
 }

@@ -47,7 +47,7 @@ extension IngestServices {
                     "BootNotification",
                     metadata: [
                         "charge_point_id": "\(chargePointID)", "registered": "\(charger?.registrationStatus ?? "no")",
-                        "vendor": "\(boot.chargePointVendor)", "model": "\(boot.chargePointModel)",
+                        "vendor": .charger(boot.chargePointVendor), "model": .charger(boot.chargePointModel),
                     ]
                 )
                 guard case .registered(let registration)? = status else { return .booted(nil) }
@@ -87,9 +87,16 @@ extension IngestServices {
                 return .stopped(connectorID: connectorID, authorization)
             }
         } catch let error as RelationalStoreError where error.code == .invalidValue || error.code == .invalidReference {
-            logger.warning(
+            faultLog.log(
+                logger,
+                level: .warning,
+                source: chargePointID.description,
+                kind: "unstorable",
                 "A request carries values the database refuses",
-                metadata: ["charge_point_id": "\(chargePointID)", "action": "\(action.rawValue)", "error": "\(error)"]
+                metadata: [
+                    "charge_point_id": "\(chargePointID)", "action": "\(action.rawValue)",
+                    "error": .charger("\(error)"),
+                ]
             )
             return .unstorable(error.message)
         } catch let error as RelationalStoreError where error.code == .notFound {
@@ -98,7 +105,10 @@ extension IngestServices {
         } catch {
             logger.error(
                 "Handling a request failed",
-                metadata: ["charge_point_id": "\(chargePointID)", "action": "\(action.rawValue)", "error": "\(error)"]
+                metadata: [
+                    "charge_point_id": "\(chargePointID)", "action": "\(action.rawValue)",
+                    "error": .charger("\(error)"),
+                ]
             )
             return .unavailable
         }

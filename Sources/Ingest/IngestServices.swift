@@ -12,4 +12,6 @@ struct IngestServices: Sendable {
     let registry: ConnectionRegistry
     let metrics: IngestMetrics
     let logger: Logger
+    /// Limits repeated fault lines per charger.
+    let faultLog = FaultLogLimiter()
 }

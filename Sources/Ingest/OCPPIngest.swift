@@ -147,12 +147,14 @@ public final class OCPPIngest: Sendable {
 
     // MARK: - Upgrade
 
-    /// What the server answers an HTTP request for `uri` offering `subprotocols`.
-    public func decide(uri: String, subprotocols: [String]) -> UpgradeDecision {
+    /// What the server answers an HTTP request for `uri` offering `subprotocols`, from `origins`.
+    public func decide(uri: String, subprotocols: [String], origins: [String] = []) -> UpgradeDecision {
         UpgradeDecision(
             uri: uri,
             offeredSubprotocols: subprotocols,
-            requireSubprotocol: configuration.requireSubprotocol
+            requireSubprotocol: configuration.requireSubprotocol,
+            origins: origins,
+            allowedOrigins: configuration.allowedOrigins
         )
     }
 
@@ -180,15 +182,23 @@ public final class OCPPIngest: Sendable {
             // The OCPP handler answers protocol errors itself (it writes its own frames).
             enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, head in
-                let decision = self.decide(uri: head.uri, subprotocols: head.headers["Sec-WebSocket-Protocol"])
+                let decision = self.decide(
+                    uri: head.uri,
+                    subprotocols: head.headers["Sec-WebSocket-Protocol"],
+                    origins: head.headers["Origin"]
+                )
                 let chargePointID: ChargePointID
                 let subprotocol: String?
                 switch decision {
                 case .refuse(let status, let reason):
                     services.metrics.connectionsRefused.increment()
-                    services.logger.info(
+                    services.faultLog.log(
+                        services.logger,
+                        level: .info,
+                        source: String(head.uri.prefix(200)),
+                        kind: "upgrade-refused",
                         "Refused a WebSocket upgrade",
-                        metadata: ["uri": "\(head.uri)", "status": "\(status)", "reason": "\(reason)"]
+                        metadata: ["uri": .charger(head.uri), "status": "\(status)", "reason": .charger(reason)]
                     )
                     refused(UpgradeRefusal(status: status, reason: reason))
                     return channel.eventLoop.makeSucceededFuture(nil)

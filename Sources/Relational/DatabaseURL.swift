@@ -5,9 +5,12 @@ import Foundation
 /// Supported forms:
 /// - `sqlite:///relative/path.db` (relative to the working directory), `sqlite:////absolute/path.db`,
 ///   `sqlite://:memory:` (or `sqlite:///:memory:`).
-/// - `postgres://user:password@host:port/database?sslmode=...` (also `postgresql://`); user
-///   and password are percent-decoded; the port defaults to 5432; `sslmode` is one of
-///   `disable`, `allow`, `prefer` (the default), `require`, `verify-ca`, `verify-full`.
+/// - `postgres://user:password@host:port/database?sslmode=...&sslrootcert=...` (also
+///   `postgresql://`); user and password are percent-decoded; the port defaults to 5432;
+///   `sslmode` is one of `disable`, `allow`, `prefer` (the default), `require`, `verify-ca`
+///   (the server's certificate must chain to a trusted CA), `verify-full` (that, and name the
+///   host); `sslrootcert` is the PEM file of the CAs to trust (`system`, or none: the system's
+///   trust store). As with libpq, `require` with an `sslrootcert` verifies like `verify-ca`.
 public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
     /// An embedded SQLite database.
     case sqlite(SQLiteLocation)
@@ -37,6 +40,29 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         public var password: String?
         public var database: String
         public var sslMode: SSLMode
+        /// The PEM file of the certificate authorities trusted to sign the server's certificate
+        /// (`sslrootcert`); nil or `system`: the system's trust store.
+        public var sslRootCertificate: String?
+
+        /// Whether the server's certificate is verified, and against which host name.
+        public var verification: Verification {
+            switch sslMode {
+            case .disable, .allow, .prefer: return .none
+            case .require: return sslRootCertificate == nil ? .none : .certificateAuthority
+            case .verifyCA: return .certificateAuthority
+            case .verifyFull: return .full
+            }
+        }
+
+        /// How the server's certificate is checked.
+        public enum Verification: Sendable, Hashable {
+            /// Not at all (the connection is still encrypted when TLS is used).
+            case none
+            /// It must chain to a trusted certificate authority.
+            case certificateAuthority
+            /// That, and it must name the host connected to.
+            case full
+        }
 
         /// - Parameters:
         ///   - host: Host name, address, or a Unix socket directory.
@@ -45,13 +71,23 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         ///   - password: Password, if any.
         ///   - database: Database name.
         ///   - sslMode: TLS use.
-        public init(host: String, port: Int, user: String, password: String?, database: String, sslMode: SSLMode) {
+        ///   - sslRootCertificate: The PEM file of the trusted certificate authorities, if not the system's.
+        public init(
+            host: String,
+            port: Int,
+            user: String,
+            password: String?,
+            database: String,
+            sslMode: SSLMode,
+            sslRootCertificate: String? = nil
+        ) {
             self.host = host
             self.port = port
             self.user = user
             self.password = password
             self.database = database
             self.sslMode = sslMode
+            self.sslRootCertificate = sslRootCertificate
         }
     }
 
@@ -114,6 +150,7 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
             throw .malformed(text, "the database name is missing: postgres://user:password@host:5432/database")
         }
         var sslMode = SSLMode.prefer
+        var sslRootCertificate: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -124,10 +161,15 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
                     )
                 }
                 sslMode = mode
+            case "sslrootcert":
+                guard let value = item.value, !value.isEmpty else {
+                    throw .malformed(text, "sslrootcert must name a PEM file of CA certificates, or 'system'")
+                }
+                sslRootCertificate = value == "system" ? nil : value
             case "host":
                 break
             default:
-                throw .malformed(text, "unknown parameter '\(item.name)' (supported: sslmode, host)")
+                throw .malformed(text, "unknown parameter '\(item.name)' (supported: sslmode, sslrootcert, host)")
             }
         }
         let user = components.percentEncodedUser?.removingPercentEncoding ?? "postgres"
@@ -137,7 +179,8 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
             user: user.isEmpty ? "postgres" : user,
             password: components.percentEncodedPassword?.removingPercentEncoding,
             database: database.removingPercentEncoding ?? database,
-            sslMode: sslMode
+            sslMode: sslMode,
+            sslRootCertificate: sslRootCertificate
         )
     }
 
@@ -152,6 +195,7 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
             let password = settings.password == nil ? "" : ":***"
             return "postgres://\(settings.user)\(password)@\(settings.host):\(settings.port)/\(settings.database)"
                 + "?sslmode=\(settings.sslMode.rawValue)"
+                + (settings.sslRootCertificate.map { "&sslrootcert=\($0)" } ?? "")
         }
     }
 }

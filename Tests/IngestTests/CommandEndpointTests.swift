@@ -133,7 +133,7 @@ struct CommandEndpointTests {
             answer: #"{"status":"Occupied"}"#
         )
         #expect(try await list("/db/reservations/?response_status=Occupied").count == 1)
-        #expect(try await Self.http(server.port, "POST", "/db/reservations/", body: "{}").status == 404)
+        #expect(try await Self.http(server.port, "POST", "/db/reservations/", body: "{}").status == 405)
         await charger.close()
         await server.stop()
     }

@@ -182,9 +182,48 @@ enum HistoryFormat {
         JSONWriter.appendString(text, to: &output)
     }
 
-    /// A CSV cell, quoted when it holds a comma, quote or line break.
+    /// A CSV text cell, quoted when it holds a comma, quote or line break. A cell a spreadsheet
+    /// would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return)
+    /// is neutralized with a leading `'`, unless it is a plain decimal number such as `-5.2`.
     static func csv(_ text: String) -> String {
+        let text = neutralized(text)
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// `text` with a `'` before it when a spreadsheet would read it as a formula.
+    static func neutralized(_ text: String) -> String {
+        guard let first = text.utf8.first,
+            first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-")
+                || first == UInt8(ascii: "@") || first == UInt8(ascii: "\t") || first == UInt8(ascii: "\r"),
+            !isDecimalNumber(text)
+        else { return text }
+        return "'" + text
+    }
+
+    /// Whether `text` is a decimal number: an optional sign, digits with an optional fraction,
+    /// an optional exponent (`-5.2`, `+12`, `-1.5e3`), and nothing else.
+    static func isDecimalNumber(_ text: String) -> Bool {
+        var bytes = text.utf8[...]
+        func digits() -> Int {
+            let count = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
+            bytes = bytes.dropFirst(count)
+            return count
+        }
+        if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+        var mantissa = digits()
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            mantissa += digits()
+        }
+        guard mantissa > 0 else { return false }
+        if let e = bytes.first, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+                bytes = bytes.dropFirst()
+            }
+            guard digits() > 0 else { return false }
+        }
+        return bytes.isEmpty
     }
 }

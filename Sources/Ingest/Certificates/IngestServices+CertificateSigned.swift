@@ -29,7 +29,7 @@ extension IngestServices {
             metrics.call(outcome: Self.callOutcome(error))
             logger.warning(
                 "Sending CertificateSigned failed",
-                metadata: ["charge_point_id": "\(chargePointID)", "error": "\(error)"]
+                metadata: ["charge_point_id": "\(chargePointID)", "error": .charger("\(error)")]
             )
             var bytes: [UInt8] = []
             bytes.append(contentsOf: #"{"error":"#.utf8)

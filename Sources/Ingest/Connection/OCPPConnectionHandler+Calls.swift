@@ -46,7 +46,14 @@ extension OCPPConnectionHandler {
                 }
                 callPromises.removeValue(forKey: id)?.fail(error)
             case .discard(let uniqueID, let reason):
-                logger.info("Discarded an answer", metadata: ["unique_id": "\(uniqueID)", "reason": "\(reason)"])
+                services.faultLog.log(
+                    logger,
+                    level: .info,
+                    source: session.chargePointID.description,
+                    kind: "discarded-answer",
+                    "Discarded an answer",
+                    metadata: ["unique_id": .charger(uniqueID), "reason": .charger("\(reason)")]
+                )
             }
         }
     }

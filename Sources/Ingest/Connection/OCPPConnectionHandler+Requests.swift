@@ -86,7 +86,14 @@ extension OCPPConnectionHandler {
     private func carryOut(_ result: PlannedResult, uniqueID: String) {
         services.apply(result.effects)
         if let reason = result.refusalReason {
-            logger.warning("Refused a request", metadata: ["unique_id": "\(uniqueID)", "reason": "\(reason)"])
+            services.faultLog.log(
+                logger,
+                level: .warning,
+                source: session.chargePointID.description,
+                kind: "refused-request",
+                "Refused a request",
+                metadata: ["unique_id": .charger(uniqueID), "reason": .charger(reason)]
+            )
         }
         if let followUp = result.followUp, case .result(let answered, _) = result.answer,
             case .rows(let rows) = result.rows

@@ -120,6 +120,7 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         callTimer?.cancel()
         machine.channelClosed()
         perform(correlator.closed())
+        services.faultLog.flush(logger, source: session.chargePointID.description, all: true)
         logger.info("Charger disconnected")
         context.fireChannelInactive()
     }
@@ -216,7 +217,7 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             if !unknownProperties.isEmpty {
                 logger.debug(
                     "Ignored properties the schema does not define",
-                    metadata: ["action": "\(request.action.rawValue)", "properties": "\(unknownProperties)"]
+                    metadata: ["action": "\(request.action.rawValue)", "properties": .charger("\(unknownProperties)")]
                 )
             }
             services.metrics.received(request.action)
@@ -228,12 +229,26 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .failure(let error):
             guard let uniqueID = error.uniqueID else {
                 // Nothing to answer: the frame has no readable unique id.
-                logger.warning("Unanswerable malformed frame", metadata: ["error": "\(error.error)"])
+                services.faultLog.log(
+                    logger,
+                    level: .warning,
+                    source: session.chargePointID.description,
+                    kind: "malformed",
+                    "Unanswerable malformed frame",
+                    metadata: ["error": .charger("\(error.error)")]
+                )
                 return
             }
-            logger.info(
+            services.faultLog.log(
+                logger,
+                level: .info,
+                source: session.chargePointID.description,
+                kind: "malformed",
                 "Refused a malformed message",
-                metadata: ["action": "\(error.action ?? "?")", "error": "\(error.error)"]
+                metadata: [
+                    "action": .charger(error.action ?? "?"), "unique_id": .charger(uniqueID),
+                    "error": .charger("\(error.error)"),
+                ]
             )
             answerError(uniqueID: uniqueID, code: error.error.code, description: error.error.description)
         }
@@ -247,9 +262,11 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .none:
             return
         case .closeConnection(let missed):
+            services.faultLog.flush(logger, source: session.chargePointID.description, all: true)
             logger.warning("Charger answered no ping; disconnecting", metadata: ["missed": "\(missed)"])
             context.close(promise: nil)
         case .sendPing:
+            services.faultLog.flush(logger, source: session.chargePointID.description)
             appendFrame(opcode: .ping, UnsafeRawBufferPointer(start: nil, count: 0))
             flushOutput()
         }

@@ -1,5 +1,6 @@
 /// Whether an HTTP request may become an OCPP WebSocket: the path names a valid charge point
-/// id and the client offers the `ocpp1.6` subprotocol (or none, when that is allowed).
+/// id, the client offers the `ocpp1.6` subprotocol (or none, when that is allowed), and it
+/// carries no browser `Origin` other than the allowed ones.
 ///
 /// Pure, so the upgrader and the HTTP fallback (which explains a refusal) agree.
 public enum UpgradeDecision: Sendable, Hashable {
@@ -18,10 +19,27 @@ public enum UpgradeDecision: Sendable, Hashable {
     ///   - uri: The request target (path and maybe a query).
     ///   - offeredSubprotocols: The values of every `Sec-WebSocket-Protocol` header.
     ///   - requireSubprotocol: Whether a client offering none is refused.
-    public init(uri: String, offeredSubprotocols: [String], requireSubprotocol: Bool) {
+    ///   - origins: The values of every `Origin` header. Chargers send none; a browser always
+    ///     does, so a page on another site cannot open a charger's connection in its name.
+    ///   - allowedOrigins: The origins accepted anyway (exact match, e.g. `https://ops.example.com`).
+    public init(
+        uri: String,
+        offeredSubprotocols: [String],
+        requireSubprotocol: Bool,
+        origins: [String] = [],
+        allowedOrigins: Set<String> = []
+    ) {
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard path.hasPrefix(Self.pathPrefix) else {
             self = .refuse(status: 404, reason: "the OCPP endpoint is \(Self.pathPrefix){charge_point_id}")
+            return
+        }
+        if let origin = origins.first(where: { !allowedOrigins.contains($0) }) {
+            self = .refuse(
+                status: 403,
+                reason: "WebSocket upgrades from browser origin '\(LogText.escaped(origin))' are refused; "
+                    + "list the origin in OCPP_ALLOWED_ORIGINS to allow it"
+            )
             return
         }
         let segment = path.dropFirst(Self.pathPrefix.count)

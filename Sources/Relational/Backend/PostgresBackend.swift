@@ -13,7 +13,8 @@ final class PostgresBackend: DatabaseBackend {
     /// The advisory lock key that serializes migrations across servers ("ocppmigr").
     static let migrationLockKey: Int64 = 0x6F63_7070_6D69_6772
 
-    init(settings: DatabaseURL.PostgresSettings, maximumConnections: Int, logger: Logger) {
+    /// - Throws: When the `sslrootcert` file cannot be read as PEM certificates.
+    init(settings: DatabaseURL.PostgresSettings, maximumConnections: Int, logger: Logger) throws {
         var configuration: PostgresClient.Configuration
         if settings.host.hasPrefix("/") {
             configuration = PostgresClient.Configuration(
@@ -29,7 +30,7 @@ final class PostgresBackend: DatabaseBackend {
                 username: settings.user,
                 password: settings.password,
                 database: settings.database,
-                tls: Self.tls(for: settings.sslMode)
+                tls: try Self.tls(for: settings)
             )
         }
         configuration.options.maximumConnections = maximumConnections
@@ -38,26 +39,42 @@ final class PostgresBackend: DatabaseBackend {
         runTask = Task { await client.run() }
     }
 
-    private static func tls(for mode: DatabaseURL.SSLMode) -> PostgresClient.Configuration.TLS {
-        switch mode {
-        case .disable:
-            return .disable
-        case .allow, .prefer:
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .none
-            return .prefer(tls)
-        case .require:
-            // libpq's `require` encrypts without verifying the certificate.
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .none
-            return .require(tls)
-        case .verifyCA:
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .noHostnameVerification
-            return .require(tls)
-        case .verifyFull:
-            return .require(.makeClientConfiguration())
+    /// The TLS use `settings` ask for, as libpq's `sslmode` and `sslrootcert` define it.
+    static func tls(for settings: DatabaseURL.PostgresSettings) throws -> PostgresClient.Configuration.TLS {
+        let tls = try tlsConfiguration(for: settings)
+        switch settings.sslMode {
+        case .disable: return .disable
+        case .allow, .prefer: return .prefer(tls)
+        case .require, .verifyCA, .verifyFull: return .require(tls)
         }
+    }
+
+    /// The TLS configuration of a connection to the server `settings` name.
+    static func tlsConfiguration(for settings: DatabaseURL.PostgresSettings) throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch settings.verification {
+        case .none:
+            // libpq's `allow`, `prefer` and `require` encrypt without verifying the certificate.
+            tls.certificateVerification = .none
+        case .certificateAuthority:
+            tls.certificateVerification = .noHostnameVerification
+        case .full:
+            // The host name of the URL, or for an address the address itself, must be in the certificate.
+            tls.certificateVerification = .fullVerification
+        }
+        if tls.certificateVerification != .none, let path = settings.sslRootCertificate {
+            let certificates: [NIOSSLCertificate]
+            do {
+                certificates = try NIOSSLCertificate.fromPEMFile(path)
+            } catch {
+                throw PostgresTLSError(message: "cannot read sslrootcert '\(path)' as PEM certificates: \(error)")
+            }
+            guard !certificates.isEmpty else {
+                throw PostgresTLSError(message: "sslrootcert '\(path)' holds no PEM certificate")
+            }
+            tls.trustRoots = .certificates(certificates)
+        }
+        return tls
     }
 
     func withConnection<Result: Sendable>(
@@ -101,4 +118,10 @@ final class PostgresBackend: DatabaseBackend {
         runTask.cancel()
         await runTask.value
     }
+}
+
+/// A PostgreSQL URL whose TLS settings cannot be used.
+struct PostgresTLSError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

@@ -51,7 +51,15 @@ public final class RelationalStore: Sendable {
                 throw RelationalStoreError(code: .unavailable, message: "cannot open SQLite database \(url): \(error)")
             }
         case .postgres(let settings):
-            backend = PostgresBackend(settings: settings, maximumConnections: maximumConnections, logger: logger)
+            do {
+                backend = try PostgresBackend(
+                    settings: settings,
+                    maximumConnections: maximumConnections,
+                    logger: logger
+                )
+            } catch {
+                throw RelationalStoreError(code: .unavailable, message: "cannot connect to \(url): \(error)")
+            }
         }
     }
 
