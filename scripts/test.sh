@@ -2,7 +2,7 @@
 # Runs the whole test suite: format lint, a warning-free build, the generated protocol code
 # checked against the schemas, every test (with a throwaway PostgreSQL cluster whose URL the
 # tests read from OCPP_TEST_POSTGRES_URL), then schemathesis against the running server's
-# /openapi.json: no 5xx, and every response as the document says.
+# /openapi.json: every check with an admin token, and no write that succeeds with an analyst's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
@@ -47,6 +47,11 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'ocpp==2.1.0' 'websockets>=13' \
     'cryptography>=42' 'schemathesis>=4.3,<5'
 export OCPP_TEST_PYTHON="$venv/bin/python"
+# Swagger UI's files for /docs (the tests and the schemathesis server serve them): the same
+# pinned copy scripts/run.sh installs; only its dist folder is used, so no dependencies.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps 'flask-swagger-ui==5.34.0'
+SWAGGER_UI_DIR="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/flask_swagger_ui/dist"
+export SWAGGER_UI_DIR
 
 # --- Lint and generated code ------------------------------------------------------------
 log "swift format lint"
@@ -76,24 +81,43 @@ log "schemathesis against /openapi.json of a running server (PostgreSQL)"
 "${as_postgres[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres ocpp_schemathesis
 api_dir=$(mktemp -d /tmp/ocpp-test-api.XXXXXX)
 api_port=$(free_port)
-DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_schemathesis?sslmode=disable" DATA_DIR="$api_dir/data" \
-    HOST=127.0.0.1 PORT="$api_port" LOG_LEVEL=warning "$bin_dir/ocpp-server" >"$api_dir/server.log" 2>&1 &
+export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/ocpp_schemathesis?sslmode=disable"
+# The tokens, made with the CLI before the server starts (the token alone is the last line).
+admin_token=$("$bin_dir/ocpp-server" token create --role admin --name schemathesis-admin 2>/dev/null | tail -1)
+analyst_token=$("$bin_dir/ocpp-server" token create --role analyst --name schemathesis-analyst 2>/dev/null | tail -1)
+[ -n "$admin_token" ] && [ -n "$analyst_token" ] || { log "ocpp-server token create printed no token"; exit 1; }
+DATA_DIR="$api_dir/data" HOST=127.0.0.1 PORT="$api_port" LOG_LEVEL=warning "$bin_dir/ocpp-server" \
+    >"$api_dir/server.log" 2>&1 &
 api_pid=$!
+unset DATABASE_URL
 stop_api() { kill "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; }
 trap 'stop_api; stop_postgres' EXIT
-schemathesis_status=0
+schemathesis_failed() {
+    { grep -vE '^  - |^💡|^$' "$1" || true; } | tail -40 >&2
+    log "$2 (log: $1)"
+    tail -40 "$api_dir/server.log" >&2
+    exit 1
+}
 # One worker: with two, hypothesis parses lambda sources from two threads at once, and the
 # ast module of CPython 3.11 before 3.11.9 shares its recursion counter between threads
 # ("SystemError: AST constructor recursion depth mismatch"), a failure of the tool, not the API.
-"$venv/bin/schemathesis" run "http://127.0.0.1:$api_port/openapi.json" --wait-for-schema 60 \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+# Every check, as admin. Revoking tokens is left out: ids 1, 2, ... are this run's own tokens
+# (the tests revoke tokens; here a revoked admin token would turn the rest of the run into 401s).
+"$venv/bin/schemathesis" run "http://127.0.0.1:$api_port/openapi.json" --wait-for-schema 60 --checks all \
+    --header "Authorization: Bearer $admin_token" --exclude-operation-id revoke_api_token \
     --phases examples,coverage,fuzzing,stateful --max-examples 30 --workers 1 --seed 1 \
-    --no-color >"$api_dir/schemathesis.log" 2>&1 || schemathesis_status=$?
-{ grep -vE '^  - |^💡|^$' "$api_dir/schemathesis.log" || true; } | tail -40 >&2
-if [ "$schemathesis_status" -ne 0 ]; then
-    log "schemathesis found responses that break the document (log: $api_dir/schemathesis.log)"
-    tail -40 "$api_dir/server.log" >&2
-    exit 1
-fi
+    --no-color >"$api_dir/schemathesis.log" 2>&1 ||
+    schemathesis_failed "$api_dir/schemathesis.log" "schemathesis found answers that break the document"
+{ grep -vE '^  - |^💡|^$' "$api_dir/schemathesis.log" || true; } | tail -12 >&2
+# Read-only: every write (POST, PUT, PATCH, DELETE) with valid data and an analyst token must
+# answer 403; scripts/schemathesis-read-only.toml makes any other status a failure.
+"$venv/bin/schemathesis" --config-file scripts/schemathesis-read-only.toml run \
+    "http://127.0.0.1:$api_port/openapi.json" --checks not_a_server_error \
+    --header "Authorization: Bearer $analyst_token" --mode positive \
+    --include-method POST --include-method PUT --include-method PATCH --include-method DELETE \
+    --phases examples,coverage,fuzzing,stateful --max-examples 10 --workers 1 --seed 1 \
+    --no-color >"$api_dir/schemathesis-analyst.log" 2>&1 ||
+    schemathesis_failed "$api_dir/schemathesis-analyst.log" "a write with an analyst token did not answer 403"
+{ grep -vE '^  - |^💡|^$' "$api_dir/schemathesis-analyst.log" || true; } | tail -8 >&2
 stop_api
 rm -rf "$api_dir"

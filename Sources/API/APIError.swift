@@ -58,7 +58,8 @@ struct APIError: HTTPResponseError {
         switch error.code {
         case .notFound: self = .detail(error.message, status: .notFound)
         case .conflict, .stillReferenced: self = .detail(error.message, status: .conflict)
-        case .invalidReference: self = .invalid(location: ["body"], message: error.message, type: "foreign_key")
+        // A reference to a row that does not exist (yet): the request is valid, the database's state refuses it.
+        case .invalidReference: self = .detail(error.message, status: .conflict)
         case .invalidValue: self = .invalid(location: ["body"], message: error.message, type: "value_error")
         default: self = .detail("the database is unavailable: \(error.message)", status: .serviceUnavailable)
         }

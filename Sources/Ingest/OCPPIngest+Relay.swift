@@ -111,7 +111,8 @@ extension OCPPIngest {
         services.logger.error(
             "Relaying a message failed",
             metadata: [
-                "charge_point_id": "\(chargePointID)", "action": "\(request.action.rawValue)", "error": "\(error)",
+                "charge_point_id": "\(chargePointID)", "action": "\(request.action.rawValue)",
+                "error": .charger("\(error)"),
             ]
         )
         return RelayError(code: .internalError, description: "storing the message failed; retry: \(error)")

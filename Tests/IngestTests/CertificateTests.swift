@@ -688,10 +688,15 @@ struct CertificateTests {
 
         // Refusals.
         #expect(try await HTTP.http(server.port, "GET", "/db/chargers/999999/events").status == 404)
-        for bad in [
+        // A range whose end is not after its start is empty (as the other history endpoints answer it).
+        for empty in [
             "?from=2026-03-01T10:00:10Z&to=2026-03-01T10:00:00Z", "?from=2026-03-01T10:00:00Z&to=2026-03-01T10:00:00Z",
-            "?from=yesterday", "?action=MeterValues", "?limit=0", "?cursor=x", "?connector_id=1",
         ] {
+            let (status, items, next) = try await get(empty)
+            #expect(status == 200, "\(empty)")
+            #expect(items.isEmpty && next == nil, "\(empty)")
+        }
+        for bad in ["?from=yesterday", "?action=MeterValues", "?limit=0", "?cursor=x", "?connector_id=1"] {
             let (badStatus, _, _) = try await get(bad)
             #expect(badStatus == 422, "\(bad)")
         }

@@ -70,6 +70,12 @@ enum ChargePointCommands {
             }
             // An empty body is an empty object (requests without required fields).
             let bytes = body.readableBytes == 0 ? Array("{}".utf8) : Array(buffer: body)
+            if let value = JSONValue.parse(bytes),
+                let schema = OpenAPIDocument.requestSchemas["\(Request.action.rawValue)Request"],
+                let error = SchemaBounds.violation(value, schema)
+            {
+                throw error
+            }
             let call: Request
             do throws(OCPPError) {
                 call = try Request.decode(
@@ -79,7 +85,13 @@ enum ChargePointCommands {
             } catch {
                 throw APIError.validation(error, location: ["body"])
             }
-            if let install = call as? InstallCertificateRequest {
+            // The certificate is checked for a charger that is there to be sent it (404 otherwise).
+            if let install = call as? InstallCertificateRequest,
+                let chargePointID = try? ChargePointID(
+                    pathSegment: Substring(context.parameters.get("charge_point_id") ?? "")
+                ),
+                ingest.connection(chargePointID) != nil
+            {
                 try checkCertificate(install.certificate)
             }
             return try await send(
@@ -263,7 +275,9 @@ enum ChargePointCommands {
         var limit = 100
         var offset = 0
         if let text = query["limit"] {
-            guard let value = Int(text), (1...1000).contains(value) else {
+            guard let value = ResourceCoding.integer(String(text)).flatMap({ Int(exactly: $0) }),
+                (1...1000).contains(value)
+            else {
                 throw .invalid(
                     location: ["query", "limit"],
                     message: "limit must be a whole number in 1...1000",
@@ -273,7 +287,7 @@ enum ChargePointCommands {
             limit = value
         }
         if let text = query["offset"] {
-            guard let value = Int(text), value >= 0 else {
+            guard let value = ResourceCoding.integer(String(text)).flatMap({ Int(exactly: $0) }), value >= 0 else {
                 throw .invalid(
                     location: ["query", "offset"],
                     message: "offset must be a whole number, 0 or more",

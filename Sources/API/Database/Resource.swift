@@ -53,10 +53,21 @@ struct Resource: Sendable {
     var timeFilter: String?
     /// Written by the server only: the API lists and reads it.
     var readOnly = false
+    /// The largest id the table hands out (its ids start at 1).
+    var idMaximum = Int64.max
 
     /// Every field a response carries, in order.
     var responseFields: [ResourceField] {
-        [ResourceField(name: "id", kind: .integer, description: "The database id.", readOnly: true)] + fields + [
+        [
+            ResourceField(
+                name: "id",
+                kind: .integer,
+                description: "The database id.",
+                readOnly: true,
+                minimum: 1,
+                maximum: idMaximum
+            )
+        ] + fields + [
             ResourceField(
                 name: "created_at",
                 kind: .dateTime,
@@ -110,6 +121,7 @@ extension Resource {
             description: description,
             nullable: nullable,
             minimum: 1,
+            maximum: Int64.max,
             filterable: true
         )
     }
@@ -314,12 +326,20 @@ extension Resource {
                 minimum: -2_147_483_648,
                 maximum: 2_147_483_647
             ),
-            ResourceField(name: "meter_start", kind: .integer, description: "Energy register at the start, in Wh."),
+            ResourceField(
+                name: "meter_start",
+                kind: .integer,
+                description: "Energy register at the start, in Wh.",
+                minimum: Int64(Int32.min),
+                maximum: Int64(Int32.max)
+            ),
             ResourceField(
                 name: "meter_stop",
                 kind: .integer,
                 description: "Energy register at the stop, in Wh.",
-                nullable: true
+                nullable: true,
+                minimum: Int64(Int32.min),
+                maximum: Int64(Int32.max)
             ),
             ResourceField(name: "start_time", kind: .dateTime, description: "When it started."),
             time("stop_time", "When it stopped."),
@@ -337,10 +357,13 @@ extension Resource {
                 name: "energy_wh",
                 kind: .integer,
                 description: "meter_stop - meter_start, once stopped.",
-                nullable: true
+                nullable: true,
+                minimum: Int64(Int32.min) - Int64(Int32.max),
+                maximum: Int64(Int32.max) - Int64(Int32.min)
             ),
         ],
-        timeFilter: "start_time"
+        timeFilter: "start_time",
+        idMaximum: Int64(Int32.max)
     )
 
     private static func recorded(
@@ -348,7 +371,8 @@ extension Resource {
         _ kind: ResourceField.Kind,
         _ description: String,
         nullable: Bool = false,
-        filterable: Bool = false
+        filterable: Bool = false,
+        bounds: ClosedRange<Int64>? = nil
     ) -> ResourceField {
         ResourceField(
             name: name,
@@ -356,9 +380,18 @@ extension Resource {
             description: description,
             nullable: nullable,
             readOnly: true,
+            minimum: bounds?.lowerBound,
+            maximum: bounds?.upperBound,
             filterable: filterable
         )
     }
+
+    /// A database id's range.
+    private static let ids: ClosedRange<Int64> = 1...Int64.max
+    /// An OCPP integer's range (32 bits).
+    private static let ocppIntegers = Int64(Int32.min)...Int64(Int32.max)
+    /// An OCPP connector id's range.
+    private static let connectorIDs = 0...Int64(Int32.max)
 
     static let reservations = Resource(
         collection: "reservations",
@@ -366,9 +399,15 @@ extension Resource {
         idParameter: "reservation_record_id",
         displayName: "reservation",
         fields: [
-            recorded("charger_id", .integer, "The charger's database id.", filterable: true),
-            recorded("reservation_id", .integer, "The OCPP reservationId.", filterable: true),
-            recorded("connector_id", .integer, "The OCPP connector id (0: any).", filterable: true),
+            recorded("charger_id", .integer, "The charger's database id.", filterable: true, bounds: ids),
+            recorded("reservation_id", .integer, "The OCPP reservationId.", filterable: true, bounds: ocppIntegers),
+            recorded(
+                "connector_id",
+                .integer,
+                "The OCPP connector id (0: any).",
+                filterable: true,
+                bounds: connectorIDs
+            ),
             recorded("id_tag", .string, "The idTag it is for.", filterable: true),
             recorded("parent_id_tag", .string, "The parent idTag, if any.", nullable: true),
             recorded("expiry_date", .dateTime, "When it expires."),
@@ -389,13 +428,31 @@ extension Resource {
         idParameter: "charging_profile_record_id",
         displayName: "charging profile",
         fields: [
-            recorded("charger_id", .integer, "The charger's database id.", filterable: true),
-            recorded("connector_id", .integer, "The OCPP connector id it was set on.", filterable: true),
-            recorded("charging_profile_id", .integer, "The OCPP chargingProfileId.", filterable: true),
-            recorded("stack_level", .integer, "Its stack level."),
+            recorded("charger_id", .integer, "The charger's database id.", filterable: true, bounds: ids),
+            recorded(
+                "connector_id",
+                .integer,
+                "The OCPP connector id it was set on.",
+                filterable: true,
+                bounds: connectorIDs
+            ),
+            recorded(
+                "charging_profile_id",
+                .integer,
+                "The OCPP chargingProfileId.",
+                filterable: true,
+                bounds: ocppIntegers
+            ),
+            recorded("stack_level", .integer, "Its stack level.", bounds: ocppIntegers),
             recorded("purpose", .string, "ChargePointMaxProfile, TxDefaultProfile or TxProfile.", filterable: true),
             recorded("kind", .string, "Absolute, Recurring or Relative."),
-            recorded("transaction_id", .integer, "The transaction a TxProfile is for.", nullable: true),
+            recorded(
+                "transaction_id",
+                .integer,
+                "The transaction a TxProfile is for.",
+                nullable: true,
+                bounds: ocppIntegers
+            ),
             recorded("profile", .string, "The profile as sent, JSON in snake_case."),
             recorded(
                 "response_status",

@@ -48,6 +48,40 @@ struct ResourceCoding: Sendable {
         OCPPTimestamp(iso8601: text).map { Date(timeIntervalSince1970: Double($0.millisecondsSince1970) / 1000) }
     }
 
+    /// The integer a path or query parameter spells: a JSON number with an integral value
+    /// (`12`, `-3`, `12.0`, `1.2e3`), as JSON Schema's `integer` has it; nil for anything else
+    /// or outside the 64-bit range.
+    static func integer(_ text: String) -> Int64? {
+        guard isJSONNumber(text) else { return nil }
+        if let value = Int64(text) { return value }
+        guard let real = Double(text), real.rounded() == real else { return nil }
+        return Int64(exactly: real)
+    }
+
+    /// Whether `text` is a number in JSON's grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    static func isJSONNumber(_ text: String) -> Bool {
+        var bytes = Array(text.utf8)[...]
+        func digits() -> Int {
+            let count = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
+            bytes = bytes.dropFirst(count)
+            return count
+        }
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        let leadingZero = bytes.first == UInt8(ascii: "0")
+        let integral = digits()
+        guard integral > 0, !(leadingZero && integral > 1) else { return false }
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            guard digits() > 0 else { return false }
+        }
+        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            guard digits() > 0 else { return false }
+        }
+        return bytes.isEmpty
+    }
+
     static func timestamp(_ date: Date) -> String {
         OCPPTimestamp(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down))).iso8601
     }

@@ -154,13 +154,22 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         return entity
     }
 
+    /// The id the path parameter `name` names: 1 up to the largest id of the table it addresses.
     static func pathID(_ name: String, _ context: APIRequestContext) throws(ResourceCoding.Invalid) -> Int64 {
         let text = context.parameters.get(name) ?? ""
-        guard let id = Int64(text) else {
+        guard let id = ResourceCoding.integer(text) else {
             throw ResourceCoding.Invalid(
                 location: ["path", name],
                 message: "must be an integer id, got \(text)",
                 type: "int_parsing"
+            )
+        }
+        let maximum = DatabaseRoutes.resources.first { $0.idParameter == name }?.idMaximum ?? Int64.max
+        guard (1...maximum).contains(id) else {
+            throw ResourceCoding.Invalid(
+                location: ["path", name],
+                message: "must be an id in 1...\(maximum), got \(id)",
+                type: id < 1 ? "greater_than_equal" : "less_than_equal"
             )
         }
         return id
@@ -201,15 +210,16 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
             }
             switch name {
             case "limit":
-                guard let limit = Int(text), (1...ListQuery.maximumLimit).contains(limit) else {
+                guard let limit = ResourceCoding.integer(text), (1...Int64(ListQuery.maximumLimit)).contains(limit)
+                else {
                     throw invalid("must be a whole number in 1...\(ListQuery.maximumLimit), got \(text)", "int_parsing")
                 }
-                query.limit = limit
+                query.limit = Int(limit)
             case "offset":
-                guard let offset = Int(text), offset >= 0 else {
+                guard let offset = ResourceCoding.integer(text), offset >= 0 else {
                     throw invalid("must be a whole number, 0 or more, got \(text)", "int_parsing")
                 }
-                query.offset = offset
+                query.offset = Int(offset)
             case "sort":
                 let column = text.hasPrefix("-") ? String(text.dropFirst()) : text
                 guard resource.sortableFields.contains(column) else {
@@ -250,13 +260,14 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         if field.nullable, text == "null" { return .null }
         switch field.kind {
         case .integer:
-            guard let value = Int64(text) else {
+            guard let value = ResourceCoding.integer(text) else {
                 throw ResourceCoding.Invalid(
                     location: location,
                     message: "must be an integer\(field.nullable ? " or null" : ""), got \(text)",
                     type: "int_parsing"
                 )
             }
+            try ResourceCoding.check(.integer(value), field: field, location: location)
             return .integer(value)
         case .string:
             try ResourceCoding.check(.string(text), field: field, location: location)

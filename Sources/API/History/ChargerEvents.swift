@@ -45,7 +45,7 @@ enum ChargerEvents {
         }
     }
 
-    /// `from`, `to` (from before to), `action` (repeatable, one of ``actions``), `limit`, `cursor`.
+    /// `from`, `to` (an empty range when to is not after from), `action` (repeatable, one of ``actions``), `limit`, `cursor`.
     static func eventsQuery(
         _ parameters: Hummingbird.Parameters
     ) throws(ResourceCoding.Invalid) -> (EventQuery, Set<String>?) {
@@ -76,7 +76,7 @@ enum ChargerEvents {
                 }
                 eventTypes = (eventTypes ?? []).union([text])
             case "limit":
-                guard let limit = Int(text), (1...MeterHistory.maximumLimit).contains(limit) else {
+                guard let limit = MeterHistory.integer(value, in: 1...MeterHistory.maximumLimit) else {
                     throw invalid(
                         "must be a whole number in 1...\(MeterHistory.maximumLimit), got \(text)",
                         "int_parsing"
@@ -84,7 +84,7 @@ enum ChargerEvents {
                 }
                 query.limit = limit
             case "cursor":
-                guard let cursor = EventCursor(text) else {
+                guard let cursor = MeterHistory.cursor(text) else {
                     throw invalid("not a cursor this API returned", "value_error")
                 }
                 query.cursor = cursor
@@ -94,13 +94,6 @@ enum ChargerEvents {
                     "extra_forbidden"
                 )
             }
-        }
-        if let from = query.from, let to = query.to, from >= to {
-            throw ResourceCoding.Invalid(
-                location: ["query", "to"],
-                message: "must be after from",
-                type: "value_error"
-            )
         }
         return (query, eventTypes)
     }

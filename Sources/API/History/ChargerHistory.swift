@@ -59,12 +59,15 @@ enum ChargerHistory {
                     query.to = timestamp.millisecondsSince1970
                 }
             case "connector_id":
-                guard let connector = Int(text), connector >= 0 else {
-                    throw invalid("must be a whole number, 0 or more, got \(text)", "int_parsing")
+                guard let connector = MeterHistory.integer(value, in: MeterHistory.connectorIDs) else {
+                    throw invalid(
+                        "must be a whole number in 0...\(MeterHistory.connectorIDs.upperBound), got \(text)",
+                        "int_parsing"
+                    )
                 }
                 query.connectorID = connector
             case "limit":
-                guard let limit = Int(text), (1...MeterHistory.maximumLimit).contains(limit) else {
+                guard let limit = MeterHistory.integer(value, in: 1...MeterHistory.maximumLimit) else {
                     throw invalid(
                         "must be a whole number in 1...\(MeterHistory.maximumLimit), got \(text)",
                         "int_parsing"
@@ -72,7 +75,7 @@ enum ChargerHistory {
                 }
                 query.limit = limit
             case "cursor":
-                guard let cursor = EventCursor(text) else {
+                guard let cursor = MeterHistory.cursor(text) else {
                     throw invalid("not a cursor this API returned", "value_error")
                 }
                 query.cursor = cursor

@@ -13,6 +13,36 @@ import TimeSeries
 enum MeterHistory {
     static let defaultLimit = 1000
     static let maximumLimit = 10_000
+    /// The OCPP connector ids a query may name (those a charger may send).
+    static let connectorIDs = 0...Int(Int32.max)
+
+    /// What a `next_cursor` looks like: a timestamp in milliseconds, a dot and a series id (32 bits).
+    static let cursorPattern =
+        "^-?[0-9]{1,18}\\.(0|[1-9][0-9]{0,8}|[1-3][0-9]{9}|4[01][0-9]{8}|42[0-8][0-9]{7}|429[0-3][0-9]{6}"
+        + "|4294[0-8][0-9]{5}|42949[0-5][0-9]{4}|429496[0-6][0-9]{3}|4294967[01][0-9]{2}|42949672[0-8][0-9]"
+        + "|429496729[0-5])$"
+
+    /// The cursor `text` spells, when it matches ``cursorPattern``.
+    static func cursor(_ text: String) -> EventCursor? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        let timestamp = parts[0].hasPrefix("-") ? parts[0].dropFirst() : parts[0]
+        let series = parts[1]
+        guard (1...18).contains(timestamp.count), timestamp.allSatisfy(isDigit),
+            (1...10).contains(series.count), series.allSatisfy(isDigit),
+            series == "0" || !series.hasPrefix("0")
+        else { return nil }
+        return EventCursor(text)
+    }
+
+    private static func isDigit(_ character: Character) -> Bool { character >= "0" && character <= "9" }
+
+    /// A query parameter's whole number within `range`, nil otherwise.
+    static func integer(_ text: Substring, in range: ClosedRange<Int>) -> Int? {
+        guard let value = ResourceCoding.integer(String(text)), let value = Int(exactly: value), range.contains(value)
+        else { return nil }
+        return value
+    }
 
     static func register(
         on router: Router<APIRequestContext>,
@@ -77,20 +107,20 @@ enum MeterHistory {
         let phases = query[values: "phase"].map(String.init)
         if !phases.isEmpty { parameters.phases = Set(phases) }
         if let text = query["connector_id"] {
-            guard let value = Int(text), value >= 0 else {
-                return .failure(Invalid("connector_id", "not a whole number"))
+            guard let value = integer(text, in: connectorIDs) else {
+                return .failure(Invalid("connector_id", "must be a whole number in 0...\(connectorIDs.upperBound)"))
             }
             parameters.connectorID = value
         }
         if let text = query["limit"] {
-            guard let value = Int(text), (1...maximumLimit).contains(value) else {
+            guard let value = integer(text, in: 1...maximumLimit) else {
                 return .failure(Invalid("limit", "must be a whole number in 1...\(maximumLimit)"))
             }
             parameters.limit = value
             parameters.limitGiven = true
         }
         if let text = query["cursor"] {
-            guard let cursor = EventCursor(String(text)) else {
+            guard let cursor = cursor(String(text)) else {
                 return .failure(Invalid("cursor", "not a cursor this API returned"))
             }
             parameters.cursor = cursor
@@ -127,7 +157,10 @@ enum MeterHistory {
 
     /// `15m` and the like, in milliseconds.
     static func bucketWidth(_ text: String) -> Int64? {
-        guard let unit = text.last, let count = Int64(text.dropLast()), count > 0 else { return nil }
+        let digits = text.dropLast()
+        guard let unit = text.last, (1...6).contains(digits.count), digits.allSatisfy(isDigit),
+            !digits.hasPrefix("0"), let count = Int64(digits)
+        else { return nil }
         let factor: Int64
         switch unit {
         case "s": factor = 1000

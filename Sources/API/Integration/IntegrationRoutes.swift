@@ -78,6 +78,11 @@ enum IntegrationRoutes {
                 type: "string_pattern_mismatch"
             )
         }
+        if let schema = OpenAPIDocument.requestSchemas["Relayed\(endpoint.action.rawValue)Request"],
+            let error = SchemaBounds.violation(.object(body), schema)
+        {
+            throw error
+        }
         let message = try APIJSONEncoder.bytes(JSONValue.object(body))
         let decoded: ChargePointRequest
         do throws(OCPPError) {

@@ -15,7 +15,7 @@ extension OpenAPIDocument {
                 prefix += "/\(parent.collection)/{\(name)}"
                 operationPrefix += parent.displayName.replacingOccurrences(of: " ", with: "_") + "_"
                 scopeParameters.append(
-                    parameter(name, in: "path", integer(), "The \(parent.displayName)'s database id.")
+                    parameter(name, in: "path", id(parent), "The \(parent.displayName)'s database id.")
                 )
             }
             let collection = "\(prefix)/\(resource.collection)/"
@@ -25,9 +25,19 @@ extension OpenAPIDocument {
             let idParameter = parameter(
                 resource.idParameter,
                 in: "path",
-                integer(),
+                id(resource),
                 "The \(resource.displayName)'s database id."
             )
+            // A nested collection's path sets its parent: bodies leave that field out.
+            let fixed = Set(scope.parameters)
+            let create =
+                fixed.isEmpty
+                ? reference("\(resource.schemaName)Create")
+                : object(resource.writableFields.filter { !fixed.contains($0.name) }, required: nil)
+            let patch =
+                fixed.isEmpty
+                ? reference("\(resource.schemaName)Patch")
+                : object(resource.writableFields.filter { !fixed.contains($0.name) }, required: [])
             let tag = "Database: \(resource.collection)"
             var listParameters =
                 scopeParameters + [
@@ -37,7 +47,7 @@ extension OpenAPIDocument {
                         integer(minimum: 1, maximum: Int64(ListQuery.maximumLimit)),
                         "Items per page (50)."
                     ),
-                    parameter("offset", in: "query", integer(minimum: 0), "Items to skip."),
+                    parameter("offset", in: "query", integer(minimum: 0, maximum: Int64.max), "Items to skip."),
                     parameter(
                         "sort",
                         in: "query",
@@ -76,7 +86,10 @@ extension OpenAPIDocument {
                 )
             }
             let notFound = response("It, or a parent in the path, does not exist.", reference("Detail"))
-            let conflict = response("A unique value is taken, or other rows still refer to it.", reference("Detail"))
+            let conflict = response(
+                "A unique value is taken, other rows still refer to it, or it refers to a row that does not exist.",
+                reference("Detail")
+            )
             add(
                 &paths,
                 collection,
@@ -117,7 +130,7 @@ extension OpenAPIDocument {
                     "Create a \(resource.displayName).",
                     tag: tag,
                     parameters: scopeParameters,
-                    body: reference("\(resource.schemaName)Create"),
+                    body: create,
                     responses: [
                         "201": created(resource, singular: singular, scope: scope),
                         "404": notFound, "409": conflict, "413": detail, "422": invalid, "503": unavailable,
@@ -137,7 +150,7 @@ extension OpenAPIDocument {
                     "Replace every writable field (absent optional fields become null or their default).",
                     tag: tag,
                     parameters: scopeParameters + [idParameter],
-                    body: reference("\(resource.schemaName)Create"),
+                    body: create,
                     responses: updateResponses
                 )
             )
@@ -150,7 +163,7 @@ extension OpenAPIDocument {
                     "Change the fields the body names.",
                     tag: tag,
                     parameters: scopeParameters + [idParameter],
-                    body: reference("\(resource.schemaName)Patch"),
+                    body: patch,
                     responses: updateResponses
                 )
             )
@@ -197,7 +210,7 @@ extension OpenAPIDocument {
                     + "store it as pending (old and new key both work until the charger authenticates with the "
                     + "new one); Rejected or NotSupported store nothing (409).",
                 tag: "Database: chargers",
-                parameters: [parameter("charger_id", in: "path", integer(), "The charger's database id.")],
+                parameters: [parameter("charger_id", in: "path", id(.chargers), "The charger's database id.")],
                 responses: [
                     "200": response(
                         "The key, shown this once.",
@@ -294,8 +307,12 @@ extension OpenAPIDocument {
             schema["format"] = "date-time"
         }
         if nullable, case .string(let type)? = schema["type"] { schema["type"] = [.string(type), "null"] }
-        if let minimum = field.minimum { schema["minimum"] = .integer(minimum) }
-        if let maximum = field.maximum { schema["maximum"] = .integer(maximum) }
+        if let minimum = field.minimum ?? (field.kind == .integer ? Int64.min : nil) {
+            schema["minimum"] = .integer(minimum)
+        }
+        if let maximum = field.maximum ?? (field.kind == .integer ? Int64.max : nil) {
+            schema["maximum"] = .integer(maximum)
+        }
         if let minimum = field.minimumLength { schema["minLength"] = .integer(Int64(minimum)) }
         if let maximum = field.maximumLength { schema["maxLength"] = .integer(Int64(maximum)) }
         if let allowed = field.allowed { schema["enum"] = .array(allowed.map(JSONValue.string)) }
@@ -308,24 +325,27 @@ extension OpenAPIDocument {
         return .object(schema)
     }
 
-    static func resourceSchemas(_ resource: Resource, into schemas: inout [String: JSONValue]) {
-        func object(_ fields: [ResourceField], required: [String]) -> JSONValue {
-            var properties: [String: JSONValue] = [:]
-            for field in fields {
-                properties[field.name] = fieldSchema(field, nullable: field.nullable)
-            }
-            return [
-                "type": "object", "properties": .object(properties), "additionalProperties": false,
-                "required": .array(required.map(JSONValue.string)),
-            ]
+    /// A path parameter holding one of `resource`'s ids.
+    static func id(_ resource: Resource) -> JSONValue { integer(minimum: 1, maximum: resource.idMaximum) }
+
+    /// An object of `fields`; `required` nil: those a create must carry.
+    static func object(_ fields: [ResourceField], required: [String]?) -> JSONValue {
+        var properties: [String: JSONValue] = [:]
+        for field in fields {
+            properties[field.name] = fieldSchema(field, nullable: field.nullable)
         }
+        let required = required ?? fields.filter(\.required).map(\.name)
+        return [
+            "type": "object", "properties": .object(properties), "additionalProperties": false,
+            "required": .array(required.map(JSONValue.string)),
+        ]
+    }
+
+    static func resourceSchemas(_ resource: Resource, into schemas: inout [String: JSONValue]) {
         schemas[resource.schemaName] = object(resource.responseFields, required: resource.responseFields.map(\.name))
         schemas["\(resource.schemaName)Page"] = page(reference(resource.schemaName))
         guard !resource.readOnly else { return }
-        schemas["\(resource.schemaName)Create"] = object(
-            resource.writableFields,
-            required: resource.writableFields.filter(\.required).map(\.name)
-        )
+        schemas["\(resource.schemaName)Create"] = object(resource.writableFields, required: nil)
         schemas["\(resource.schemaName)Patch"] = object(resource.writableFields, required: [])
     }
 

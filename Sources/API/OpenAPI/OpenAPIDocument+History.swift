@@ -40,10 +40,10 @@ extension OpenAPIDocument {
                     "csv for CSV (as does Accept: text/csv). CSV without limit streams the whole range."
                 ),
             ]
-        for (collection, idParameter, name) in [
-            ("chargers", "charger_id", "charger"), ("connectors", "connector_id", "connector"),
-            ("charge_sessions", "charge_session_id", "charge session"),
+        for (resource, name) in [
+            (Resource.chargers, "charger"), (.connectors, "connector"), (.chargeSessions, "charge session"),
         ] {
+            let (collection, idParameter) = (resource.collection, resource.idParameter)
             add(
                 &paths,
                 "/db/\(collection)/{\(idParameter)}/meter-values",
@@ -52,7 +52,8 @@ extension OpenAPIDocument {
                     "meter_values_of_\(name.replacingOccurrences(of: " ", with: "_"))",
                     "The \(name)'s meter history, raw or downsampled, JSON or CSV.",
                     tag: "Meter history",
-                    parameters: [parameter(idParameter, in: "path", integer(), "The \(name)'s database id.")] + filters,
+                    parameters: [parameter(idParameter, in: "path", id(resource), "The \(name)'s database id.")]
+                        + filters,
                     responses: [
                         "200": [
                             "description": "Samples (or buckets) in time order, with a cursor for the next page.",
@@ -97,17 +98,25 @@ extension OpenAPIDocument {
         "required": ["items", "next_cursor"],
     ]
 
+    /// A `cursor` parameter: a `next_cursor` this API returned.
+    private static let cursor: JSONValue = ["type": "string", "pattern": .string(MeterHistory.cursorPattern)]
+
     /// `connector_id`, `limit` and `cursor`, as the history endpoints take them.
     private static func historyPaging(_ noun: String) -> [JSONValue] {
         [
-            parameter("connector_id", in: "query", integer(minimum: 0), "Only this OCPP connector id."),
+            parameter(
+                "connector_id",
+                in: "query",
+                integer(minimum: 0, maximum: Int64(MeterHistory.connectorIDs.upperBound)),
+                "Only this OCPP connector id."
+            ),
             parameter(
                 "limit",
                 in: "query",
                 integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
                 "\(noun) per page (\(MeterHistory.defaultLimit))."
             ),
-            parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
+            parameter("cursor", in: "query", cursor, "next_cursor of the previous page."),
         ]
     }
 
@@ -121,7 +130,7 @@ extension OpenAPIDocument {
                 "The charger's StatusNotifications, in time order, with a cursor for the next page.",
                 tag: "Meter history",
                 parameters: [
-                    parameter("charger_id", in: "path", integer(), "The charger's database id."),
+                    parameter("charger_id", in: "path", id(.chargers), "The charger's database id."),
                     parameter("from", in: "query", ["type": "string", "format": "date-time"], "At or after."),
                     parameter("to", in: "query", ["type": "string", "format": "date-time"], "Before."),
                 ] + historyPaging("Items") + [
@@ -150,9 +159,14 @@ extension OpenAPIDocument {
                     + "and its answers to CertificateSigned.",
                 tag: "Meter history",
                 parameters: [
-                    parameter("charger_id", in: "path", integer(), "The charger's database id."),
+                    parameter("charger_id", in: "path", id(.chargers), "The charger's database id."),
                     parameter("from", in: "query", ["type": "string", "format": "date-time"], "At or after."),
-                    parameter("to", in: "query", ["type": "string", "format": "date-time"], "Before (after from)."),
+                    parameter(
+                        "to",
+                        in: "query",
+                        ["type": "string", "format": "date-time"],
+                        "Before (none when not after from)."
+                    ),
                     [
                         "name": "action", "in": "query", "required": false, "style": "form", "explode": true,
                         "schema": [
@@ -169,7 +183,7 @@ extension OpenAPIDocument {
                         integer(minimum: 1, maximum: Int64(MeterHistory.maximumLimit)),
                         "Items per page (\(MeterHistory.defaultLimit))."
                     ),
-                    parameter("cursor", in: "query", ["type": "string"], "next_cursor of the previous page."),
+                    parameter("cursor", in: "query", cursor, "next_cursor of the previous page."),
                 ],
                 responses: [
                     "200": response("A page.", chargerEventPage),
@@ -186,7 +200,12 @@ extension OpenAPIDocument {
                 "Energy delivered, duration and peak power of a session, from its samples.",
                 tag: "Meter history",
                 parameters: [
-                    parameter("charge_session_id", in: "path", integer(), "The session's id (its transactionId).")
+                    parameter(
+                        "charge_session_id",
+                        in: "path",
+                        id(.chargeSessions),
+                        "The session's id (its transactionId)."
+                    )
                 ],
                 responses: [
                     "200": response("The summary.", reference("ChargeSessionSummary")),

@@ -38,7 +38,7 @@ extension OpenAPIDocument {
                 tag: "OCPP commands",
                 parameters: [
                     parameter("limit", in: "query", integer(minimum: 1, maximum: 1000), "Items per page (100)."),
-                    parameter("offset", in: "query", integer(minimum: 0), "Items to skip."),
+                    parameter("offset", in: "query", integer(minimum: 0, maximum: Int64.max), "Items to skip."),
                 ],
                 responses: ["200": response("A page.", reference("ConnectedChargePointPage")), "422": invalid]
             )
@@ -111,22 +111,42 @@ extension OpenAPIDocument {
         }
     }
 
-    /// `Relayed<Action>Request`: the OCPP request's schema plus the charger's `charge_point_id`.
-    static func relayedSchemas(into schemas: inout [String: JSONValue]) {
+    /// The OCPP requests' schemas as the API takes them, with ``SchemaBounds``: `<Action>Request`
+    /// for the commands, `Relayed<Action>Request` for `/db/ocpp/*`.
+    static let requestSchemas: [String: JSONValue] = {
+        guard case .object(let ocpp)? = JSONValue.parse(Array(OCPPSchemas.json.utf8)) else { return [:] }
+        var schemas: [String: JSONValue] = [:]
+        for (name, schema) in ocpp where name.hasSuffix("Request") {
+            schemas[name] = SchemaBounds.bounded(schema, storable: false)
+        }
         for endpoint in IntegrationRoutes.endpoints {
             let action = endpoint.action.rawValue
-            guard case .object(var schema)? = schemas["\(action)Request"],
-                case .object(var properties)? = schema["properties"]
+            guard let schema = ocpp["\(action)Request"],
+                let relayed = relayed(SchemaBounds.bounded(schema, storable: true))
             else { continue }
-            properties["charge_point_id"] = [
-                "type": "string", "pattern": .string(ChargePointID.pattern),
-                "description": "The charger's OCPP identity.",
-            ]
-            schema["properties"] = .object(properties)
-            var required: [JSONValue] = ["charge_point_id"]
-            if case .array(let existing)? = schema["required"] { required += existing }
-            schema["required"] = .array(required)
-            schemas["Relayed\(action)Request"] = .object(schema)
+            schemas["Relayed\(action)Request"] = relayed
         }
+        return schemas
+    }()
+
+    /// Replaces the OCPP requests' schemas with ``requestSchemas``.
+    static func relayedSchemas(into schemas: inout [String: JSONValue]) {
+        schemas.merge(requestSchemas) { _, bounded in bounded }
+    }
+
+    /// The relayed form of an OCPP request's schema: plus the charger's `charge_point_id`.
+    private static func relayed(_ request: JSONValue) -> JSONValue? {
+        guard case .object(var schema) = request, case .object(var properties)? = schema["properties"] else {
+            return nil
+        }
+        properties["charge_point_id"] = [
+            "type": "string", "pattern": .string(ChargePointID.pattern),
+            "description": "The charger's OCPP identity.",
+        ]
+        schema["properties"] = .object(properties)
+        var required: [JSONValue] = ["charge_point_id"]
+        if case .array(let existing)? = schema["required"] { required += existing }
+        schema["required"] = .array(required)
+        return .object(schema)
     }
 }

@@ -7,8 +7,13 @@ import Relational
 extension OpenAPIDocument {
     static func baseSchemas() -> [String: JSONValue] {
         let nullableText: JSONValue = ["type": ["string", "null"]]
+        // What chargers send is bounded where it enters (OCPP integers are 32 bits; connector ids 0 or more).
+        let connectorID = integer(minimum: 0, maximum: Int64(Int32.max))
+        let transactionID: JSONValue = [
+            "type": ["integer", "null"], "minimum": .integer(Int64(Int32.min)), "maximum": .integer(Int64(Int32.max)),
+        ]
         let series: [String: JSONValue] = [
-            "connector_id": ["type": "integer"], "transaction_id": ["type": ["integer", "null"]],
+            "connector_id": connectorID, "transaction_id": transactionID,
             "measurand": nullableText, "phase": nullableText, "unit": nullableText, "location": nullableText,
             "context": nullableText, "format": nullableText,
         ]
@@ -95,7 +100,7 @@ extension OpenAPIDocument {
             "StatusEvent": [
                 "type": "object",
                 "properties": [
-                    "timestamp": ["type": "string", "format": "date-time"], "connector_id": ["type": "integer"],
+                    "timestamp": ["type": "string", "format": "date-time"], "connector_id": connectorID,
                     "status": ["type": "string"], "error_code": ["type": "string"], "info": nullableText,
                     "vendor_id": nullableText, "vendor_error_code": nullableText,
                 ],
@@ -113,8 +118,8 @@ extension OpenAPIDocument {
             "ChargeSessionSummary": [
                 "type": "object",
                 "properties": [
-                    "charge_session_id": ["type": "integer"], "charger_id": ["type": "integer"],
-                    "connector_id": ["type": "integer"], "status": ["type": "string"],
+                    "charge_session_id": id(.chargeSessions), "charger_id": id(.chargers),
+                    "connector_id": connectorID, "status": ["type": "string"],
                     "start_time": ["type": "string", "format": "date-time"],
                     "stop_time": ["type": ["string", "null"], "format": "date-time"],
                     "duration_seconds": ["type": "number", "description": "To the stop, or to now while active."],

@@ -17,6 +17,13 @@ enum RequestPlanner {
         knowledge: ChargerKnowledge,
         configuration: IngestConfiguration
     ) -> RequestPlan {
+        if let violation = RequestBounds.violation(request) {
+            return .decided(
+                PlannedResult(
+                    answer: .error(.propertyConstraintViolation, description: "\(request.action.rawValue) \(violation)")
+                )
+            )
+        }
         let rule = configuration.unknownChargers.unknownChargerRule
         if case .bootNotification(let boot) = request {
             return .database(.boot(boot, unknownCharger: rule))
