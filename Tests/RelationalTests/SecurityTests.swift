@@ -365,7 +365,7 @@ struct SecurityTests {
             )
             let texts = try await store.read { sql in
                 try await sql.raw("SELECT * FROM chargers").all().map { row in
-                    try row.allColumns.map { column in
+                    row.allColumns.map { column in
                         (try? row.decode(column: column, as: String.self)) ?? ""
                     }.joined(separator: " ")
                 }
