@@ -49,7 +49,13 @@ public enum APIApplication {
                 authentication: authentication
             ),
             server: ingest.map { .ocpp($0, tls: tls) } ?? .http1(),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "ocpp-server"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port),
+                serverName: "ocpp-server",
+                // A reconnect storm of a whole fleet arrives at once: with the default 256 the
+                // kernel drops connection attempts, which chargers retry only after seconds.
+                backlog: 4096
+            ),
             onServerRunning: onServerRunning,
             logger: logger
         )

@@ -60,13 +60,24 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let secure = tls != nil
-            if let tls {
-                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
-            }
             let handshakeTimeout = HandshakeTimeoutHandler(
                 timeout: .seconds(Int64(ingest.configuration.handshakeTimeout))
             )
-            try channel.pipeline.syncOperations.addHandler(handshakeTimeout, name: Self.handshakeTimeoutName)
+            if let tls {
+                // The upgrade's time starts once the TLS handshake is over: in a reconnect storm
+                // handshakes wait their turn for the CPU, and counting that wait would close
+                // connections that are making progress (and their retries would add more).
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                try channel.pipeline.syncOperations.addHandler(
+                    TLSHandshakeTimeoutHandler(
+                        timeout: .seconds(Int64(TLSSettings.handshakeTimeout)),
+                        then: handshakeTimeout,
+                        named: Self.handshakeTimeoutName
+                    )
+                )
+            } else {
+                try channel.pipeline.syncOperations.addHandler(handshakeTimeout, name: Self.handshakeTimeoutName)
+            }
             let refusal = Mutex<UpgradeRefusal?>(nil)
             let transport: @Sendable () -> ChargerTransport
             if secure {

@@ -1,7 +1,7 @@
-import Atomics
 import Foundation
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
 /// What the simulated chargers do after booting.
 enum Scenario: String, CaseIterable, Sendable {
@@ -25,6 +25,21 @@ struct ChargerSettings: Sendable {
     var interval: TimeAmount?
     var window: Int
     var meterValuesPerSession: Int
+    /// Send nothing after the BootNotification (a reconnect storm).
+    var idleAfterBoot = false
+}
+
+/// The answer to a charger's BootNotification.
+struct BootAnswer: Sendable {
+    /// The status it was answered (`Accepted`, `Pending`, `Rejected`), or `CALLERROR`.
+    var status: String
+    /// When it arrived, in `DispatchTimeNanoseconds`.
+    var nanoseconds: UInt64
+}
+
+/// The BootNotification was not answered.
+struct BootUnanswered: Error, CustomStringConvertible {
+    var description: String { "the connection closed before the BootNotification was answered" }
 }
 
 /// One simulated charger: boots, then runs its scenario, measuring each call's latency.
@@ -38,7 +53,7 @@ final class ChargerHandler: ChannelInboundHandler {
     private let settings: ChargerSettings
     private let statistics: LoadStatistics
     let index: Int
-    private let running: ManagedAtomic<Bool>
+    private let running: RunningFlag
     private var context: ChannelHandlerContext?
     private var nextUniqueID: UInt64 = 1
     /// The calls awaiting an answer, oldest first (a few: the window; answers come in order,
@@ -63,6 +78,8 @@ final class ChargerHandler: ChannelInboundHandler {
     private var timer: RepeatedTask?
     private var session = SessionState()
     private var closedByUs = false
+    /// Completed with the BootNotification's answer.
+    private var bootAnswer: EventLoopPromise<BootAnswer>?
 
     /// Where a connector's charging session is.
     private struct SessionState {
@@ -72,8 +89,15 @@ final class ChargerHandler: ChannelInboundHandler {
         var waiting = false
     }
 
-    init(index: Int, settings: ChargerSettings, statistics: LoadStatistics, running: ManagedAtomic<Bool>) {
+    init(
+        index: Int,
+        settings: ChargerSettings,
+        statistics: LoadStatistics,
+        running: RunningFlag,
+        bootAnswer: EventLoopPromise<BootAnswer>? = nil
+    ) {
         self.index = index
+        self.bootAnswer = bootAnswer
         self.settings = settings
         self.statistics = statistics
         self.running = running
@@ -99,16 +123,23 @@ final class ChargerHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         self.context = nil
+        failBootAnswer()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
-        if booted { statistics.connected.wrappingDecrement(ordering: .relaxed) }
-        if running.load(ordering: .relaxed) && !closedByUs {
-            statistics.disconnects.wrappingIncrement(ordering: .relaxed)
+        failBootAnswer()
+        if booted { statistics.connected.wrappingSubtract(1, ordering: .relaxed) }
+        if running.isRunning && !closedByUs {
+            statistics.disconnects.wrappingAdd(1, ordering: .relaxed)
             statistics.problem("charger \(index): the server closed the connection")
         }
         context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if running.isRunning && !closedByUs { statistics.problem("charger \(index): \(error)") }
+        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -143,7 +174,7 @@ final class ChargerHandler: ChannelInboundHandler {
         case 0x8:
             var data = payload
             let code = data.readInteger(as: UInt16.self).map(String.init) ?? "none"
-            if running.load(ordering: .relaxed) {
+            if running.isRunning {
                 statistics.problem("charger \(index): the server sent close \(code) \(String(buffer: data))")
             }
             context.close(promise: nil)
@@ -272,19 +303,24 @@ final class ChargerHandler: ChannelInboundHandler {
             statistics.record(microseconds: (now - call.time) / 1000, on: context.eventLoop)
         }
         if type == UInt8(ascii: "4") {
-            statistics.callErrors.wrappingIncrement(ordering: .relaxed)
+            statistics.callErrors.wrappingAdd(1, ordering: .relaxed)
             statistics.problem("charger \(index): CALLERROR \(String(buffer: buffer).prefix(300))")
         } else {
-            statistics.confirmed.wrappingIncrement(ordering: .relaxed)
+            statistics.confirmed.wrappingAdd(1, ordering: .relaxed)
             storedAcknowledged += call.stored
             if call.sampledValues > 0 {
-                statistics.sampledValues.wrappingIncrement(by: call.sampledValues, ordering: .relaxed)
+                statistics.sampledValues.wrappingAdd(call.sampledValues, ordering: .relaxed)
             }
         }
         if !booted {
             booted = true
-            statistics.connected.wrappingIncrement(ordering: .relaxed)
-            statistics.booted.wrappingIncrement(ordering: .relaxed)
+            if let bootAnswer {
+                self.bootAnswer = nil
+                let status = type == UInt8(ascii: "4") ? "CALLERROR" : Self.status(in: buffer, from: afterID)
+                bootAnswer.succeed(BootAnswer(status: status, nanoseconds: now))
+            }
+            statistics.connected.wrappingAdd(1, ordering: .relaxed)
+            statistics.booted.wrappingAdd(1, ordering: .relaxed)
             startWorkload()
             return
         }
@@ -298,6 +334,20 @@ final class ChargerHandler: ChannelInboundHandler {
         } else if settings.interval == nil {
             fillWindow()
         }
+    }
+
+    private func failBootAnswer() {
+        guard let bootAnswer else { return }
+        self.bootAnswer = nil
+        bootAnswer.fail(BootUnanswered())
+    }
+
+    /// The `"status"` of a CALLRESULT payload.
+    private static func status(in buffer: ByteBuffer, from start: Int) -> String {
+        guard let text = buffer.getString(at: start, length: buffer.writerIndex - start),
+            let range = text.range(of: #""status":""#)
+        else { return "unknown" }
+        return String(text[range.upperBound...].prefix { $0 != "\"" })
     }
 
     private static func uniqueID(in buffer: ByteBuffer) -> (UInt64, Int)? {
@@ -321,7 +371,7 @@ final class ChargerHandler: ChannelInboundHandler {
     // MARK: - Workload
 
     private func startWorkload() {
-        guard let context else { return }
+        guard let context, !settings.idleAfterBoot else { return }
         if let interval = settings.interval {
             // Spread chargers over the interval, as a real fleet's clocks are.
             let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, interval.nanoseconds)))
@@ -339,7 +389,7 @@ final class ChargerHandler: ChannelInboundHandler {
     }
 
     private func tick() {
-        guard running.load(ordering: .relaxed), context != nil else { return }
+        guard running.isRunning, context != nil else { return }
         switch settings.scenario {
         case .heartbeat: send(action: "Heartbeat", payload: "{}")
         default:
@@ -353,7 +403,7 @@ final class ChargerHandler: ChannelInboundHandler {
     }
 
     private func fillWindow() {
-        while running.load(ordering: .relaxed), sent.count < settings.window {
+        while running.isRunning, sent.count < settings.window {
             if settings.scenario == .heartbeat {
                 send(action: "Heartbeat", payload: "{}", flush: false)
             } else {
@@ -409,7 +459,7 @@ final class ChargerHandler: ChannelInboundHandler {
 
     /// Sends the current step of the charging session.
     private func sessionStep() {
-        guard running.load(ordering: .relaxed), !session.waiting else { return }
+        guard running.isRunning, !session.waiting else { return }
         session.waiting = true
         let now = Self.nowMilliseconds()
         let time = OCPPTimestampText.text(now)

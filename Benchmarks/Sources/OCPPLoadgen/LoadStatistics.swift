@@ -1,20 +1,19 @@
-import Atomics
 import Histogram
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Counters shared by every connection (relaxed atomics: only totals matter) and one latency
 /// histogram per event loop, touched only on that loop.
 final class LoadStatistics: Sendable {
-    let connected = ManagedAtomic<Int>(0)
-    let booted = ManagedAtomic<Int>(0)
-    let confirmed = ManagedAtomic<Int>(0)
-    let sampledValues = ManagedAtomic<Int>(0)
-    let callErrors = ManagedAtomic<Int>(0)
-    let disconnects = ManagedAtomic<Int>(0)
-    let connectFailures = ManagedAtomic<Int>(0)
+    let connected = Atomic<Int>(0)
+    let booted = Atomic<Int>(0)
+    let confirmed = Atomic<Int>(0)
+    let sampledValues = Atomic<Int>(0)
+    let callErrors = Atomic<Int>(0)
+    let disconnects = Atomic<Int>(0)
+    let connectFailures = Atomic<Int>(0)
     /// The first few problems in full, for the summary.
-    let firstProblems = NIOLockedValueBox<[String]>([])
+    let firstProblems = Mutex<[String]>([])
     private let histograms: [ObjectIdentifier: (loop: any EventLoop, box: LatencyBox)]
 
     /// Touched only on its event loop (recording there, reading through `submit`).
@@ -55,8 +54,17 @@ final class LoadStatistics: Sendable {
     }
 
     func problem(_ text: String) {
-        firstProblems.withLockedValue { problems in
+        firstProblems.withLock { problems in
             if problems.count < 5 { problems.append(text) }
         }
     }
+}
+
+/// Whether the run is still going: cleared when the measurement ends.
+final class RunningFlag: Sendable {
+    private let value = Atomic<Bool>(true)
+
+    var isRunning: Bool { value.load(ordering: .relaxed) }
+
+    func stop() { value.store(false, ordering: .relaxed) }
 }

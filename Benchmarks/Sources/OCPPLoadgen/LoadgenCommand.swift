@@ -1,12 +1,12 @@
 import ArgumentParser
-import Atomics
 import Foundation
 import Histogram
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
+import Synchronization
 
 /// `ocpp-loadgen`: a fleet of simulated OCPP 1.6J chargers against a central system.
 @main
@@ -37,8 +37,61 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(name: .customLong("ramp-up"), help: "How long to take opening the connections.")
     var rampUp = "0s"
 
-    @Option(help: "The OCPP endpoint; the charger id is appended.")
+    @Option(help: "The OCPP endpoint (ws:// or wss://); the charger id is appended.")
     var url = "ws://127.0.0.1:8000/ocpp"
+
+    @Option(name: .customLong("ca-file"), help: "wss://: trust the server certificates this PEM CA file signed.")
+    var caFile: String?
+
+    @Option(name: .customLong("client-cert"), help: "wss://: present this PEM certificate (with --client-key).")
+    var clientCertificate: String?
+
+    @Option(name: .customLong("client-key"), help: "wss://: the PEM private key of --client-cert.")
+    var clientKey: String?
+
+    @Option(name: .customLong("tls-max-version"), help: "wss://: the highest TLS version to offer, 1.2 or 1.3.")
+    var tlsMaximumVersion: String?
+
+    @Option(
+        name: .customLong("auth-key-hex"),
+        help: "HTTP Basic authentication on the upgrade: every charger's AuthorizationKey, in hex."
+    )
+    var authKeyHex: String?
+
+    @Flag(
+        name: .customLong("auth-key-per-charger"),
+        help: "HTTP Basic authentication with each charger's own key: the first 20 bytes of SHA-256(\"bench:\" + id)."
+    )
+    var authKeyPerCharger = false
+
+    @Flag(
+        name: .customLong("auth-password-hex-text"),
+        help: "Send the key's hex text as the password instead of its bytes."
+    )
+    var authPasswordHexText = false
+
+    @Flag(
+        help: ArgumentHelp(
+            "Reconnect storm: open every connection at once (no ramp-up), each boots as soon as it is upgraded; "
+                + "reports the seconds until every BootNotification is Accepted, then closes."
+        )
+    )
+    var storm = false
+
+    @Option(name: .customLong("storm-timeout"), help: "Storm: give up after this long.")
+    var stormTimeout = "120s"
+
+    @Option(
+        name: .customLong("retry-delay"),
+        help: "Storm: a charger whose attempt failed (not refused with 4xx) retries after 0.5-1.5 times this."
+    )
+    var retryDelay = "1s"
+
+    @Option(name: .customLong("connect-timeout"), help: "TCP connect timeout.")
+    var connectTimeout = "10s"
+
+    @Option(name: .customLong("upgrade-timeout"), help: "How long the TLS handshake and the upgrade may take.")
+    var upgradeTimeout = "30s"
 
     @Option(
         name: .customLong("source-addresses"),
@@ -64,8 +117,8 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(name: .customLong("meter-values-per-session"), help: "Sessions scenario: MeterValues per session.")
     var meterValuesPerSession = 20
 
-    @Option(help: "Concurrent connection attempts at most.")
-    var connectConcurrency = 256
+    @Option(help: "Concurrent connection attempts at most (default 256; a storm: all).")
+    var connectConcurrency: Int?
 
     @Option(
         help: ArgumentHelp(
@@ -91,23 +144,78 @@ struct LoadgenCommand: AsyncParsableCommand {
         _ = try parseDuration(duration, "--duration")
         _ = try parseDuration(rampUp, "--ramp-up")
         if let interval { _ = try parseDuration(interval, "--interval") }
-        _ = try Endpoint(url)
+        let endpoint = try Endpoint(url)
+        if !endpoint.secure, caFile != nil || clientCertificate != nil || tlsMaximumVersion != nil {
+            throw ValidationError("--ca-file, --client-cert and --tls-max-version need a wss:// --url")
+        }
+        guard (clientCertificate == nil) == (clientKey == nil) else {
+            throw ValidationError("--client-cert and --client-key go together")
+        }
+        if let authKeyHex {
+            guard let key = bytes(hex: authKeyHex), (16...20).contains(key.count) else {
+                throw ValidationError("--auth-key-hex takes 16 to 20 bytes in hex (32 to 40 hex digits)")
+            }
+            guard !authKeyPerCharger else {
+                throw ValidationError("--auth-key-hex and --auth-key-per-charger exclude each other")
+            }
+        }
+        for (text, name) in [
+            (stormTimeout, "--storm-timeout"), (retryDelay, "--retry-delay"), (connectTimeout, "--connect-timeout"),
+            (upgradeTimeout, "--upgrade-timeout"),
+        ] {
+            _ = try parseDuration(text, name)
+        }
+        if let connectConcurrency, connectConcurrency < 1 {
+            throw ValidationError("--connect-concurrency must be at least 1")
+        }
         if let sourceAddresses { _ = try parseAddresses(sourceAddresses) }
         if let verify, URL(string: verify)?.scheme?.hasPrefix("http") != true {
             throw ValidationError("--verify takes the REST API's base URL, e.g. http://127.0.0.1:8000")
         }
     }
 
+    /// How the chargers connect and authenticate, from the options.
+    func connectionOptions() throws -> ConnectionOptions {
+        let endpoint = try Endpoint(url)
+        let authentication: UpgradeAuthentication =
+            if let authKeyHex, let key = bytes(hex: authKeyHex) {
+                .shared(key)
+            } else if authKeyPerCharger {
+                .perCharger
+            } else {
+                .none
+            }
+        return ConnectionOptions(
+            endpoint: endpoint,
+            tls: endpoint.secure
+                ? try ConnectionOptions.makeTLSContext(
+                    caFile: caFile,
+                    clientCertificateFile: clientCertificate,
+                    clientKeyFile: clientKey,
+                    maximumVersion: tlsMaximumVersion
+                ) : nil,
+            authentication: authentication,
+            passwordAsHexText: authPasswordHexText,
+            connectTimeout: .nanoseconds(Int64(try parseDuration(connectTimeout, "--connect-timeout") * 1e9)),
+            upgradeTimeout: .nanoseconds(Int64(try parseDuration(upgradeTimeout, "--upgrade-timeout") * 1e9))
+        )
+    }
+
     func run() async throws {
         raiseOpenFileLimit()
-        let endpoint = try Endpoint(url)
+        let options = try connectionOptions()
+        if storm {
+            try await runStorm(options: options)
+            return
+        }
+        let connectConcurrency = connectConcurrency ?? 256
         let measure = try parseDuration(duration, "--duration")
         let ramp = try parseDuration(rampUp, "--ramp-up")
         let sources = try sourceAddresses.map(parseAddresses) ?? []
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
         let loops = Array(group.makeIterator())
         let statistics = LoadStatistics(loops: loops)
-        let running = ManagedAtomic(true)
+        let running = RunningFlag()
         let settings = ChargerSettings(
             scenario: Scenario(rawValue: scenario)!,
             connectors: connectorsPerCharger,
@@ -145,19 +253,19 @@ struct LoadgenCommand: AsyncParsableCommand {
                 let source = sources.isEmpty ? nil : sources[index % sources.count]
                 tasks.addTask {
                     do {
-                        let handler = try await Self.connect(
+                        let connection = try await Self.connect(
                             index: index,
-                            endpoint: endpoint,
                             chargePointID: "\(idPrefix)-\(index)",
+                            options: options,
                             source: source,
                             group: group,
                             settings: settings,
                             statistics: statistics,
                             running: running
                         )
-                        handlers.add(handler)
+                        handlers.add(connection.handler)
                     } catch {
-                        statistics.connectFailures.wrappingIncrement(ordering: .relaxed)
+                        statistics.connectFailures.wrappingAdd(1, ordering: .relaxed)
                         statistics.problem("charger \(index): \(error)")
                     }
                 }
@@ -187,7 +295,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         let cpuAfter = sampler?.cpuMicroseconds()
         let rss = sampler?.residentBytes()
         let connected = statistics.connected.load(ordering: .relaxed)
-        running.store(false, ordering: .relaxed)
+        running.stop()
         progress.cancel()
         let histogram = try await statistics.mergedHistogram()
 
@@ -242,7 +350,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         print("")
         print(summary.text)
-        let problems = statistics.firstProblems.withLockedValue { $0 }
+        let problems = statistics.firstProblems.withLock { $0 }
         if !problems.isEmpty {
             print("first problems:")
             for problem in problems { print("  \(problem)") }
@@ -275,27 +383,42 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
     }
 
-    struct UpgradeRefused: Error, CustomStringConvertible {
-        let description: String
+    /// A charger's live connection and its BootNotification's answer.
+    struct Connection: Sendable {
+        let handler: NIOLoopBound<ChargerHandler>
+        let bootAnswer: EventLoopFuture<BootAnswer>
     }
 
+    /// Connects one charger (TLS first for wss://), upgrades with its credentials and sends
+    /// its BootNotification.
     static func connect(
         index: Int,
-        endpoint: Endpoint,
         chargePointID: String,
+        options: ConnectionOptions,
         source: SocketAddress?,
         group: MultiThreadedEventLoopGroup,
         settings: ChargerSettings,
         statistics: LoadStatistics,
-        running: ManagedAtomic<Bool>
-    ) async throws -> NIOLoopBound<ChargerHandler> {
-        var bootstrap = ClientBootstrap(group: group).connectTimeout(.seconds(10))
+        running: RunningFlag
+    ) async throws -> Connection {
+        let endpoint = options.endpoint
+        var bootstrap = ClientBootstrap(group: group).connectTimeout(options.connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
         if let source { bootstrap = bootstrap.bind(to: source) }
         let path = endpoint.path + "/" + chargePointID
+        let status = UpgradeStatus()
         let (channel, upgrade) = try await bootstrap.connect(host: endpoint.host, port: endpoint.port) { channel in
             channel.eventLoop.makeCompletedFuture {
-                let upgrader = NIOTypedWebSocketClientUpgrader<NIOLoopBound<ChargerHandler>?>(
+                let operations = channel.pipeline.syncOperations
+                if let tls = options.tls {
+                    try operations.addHandler(
+                        try NIOSSLClientHandler(
+                            context: tls,
+                            serverHostname: endpoint.hostIsAddress ? nil : endpoint.host
+                        )
+                    )
+                }
+                let upgrader = NIOTypedWebSocketClientUpgrader<Connection?>(
                     maxFrameSize: 1 << 20,
                     upgradePipelineHandler: { channel, response in
                         channel.eventLoop.makeCompletedFuture {
@@ -305,11 +428,13 @@ struct LoadgenCommand: AsyncParsableCommand {
                                     description: "the server answered subprotocol \(offered ?? "none"), not ocpp1.6"
                                 )
                             }
+                            let bootAnswer = channel.eventLoop.makePromise(of: BootAnswer.self)
                             let handler = ChargerHandler(
                                 index: index,
                                 settings: settings,
                                 statistics: statistics,
-                                running: running
+                                running: running,
+                                bootAnswer: bootAnswer
                             )
                             // The handler reads the server's frames from the raw bytes itself
                             // (they are small, unmasked and unfragmented): NIO's frame decoder
@@ -320,72 +445,78 @@ struct LoadgenCommand: AsyncParsableCommand {
                             )
                             try operations.addHandler(handler)
                             operations.removeHandler(context: decoder, promise: nil)
-                            return NIOLoopBound(handler, eventLoop: channel.eventLoop)
+                            return Connection(
+                                handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+                                bootAnswer: bootAnswer.futureResult
+                            )
                         }
                     }
                 )
                 var headers = HTTPHeaders()
                 headers.add(name: "Host", value: "\(endpoint.host):\(endpoint.port)")
                 headers.add(name: "Sec-WebSocket-Protocol", value: "ocpp1.6")
+                if let authorization = options.authentication.headerValue(
+                    chargePointID: chargePointID,
+                    hexText: options.passwordAsHexText
+                ) {
+                    headers.add(name: "Authorization", value: authorization)
+                }
                 let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
-                let configuration = NIOTypedHTTPClientUpgradeConfiguration<NIOLoopBound<ChargerHandler>?>(
+                let configuration = NIOTypedHTTPClientUpgradeConfiguration<Connection?>(
                     upgradeRequestHead: head,
                     upgraders: [upgrader],
                     notUpgradingCompletionHandler: { channel in channel.eventLoop.makeCompletedFuture { nil } }
                 )
-                let future = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                let future = try operations.configureUpgradableHTTPClientPipeline(
                     configuration: .init(upgradeConfiguration: configuration)
+                )
+                try operations.addHandler(
+                    UpgradeStatusRecorder(status: status),
+                    position: .before(
+                        try operations.handler(type: NIOTypedHTTPClientUpgradeHandler<Connection?>.self)
+                    )
                 )
                 return (channel, future)
             }
         }
-        guard let handler = try await upgrade.get() else {
+        // The TLS handshake and the upgrade must finish in time.
+        let timeout = channel.eventLoop.scheduleTask(in: options.upgradeTimeout) { channel.close(promise: nil) }
+        let upgraded: Connection?
+        do {
+            upgraded = try await upgrade.get()
+            timeout.cancel()
+        } catch {
+            timeout.cancel()
             try? await channel.close()
-            throw UpgradeRefused(description: "the server refused the WebSocket upgrade of \(path)")
+            throw error
         }
+        guard let connection = upgraded else {
+            try? await channel.close()
+            let answer = status.value
+            throw UpgradeRefused(
+                status: answer,
+                description: "the server refused the WebSocket upgrade of \(path)"
+                    + (answer.map { ": HTTP \($0.code) \($0.reasonPhrase)" } ?? "")
+            )
+        }
+        let handler = connection.handler
         handler.eventLoop.execute { handler.value.begin() }
-        return handler
+        return connection
     }
 }
 
 /// The live handlers, to close at the end.
 final class ConnectionSet: Sendable {
-    private let handlers = NIOLockedValueBoxArray()
+    private let handlers = Mutex<[NIOLoopBound<ChargerHandler>]>([])
 
-    func add(_ handler: NIOLoopBound<ChargerHandler>) { handlers.append(handler) }
+    func add(_ handler: NIOLoopBound<ChargerHandler>) { handlers.withLock { $0.append(handler) } }
 
-    var all: [NIOLoopBound<ChargerHandler>] { handlers.all }
+    var all: [NIOLoopBound<ChargerHandler>] { handlers.withLock { $0 } }
 
     func stopAll() {
-        for handler in handlers.all {
+        for handler in all {
             handler.eventLoop.execute { handler.value.stop() }
         }
-    }
-}
-
-final class NIOLockedValueBoxArray: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [NIOLoopBound<ChargerHandler>] = []
-    func append(_ item: NIOLoopBound<ChargerHandler>) { lock.withLock { items.append(item) } }
-    var all: [NIOLoopBound<ChargerHandler>] { lock.withLock { items } }
-}
-
-/// `ws://host:port/path`.
-struct Endpoint: Sendable {
-    var host: String
-    var port: Int
-    var path: String
-
-    init(_ url: String) throws {
-        guard url.hasPrefix("ws://") else { throw ValidationError("--url must start with ws:// (got \(url))") }
-        let rest = url.dropFirst(5)
-        let authority = rest.prefix { $0 != "/" }
-        path = String(rest.dropFirst(authority.count))
-        while path.hasSuffix("/") { path.removeLast() }
-        let parts = authority.split(separator: ":")
-        host = String(parts.first ?? "127.0.0.1")
-        port = parts.count > 1 ? Int(parts[1]) ?? -1 : 80
-        guard (1...65535).contains(port) else { throw ValidationError("--url has a bad port: \(url)") }
     }
 }
 

@@ -1,6 +1,6 @@
 public import Logging
 public import NIOSSL
-public import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 import UnixSignals
 

@@ -26,6 +26,10 @@ public struct TLSSettings: Sendable, Hashable {
         self.clientCAFile = clientCAFile
     }
 
+    /// Seconds a new connection has to finish its TLS handshake; the upgrade request's own
+    /// timeout starts after it.
+    public static let handshakeTimeout = 60
+
     /// The cipher suites of TLS 1.2 that the OCPP 1.6 Security Whitepaper (edition 3)
     /// prescribes. TLS 1.3 connections use BoringSSL's TLS 1.3 suites (all AEAD).
     public static let cipherSuites: [NIOTLSCipher] = [
