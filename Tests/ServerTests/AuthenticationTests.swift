@@ -6,6 +6,7 @@ import JWTKit
 import Logging
 import Prometheus
 import Relational
+import Synchronization
 import TestSupport
 import Testing
 import TimeSeries
@@ -74,6 +75,7 @@ struct AuthenticationTests {
         cacheLifetime: Duration = .seconds(5),
         metricsPublic: Bool = false,
         jwt: APIJWTVerifier? = nil,
+        now: @escaping @Sendable () -> Date = { Date() },
         _ body: @escaping @Sendable (_ call: Client, _ store: RelationalStore) async throws -> Void
     ) async throws {
         try await backend.withStore { store in
@@ -86,7 +88,7 @@ struct AuthenticationTests {
                     relational: store,
                     metrics: PrometheusCollectorRegistry(),
                     authentication: .bearer(
-                        APIAuthenticator(store: store, jwt: jwt, cacheLifetime: cacheLifetime),
+                        APIAuthenticator(store: store, jwt: jwt, cacheLifetime: cacheLifetime, now: now),
                         metricsPublic: metricsPublic
                     ),
                     logger: TestBackend.logger
@@ -168,11 +170,16 @@ struct AuthenticationTests {
 
     @Test("An expired token is refused from its expiry on, even while cached")
     func expiry() async throws {
-        try await Self.withAPI { call, store in
-            let expiresAt = Date().addingTimeInterval(1.5)
+        // The authenticator's wall clock is moved by hand: no sleeping, no race with a loaded machine.
+        let clock = Mutex(Date())
+        try await Self.withAPI(now: { clock.withLock { $0 } }) { call, store in
+            let expiresAt = Date().addingTimeInterval(3600)
             let token = try await Self.token(store, .analyst, expiresAt: expiresAt)
             #expect(try await call(.get, "/db/chargers/", token: token).status == 200)
-            try await Task.sleep(for: .milliseconds(Int(expiresAt.timeIntervalSinceNow * 1000) + 100))
+            // The store keeps times to the millisecond or second: a second either side.
+            clock.withLock { $0 = expiresAt.addingTimeInterval(-1) }
+            #expect(try await call(.get, "/db/chargers/", token: token).status == 200)
+            clock.withLock { $0 = expiresAt.addingTimeInterval(1) }
             let answer = try await call(.get, "/db/chargers/", token: token)
             #expect(answer.status == 401)
             #expect(answer.detail.contains("expired"), "\(answer.body)")

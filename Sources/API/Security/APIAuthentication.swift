@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Relational
 import Synchronization
 
@@ -40,6 +40,7 @@ public final class APIAuthenticator: Sendable {
     private let store: RelationalStore
     private let jwt: APIJWTVerifier?
     private let cacheLifetime: Duration
+    private let now: @Sendable () -> Date
     private let cache = Mutex<[APITokenHash: CachedToken]>([:])
 
     /// The most tokens the cache holds; past it, stale entries go, then all.
@@ -56,10 +57,17 @@ public final class APIAuthenticator: Sendable {
     ///   - store: Where tokens are kept.
     ///   - jwt: Checks JWTs, when the server accepts them (`API_JWKS_FILE`).
     ///   - cacheLifetime: How long a token's state is taken from memory before the store is asked again.
-    public init(store: RelationalStore, jwt: APIJWTVerifier? = nil, cacheLifetime: Duration = .seconds(5)) {
+    ///   - now: The wall clock expiry is checked against (tests move it by hand).
+    public init(
+        store: RelationalStore,
+        jwt: APIJWTVerifier? = nil,
+        cacheLifetime: Duration = .seconds(5),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.store = store
         self.jwt = jwt
         self.cacheLifetime = cacheLifetime
+        self.now = now
     }
 
     /// The caller a bearer token stands for.
@@ -69,7 +77,7 @@ public final class APIAuthenticator: Sendable {
         let hash = APITokenHash(token: token)
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0[hash] }), now < cached.freshUntil {
-            return try Self.check(cached)
+            return try check(cached)
         }
         if let jwt, APIJWTVerifier.looksLikeJWT(token) {
             var entry = CachedToken(
@@ -86,7 +94,7 @@ public final class APIAuthenticator: Sendable {
                 entry.outcome = .failure(error)
             }
             remember(entry, hash: hash, now: now)
-            return try Self.check(entry)
+            return try check(entry)
         }
         let record = try await store.apiToken(hash: hash)
         var entry = CachedToken(
@@ -106,7 +114,7 @@ public final class APIAuthenticator: Sendable {
             }
         }
         remember(entry, hash: hash, now: now)
-        return try Self.check(entry)
+        return try check(entry)
     }
 
     private func remember(_ entry: CachedToken, hash: APITokenHash, now: ContinuousClock.Instant) {
@@ -119,9 +127,9 @@ public final class APIAuthenticator: Sendable {
         }
     }
 
-    private static func check(_ entry: CachedToken) throws(APIAuthenticationError) -> APIPrincipal {
+    private func check(_ entry: CachedToken) throws(APIAuthenticationError) -> APIPrincipal {
         let principal = try entry.outcome.get()
-        if let expiresAt = entry.expiresAt, Date() >= expiresAt {
+        if let expiresAt = entry.expiresAt, now() >= expiresAt {
             throw .invalid("the bearer token expired at \(APITimestamp.text(expiresAt))")
         }
         return principal
