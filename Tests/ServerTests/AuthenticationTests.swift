@@ -304,14 +304,14 @@ struct AuthenticationTests {
                 "/db/api_tokens/",
                 token: admin,
                 json:
-                    #"{"name":"grafana","role":"analyst","company_id":\#(company.id),"expires_at":"2099-01-01T00:00:00Z"}"#
+                    #"{"name":"grafana","role":"analyst","company_id":\#(company.id),"expires_in":86400}"#
             )
             #expect(created.status == 201, "\(created.body)")
             let token = try #require(created.object["token"] as? String)
             #expect(token.hasPrefix("ocpp_") && token.count == 48)
             #expect(created.object["role"] as? String == "analyst")
             #expect(created.object["company_id"] as? Int == Int(company.id))
-            #expect(created.object["expires_at"] as? String == "2099-01-01T00:00:00.000Z")
+            #expect(created.object["expires_at"] is String)
             let id = try #require(created.object["id"] as? Int)
             #expect(created.headers[.location] == "/db/api_tokens/\(id)")
             // It works, with its role.
@@ -335,8 +335,9 @@ struct AuthenticationTests {
                 (#"{"name":"x","role":"root"}"#, "role"),
                 (#"{"name":"","role":"admin"}"#, "name"),
                 (#"{"name":"x","role":"admin","token":"mine"}"#, "token"),
-                (#"{"name":"x","role":"admin","expires_at":"2001-01-01T00:00:00Z"}"#, "expires_at"),
-                (#"{"name":"x","role":"admin","expires_at":"tomorrow"}"#, "expires_at"),
+                (#"{"name":"x","role":"admin","expires_in":0}"#, "expires_in"),
+                (#"{"name":"x","role":"admin","expires_in":"tomorrow"}"#, "expires_in"),
+                (#"{"name":"x","role":"admin","expires_at":"2099-01-01T00:00:00Z"}"#, "expires_at"),
                 (#"["x"]"#, "body"),
             ]
             for (body, field) in invalid {

@@ -121,9 +121,9 @@ extension OpenAPIDocument {
                     "type": ["integer", "null"], "minimum": 1, "maximum": .integer(Int64.max),
                     "description": "An existing company, or null for every company.",
                 ],
-                "expires_at": [
-                    "type": ["string", "null"], "format": "date-time",
-                    "description": "In the future; null or absent: the token never expires.",
+                "expires_in": [
+                    "type": ["integer", "null"], "minimum": 1, "maximum": .integer(APITokenRoutes.maximumLifetime),
+                    "description": "Seconds from now until the token expires; null or absent: never.",
                 ],
             ],
             "required": ["name", "role"],

@@ -15,6 +15,9 @@ enum APITokenRoutes {
     static let maximumBodySize = 4096
 
     /// The fields a create accepts.
+    /// The longest lifetime a token may be given: ten years, in seconds.
+    static let maximumLifetime: Int64 = 10 * 366 * 86_400
+
     static let writableFields: [ResourceField] = [
         ResourceField(
             name: "name",
@@ -37,10 +40,12 @@ enum APITokenRoutes {
             minimum: 1
         ),
         ResourceField(
-            name: "expires_at",
-            kind: .dateTime,
-            description: "When the token stops working (in the future); null or absent: never.",
-            nullable: true
+            name: "expires_in",
+            kind: .integer,
+            description: "Seconds from now until the token expires; null or absent: never.",
+            nullable: true,
+            minimum: 1,
+            maximum: maximumLifetime
         ),
     ]
 
@@ -206,15 +211,8 @@ enum APITokenRoutes {
         }
         var creation = Creation(name: name, role: role)
         if case .integer(let companyID)? = body["company_id"] { creation.companyID = companyID }
-        if case .string(let text)? = body["expires_at"] {
-            guard let date = ResourceCoding.date(text), date > Date() else {
-                throw ResourceCoding.Invalid(
-                    location: ["body", "expires_at"],
-                    message: "must be a date-time in the future, got \(text)",
-                    type: "value_error"
-                )
-            }
-            creation.expiresAt = date
+        if case .integer(let seconds)? = body["expires_in"] {
+            creation.expiresAt = Date().addingTimeInterval(TimeInterval(seconds))
         }
         return creation
     }

@@ -64,12 +64,13 @@ public struct AuditEntry: Sendable, Hashable, Codable {
     }
 
     /// `text`, cut to at most `limit` Unicode scalars (what `length()` counts in both
-    /// PostgreSQL and SQLite).
+    /// PostgreSQL and SQLite), with NUL (which PostgreSQL's text cannot hold, and which a
+    /// request's field names may carry) replaced by U+FFFD.
     static func bounded(_ text: String, _ limit: Int) -> String {
         let scalars = text.unicodeScalars
-        guard scalars.count > limit else { return text }
+        guard scalars.count > limit || scalars.contains("\u{0}") else { return text }
         var cut = String.UnicodeScalarView()
-        cut.append(contentsOf: scalars.prefix(limit))
+        cut.append(contentsOf: scalars.prefix(limit).map { $0 == "\u{0}" ? "\u{FFFD}" : $0 })
         return String(cut)
     }
 }
