@@ -14,7 +14,7 @@ import _CryptoExtras
 
 /// Charger certificates: the charger CA, SignCertificate to CertificateSigned over a real
 /// WebSocket, the security command endpoints and the events endpoint.
-@Suite("Charger certificates")
+@Suite("Charger certificates", .serialized)
 struct CertificateTests {
     typealias HTTP = CommandEndpointTests
 

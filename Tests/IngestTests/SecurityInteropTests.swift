@@ -10,7 +10,7 @@ import Testing
 /// Charger security against an independent peer: a charge point on the PyPI `ocpp` package over
 /// `websockets` (Basic authentication, its TLS client, client certificates; `cryptography` for
 /// its CSR), with keys and certificates made by the `openssl` command for each test.
-@Suite("Charger security interop with the PyPI ocpp package and an openssl CA")
+@Suite("Charger security interop with the PyPI ocpp package and an openssl CA", .serialized)
 struct SecurityInteropTests {
     static let key1 = "00112233445566778899AABBCCDDEEFF00112233"
     static let key2 = "A0A1A2A3A4A5A6A7A8A9AAABACADAEAF"

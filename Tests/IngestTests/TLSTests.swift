@@ -13,7 +13,7 @@ import TimeSeries
 /// Charger authentication over real sockets: Basic credentials on `ws://` and `wss://`,
 /// TLS required by profile 2, client certificates by profile 3, and the TLS certificate
 /// reloaded while connections stay up. The CAs and certificates are made inside the test.
-@Suite("TLS and charger authentication")
+@Suite("TLS and charger authentication", .serialized)
 struct TLSTests {
     static let key = try! AuthorizationKey(hex: "00112233445566778899AABBCCDDEEFF00112233")
     static let newKey = try! AuthorizationKey(hex: "FFEEDDCCBBAA99887766554433221100")
