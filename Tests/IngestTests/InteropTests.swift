@@ -1,7 +1,7 @@
 import Foundation
-import NIOConcurrencyHelpers
 import Protocol
 import Relational
+import TestSupport
 import Testing
 import TimeSeries
 
@@ -27,26 +27,23 @@ struct InteropTests {
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
-        let collected = NIOLockedValueBox(Data())
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            collected.withLockedValue { $0.append(data) }
-        }
+        let collected = ChildOutput(reading: output)
+        let errorOutput = ChildOutput(reading: errors)
         try process.run()
 
         // Once it has sent everything, the server calls it.
         try await server.eventually(timeout: .seconds(60), "the python charge point is ready for calls") {
             guard process.isRunning else { return true }
-            return String(decoding: collected.withLockedValue { $0 }, as: UTF8.self).contains("awaiting-calls")
+            return collected.text.contains("awaiting-calls")
         }
         let reset = try await server.ingest.call(ResetRequest(type: .soft), to: ChargePointID("PY-CP"))
         #expect(reset.status == .accepted)
 
         try await server.eventually(timeout: .seconds(30), "the python charge point exits") { !process.isRunning }
-        output.fileHandleForReading.readabilityHandler = nil
-        let rest = try output.fileHandleForReading.readToEnd() ?? Data()
-        let text = String(decoding: collected.withLockedValue { $0 } + rest, as: UTF8.self)
-        let stderr = String(decoding: try errors.fileHandleForReading.readToEnd() ?? Data(), as: UTF8.self)
+        try await collected.waitForEnd()
+        try await errorOutput.waitForEnd()
+        let text = collected.text
+        let stderr = errorOutput.text
         #expect(process.terminationStatus == 0, "python charge point failed:\n\(stderr)")
         let lastLine = try #require(text.split(separator: "\n").last, "no report; stderr:\n\(stderr)")
         let report = try object(try JSONSerialization.jsonObject(with: Data(lastLine.utf8)))

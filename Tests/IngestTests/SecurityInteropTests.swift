@@ -1,7 +1,6 @@
 import API
 import Foundation
 import Protocol
-import Synchronization
 import TestSupport
 import Testing
 
@@ -772,40 +771,15 @@ final class PythonCharger {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Interop/security_charge_point.py")
 
-    /// Standard output, split into lines as it arrives.
-    final class Output: Sendable {
-        private let state = Mutex<(partial: Data, lines: [String])>((Data(), []))
-
-        func append(_ data: Data) {
-            state.withLock { state in
-                state.partial.append(data)
-                while let newline = state.partial.firstIndex(of: UInt8(ascii: "\n")) {
-                    state.lines.append(String(decoding: state.partial[..<newline], as: UTF8.self))
-                    state.partial = Data(state.partial[(newline + 1)...])
-                }
-            }
-        }
-
-        var lines: [String] { state.withLock { $0.lines } }
-
-        /// Everything, the unfinished last line included.
-        var text: String {
-            state.withLock { state in
-                (state.lines + [String(decoding: state.partial, as: UTF8.self)]).joined(separator: "\n")
-            }
-        }
-    }
-
     private let process: Process
     private let input: Pipe
     private let outputPipe: Pipe
     private let errors: Pipe
-    private let output = Output()
+    private let output: ChildOutput
     /// Standard error, collected as it arrives so that the pipe never fills.
-    private let errorOutput = Output()
+    private let errorOutput: ChildOutput
     private let ended: AsyncStream<Void>
     private let arguments: [String]
-    private var drained = false
     /// Lines before it have been looked at by `next`.
     private var cursor = 0
 
@@ -822,10 +796,8 @@ final class PythonCharger {
         process.standardInput = input
         process.standardOutput = outputPipe
         process.standardError = errors
-        let output = output
-        let errorOutput = errorOutput
-        outputPipe.fileHandleForReading.readabilityHandler = { handle in output.append(handle.availableData) }
-        errors.fileHandleForReading.readabilityHandler = { handle in errorOutput.append(handle.availableData) }
+        output = ChildOutput(reading: outputPipe)
+        errorOutput = ChildOutput(reading: errors)
         let (ended, finish) = AsyncStream<Void>.makeStream()
         self.ended = ended
         process.terminationHandler = { _ in finish.finish() }
@@ -847,7 +819,7 @@ final class PythonCharger {
         let deadline = ContinuousClock.now + timeout
         while true {
             let running = process.isRunning
-            if !running { drain() }
+            if !running { try await drain() }
             let lines = output.lines
             while cursor < lines.count {
                 let line = lines[cursor]
@@ -891,7 +863,7 @@ final class PythonCharger {
             process.terminate()
             throw TestFailure("the python charger \(arguments) still runs after \(timeout)")
         }
-        drain()
+        try await drain()
         let stderr = errorOutput.text
         guard process.terminationStatus == 0 else {
             throw TestFailure("the python charger \(arguments) failed (\(process.terminationStatus)):\n\(stderr)")
@@ -903,14 +875,10 @@ final class PythonCharger {
         return report
     }
 
-    /// Takes what is left in the pipes once the process has ended.
-    private func drain() {
-        guard !drained else { return }
-        drained = true
-        for (pipe, collected) in [(outputPipe, output), (errors, errorOutput)] {
-            pipe.fileHandleForReading.readabilityHandler = nil
-            collected.append((try? pipe.fileHandleForReading.readToEnd()) ?? Data())
-        }
+    /// Waits for what is left in the pipes once the process has ended.
+    private func drain() async throws {
+        try await output.waitForEnd(timeout: .seconds(10))
+        try await errorOutput.waitForEnd(timeout: .seconds(10))
     }
 
     deinit {

@@ -135,7 +135,7 @@ struct AuthenticationCommandLineTests {
     /// A running `serve` and everything it logged.
     struct Server {
         let process: Process
-        let output: OutputCollector
+        let output: ChildOutput
         let port: Int
 
         func stop() {
@@ -169,8 +169,7 @@ struct AuthenticationCommandLineTests {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        let output = OutputCollector()
-        pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+        let output = ChildOutput(reading: pipe)
         try process.run()
         let server = Server(process: process, output: output, port: port)
         do {

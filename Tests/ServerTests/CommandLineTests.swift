@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TestSupport
 import Testing
 
@@ -233,11 +232,9 @@ struct CommandLineTests {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        let output = OutputCollector()
-        pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+        let output = ChildOutput(reading: pipe)
         try process.run()
         defer {
-            pipe.fileHandleForReading.readabilityHandler = nil
             process.terminate()
             process.waitUntilExit()
         }
@@ -268,11 +265,9 @@ struct CommandLineTests {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        let output = OutputCollector()
-        pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+        let output = ChildOutput(reading: pipe)
         try process.run()
         defer {
-            pipe.fileHandleForReading.readabilityHandler = nil
             process.terminate()
             process.waitUntilExit()
         }
@@ -345,23 +340,4 @@ func rawHTTP(port: Int, _ request: String) throws -> String {
         answer += buffer[..<count]
     }
     return String(decoding: answer, as: UTF8.self)
-}
-
-/// What a child process wrote so far.
-final class OutputCollector: Sendable {
-    private let data = Mutex(Data())
-
-    func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
-
-    var text: String { String(decoding: data.withLock { $0 }, as: UTF8.self) }
-
-    /// Waits until the output contains `line`, failing if `process` exits or 30 s pass.
-    func wait(for line: String, while process: Process) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !text.contains(line) {
-            guard process.isRunning else { throw TestFailure("the server exited before '\(line)':\n\(text)") }
-            guard ContinuousClock.now < deadline else { throw TestFailure("no '\(line)' within 30 s:\n\(text)") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
 }
