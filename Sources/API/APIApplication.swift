@@ -177,7 +177,7 @@ public enum APIApplication {
         }
         if let ingest {
             ChargePointCommands.register(on: router, ingest: ingest, relational: relational)
-            IntegrationRoutes.register(on: router, ingest: ingest)
+            IntegrationRoutes.register(on: router, ingest: ingest, relational: relational)
             // Reached only by requests the WebSocket upgrader refused (or plain GETs): say why.
             router.get("/ocpp/**") { request, _ -> Response in
                 let offered = request.headers[values: .secWebSocketProtocol]

@@ -14,8 +14,15 @@ struct CommandEndpointTests {
         var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.utf8)) }
     }
 
-    static func http(_ port: Int, _ method: String, _ path: String, body: String? = nil) async throws -> HTTPResponse {
+    static func http(
+        _ port: Int,
+        _ method: String,
+        _ path: String,
+        body: String? = nil,
+        token: String? = nil
+    ) async throws -> HTTPResponse {
         var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        if let token { request += "Authorization: Bearer \(token)\r\n" }
         if let body {
             request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
         } else {

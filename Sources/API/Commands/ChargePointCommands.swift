@@ -35,8 +35,10 @@ enum ChargePointCommands {
     ]
 
     static func register(on router: Router<APIRequestContext>, ingest: OCPPIngest, relational: RelationalStore?) {
-        router.get("/charge_points") { request, _ in
-            try listConnected(request, ingest: ingest)
+        router.get("/charge_points") { request, context in
+            // A caller limited to a company sees its company's chargers only.
+            let visible = try await visibleChargePoints(context, relational)
+            return try listConnected(request, ingest: ingest, visible: visible)
         }
         router.get("/charge_points/:charge_point_id/configuration") { request, context in
             let keys = request.uri.queryParameters[values: "key"].map(String.init)
@@ -46,7 +48,14 @@ enum ChargePointCommands {
             } catch {
                 throw APIError.validation(error, location: ["query"])
             }
-            return try await send(call, to: context.parameters.get("charge_point_id"), ingest: ingest, relational: nil)
+            return try await send(
+                call,
+                to: context.parameters.get("charge_point_id"),
+                ingest: ingest,
+                relational: relational,
+                context: context,
+                record: false
+            )
         }
         for (path, action) in commands {
             command(path, action.requestType, router, ingest, relational)
@@ -90,7 +99,8 @@ enum ChargePointCommands {
                 let chargePointID = try? ChargePointID(
                     pathSegment: Substring(context.parameters.get("charge_point_id") ?? "")
                 ),
-                ingest.connection(chargePointID) != nil
+                ingest.connection(chargePointID) != nil,
+                try await belongs(chargePointID, context, relational)
             {
                 try checkCertificate(install.certificate)
             }
@@ -99,7 +109,8 @@ enum ChargePointCommands {
                 to: context.parameters.get("charge_point_id"),
                 ingest: ingest,
                 relational: relational,
-                logger: context.logger
+                context: context,
+                record: true
             )
         }
     }
@@ -122,22 +133,28 @@ enum ChargePointCommands {
         to segment: String?,
         ingest: OCPPIngest,
         relational: RelationalStore?,
-        logger: Logger? = nil
+        context: APIRequestContext,
+        record recording: Bool
     ) async throws(APIError) -> RawJSON {
+        let logger = context.logger
         let chargePointID: ChargePointID
         do {
             chargePointID = try ChargePointID(pathSegment: Substring(segment ?? ""))
         } catch {
             throw APIError.invalid(location: ["path", "charge_point_id"], message: error.reason, type: "value_error")
         }
+        // Another company's charger is answered as one that is not connected.
+        guard try await belongs(chargePointID, context, relational) else {
+            throw failure(.notConnected(chargePointID), action: Request.action)
+        }
         do {
             let confirmation = try await ingest.call(call, to: chargePointID)
-            if let relational {
+            if recording, let relational {
                 do {
                     try await record(call, confirmation, chargePointID: chargePointID.rawValue, store: relational)
                 } catch {
                     // The charger has acted on the command: its answer is still the response.
-                    logger?.error(
+                    logger.error(
                         "Recording a command's outcome failed",
                         metadata: [
                             "charge_point_id": "\(chargePointID.rawValue)", "action": "\(Request.action.rawValue)",
@@ -267,9 +284,44 @@ enum ChargePointCommands {
     }
 
     /// `GET /charge_points?limit=&offset=`: the connected chargers, by charge point id.
+    /// Whether the caller may reach `chargePointID`: always, unless it is limited to a company
+    /// and the charger is not one of that company's (or there is no database to tell).
+    static func belongs(
+        _ chargePointID: ChargePointID,
+        _ context: APIRequestContext,
+        _ relational: RelationalStore?
+    ) async throws(APIError) -> Bool {
+        guard let company = context.company else { return true }
+        guard let relational else { return false }
+        do {
+            return try await relational.chargePointBelongs(chargePointID.rawValue, to: company)
+        } catch let error as RelationalStoreError {
+            throw APIError(error)
+        } catch {
+            throw APIError(RelationalStoreError(code: .unavailable, message: "\(error)"))
+        }
+    }
+
+    /// The identities a caller limited to a company may see; `nil`: every one.
+    private static func visibleChargePoints(
+        _ context: APIRequestContext,
+        _ relational: RelationalStore?
+    ) async throws(APIError) -> Set<String>? {
+        guard let company = context.company else { return nil }
+        guard let relational else { return [] }
+        do {
+            return try await relational.chargePointIDs(of: company)
+        } catch let error as RelationalStoreError {
+            throw APIError(error)
+        } catch {
+            throw APIError(RelationalStoreError(code: .unavailable, message: "\(error)"))
+        }
+    }
+
     private static func listConnected(
         _ request: Request,
-        ingest: OCPPIngest
+        ingest: OCPPIngest,
+        visible: Set<String>?
     ) throws(APIError) -> PageBody<ConnectedChargePoint> {
         let query = request.uri.queryParameters
         var limit = 100
@@ -296,7 +348,8 @@ enum ChargePointCommands {
             }
             offset = value
         }
-        let connected = ingest.connectedChargePoints
+        var connected = ingest.connectedChargePoints
+        if let visible { connected = connected.filter { visible.contains($0.chargePointID.rawValue) } }
         let items = connected.dropFirst(offset).prefix(limit).map { charger in
             ConnectedChargePoint(
                 chargePointID: charger.chargePointID.rawValue,

@@ -47,9 +47,10 @@ enum DatabaseRoutes {
     /// `/db/companies/{company_id}/sites/`: the company's sites.
     static let companySites = ResourceScope(prefix: "/db/companies/:company_id", parameters: ["company_id"]) {
         parameters,
+        company,
         store in
         let companyID = parameters["company_id"]!
-        _ = try await store.get(Company.self, id: companyID)
+        _ = try await store.get(Company.self, id: companyID, company: company)
         return ["company_id": companyID]
     }
 
@@ -57,11 +58,11 @@ enum DatabaseRoutes {
     static let siteChargers = ResourceScope(
         prefix: "/db/companies/:company_id/sites/:site_id",
         parameters: ["company_id", "site_id"]
-    ) { parameters, store in
+    ) { parameters, company, store in
         let companyID = parameters["company_id"]!
         let siteID = parameters["site_id"]!
-        _ = try await store.get(Company.self, id: companyID)
-        let site = try await store.get(Site.self, id: siteID)
+        _ = try await store.get(Company.self, id: companyID, company: company)
+        let site = try await store.get(Site.self, id: siteID, company: company)
         guard site.companyID == companyID else {
             throw RelationalStoreError(
                 code: .notFound,

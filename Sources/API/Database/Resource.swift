@@ -288,6 +288,12 @@ extension Resource {
                 filterable: true
             ),
             reference("driver_id", "The driver the card belongs to, if any.", nullable: true),
+            reference(
+                "company_id",
+                "The company the card belongs to. A caller limited to a company creates its company's cards "
+                    + "(left out, this is filled in); null: only callers unlimited to a company see the card.",
+                nullable: true
+            ),
             text(
                 "status",
                 "The idTagInfo status Authorize answers.",

@@ -6,15 +6,20 @@ import Relational
 
 /// Where a collection hangs: `/db/chargers` or, nested, `/db/companies/{company_id}/sites/{site_id}/chargers`.
 struct ResourceScope: Sendable {
+    typealias Resolver =
+        @Sendable (_ parameters: [String: Int64], _ company: Int64?, _ store: RelationalStore) async throws
+        -> [String: Int64]
+
     /// The path up to the collection (`/db` or `/db/companies/:company_id/sites/:site_id`).
     var prefix: String
     /// The integer path parameters of `prefix`, in order.
     var parameters: [String]
-    /// The columns the parents fix (`["site_id": 4]`) once the parents are checked to exist
-    /// and belong together; throws ``RelationalStoreError`` `.notFound` otherwise.
-    var resolve: @Sendable (_ parameters: [String: Int64], _ store: RelationalStore) async throws -> [String: Int64]
+    /// The columns the parents fix (`["site_id": 4]`) once the parents are checked to exist,
+    /// to belong together and to the caller's company (if it is limited to one); throws
+    /// ``RelationalStoreError`` `.notFound` otherwise.
+    var resolve: Resolver
 
-    static let flat = ResourceScope(prefix: "/db", parameters: []) { _, _ in [:] }
+    static let flat = ResourceScope(prefix: "/db", parameters: []) { _, _, _ in [:] }
 }
 
 /// The CRUD routes of one resource: list (filters, sorting, pagination with a total), get,
@@ -48,7 +53,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
             try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
                 let query = try listQuery(request.uri.queryParameters, fixed: fixed)
-                return try coding.body(try await store.list(Entity.self, query))
+                return try coding.body(try await store.list(Entity.self, query, company: context.company))
             }
         }
         router.get(RouterPath(item)) { _, context in
@@ -61,10 +66,11 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         router.post(RouterPath(collection)) { request, context in
             try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
-                let body = try await checkedBody(request, complete: true, fixed: fixed)
+                let body = try await checkedBody(request, complete: true, fixed: fixed, context: context)
                 let created = try await store.create(
                     Entity.self,
-                    try ResourceCoding.decode(Entity.Fields.self, from: body)
+                    try ResourceCoding.decode(Entity.Fields.self, from: body),
+                    company: context.company
                 )
                 afterWrite(nil, created)
                 return EditedResponse(
@@ -77,10 +83,10 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         router.put(RouterPath(item)) { request, context in
             try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
-                let body = try await checkedBody(request, complete: true, fixed: fixed)
+                let body = try await checkedBody(request, complete: true, fixed: fixed, context: context)
                 let fields = try ResourceCoding.decode(Entity.Fields.self, from: body)
                 let before = try await existing(fixed, context)
-                let updated = try await store.update(Entity.self, id: before.id, fields)
+                let updated = try await store.update(Entity.self, id: before.id, fields, company: context.company)
                 afterWrite(before, updated)
                 return try coding.body(updated)
             }
@@ -88,7 +94,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         router.patch(RouterPath(item)) { request, context in
             try await APIError.mapping {
                 let fixed = try await resolve(scope, context)
-                let changes = try await checkedBody(request, complete: false, fixed: [:])
+                let changes = try await checkedBody(request, complete: false, fixed: [:], context: nil)
                 for (column, value) in fixed where changes[column] != nil && changes[column] != .integer(value) {
                     throw ResourceCoding.Invalid(
                         location: ["body", column],
@@ -97,7 +103,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                     )
                 }
                 let before = try await existing(fixed, context)
-                let updated = try await store.modify(Entity.self, id: before.id) { fields in
+                let updated = try await store.modify(Entity.self, id: before.id, company: context.company) { fields in
                     var merged = try ResourceCoding.object(fields)
                     merged.merge(changes) { _, new in new }
                     fields = try ResourceCoding.decode(Entity.Fields.self, from: merged)
@@ -120,7 +126,7 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                     )
                 }
                 let before = try await existing(try await resolve(scope, context), context)
-                try await store.delete(Entity.self, id: before.id, cascade: cascade)
+                try await store.delete(Entity.self, id: before.id, cascade: cascade, company: context.company)
                 afterWrite(before, nil)
                 return Response(status: .noContent)
             }
@@ -135,13 +141,13 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         for name in scope.parameters {
             values[name] = try Self.pathID(name, context)
         }
-        return try await scope.resolve(values, store)
+        return try await scope.resolve(values, context.company, store)
     }
 
     /// The row the item path names, checked to belong to the path's parents (`fixed`, resolved once per request).
     private func existing(_ fixed: [String: Int64], _ context: APIRequestContext) async throws -> Entity {
         let id = try Self.pathID(resource.idParameter, context)
-        let entity = try await store.get(Entity.self, id: id)
+        let entity = try await store.get(Entity.self, id: id, company: context.company)
         if !fixed.isEmpty {
             let object = try ResourceCoding.object(entity)
             for (column, value) in fixed where object[column] != .integer(value) {
@@ -175,10 +181,13 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         return id
     }
 
+    /// The body, checked; on a create or full update (`context` given) by a caller limited to a
+    /// company, a nullable `company_id` left out or null is that company.
     private func checkedBody(
         _ request: Request,
         complete: Bool,
-        fixed: [String: Int64]
+        fixed: [String: Int64],
+        context: APIRequestContext?
     ) async throws -> [String: JSONValue] {
         let buffer: ByteBuffer
         do {
@@ -186,7 +195,12 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         } catch {
             throw HTTPError(.contentTooLarge, message: "the body exceeds \(Self.maximumBodySize) bytes")
         }
-        let body = try ResourceCoding.bodyObject(Array(buffer: buffer))
+        var body = try ResourceCoding.bodyObject(Array(buffer: buffer))
+        if let company = context?.company, resource.field("company_id")?.nullable == true,
+            body["company_id"] == nil || body["company_id"] == .null
+        {
+            body["company_id"] = .integer(company)
+        }
         return try coding.checked(body, complete: complete, fixed: fixed)
     }
 

@@ -33,7 +33,7 @@ enum ChargerEvents {
             try await APIError.mapping {
                 let id = try ResourceRoutes<Charger>.pathID("charger_id", context)
                 let (query, eventTypes) = try eventsQuery(request.uri.queryParameters)
-                let charger = try await relational.get(Charger.self, id: id)
+                let charger = try await relational.get(Charger.self, id: id, company: context.company)
                 var selected = query
                 selected.chargePointIDs = [charger.chargePointID]
                 let eventsQuery = selected

@@ -16,7 +16,7 @@ enum ChargerHistory {
             try await APIError.mapping {
                 let id = try ResourceRoutes<Charger>.pathID("charger_id", context)
                 let query = try statusQuery(request.uri.queryParameters)
-                let charger = try await relational.get(Charger.self, id: id)
+                let charger = try await relational.get(Charger.self, id: id, company: context.company)
                 var selected = query
                 selected.chargePointIDs = [charger.chargePointID]
                 let statusQuery = selected
@@ -27,8 +27,8 @@ enum ChargerHistory {
         router.get("/db/charge_sessions/:charge_session_id/summary") { _, context in
             try await APIError.mapping {
                 let id = try ResourceRoutes<ChargeSession>.pathID("charge_session_id", context)
-                let session = try await relational.get(ChargeSession.self, id: id)
-                let charger = try await relational.get(Charger.self, id: session.chargerID)
+                let session = try await relational.get(ChargeSession.self, id: id, company: context.company)
+                let charger = try await relational.get(Charger.self, id: session.chargerID, company: context.company)
                 let chargePointID = charger.chargePointID
                 return try await MeterHistory.offloaded {
                     try SessionSummary(session, chargePointID: chargePointID, timeSeries: timeSeries)

@@ -51,21 +51,21 @@ enum MeterHistory {
     ) {
         router.get("/db/chargers/:charger_id/meter-values") { request, context in
             try await answer(request, context, timeSeries: timeSeries, idParameter: "charger_id") { id in
-                let charger = try await relational.get(Charger.self, id: id)
+                let charger = try await relational.get(Charger.self, id: id, company: context.company)
                 return EventQuery(chargePointIDs: [charger.chargePointID])
             }
         }
         router.get("/db/connectors/:connector_id/meter-values") { request, context in
             try await answer(request, context, timeSeries: timeSeries, idParameter: "connector_id") { id in
-                let connector = try await relational.get(Connector.self, id: id)
-                let charger = try await relational.get(Charger.self, id: connector.chargerID)
+                let connector = try await relational.get(Connector.self, id: id, company: context.company)
+                let charger = try await relational.get(Charger.self, id: connector.chargerID, company: context.company)
                 return EventQuery(chargePointIDs: [charger.chargePointID], connectorID: connector.connectorID)
             }
         }
         router.get("/db/charge_sessions/:charge_session_id/meter-values") { request, context in
             try await answer(request, context, timeSeries: timeSeries, idParameter: "charge_session_id") { id in
-                let session = try await relational.get(ChargeSession.self, id: id)
-                let charger = try await relational.get(Charger.self, id: session.chargerID)
+                let session = try await relational.get(ChargeSession.self, id: id, company: context.company)
+                let charger = try await relational.get(Charger.self, id: session.chargerID, company: context.company)
                 return EventQuery(chargePointIDs: [charger.chargePointID], transactionID: Int(session.id))
             }
         }

@@ -2,6 +2,7 @@ import Hummingbird
 import Ingest
 import NIOCore
 import Protocol
+import Relational
 
 /// The OCPP-to-database integration endpoints under `/db/ocpp/`, for systems that relay
 /// OCPP over HTTP: the body is the charger's message in snake_case plus its
@@ -40,15 +41,21 @@ enum IntegrationRoutes {
 
     static let maximumBodySize = 1 << 20
 
-    static func register(on router: Router<APIRequestContext>, ingest: OCPPIngest) {
+    static func register(on router: Router<APIRequestContext>, ingest: OCPPIngest, relational: RelationalStore?) {
         for endpoint in endpoints {
-            router.post("/db/ocpp/\(endpoint.path)") { request, _ in
-                try await relay(request, endpoint, ingest: ingest)
+            router.post("/db/ocpp/\(endpoint.path)") { request, context in
+                try await relay(request, endpoint, ingest: ingest, relational: relational, context: context)
             }
         }
     }
 
-    private static func relay(_ request: Request, _ endpoint: Endpoint, ingest: OCPPIngest) async throws -> RawJSON {
+    private static func relay(
+        _ request: Request,
+        _ endpoint: Endpoint,
+        ingest: OCPPIngest,
+        relational: RelationalStore?,
+        context: APIRequestContext
+    ) async throws -> RawJSON {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maximumBodySize)
@@ -77,6 +84,11 @@ enum IntegrationRoutes {
                 message: error.reason,
                 type: "string_pattern_mismatch"
             )
+        }
+        // A caller limited to a company relays for its company's chargers only; any other
+        // (another company's, or one the database does not know) does not exist for it.
+        guard try await ChargePointCommands.belongs(chargePointID, context, relational) else {
+            throw APIError.detail("charger '\(chargePointID.rawValue)' does not exist", status: .notFound)
         }
         if let schema = OpenAPIDocument.requestSchemas["Relayed\(endpoint.action.rawValue)Request"],
             let error = SchemaBounds.violation(.object(body), schema)

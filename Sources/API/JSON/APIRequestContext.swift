@@ -15,4 +15,7 @@ public struct APIRequestContext: RequestContext {
     }
 
     public var responseEncoder: APIJSONEncoder { APIJSONEncoder() }
+
+    /// The company the caller is limited to; `nil`: every company (or no authentication).
+    public var company: Int64? { principal?.companyID }
 }

@@ -14,13 +14,18 @@ public enum APIAccessPolicy {
         public let pattern: String
         /// Who may call the routes it covers; `nil`: everyone, without a token.
         public let roles: Set<APIRole>?
+        /// Whether a caller limited to a company may call them (within its company); the
+        /// fleet's own matters (tokens, the audit log, metrics, making and removing
+        /// companies) are for callers unlimited to a company.
+        public let tenants: Bool
 
         let segments: [Substring]
 
-        init(_ methods: Set<HTTPRequest.Method>, _ pattern: String, _ roles: Set<APIRole>?) {
+        init(_ methods: Set<HTTPRequest.Method>, _ pattern: String, _ roles: Set<APIRole>?, tenants: Bool = true) {
             self.methods = methods
             self.pattern = pattern
             self.roles = roles
+            self.tenants = tenants
             self.segments = pattern.split(separator: "/")
         }
 
@@ -49,14 +54,17 @@ public enum APIAccessPolicy {
         Rule([.get], "/docs/**", nil),
         Rule([], "/ocpp/**", nil),
         // Public too with METRICS_PUBLIC=true.
-        Rule([.get], "/metrics", readers),
+        Rule([.get], "/metrics", readers, tenants: false),
         // Connected chargers are read by readers; everything sent to a charger is a command.
         Rule([.get], "/charge_points", readers),
         Rule([.get], "/charge_points/*/configuration", writers),
         Rule([.post], "/charge_points/*/*", writers),
         // Tokens and the audit log: admins only.
-        Rule([], "/db/api_tokens/**", [.admin]),
-        Rule([], "/db/audit_log/**", [.admin]),
+        Rule([], "/db/api_tokens/**", [.admin], tenants: false),
+        Rule([], "/db/audit_log/**", [.admin], tenants: false),
+        // A company is made and removed by the fleet's operator, not by a tenant.
+        Rule([.post], "/db/companies", writers, tenants: false),
+        Rule([.delete], "/db/companies/*", writers, tenants: false),
         // The OCPP-DB relay: integrations (and admins).
         Rule([.post], "/db/ocpp/**", [.admin, .integration]),
         // The database: operators write, analysts read (lists, history, summaries, events).
@@ -70,15 +78,22 @@ public enum APIAccessPolicy {
     }
 
     /// Whether the route needs no token.
-    static func isPublic(method: HTTPRequest.Method, path: some StringProtocol, metricsPublic: Bool) -> Bool {
+    public static func isPublic(method: HTTPRequest.Method, path: some StringProtocol, metricsPublic: Bool) -> Bool {
         if metricsPublic, method == .get, path == "/metrics" { return true }
         guard let rule = rule(method: method, path: path) else { return false }
         return rule.roles == nil
     }
 
-    /// Whether `role` may call `method` on `path`: what its rule says, admins only without one.
-    public static func allows(_ role: APIRole, method: HTTPRequest.Method, path: some StringProtocol) -> Bool {
-        guard let rule = rule(method: method, path: path) else { return role == .admin }
+    /// Whether `role` may call `method` on `path`: what its rule says, admins only without one;
+    /// `scoped`: the caller is limited to a company.
+    public static func allows(
+        _ role: APIRole,
+        scoped: Bool = false,
+        method: HTTPRequest.Method,
+        path: some StringProtocol
+    ) -> Bool {
+        guard let rule = rule(method: method, path: path) else { return role == .admin && !scoped }
+        guard !scoped || rule.tenants else { return false }
         return rule.roles?.contains(role) ?? true
     }
 }

@@ -78,8 +78,22 @@ struct AuthorizationMiddleware: RouterMiddleware {
         next: (Request, APIRequestContext) async throws -> Response
     ) async throws -> Response {
         if let principal = context.principal, let route = context.endpointPath,
-            !APIAccessPolicy.allows(principal.role, method: request.method, path: route)
+            !APIAccessPolicy.allows(
+                principal.role,
+                scoped: principal.companyID != nil,
+                method: request.method,
+                path: route
+            )
         {
+            if let company = principal.companyID,
+                APIAccessPolicy.allows(principal.role, method: request.method, path: route)
+            {
+                throw APIError.detail(
+                    "\(request.method) \(route) is not for a caller limited to a company (this token is "
+                        + "limited to company \(company))",
+                    status: .forbidden
+                )
+            }
             let allowed = APIAccessPolicy.rule(method: request.method, path: route)?.roles ?? [.admin]
             throw APIError.detail(
                 "role \(principal.role.rawValue) may not \(request.method) \(route); allowed: "

@@ -48,7 +48,7 @@ enum AuthorizationKeyRoutes {
             try await APIError.mapping {
                 let id = try ResourceRoutes<Charger>.pathID("charger_id", context)
                 let key = try await requestedKey(request)
-                let charger = try await store.get(Charger.self, id: id)
+                let charger = try await store.get(Charger.self, id: id, company: context.company)
                 let answer = try await setKey(
                     key,
                     chargePointID: charger.chargePointID,

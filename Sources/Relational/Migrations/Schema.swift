@@ -271,5 +271,20 @@ enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 6,
+            name: "RFID cards belong to a company",
+            statements: [
+                // Nullable: a card stored before companies scoped the API keeps no company (only
+                // callers unlimited to a company see it) unless its driver names one.
+                "ALTER TABLE rfid_cards ADD COLUMN company_id BIGINT REFERENCES companies (id)",
+                """
+                UPDATE rfid_cards SET company_id = (SELECT drivers.company_id FROM drivers
+                    WHERE drivers.id = rfid_cards.driver_id)
+                WHERE driver_id IS NOT NULL
+                """,
+                "CREATE INDEX rfid_cards_company_id ON rfid_cards (company_id)",
+            ]
+        ),
     ]
 }

@@ -254,6 +254,8 @@ public struct RFIDCard: StoredEntity {
     public var id: Int64
     public var idTag: String
     public var driverID: Int64?
+    /// The company the card belongs to; `nil` for a card only unscoped callers see.
+    public var companyID: Int64?
     public var status: String
     public var expiryDate: Date?
     public var parentIDTag: String?
@@ -263,6 +265,7 @@ public struct RFIDCard: StoredEntity {
     public struct Fields: Codable, Sendable, Hashable {
         public var idTag: String
         public var driverID: Int64?
+        public var companyID: Int64?
         public var status: String
         public var expiryDate: Date?
         public var parentIDTag: String?
@@ -270,12 +273,14 @@ public struct RFIDCard: StoredEntity {
         public init(
             idTag: String,
             driverID: Int64? = nil,
+            companyID: Int64? = nil,
             status: String = "Accepted",
             expiryDate: Date? = nil,
             parentIDTag: String? = nil
         ) {
             self.idTag = idTag
             self.driverID = driverID
+            self.companyID = companyID
             self.status = status
             self.expiryDate = expiryDate
             self.parentIDTag = parentIDTag

@@ -7,7 +7,13 @@ extension RelationalStore {
     /// - Throws: ``RelationalStoreError``: `.conflict` for a taken unique value,
     ///   `.invalidReference` for a reference to a missing row, `.invalidValue` for a value
     ///   the schema does not allow.
-    public func create<Entity: StoredEntity>(_ type: Entity.Type, _ fields: Entity.Fields) async throws -> Entity {
+    /// - Parameter company: The company the caller is limited to: the row and the rows it
+    ///   refers to must be that company's (`.invalidReference` otherwise, nothing written).
+    public func create<Entity: StoredEntity>(
+        _ type: Entity.Type,
+        _ fields: Entity.Fields,
+        company: Int64? = nil
+    ) async throws -> Entity {
         let columns = try ColumnNames.encoder.encode(Entity.completing(fields, current: nil, store: self))
         let now = Date()
         return try await write { sql in
@@ -17,18 +23,24 @@ extension RelationalStore {
                 .returning(SQLLiteral.all)
                 .first()
             guard let row else { throw RelationalStoreError(code: .unavailable, message: "insert returned no row") }
-            return try row.decode(model: Entity.self, with: ColumnNames.decoder)
+            let created = try row.decode(model: Entity.self, with: ColumnNames.decoder)
+            if let company { try await Self.checkWritten(Entity.self, id: created.id, company: company, sql: sql) }
+            return created
         }
     }
 
     /// The row with `id`.
+    /// - Parameter company: The company the caller is limited to: another company's row is
+    ///   not found.
     /// - Throws: ``RelationalStoreError`` `.notFound` when there is none.
-    public func get<Entity: StoredEntity>(_ type: Entity.Type, id: Int64) async throws -> Entity {
+    public func get<Entity: StoredEntity>(_ type: Entity.Type, id: Int64, company: Int64? = nil) async throws -> Entity
+    {
         try await read { sql in
-            guard
-                let row = try await sql.select().column(SQLLiteral.all).from(Entity.table).where("id", .equal, id)
-                    .first()
-            else { throw RelationalStoreError.notFound(Entity.displayName, id: id) }
+            let select = sql.select().column(SQLLiteral.all).from(Entity.table).where("id", .equal, id)
+            if let company { select.where(Self.visible(Entity.table, company: company)) }
+            guard let row = try await select.first() else {
+                throw RelationalStoreError.notFound(Entity.displayName, id: id)
+            }
             return try row.decode(model: Entity.self, with: ColumnNames.decoder)
         }
     }
@@ -38,23 +50,28 @@ extension RelationalStore {
     public func update<Entity: StoredEntity>(
         _ type: Entity.Type,
         id: Int64,
-        _ fields: Entity.Fields
+        _ fields: Entity.Fields,
+        company: Int64? = nil
     ) async throws -> Entity {
-        try await modify(type, id: id) { current in current = fields }
+        try await modify(type, id: id, company: company) { current in current = fields }
     }
 
     /// Changes some writable columns of the row with `id` (a PATCH): `change` receives the
     /// current values, in the same transaction as the update; what it leaves to the store is
     /// filled in as ``StoredEntity/completing(_:current:store:)`` says.
-    /// - Throws: ``RelationalStoreError`` as ``update(_:id:_:)`` does, or what `change` throws.
+    /// - Parameter company: The company the caller is limited to: another company's row is
+    ///   not found, and the changed row must stay the company's, as ``create(_:_:company:)`` says.
+    /// - Throws: ``RelationalStoreError`` as ``update(_:id:_:company:)`` does, or what `change` throws.
     public func modify<Entity: StoredEntity>(
         _ type: Entity.Type,
         id: Int64,
+        company: Int64? = nil,
         _ change: @escaping @Sendable (inout Entity.Fields) throws -> Void
     ) async throws -> Entity {
         let dialect = self.dialect
         return try await write { sql in
             let select = sql.select().column(SQLLiteral.all).from(Entity.table).where("id", .equal, id)
+            if let company { select.where(Self.visible(Entity.table, company: company)) }
             if dialect == .postgres { select.for(.update) }
             guard let row = try await select.first() else {
                 throw RelationalStoreError.notFound(Entity.displayName, id: id)
@@ -71,6 +88,7 @@ extension RelationalStore {
             guard let updated = try await update.where("id", .equal, id).returning(SQLLiteral.all).first() else {
                 throw RelationalStoreError.notFound(Entity.displayName, id: id)
             }
+            if let company { try await Self.checkWritten(Entity.self, id: id, company: company, sql: sql) }
             return try updated.decode(model: Entity.self, with: ColumnNames.decoder)
         }
     }
@@ -92,9 +110,17 @@ extension RelationalStore {
     ///   sites and drivers, a charger's connectors and sessions, ...) and clear optional
     ///   references to it (a deleted site's chargers stay, without a site). Without it, a
     ///   row that others refer to is not deleted.
+    /// - Parameter company: The company the caller is limited to: another company's row is
+    ///   not found.
     /// - Throws: ``RelationalStoreError`` `.notFound`, or `.stillReferenced` without `cascade`.
-    public func delete<Entity: StoredEntity>(_ type: Entity.Type, id: Int64, cascade: Bool = false) async throws {
+    public func delete<Entity: StoredEntity>(
+        _ type: Entity.Type,
+        id: Int64,
+        cascade: Bool = false,
+        company: Int64? = nil
+    ) async throws {
         try await write(.delete) { sql in
+            if let company { try await Self.checkVisible(Entity.self, id: id, company: company, sql: sql) }
             if cascade {
                 try await Self.deleteDependents(of: Entity.table, ids: [id], sql: sql)
             }
@@ -106,7 +132,9 @@ extension RelationalStore {
     /// Who refers to whom: for each table, the tables with a foreign key to it, the column,
     /// and whether the reference is optional (cleared on cascade) or required (deleted).
     static let references: [String: [(table: String, column: String, optional: Bool)]] = [
-        "companies": [("sites", "company_id", false), ("drivers", "company_id", false)],
+        "companies": [
+            ("sites", "company_id", false), ("drivers", "company_id", false), ("rfid_cards", "company_id", false),
+        ],
         "sites": [("chargers", "site_id", true)],
         "chargers": [
             ("connectors", "charger_id", false), ("charge_sessions", "charger_id", false),
@@ -139,9 +167,12 @@ extension RelationalStore {
     /// One page of rows.
     /// - Throws: ``RelationalStoreError`` `.invalidValue` for a bad limit, offset, or an
     ///   unknown filter or sort column.
+    /// - Parameter company: The company the caller is limited to: only its rows are listed
+    ///   and counted.
     public func list<Entity: StoredEntity>(
         _ type: Entity.Type,
-        _ query: ListQuery = ListQuery()
+        _ query: ListQuery = ListQuery(),
+        company: Int64? = nil
     ) async throws
         -> Page<Entity>
     {
@@ -158,6 +189,10 @@ extension RelationalStore {
             let count = sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "total")
                 .from(Entity.table)
             let select = sql.select().column(SQLLiteral.all).from(Entity.table)
+            if let company {
+                count.where(Self.visible(Entity.table, company: company))
+                select.where(Self.visible(Entity.table, company: company))
+            }
             for filter in query.filters {
                 let comparison: SQLBinaryOperator
                 switch filter.comparison {

@@ -80,7 +80,8 @@ final class IngestTestServer: Sendable {
         backend: TestBackend = .sqlite,
         commitClock: any CommitClock = UptimeCommitClock(),
         defaultSecurityProfile: Int = 0,
-        tls: TestTLSFiles? = nil
+        tls: TestTLSFiles? = nil,
+        authenticated: Bool = false
     ) async throws -> IngestTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocpp-ingest-\(UUID().uuidString)"
@@ -117,7 +118,7 @@ final class IngestTestServer: Sendable {
             ingest: ingest,
             timeSeries: timeSeries,
             relational: relational,
-            authentication: .disabled,
+            authentication: authenticated ? .bearer(APIAuthenticator(store: relational)) : .disabled,
             logger: logger
         ) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
