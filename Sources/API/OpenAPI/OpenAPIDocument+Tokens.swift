@@ -139,7 +139,11 @@ extension OpenAPIDocument {
             "No bearer token, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer).",
             reference("Detail")
         )
-        let forbidden = response("The token's role may not use this operation.", reference("Detail"))
+        let forbidden = response(
+            "The token's role may not use this operation, or it is one of the fleet's own (x-tenants: false) "
+                + "and the token is limited to a company.",
+            reference("Detail")
+        )
         for (path, item) in paths {
             guard case .object(var operations) = item else { continue }
             for (method, operation) in operations {
@@ -156,6 +160,8 @@ extension OpenAPIDocument {
                     fields["responses"] = .object(responses)
                 }
                 fields["x-roles"] = .array(APIRole.allCases.filter(roles.contains).map { .string($0.rawValue) })
+                // Whether a token limited to a company may call it (on its company's rows only).
+                fields["x-tenants"] = .bool(rule.tenants)
                 operations[method] = .object(fields)
             }
             paths[path] = .object(operations)
