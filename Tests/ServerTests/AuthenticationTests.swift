@@ -10,6 +10,7 @@ import Synchronization
 import TestSupport
 import Testing
 import TimeSeries
+import _CryptoExtras
 
 @testable import API
 
@@ -287,6 +288,30 @@ struct AuthenticationTests {
         ] {
             await #expect(throws: APIJWTKeySetError.self, "\(set)") { _ = try await APIJWTVerifier(jwks: set) }
         }
+    }
+
+    @Test("An RS256 JWT signed by an RSA key of the JWKS authenticates; another RSA key's does not")
+    func rs256() async throws {
+        func jwk(_ key: JWTKit.Insecure.RSA.PrivateKey) throws -> String {
+            let (modulus, exponent) = try key.publicKey.getKeyPrimitives()
+            func base64URL(_ data: Data) -> String {
+                data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                    .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            }
+            return #"{"kty":"RSA","alg":"RS256","kid":"r1","n":"\#(base64URL(modulus))","e":"\#(base64URL(exponent))"}"#
+        }
+        let key = try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let other = try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let verifier = try await APIJWTVerifier(jwks: #"{"keys":[\#(try jwk(key))]}"#, roleClaim: "ocpp_role")
+        let inAnHour = Int(Date().timeIntervalSince1970) + 3600
+        let claims = IssuedClaims(sub: "bi@idp", exp: inAnHour, ocppRole: "analyst")
+        let token = try await JWTKeyCollection().add(rsa: key, digestAlgorithm: .sha256, kid: "r1")
+            .sign(claims, kid: "r1")
+        let forged = try await JWTKeyCollection().add(rsa: other, digestAlgorithm: .sha256, kid: "r1")
+            .sign(claims, kid: "r1")
+        let (principal, _) = try await verifier.principal(token: token[...])
+        #expect(principal == APIPrincipal(name: "bi@idp", role: .analyst))
+        await #expect(throws: APIAuthenticationError.self) { try await verifier.principal(token: forged[...]) }
     }
 
     // MARK: - Token administration
