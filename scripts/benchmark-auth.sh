@@ -102,38 +102,57 @@ for credential in "$bearer" "$jwt" "$tenant"; do
     [ "$status" = 200 ] || { log "a credential was refused ($status)"; cat "$work/on.log"; exit 1; }
 done
 
-# measure MODE: requests/s of one wrk run.
+off_pid=${pids[0]}
+on_pid=${pids[1]}
+ticks=$(getconf CLK_TCK)
+
+# cpu PID: the process's user + system CPU time so far, in clock ticks.
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# measure MODE: "requests/s server-CPU-µs-per-request" of one wrk run. The CPU time per
+# request is what a machine shared with other work cannot blur as much as the rate.
 measure() {
-    local url header=()
+    local url="http://127.0.0.1:$on_port/db/chargers/$charger" pid=$on_pid header=()
     case $1 in
-        off) url="http://127.0.0.1:$off_port/db/chargers/$charger" ;;
-        token) url="http://127.0.0.1:$on_port/db/chargers/$charger"; header=(-H "Authorization: Bearer $bearer") ;;
-        jwt) url="http://127.0.0.1:$on_port/db/chargers/$charger"; header=(-H "Authorization: Bearer $jwt") ;;
-        tenant) url="http://127.0.0.1:$on_port/db/chargers/$charger"; header=(-H "Authorization: Bearer $tenant") ;;
+        off) url="http://127.0.0.1:$off_port/db/chargers/$charger"; pid=$off_pid ;;
+        token) header=(-H "Authorization: Bearer $bearer") ;;
+        jwt) header=(-H "Authorization: Bearer $jwt") ;;
+        tenant) header=(-H "Authorization: Bearer $tenant") ;;
     esac
-    wrk -t"$threads" -c"$connections" -d"$duration" "${header[@]}" "$url" |
-        awk '/Requests\/sec/ { print $2 } /Non-2xx/ { print "non-2xx: " $0 > "/dev/stderr" }'
+    local before after output
+    before=$(cpu "$pid")
+    output=$(wrk -t"$threads" -c"$connections" -d"$duration" "${header[@]}" "$url")
+    after=$(cpu "$pid")
+    if grep -q Non-2xx <<<"$output"; then log "non-2xx answers in $1: $output"; exit 1; fi
+    awk -v cpu=$((after - before)) -v ticks="$ticks" '
+        / requests in / { requests = $1 }
+        /Requests\/sec/ { rate = $2 }
+        END { printf "%s %.1f\n", rate, cpu / ticks * 1e6 / requests }' <<<"$output"
 }
 
 modes=(off token jwt tenant)
-declare -A results
+declare -A rates cpus
 for round in $(seq 1 "$rounds"); do
     for mode in "${modes[@]}"; do
-        value=$(measure "$mode")
-        results[$mode]="${results[$mode]:-} $value"
-        log "round $round $mode: $value requests/s"
+        read -r rate per <<<"$(measure "$mode")"
+        rates[$mode]="${rates[$mode]:-} $rate"
+        cpus[$mode]="${cpus[$mode]:-} $per"
+        log "round $round $mode: $rate requests/s, $per µs server CPU per request"
     done
 done
 
 python3 - "${modes[@]}" <<PY
 import statistics, sys
-results = {$(for mode in "${modes[@]}"; do printf '"%s": [%s], ' "$mode" "$(echo ${results[$mode]} | tr ' ' ',')"; done)}
-base = statistics.median(results["off"])
+rates = {$(for mode in "${modes[@]}"; do printf '"%s": [%s], ' "$mode" "$(echo ${rates[$mode]} | tr ' ' ',')"; done)}
+cpus = {$(for mode in "${modes[@]}"; do printf '"%s": [%s], ' "$mode" "$(echo ${cpus[$mode]} | tr ' ' ',')"; done)}
+base_rate = statistics.median(rates["off"])
+base_cpu = statistics.median(cpus["off"])
 print(f"GET /db/chargers/{{id}}, wrk -t$threads -c$connections -d$duration, $rounds rounds, $(nproc) cores")
-print("| mode | median requests/s | runs | ratio to off |")
-print("|---|---|---|---|")
+print("| mode | median requests/s | ratio to off | median server CPU per request | ratio to off | runs (requests/s) |")
+print("|---|---|---|---|---|---|")
 for mode in sys.argv[1:]:
-    median = statistics.median(results[mode])
-    runs = ", ".join(f"{value:,.0f}" for value in results[mode])
-    print(f"| {mode} | {median:,.0f} | {runs} | {median / base:.3f} |")
+    rate = statistics.median(rates[mode])
+    cpu = statistics.median(cpus[mode])
+    runs = ", ".join(f"{value:,.0f}" for value in rates[mode])
+    print(f"| {mode} | {rate:,.0f} | {rate / base_rate:.3f} | {cpu:.1f} µs | {cpu / base_cpu:.3f} | {runs} |")
 PY

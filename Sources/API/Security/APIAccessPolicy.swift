@@ -1,4 +1,5 @@
 public import HTTPTypes
+import Synchronization
 
 /// Which roles may call which route: the one table the API's authorization follows.
 ///
@@ -30,8 +31,12 @@ public enum APIAccessPolicy {
         }
 
         func matches(method: HTTPRequest.Method, path: some StringProtocol) -> Bool {
+            matches(method: method, segments: path.split(separator: "/").map { Substring($0) })
+        }
+
+        func matches(method: HTTPRequest.Method, segments path: [Substring]) -> Bool {
             guard methods.isEmpty || methods.contains(method) else { return false }
-            var remaining = path.split(separator: "/")[...]
+            var remaining = path[...]
             for (index, segment) in segments.enumerated() {
                 if segment == "**", index == segments.count - 1 { return true }
                 guard let first = remaining.first, segment == "*" || segment == first else { return false }
@@ -73,9 +78,29 @@ public enum APIAccessPolicy {
     ]
 
     /// The rule for `method` on the route `path`, if any.
+    ///
+    /// Every request asks (authentication, then authorization) for one of the router's few
+    /// routes: the answers are remembered, up to ``memoCapacity`` routes.
     public static func rule(method: HTTPRequest.Method, path: some StringProtocol) -> Rule? {
-        rules.first { $0.matches(method: method, path: path) }
+        let key = MemoKey(method: method, path: String(path))
+        if let index = memo.withLock({ $0[key] }) { return index.map { rules[$0] } }
+        let segments = path.split(separator: "/").map { Substring($0) }
+        let index = rules.firstIndex { $0.matches(method: method, segments: segments) }
+        memo.withLock { memo in
+            if memo.count >= memoCapacity { memo.removeAll(keepingCapacity: true) }
+            memo[key] = .some(index)
+        }
+        return index.map { rules[$0] }
     }
+
+    private struct MemoKey: Hashable {
+        var method: HTTPRequest.Method
+        var path: String
+    }
+
+    /// More routes than the router has (about a hundred); only tests ask for others.
+    static let memoCapacity = 1024
+    private static let memo = Mutex<[MemoKey: Int?]>([:])
 
     /// Whether the route needs no token.
     public static func isPublic(method: HTTPRequest.Method, path: some StringProtocol, metricsPublic: Bool) -> Bool {
