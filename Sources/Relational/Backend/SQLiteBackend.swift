@@ -44,7 +44,7 @@ final class SQLiteBackend: DatabaseBackend {
         do {
             // busy_timeout first: switching to WAL waits for other connections to the same file.
             for pragma in [
-                "PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL",
+                Self.busyTimeout, "PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL",
                 "PRAGMA synchronous = FULL",
             ] {
                 try await sql.raw(SQLQueryString(pragma)).run()
@@ -68,10 +68,28 @@ final class SQLiteBackend: DatabaseBackend {
         try await lock.withLock { try await transaction(begin: "BEGIN IMMEDIATE", body) }
     }
 
+    /// The busy timeout of every statement: how long a write waits for another process's.
+    static let busyTimeout = "PRAGMA busy_timeout = 10000"
+    /// The busy timeout of a migration: servers started at once on one file wait for each
+    /// other's migrations (each a few statements and fsyncs, slow on a loaded machine)
+    /// instead of failing with "database is locked".
+    static let migrationBusyTimeout = "PRAGMA busy_timeout = 120000"
+
     func withMigrationLock<Result: Sendable>(
         _ body: @Sendable (any SQLDatabase) async throws -> Result
     ) async throws -> Result {
-        try await lock.withLock { try await transaction(begin: "BEGIN EXCLUSIVE", body) }
+        try await lock.withLock {
+            let sql = connection.sql(queryLogLevel: .trace)
+            try await sql.raw(SQLQueryString(Self.migrationBusyTimeout)).run()
+            let result: Swift.Result<Result, any Error>
+            do {
+                result = .success(try await transaction(begin: "BEGIN EXCLUSIVE", body))
+            } catch {
+                result = .failure(error)
+            }
+            try await sql.raw(SQLQueryString(Self.busyTimeout)).run()
+            return try result.get()
+        }
     }
 
     private func transaction<Result: Sendable>(
