@@ -67,17 +67,23 @@ PY
 )
 jwt=$token
 
+# wait_for PORT LOG: until the server on PORT answers /health (its log and a failure otherwise).
+wait_for() {
+    for _ in $(seq 1 300); do
+        curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    cat "$2"
+    return 1
+}
+
 export DATABASE_URL="sqlite:///$work/ocpp.db" HOST=127.0.0.1 LOG_LEVEL=warning
 off_port=$(free_port)
 on_port=$(free_port)
 (cd "$work" && PORT=$off_port DATA_DIR="$work/data-off" API_AUTH_DISABLED=true \
     exec "$server_bin" serve) >"$work/off.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$off_port/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$off_port/health" >/dev/null || { cat "$work/off.log"; exit 1; }
+wait_for "$off_port" "$work/off.log"
 
 post() {
     curl -sf -X POST -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$off_port$1" |
@@ -92,10 +98,7 @@ tenant=$("$server_bin" token create --role analyst --name bench-tenant --company
 (cd "$work" && PORT=$on_port DATA_DIR="$work/data-on" API_JWKS_FILE="$work/jwks.json" \
     exec "$server_bin" serve) >"$work/on.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$on_port/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for "$on_port" "$work/on.log"
 for credential in "$bearer" "$jwt" "$tenant"; do
     status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $credential" \
         "http://127.0.0.1:$on_port/db/chargers/$charger")

@@ -283,7 +283,6 @@ enum ChargePointCommands {
         }
     }
 
-    /// `GET /charge_points?limit=&offset=`: the connected chargers, by charge point id.
     /// Whether the caller may reach `chargePointID`: always, unless it is limited to a company
     /// and the charger is not one of that company's (or there is no database to tell).
     static func belongs(
@@ -293,13 +292,7 @@ enum ChargePointCommands {
     ) async throws(APIError) -> Bool {
         guard let company = context.company else { return true }
         guard let relational else { return false }
-        do {
-            return try await relational.chargePointBelongs(chargePointID.rawValue, to: company)
-        } catch let error as RelationalStoreError {
-            throw APIError(error)
-        } catch {
-            throw APIError(RelationalStoreError(code: .unavailable, message: "\(error)"))
-        }
+        return try await asking { try await relational.chargePointBelongs(chargePointID.rawValue, to: company) }
     }
 
     /// The identities a caller limited to a company may see; `nil`: every one.
@@ -309,8 +302,13 @@ enum ChargePointCommands {
     ) async throws(APIError) -> Set<String>? {
         guard let company = context.company else { return nil }
         guard let relational else { return [] }
+        return try await asking { try await relational.chargePointIDs(of: company) }
+    }
+
+    /// What `question` answers from the database, its failure as the API's error.
+    private static func asking<Answer>(_ question: () async throws -> Answer) async throws(APIError) -> Answer {
         do {
-            return try await relational.chargePointIDs(of: company)
+            return try await question()
         } catch let error as RelationalStoreError {
             throw APIError(error)
         } catch {
@@ -318,6 +316,7 @@ enum ChargePointCommands {
         }
     }
 
+    /// `GET /charge_points?limit=&offset=`: the connected chargers, by charge point id.
     private static func listConnected(
         _ request: Request,
         ingest: OCPPIngest,
