@@ -2,7 +2,7 @@
 # The REST figures: builds the server in release mode, starts it on a fresh temporary data
 # directory with the embedded defaults (SQLite), loads 30 days of one charger's meter history
 # (6 measurands every 60 s, 259,200 samples) through /db/ocpp/meter-values, and measures with
-# wrk (2 threads, 32 connections, 15 s each):
+# wrk (2 threads, 32 connections, 15 s each; every request with an admin bearer token):
 #   1. GET /db/chargers/{id}
 #   2. a one-day raw meter history (8,640 samples, one page)
 #   3. a 30-day hourly aggregate (avg; 4,320 buckets)
@@ -30,14 +30,19 @@ for _ in $(seq 1 200); do
     sleep 0.1
 done
 
+# An admin token on the server's database (the same embedded defaults, from the same directory).
+token=$(cd "$work" && "$server_bin" token create --role admin --name benchmark-rest | tail -1)
+auth="Authorization: Bearer $token"
+
 log "loading 30 days of meter history for one charger"
-python3 - "$port" <<'PY'
+python3 - "$port" "$token" <<'PY'
 import json, sys, urllib.request, datetime
 port = sys.argv[1]
 base = f"http://127.0.0.1:{port}"
 def post(path, body):
     request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {sys.argv[2]}"})
     with urllib.request.urlopen(request) as response:
         return json.load(response)
 post("/db/ocpp/charger/register", {"charge_point_id": "BENCH-1", "charge_point_vendor": "Bench",
@@ -60,15 +65,15 @@ for hour in range(30 * 24):
     post("/db/ocpp/meter-values", {"charge_point_id": "BENCH-1", "connector_id": 1, "meter_value": values})
 PY
 
-charger_id=$(curl -sf "http://127.0.0.1:$port/db/chargers/?charge_point_id=BENCH-1" \
+charger_id=$(curl -sf -H "$auth" "http://127.0.0.1:$port/db/chargers/?charge_point_id=BENCH-1" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
 day="from=2026-01-15T00:00:00Z&to=2026-01-16T00:00:00Z&limit=10000"
 month="from=2026-01-01T00:00:00Z&to=2026-01-31T00:00:00Z&bucket=1h&agg=avg"
 for target in "/db/chargers/$charger_id" "/db/chargers/$charger_id/meter-values?$day" \
     "/db/chargers/$charger_id/meter-values?$month"; do
-    items=$(curl -sf "http://127.0.0.1:$port$target" | python3 -c \
+    items=$(curl -sf -H "$auth" "http://127.0.0.1:$port$target" | python3 -c \
         'import json,sys; d=json.load(sys.stdin); print(len(d.get("items", [d])))')
     log "GET $target ($items items)"
-    wrk -t2 -c"$connections" -d"$duration" --latency "http://127.0.0.1:$port$target" \
+    wrk -t2 -c"$connections" -d"$duration" --latency -H "$auth" "http://127.0.0.1:$port$target" \
         | grep -E "Requests/sec|Latency  |^ +(50|90|99)%"
 done
