@@ -221,6 +221,26 @@ struct TenantTests {
                 #expect(page["total"] as? Int == expected.count, "\(role) \(collection)")
             }
         }
+        // A write cannot move a row of the company into another one, nor point it at another's row.
+        let operatorToken = tokens[.operator]
+        let moves = [
+            ("/db/chargers/\(own.charger)", #"{"site_id":\#(other.site)}"#),
+            ("/db/sites/\(own.site)", #"{"company_id":\#(other.company)}"#),
+            ("/db/rfid_cards/\(own.card)", #"{"driver_id":\#(other.driver)}"#),
+            ("/db/rfid_cards/\(own.card)", #"{"company_id":null}"#),
+            ("/db/charge_sessions/\(own.session)", #"{"charger_id":\#(other.charger)}"#),
+        ]
+        for (uri, body) in moves {
+            let before = try await call(.get, uri).body
+            let answer = try await call(.patch, uri, token: operatorToken, body: body)
+            #expect(answer.status == 409, "\(uri) \(body): \(answer.body)")
+            #expect(try await call(.get, uri).body == before, "\(uri) changed")
+        }
+        // A card made without a company is the token's company's.
+        let card = try await call(.post, "/db/rfid_cards/", token: operatorToken, body: #"{"id_tag":"A-NEW"}"#)
+        #expect(card.status == 201, "\(card.body)")
+        #expect(card.body.contains(#""company_id":\#(own.company)"#), "\(card.body)")
+
         let connected = try await call(.get, "/charge_points", token: tokens[.analyst])
         #expect(connected.body.contains(own.chargePointID))
         #expect(!connected.body.contains(other.chargePointID), "\(connected.body)")
