@@ -14,6 +14,7 @@
 # and prints one table of every phase whose JSON is in $OUT (default /tmp/ocpp-bench-security).
 # Usage: scripts/benchmark-security.sh [all|storm|throughput|memory]
 # Settings (environment): STORM_CHARGERS (19000, or what the open-file limit allows),
+#   STORM_PROFILES ("1 2": which storms to run), STORM_LOADGEN_OPTIONS (more ocpp-loadgen options),
 #   IDLE_CHARGERS (as many), THROUGHPUT_CHARGERS (1000), ROUNDS (3), DURATION (20s),
 #   KEY_TYPE (ec: P-256; rsa: RSA 2048), SKIP_BUILD=1 to use the binaries already built
 #   (SERVER_BIN, LOADGEN_BIN: other binaries), STATE_DIR=DIR to keep the certificates and the
@@ -189,7 +190,7 @@ else
 fi
 
 if [ "$what" = storm ] || [ "$what" = all ]; then
-    for profile in 1 2; do
+    for profile in ${STORM_PROFILES:-1 2}; do
         if [ "$profile" = 1 ]; then
             set -- --url "ws://127.0.0.1:$port/ocpp"
         else
@@ -199,7 +200,8 @@ if [ "$what" = storm ] || [ "$what" = all ]; then
         log "storm, profile $profile: $storm_chargers chargers at once ($2)"
         loadgen --storm "$@" --id-prefix "S$profile" --chargers "$storm_chargers" \
             --auth-key-per-charger --source-addresses "$sources" --connect-timeout 30s --storm-timeout 60s \
-            --server-pid "$server_pid" --json "$out/storm$profile.json" || log "storm, profile $profile: incomplete"
+            --server-pid "$server_pid" --json "$out/storm$profile.json" ${STORM_LOADGEN_OPTIONS:-} \
+            || log "storm, profile $profile: incomplete"
         stop_server
     done
 fi

@@ -26,27 +26,29 @@ extension IngestServices {
                 )
                 return .registered(ChargerKnowledge(registrationStatus: stored))
             case .boot(let boot, let rule):
-                let charger = try await relational.bootCharger(
-                    chargePointID: chargePointID,
-                    boot: ChargerBootInfo(
-                        vendor: boot.chargePointVendor,
-                        model: boot.chargePointModel,
-                        chargePointSerialNumber: boot.chargePointSerialNumber,
-                        chargeBoxSerialNumber: boot.chargeBoxSerialNumber,
-                        firmwareVersion: boot.firmwareVersion,
-                        iccid: boot.iccid,
-                        imsi: boot.imsi,
-                        meterType: boot.meterType,
-                        meterSerialNumber: boot.meterSerialNumber
-                    ),
-                    unknownCharger: rule,
-                    at: Self.date(now)
+                let stored = try await boots.submit(
+                    ChargerBoot(
+                        chargePointID: chargePointID,
+                        boot: ChargerBootInfo(
+                            vendor: boot.chargePointVendor,
+                            model: boot.chargePointModel,
+                            chargePointSerialNumber: boot.chargePointSerialNumber,
+                            chargeBoxSerialNumber: boot.chargeBoxSerialNumber,
+                            firmwareVersion: boot.firmwareVersion,
+                            iccid: boot.iccid,
+                            imsi: boot.imsi,
+                            meterType: boot.meterType,
+                            meterSerialNumber: boot.meterSerialNumber
+                        ),
+                        unknownCharger: rule,
+                        time: Self.date(now)
+                    )
                 )
-                let status = charger.map { ChargerKnowledge(registrationStatus: $0.registrationStatus) }
+                let status = stored.map { ChargerKnowledge(registrationStatus: $0) }
                 logger.info(
                     "BootNotification",
                     metadata: [
-                        "charge_point_id": "\(chargePointID)", "registered": "\(charger?.registrationStatus ?? "no")",
+                        "charge_point_id": "\(chargePointID)", "registered": "\(stored ?? "no")",
                         "vendor": .charger(boot.chargePointVendor), "model": .charger(boot.chargePointModel),
                     ]
                 )

@@ -53,6 +53,16 @@ struct LoadgenCommand: AsyncParsableCommand {
     var tlsMaximumVersion: String?
 
     @Option(
+        name: .customLong("tls-groups"),
+        help: ArgumentHelp(
+            "wss://: the key exchange groups to offer, comma-separated, of p256, p384, x25519, x25519mlkem768 "
+                + "(default: the TLS library's own list, which puts the post-quantum hybrid x25519mlkem768 first; "
+                + "an OCPP 1.6 charger's TLS stack offers classic elliptic curves)."
+        )
+    )
+    var tlsGroups: String?
+
+    @Option(
         name: .customLong("auth-key-hex"),
         help: "HTTP Basic authentication on the upgrade: every charger's AuthorizationKey, in hex."
     )
@@ -145,9 +155,10 @@ struct LoadgenCommand: AsyncParsableCommand {
         _ = try parseDuration(rampUp, "--ramp-up")
         if let interval { _ = try parseDuration(interval, "--interval") }
         let endpoint = try Endpoint(url)
-        if !endpoint.secure, caFile != nil || clientCertificate != nil || tlsMaximumVersion != nil {
-            throw ValidationError("--ca-file, --client-cert and --tls-max-version need a wss:// --url")
+        if !endpoint.secure, caFile != nil || clientCertificate != nil || tlsMaximumVersion != nil || tlsGroups != nil {
+            throw ValidationError("--ca-file, --client-cert, --tls-max-version and --tls-groups need a wss:// --url")
         }
+        if let tlsGroups { _ = try ConnectionOptions.curves(tlsGroups) }
         guard (clientCertificate == nil) == (clientKey == nil) else {
             throw ValidationError("--client-cert and --client-key go together")
         }
@@ -187,12 +198,14 @@ struct LoadgenCommand: AsyncParsableCommand {
             }
         return ConnectionOptions(
             endpoint: endpoint,
+            address: try SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port),
             tls: endpoint.secure
                 ? try ConnectionOptions.makeTLSContext(
                     caFile: caFile,
                     clientCertificateFile: clientCertificate,
                     clientKeyFile: clientKey,
-                    maximumVersion: tlsMaximumVersion
+                    maximumVersion: tlsMaximumVersion,
+                    groups: tlsGroups
                 ) : nil,
             authentication: authentication,
             passwordAsHexText: authPasswordHexText,
@@ -407,7 +420,9 @@ struct LoadgenCommand: AsyncParsableCommand {
         if let source { bootstrap = bootstrap.bind(to: source) }
         let path = endpoint.path + "/" + chargePointID
         let status = UpgradeStatus()
-        let (channel, upgrade) = try await bootstrap.connect(host: endpoint.host, port: endpoint.port) { channel in
+        // The address resolved once: resolving the host per connection (getaddrinfo, even of an
+        // IP literal, on NIO's resolver thread) limited a storm to a few hundred connects a second.
+        let (channel, upgrade) = try await bootstrap.connect(to: options.address) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let operations = channel.pipeline.syncOperations
                 if let tls = options.tls {

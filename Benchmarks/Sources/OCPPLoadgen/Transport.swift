@@ -105,6 +105,8 @@ private func hexValue(_ digit: UInt8) -> UInt8? {
 /// How every charger reaches the central system.
 struct ConnectionOptions: Sendable {
     var endpoint: Endpoint
+    /// The endpoint's host and port, resolved once.
+    var address: SocketAddress
     /// For `wss://`: one client context shared by every connection.
     var tls: NIOSSLContext?
     var authentication: UpgradeAuthentication
@@ -120,7 +122,8 @@ struct ConnectionOptions: Sendable {
         caFile: String?,
         clientCertificateFile: String?,
         clientKeyFile: String?,
-        maximumVersion: String?
+        maximumVersion: String?,
+        groups: String? = nil
     ) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
@@ -130,6 +133,7 @@ struct ConnectionOptions: Sendable {
         case "1.3": configuration.maximumTLSVersion = .tlsv13
         case let other?: throw ValidationError("--tls-max-version is 1.2 or 1.3, not \(other)")
         }
+        if let groups { configuration.curves = try curves(groups) }
         if let caFile {
             configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
         }
@@ -140,6 +144,21 @@ struct ConnectionOptions: Sendable {
             configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientKeyFile, format: .pem))
         }
         return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// The groups `--tls-groups` names, in its order.
+    static func curves(_ list: String) throws -> [NIOTLSCurve] {
+        let names = list.split(separator: ",")
+        guard !names.isEmpty else { throw ValidationError("--tls-groups names no group") }
+        return try names.map { name in
+            switch name.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "p256", "secp256r1": .secp256r1
+            case "p384", "secp384r1": .secp384r1
+            case "x25519": .x25519
+            case "x25519mlkem768": .x25519_MLKEM768
+            default: throw ValidationError("--tls-groups: unknown group '\(name)' (p256, p384, x25519, x25519mlkem768)")
+            }
+        }
     }
 }
 

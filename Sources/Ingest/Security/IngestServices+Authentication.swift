@@ -33,7 +33,7 @@ extension IngestServices {
     ) async -> UpgradeAuthentication {
         let credentials: ChargerCredentials?
         do {
-            credentials = try await relational.chargerCredentials(chargePointID: chargePointID.rawValue)
+            credentials = try await self.credentials.submit(chargePointID.rawValue)
         } catch {
             logger.warning(
                 "Looking up a connecting charger failed; it is refused",

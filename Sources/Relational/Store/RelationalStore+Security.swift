@@ -10,33 +10,68 @@ extension RelationalStore {
         try await read { sql in
             guard
                 let row = try await sql.select()
-                    .columns(
-                        "registration_status",
-                        "security_profile",
-                        "authorization_key_hash",
-                        "pending_authorization_key_hash"
-                    )
+                    .columns(Self.credentialColumns)
                     .from("chargers")
                     .where("charge_point_id", .equal, chargePointID)
                     .first()
             else { return nil }
-            func hash(_ column: String) throws -> AuthorizationKeyHash? {
-                guard let text = try row.decode(column: column, as: String?.self) else { return nil }
-                guard let hash = AuthorizationKeyHash(encoded: text) else {
-                    throw RelationalStoreError(
-                        code: .unavailable,
-                        message: "the \(column) of charger '\(chargePointID)' is not a stored key hash"
-                    )
-                }
-                return hash
-            }
-            return ChargerCredentials(
-                registrationStatus: try row.decode(column: "registration_status", as: String.self),
-                securityProfile: try row.decode(column: "security_profile", as: Int.self),
-                current: try hash("authorization_key_hash"),
-                pending: try hash("pending_authorization_key_hash")
-            )
+            return try Self.credentials(of: row, chargePointID: chargePointID)
         }
+    }
+
+    /// The credentials of many chargers at once (a reconnect storm's upgrades), a few hundred
+    /// ids per query; each is read when the call is made, as ``chargerCredentials(chargePointID:)``
+    /// reads it, so a rotated or revoked key is never answered from an older read.
+    /// - Returns: Per charger the database knows, its credentials, or `.unavailable` when a
+    ///   stored hash of it is unreadable; an id the database does not know is absent.
+    /// - Throws: ``RelationalStoreError`` when the database fails.
+    public func chargerCredentials(
+        chargePointIDs: [String]
+    ) async throws -> [String: Result<ChargerCredentials, RelationalStoreError>] {
+        let unique = Array(Set(chargePointIDs))
+        guard !unique.isEmpty else { return [:] }
+        return try await read { sql in
+            var found: [String: Result<ChargerCredentials, RelationalStoreError>] = [:]
+            for chunk in unique.chunked(into: Self.rowsPerStatement) {
+                let rows = try await sql.select()
+                    .columns(Self.credentialColumns + ["charge_point_id"])
+                    .from("chargers")
+                    .where("charge_point_id", .in, SQLBind.group(Array(chunk)))
+                    .all()
+                for row in rows {
+                    let chargePointID = try row.decode(column: "charge_point_id", as: String.self)
+                    do {
+                        found[chargePointID] = .success(try Self.credentials(of: row, chargePointID: chargePointID))
+                    } catch {
+                        found[chargePointID] = .failure(RelationalStoreError.translating(error, operation: .read))
+                    }
+                }
+            }
+            return found
+        }
+    }
+
+    private static let credentialColumns = [
+        "registration_status", "security_profile", "authorization_key_hash", "pending_authorization_key_hash",
+    ]
+
+    private static func credentials(of row: any SQLRow, chargePointID: String) throws -> ChargerCredentials {
+        func hash(_ column: String) throws -> AuthorizationKeyHash? {
+            guard let text = try row.decode(column: column, as: String?.self) else { return nil }
+            guard let hash = AuthorizationKeyHash(encoded: text) else {
+                throw RelationalStoreError(
+                    code: .unavailable,
+                    message: "the \(column) of charger '\(chargePointID)' is not a stored key hash"
+                )
+            }
+            return hash
+        }
+        return ChargerCredentials(
+            registrationStatus: try row.decode(column: "registration_status", as: String.self),
+            securityProfile: try row.decode(column: "security_profile", as: Int.self),
+            current: try hash("authorization_key_hash"),
+            pending: try hash("pending_authorization_key_hash")
+        )
     }
 
     /// Stores the hash of a charger's new authorization key.
