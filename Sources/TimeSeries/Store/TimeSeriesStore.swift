@@ -1,3 +1,5 @@
+public import CoreMetrics
+public import Logging
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -28,6 +30,25 @@ public final class TimeSeriesStore: @unchecked Sendable {
     let walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)?
     /// What opening found.
     public internal(set) var recovery = RecoveryReport()
+    /// Told of failed flushes and maintenance passes.
+    let logger: Logger
+    let metrics: TimeSeriesMetrics
+    /// The segment files' descriptors (a bounded number open).
+    let files: SegmentFiles
+    /// Held by compaction and retention throughout: one of them runs at a time.
+    let maintenance = Mutex(())
+    /// Held while a day's directory is written to or removed: the flusher's new segment and
+    /// retention's removal of its day never interleave.
+    let partitionDirectories = Mutex(())
+    /// Fault injection and observation of the flusher's attempts, for tests.
+    let flushHooks = Mutex(FlushHooks())
+
+    struct FlushHooks: Sendable {
+        /// Called before the flusher writes a table; what it throws fails the attempt.
+        var beforeWrite: (@Sendable () throws -> Void)?
+        /// Told the outcome of each attempt (`nil`: the table is in segments).
+        var afterAttempt: (@Sendable ((any Error)?) -> Void)?
+    }
 
     /// What readers, the writer and the flusher share.
     struct State: Sendable {
@@ -115,7 +136,12 @@ public final class TimeSeriesStore: @unchecked Sendable {
         let finished: ConditionLock<Bool>?
         var result: Result<Void, any Error>?
 
-        enum Operation { case flush, compact, retention(Int64) }
+        enum Operation {
+            /// Freeze the memtable.
+            case flush
+            /// Freeze the memtable if it is full or old enough (or a freeze failed before).
+            case flushIfDue
+        }
 
         /// An append whose caller is told through `completion`.
         init(batches: [AppendBatch], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
@@ -139,17 +165,27 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// Opens (or creates) the store in `directory`: loads the series dictionary and the
     /// segments, replays the write-ahead log (cutting a torn tail), and starts the writer.
     /// - Throws: ``TimeSeriesError`` when the directory cannot be used.
-    /// - Parameter walSyncObserver: told the duration of every sync of the write-ahead log
-    ///   (for a latency metric); called on the writer thread.
+    /// - Parameters:
+    ///   - walSyncObserver: told the duration of every sync of the write-ahead log (for a
+    ///     latency metric); called on the writer thread.
+    ///   - logger: Told of flushes that failed (and are retried).
+    ///   - metricsFactory: Where the store's gauges and counters go (`ocpp_ts_*`); the process's
+    ///     metrics system when `nil`.
     public init(
         directory: String,
         options: TimeSeriesOptions = TimeSeriesOptions(),
-        walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)? = nil
+        walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)? = nil,
+        logger: Logger = Logger(label: "ocpp.time-series"),
+        metricsFactory: (any MetricsFactory)? = nil
     ) throws {
         self.directory = directory
         self.options = options
         self.walSyncObserver = walSyncObserver
+        self.logger = logger
+        self.metrics = TimeSeriesMetrics(factory: metricsFactory ?? MetricsSystem.factory)
+        self.files = SegmentFiles(capacity: max(1, options.maximumOpenFiles))
         try recover()
+        updateGauges()
         memtableStarted = monotonicMilliseconds()
         lastSync = memtableStarted
         writerThread = StoreThread { self.writerLoop() }
