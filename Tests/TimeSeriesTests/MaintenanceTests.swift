@@ -118,7 +118,8 @@ struct MaintenanceTests {
         try await withMaintenance(store, interval: .seconds(3600), clock: TestClock(Self.base)) { passes in
             _ = try #require(await passes.next()).get()
         }
-        #expect(ContinuousClock.now - started < .seconds(30))
+        // Far below the hour to the next pass, with room for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(600))
         #expect(throws: TimeSeriesError.self) { try store.appendBlocking(rows(day: 0, count: 1)) }
         let reopened = try TimeSeriesStore(directory: directory.path)
         #expect(try allRows(reopened) == rows(day: 0, count: 10))

@@ -12,8 +12,9 @@ import Synchronization
 /// The EventsData store: a write-ahead log, an in-memory table, and immutable columnar
 /// LZ4-compressed segment files partitioned by UTC day.
 ///
-/// One writer thread appends (group commit) and compacts, one flusher thread turns frozen
-/// memtables into segments; any number of readers query consistent snapshots concurrently.
+/// One writer thread appends (group commit), one flusher thread turns frozen memtables into
+/// segments, and compaction and retention run on their caller's thread (``TimeSeriesMaintenance``'s);
+/// any number of readers query consistent snapshots concurrently.
 /// Rows are unique by (series, timestamp): a later row with the same series and timestamp
 /// replaces the earlier one, which makes replays and retried messages idempotent.
 ///
@@ -68,7 +69,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         var corruptSegments: [String] = []
         var blocksDecoded = 0
         var blocksSkipped = 0
-        /// The writer's compaction and the flusher both write segments.
+        /// The next new segment's number (a merged segment takes the number of the newest it replaces).
         var nextSegmentSequence: UInt64 = 1
 
         mutating func define(_ key: SeriesKey, id: UInt32) {
