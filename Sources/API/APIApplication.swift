@@ -17,7 +17,7 @@ public enum APIApplication {
     ///   - port: The port to listen on; 0 picks a free one (reported through `onServerRunning`).
     ///   - tls: Makes this the TLS listener, every connection starting with the listener's
     ///     current context; it needs `ingest`. The server runs it beside the plain one
-    ///     (``serviceGroup(application:tls:ingest:timeSeries:shutsDownOnSignals:logger:)``).
+    ///     (``serviceGroup(application:tls:ingest:timeSeries:maintenance:shutsDownOnSignals:logger:)``).
     ///   - ingest: The OCPP front end; without it the server speaks only HTTP.
     ///   - timeSeries: The store meter history is read from.
     ///   - relational: The database that maps charger, connector and session ids.
@@ -61,7 +61,7 @@ public enum APIApplication {
         )
     }
 
-    /// The server's one service group: the time-series store, the OCPP front end's writers,
+    /// The server's one service group: the time-series store, its maintenance, the OCPP front end's writers,
     /// the TLS reloader, then the HTTP server and the TLS server. It shuts its services down
     /// in reverse order, each after the one before has returned: the servers stop accepting
     /// and their connections close, the event writer writes everything queued, the
@@ -74,6 +74,7 @@ public enum APIApplication {
     ///     ``TLSServer/reloadingOnSIGHUP(application:listener:)``.
     ///   - ingest: The OCPP front end, whose writers run in the group.
     ///   - timeSeries: The store, closed last.
+    ///   - maintenance: The store's maintenance passes, stopped just before it closes.
     ///   - shutsDownOnSignals: Whether SIGTERM and SIGINT start the graceful shutdown (the
     ///     executable's group; tests call `triggerGracefulShutdown()` instead).
     ///   - logger: The group's logger.
@@ -82,11 +83,13 @@ public enum APIApplication {
         tls: TLSServer? = nil,
         ingest: OCPPIngest?,
         timeSeries: TimeSeriesStore?,
+        maintenance: TimeSeriesMaintenance? = nil,
         shutsDownOnSignals: Bool = true,
         logger: Logger
     ) -> ServiceGroup {
         var services: [any Service] = []
         if let timeSeries { services.append(timeSeries) }
+        if let maintenance { services.append(maintenance) }
         if let ingest { services += ingest.lifecycleServices }
         if let reloader = tls?.reloader { services.append(reloader) }
         services.append(application)

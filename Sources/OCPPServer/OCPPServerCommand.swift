@@ -83,7 +83,8 @@ extension OCPPServerCommand {
                 timeSeries = try TimeSeriesStore(
                     directory: settings.dataDirectory,
                     options: settings.timeSeries,
-                    walSyncObserver: { walSync.recordNanoseconds(Int64($0)) }
+                    walSyncObserver: { walSync.recordNanoseconds(Int64($0)) },
+                    logger: logger
                 )
             } catch {
                 throw ValidationError("the time-series store in '\(settings.dataDirectory)' cannot be opened: \(error)")
@@ -174,6 +175,8 @@ extension OCPPServerCommand {
                 tls: tlsServer,
                 ingest: ingest,
                 timeSeries: timeSeries,
+                // Retention, compaction and the ocpp_ts_* gauges, every TS_MAINTENANCE_INTERVAL.
+                maintenance: TimeSeriesMaintenance(store: timeSeries, logger: logger),
                 logger: logger
             ).run()
             logger.notice("Stopped")

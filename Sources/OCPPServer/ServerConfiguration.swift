@@ -249,6 +249,10 @@ struct ServerConfiguration: Sendable, Equatable {
             }
         }
         if let value = try integer("TS_RETENTION_DAYS", 1...36_500) { timeSeries.retentionDays = value }
+        if let value = try integer("TS_MAINTENANCE_INTERVAL", 1...86_400) {
+            timeSeries.maintenanceInterval = .seconds(value)
+        }
+        if let value = try integer("TS_MAX_OPEN_FILES", 16...1_000_000) { timeSeries.maximumOpenFiles = value }
     }
 
     /// Python's level names (the original service's) and swift-log's own.

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -20,6 +22,9 @@ struct BlockInfo: Sendable {
 ///
 /// Layout: `OTSG` + format version (u32), the blocks, the footer (block index), then the
 /// footer's length and CRC32C (u32 each) and `OTSE`. Each block's CRC32C is in the index.
+///
+/// Its file's descriptor is in the store's ``SegmentFiles``, which may close it between
+/// reads and open it again.
 final class Segment: Sendable {
     static let headerMagic: [UInt8] = Array("OTSG".utf8)
     static let trailerMagic: [UInt8] = Array("OTSE".utf8)
@@ -34,7 +39,10 @@ final class Segment: Sendable {
     let maxTimestamp: Int64
     let rowCount: Int
     let byteCount: Int
-    private let descriptor: Int32
+    /// Unique among the segments a process opens (a compacted file keeps its name and path).
+    let identity: UInt64
+    private let files: SegmentFiles
+    private static let identities = Atomic<UInt64>(0)
 
     struct Corrupt: Error, CustomStringConvertible {
         let path: String
@@ -106,9 +114,11 @@ final class Segment: Sendable {
     /// Opens a segment file and reads its footer.
     /// - Throws: ``Corrupt`` when the header, footer or trailer do not check out, or
     ///   ``TimeSeriesError`` when the file cannot be read.
-    init(path: String, sequence: UInt64) throws {
+    init(path: String, sequence: UInt64, files: SegmentFiles) throws {
         self.path = path
         self.sequence = sequence
+        self.files = files
+        self.identity = Self.identities.add(1, ordering: .relaxed).newValue
         let descriptor = try FileIO.openForReading(path)
         do {
             let size = try FileIO.size(descriptor, path: path)
@@ -145,11 +155,11 @@ final class Segment: Sendable {
             self.maxTimestamp = blocks.map(\.maxTimestamp).max() ?? 0
             self.rowCount = blocks.reduce(0) { $0 + $1.rowCount }
             self.byteCount = size
-            self.descriptor = descriptor
         } catch {
             Glibc.close(descriptor)
             throw error
         }
+        files.adopt(descriptor, segment: identity)
     }
 
     private static func parseFooter(
@@ -196,7 +206,9 @@ final class Segment: Sendable {
     /// - Throws: ``Corrupt`` on a checksum mismatch or an undecodable block.
     func readBlock(_ index: Int, selection: BlockCodec.Selection) throws -> BlockCodec.Columns {
         let info = blocks[index]
-        let bytes = try FileIO.read(descriptor, offset: info.offset, count: info.length, path: path)
+        let bytes = try files.withDescriptor(segment: identity, path: path) { descriptor in
+            try FileIO.read(descriptor, offset: info.offset, count: info.length, path: path)
+        }
         guard bytes.count == info.length, CRC32C.checksum(bytes) == info.checksum else {
             throw Corrupt(path: path, reason: "block \(index) checksum mismatch")
         }
@@ -239,8 +251,13 @@ final class Segment: Sendable {
         }
     }
 
+    /// Gives the segment a descriptor of its own before its file is renamed over or unlinked.
+    func retire() throws {
+        try files.retire(segment: identity, path: path)
+    }
+
     deinit {
-        Glibc.close(descriptor)
+        files.forget(segment: identity)
     }
 }
 

@@ -91,6 +91,12 @@ enum FileIO {
     /// Writes `bytes` to `path` durably: a temporary file, synced, renamed over `path`, and the
     /// directory synced, so that a crash leaves either the old file or the whole new one.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let temporary = try writeTemporary(bytes, for: path)
+        try rename(temporary, over: path)
+    }
+
+    /// Writes `bytes` to a synced temporary file beside `path`, and returns its path.
+    static func writeTemporary(_ bytes: [UInt8], for path: String) throws -> String {
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw TimeSeriesError.system("create", temporary) }
@@ -105,7 +111,13 @@ enum FileIO {
             throw error
         }
         Glibc.close(descriptor)
-        guard rename(temporary, path) == 0 else {
+        return temporary
+    }
+
+    /// Renames a temporary file over `path` (atomically replacing a file there), then syncs
+    /// the directory. A temporary that cannot be renamed is removed.
+    static func rename(_ temporary: String, over path: String) throws {
+        guard Glibc.rename(temporary, path) == 0 else {
             let code = errno
             unlink(temporary)
             throw TimeSeriesError.system("rename", temporary, errno: code)
@@ -157,6 +169,12 @@ enum FileIO {
     static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The size of the file at `path`; 0 when there is none.
+    static func fileSize(_ path: String) -> Int {
+        var status = stat()
+        return stat(path, &status) == 0 ? Int(status.st_size) : 0
     }
 
     static func exists(_ path: String) -> Bool {

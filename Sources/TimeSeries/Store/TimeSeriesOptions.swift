@@ -21,8 +21,18 @@ public struct TimeSeriesOptions: Sendable, Hashable {
     public var blockRows: Int
     /// Partitions (UTC days) older than this many days are dropped by ``TimeSeriesStore/applyRetention(now:)``.
     public var retentionDays: Int?
-    /// A day with at least this many segments is merged into one by ``TimeSeriesStore/compact()``.
+    /// At least this many small segments in a row of one day are merged: all of the day's by
+    /// ``TimeSeriesStore/compact()``, into large ones by a maintenance pass.
     public var compactionThreshold: Int
+    /// A segment of at least this many rows is large: maintenance passes leave it alone, and
+    /// merge small ones into segments of at most this many rows.
+    public var compactionTargetRows: Int
+    /// Rows a maintenance pass merges at most (the bound on its I/O and memory).
+    public var compactionRowsPerPass: Int
+    /// Time between two passes of ``TimeSeriesMaintenance``.
+    public var maintenanceInterval: Duration
+    /// Segment files kept open at most; others are opened again when read.
+    public var maximumOpenFiles: Int
 
     public init(
         syncPolicy: SyncPolicy = .always,
@@ -30,7 +40,11 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         memtableAgeMilliseconds: Int64 = 10 * 60 * 1000,
         blockRows: Int = 4096,
         retentionDays: Int? = nil,
-        compactionThreshold: Int = 4
+        compactionThreshold: Int = 4,
+        compactionTargetRows: Int = 4_000_000,
+        compactionRowsPerPass: Int = 8_000_000,
+        maintenanceInterval: Duration = .seconds(60),
+        maximumOpenFiles: Int = 256
     ) {
         self.syncPolicy = syncPolicy
         self.memtableRows = memtableRows
@@ -38,6 +52,10 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         self.blockRows = blockRows
         self.retentionDays = retentionDays
         self.compactionThreshold = compactionThreshold
+        self.compactionTargetRows = compactionTargetRows
+        self.compactionRowsPerPass = compactionRowsPerPass
+        self.maintenanceInterval = maintenanceInterval
+        self.maximumOpenFiles = maximumOpenFiles
     }
 }
 
@@ -64,4 +82,11 @@ public struct TimeSeriesStatistics: Sendable {
     public var blocksSkipped: Int
     /// Segments found corrupt (on open or while reading), kept out of queries.
     public var corruptSegments: [String]
+    /// UTC days that hold segments.
+    public var partitions: Int = 0
+    /// Segment files open now (at most ``TimeSeriesOptions/maximumOpenFiles``, plus those
+    /// that queries of older snapshots still read after compaction or retention took them out).
+    public var openFiles: Int = 0
+    /// Times a segment file was opened again after its descriptor had been closed.
+    public var reopenedFiles: Int = 0
 }

@@ -1,4 +1,6 @@
 import CivilCalendar
+import CoreMetrics
+import Logging
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -32,30 +34,54 @@ extension TimeSeriesStore {
                 backingOff = false
                 continue
             }
+            let hooks = flushHooks.withLock { $0 }
             do {
+                try hooks.beforeWrite?()
                 try persistSeries(Array(keys[..<table.seriesCount]))
-                var written: [Segment] = []
-                for (day, dayRows) in Self.partitionedByDay(table.chunks) {
-                    written.append(try writeSegment(dayRows, day: day))
-                }
-                updateFlushState { state in
-                    state.segments.append(contentsOf: written)
-                    state.frozen.removeFirst()
-                    state.lastFlushError = nil
-                }
-                backingOff = false
-                for name in FileIO.listDirectory(directory + "/wal") {
-                    if let sequence = UInt64(name.dropLast(4), radix: 16), sequence <= table.walSequence {
-                        try FileIO.remove(directory + "/wal/" + name)
+                // Retention does not remove a day between its segment's write and its arrival.
+                try partitionDirectories.withLock { _ throws in
+                    var written: [Segment] = []
+                    for (day, dayRows) in Self.partitionedByDay(table.chunks) {
+                        written.append(try writeSegment(dayRows, day: day))
+                    }
+                    // Before the table leaves: once flush() returns, its log files are gone.
+                    removeLogFiles(through: table.walSequence)
+                    updateFlushState { state in
+                        state.segments.append(contentsOf: written)
+                        state.frozen.removeFirst()
+                        state.lastFlushError = nil
                     }
                 }
             } catch {
                 // The table stays frozen, readable and in its WAL files; try again shortly
                 // (or when a newer table or close wakes the flusher).
+                metrics.flushFailures.increment()
+                logger.error(
+                    "Time-series flush failed; the rows stay in memory and in the log, and it is retried",
+                    metadata: ["rows": "\(table.rowCount)", "error": "\(error)"]
+                )
                 updateFlushState { $0.lastFlushError = error }
                 flusherWake.lock()
                 flusherWake.unlock(withValue: flusherStopping)
                 backingOff = true
+                hooks.afterAttempt?(error)
+                continue
+            }
+            backingOff = false
+            updateGauges()
+            hooks.afterAttempt?(nil)
+        }
+    }
+
+    /// Removes the WAL files whose rows are all in segments now. One that cannot be removed is
+    /// logged and tried again after the next flush (replaying it would only repeat rows).
+    private func removeLogFiles(through walSequence: UInt64) {
+        for name in FileIO.listDirectory(directory + "/wal") {
+            guard let sequence = UInt64(name.dropLast(4), radix: 16), sequence <= walSequence else { continue }
+            do {
+                try FileIO.remove(directory + "/wal/" + name)
+            } catch {
+                logger.warning("A flushed time-series log file could not be removed", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -98,10 +124,9 @@ extension TimeSeriesStore {
         persistedSeriesCount = keys.count
     }
 
-    /// Writes one day's rows as a new segment file (flusher or writer thread).
+    /// Writes one day's rows as a new segment file (the flusher, holding `partitionDirectories`).
     func writeSegment(_ rows: DayRows, day: Int64) throws -> Segment {
         let dayPath = directory + "/segments/" + CalendarDay(day: day).name
-        try FileIO.makeDirectory(dayPath)
         let sequence: UInt64 = state.withLock { state in
             defer { state.nextSegmentSequence += 1 }
             return state.nextSegmentSequence
@@ -111,8 +136,9 @@ extension TimeSeriesStore {
         let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
             rows.nextBlock(&block, limit: limit)
         }
+        try FileIO.makeDirectory(dayPath)
         try FileIO.writeAtomically(bytes, to: path)
         try FileIO.syncDirectory(directory + "/segments")
-        return try Segment(path: path, sequence: sequence)
+        return try Segment(path: path, sequence: sequence, files: files)
     }
 }

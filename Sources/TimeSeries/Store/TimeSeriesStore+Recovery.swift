@@ -55,7 +55,7 @@ extension TimeSeriesStore {
                 else { continue }
                 nextSequence = max(nextSequence, sequence + 1)
                 do {
-                    found.append(try Segment(path: path, sequence: sequence))
+                    found.append(try Segment(path: path, sequence: sequence, files: files))
                 } catch let error as Segment.Corrupt {
                     corrupt.append(error.description)
                 }

@@ -30,13 +30,13 @@ extension TimeSeriesStore {
     func noteCorrupt(_ segment: Segment, _ error: any Error) {
         state.withLock { state in
             state.corruptSegments.append("\(error)")
-            state.segments.removeAll { $0.path == segment.path }
+            state.segments.removeAll { $0.identity == segment.identity }
         }
     }
 
     /// Counters for tests and benchmarks.
     public var statistics: TimeSeriesStatistics {
-        state.withLock { state in
+        var statistics = state.withLock { state in
             TimeSeriesStatistics(
                 segments: state.segments.count,
                 segmentBytes: state.segments.reduce(0) { $0 + $1.byteCount },
@@ -45,8 +45,12 @@ extension TimeSeriesStore {
                 seriesCount: state.seriesKeys.count,
                 blocksDecoded: state.blocksDecoded,
                 blocksSkipped: state.blocksSkipped,
-                corruptSegments: state.corruptSegments
+                corruptSegments: state.corruptSegments,
+                partitions: Set(state.segments.map { FileIO.parent(of: $0.path) }).count
             )
         }
+        statistics.openFiles = files.openCount
+        statistics.reopenedFiles = files.reopenCount
+        return statistics
     }
 }

@@ -1,3 +1,5 @@
+import CoreMetrics
+import Logging
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -47,27 +49,37 @@ extension TimeSeriesStore {
         }
         for item in work {
             guard let operation = item.operation else { continue }
-            let result = Result {
-                switch operation {
-                case .flush: try freezeMemtable()
-                case .compact: try compactPartitions()
-                case .retention(let now): try dropExpiredPartitions(now: now)
-                }
+            switch operation {
+            case .flush: complete(item, Result { try freezeMemtable() })
+            case .flushIfDue: complete(item, .success(()))
             }
-            complete(item, result)
         }
+        freezeIfDue()
+    }
+
+    /// Freezes the memtable when it is full or old enough. A failed freeze is logged and
+    /// counted, and leaves the rows in the memtable and the WAL: nothing is lost, and the
+    /// next append or maintenance pass tries again.
+    private func freezeIfDue() {
         let memtableCount = state.withLock { $0.memtableCount }
-        if memtableCount >= options.memtableRows
-            || (memtableCount > 0 && monotonicMilliseconds() - memtableStarted >= options.memtableAgeMilliseconds)
-        {
-            // A failed freeze leaves the rows in the memtable and the WAL: nothing is lost,
-            // and the next append tries again.
-            try? freezeMemtable()
-            // Backpressure: while the flusher is behind, appends wait rather than let
-            // memory grow without bound (unless it is failing: then appends fail, above).
-            belowFrozenLimit.lock(whenValue: true)
-            belowFrozenLimit.unlock()
+        guard
+            memtableCount >= options.memtableRows
+                || (memtableCount > 0 && monotonicMilliseconds() - memtableStarted >= options.memtableAgeMilliseconds)
+        else { return }
+        do {
+            try freezeMemtable()
+        } catch {
+            metrics.flushFailures.increment()
+            logger.error(
+                "Time-series memtable could not be frozen; its rows stay in memory and in the log, and it is retried",
+                metadata: ["rows": "\(memtableCount)", "error": "\(error)"]
+            )
+            return
         }
+        // Backpressure: while the flusher is behind, appends wait rather than let
+        // memory grow without bound (unless it is failing: then appends fail, above).
+        belowFrozenLimit.lock(whenValue: true)
+        belowFrozenLimit.unlock()
     }
 
     func complete(_ item: PendingAppend, _ result: Result<Void, any Error>) {
@@ -196,7 +208,12 @@ extension TimeSeriesStore {
         unsyncedBytes = 0
         let newPath = walFilePath(walSequence + 1)
         let newDescriptor = try FileIO.openForAppend(newPath)
-        try FileIO.syncDirectory(directory + "/wal")
+        do {
+            try FileIO.syncDirectory(directory + "/wal")
+        } catch {
+            Glibc.close(newDescriptor)
+            throw error
+        }
         Glibc.close(walDescriptor)
         walSequence += 1
         walPath = newPath

@@ -1,3 +1,5 @@
+public import CoreMetrics
+public import Logging
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -10,8 +12,9 @@ import Synchronization
 /// The EventsData store: a write-ahead log, an in-memory table, and immutable columnar
 /// LZ4-compressed segment files partitioned by UTC day.
 ///
-/// One writer thread appends (group commit) and compacts, one flusher thread turns frozen
-/// memtables into segments; any number of readers query consistent snapshots concurrently.
+/// One writer thread appends (group commit), one flusher thread turns frozen memtables into
+/// segments, and compaction and retention run on their caller's thread (``TimeSeriesMaintenance``'s);
+/// any number of readers query consistent snapshots concurrently.
 /// Rows are unique by (series, timestamp): a later row with the same series and timestamp
 /// replaces the earlier one, which makes replays and retried messages idempotent.
 ///
@@ -28,6 +31,25 @@ public final class TimeSeriesStore: @unchecked Sendable {
     let walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)?
     /// What opening found.
     public internal(set) var recovery = RecoveryReport()
+    /// Told of failed flushes and maintenance passes.
+    let logger: Logger
+    let metrics: TimeSeriesMetrics
+    /// The segment files' descriptors (a bounded number open).
+    let files: SegmentFiles
+    /// Held by compaction and retention throughout: one of them runs at a time.
+    let maintenance = Mutex(())
+    /// Held while a day's directory is written to or removed: the flusher's new segment and
+    /// retention's removal of its day never interleave.
+    let partitionDirectories = Mutex(())
+    /// Fault injection and observation of the flusher's attempts, for tests.
+    let flushHooks = Mutex(FlushHooks())
+
+    struct FlushHooks: Sendable {
+        /// Called before the flusher writes a table; what it throws fails the attempt.
+        var beforeWrite: (@Sendable () throws -> Void)?
+        /// Told the outcome of each attempt (`nil`: the table is in segments).
+        var afterAttempt: (@Sendable ((any Error)?) -> Void)?
+    }
 
     /// What readers, the writer and the flusher share.
     struct State: Sendable {
@@ -47,7 +69,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         var corruptSegments: [String] = []
         var blocksDecoded = 0
         var blocksSkipped = 0
-        /// The writer's compaction and the flusher both write segments.
+        /// The next new segment's number (a merged segment takes the number of the newest it replaces).
         var nextSegmentSequence: UInt64 = 1
 
         mutating func define(_ key: SeriesKey, id: UInt32) {
@@ -115,7 +137,12 @@ public final class TimeSeriesStore: @unchecked Sendable {
         let finished: ConditionLock<Bool>?
         var result: Result<Void, any Error>?
 
-        enum Operation { case flush, compact, retention(Int64) }
+        enum Operation {
+            /// Freeze the memtable.
+            case flush
+            /// Freeze the memtable if it is full or old enough (or a freeze failed before).
+            case flushIfDue
+        }
 
         /// An append whose caller is told through `completion`.
         init(batches: [AppendBatch], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
@@ -139,17 +166,27 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// Opens (or creates) the store in `directory`: loads the series dictionary and the
     /// segments, replays the write-ahead log (cutting a torn tail), and starts the writer.
     /// - Throws: ``TimeSeriesError`` when the directory cannot be used.
-    /// - Parameter walSyncObserver: told the duration of every sync of the write-ahead log
-    ///   (for a latency metric); called on the writer thread.
+    /// - Parameters:
+    ///   - walSyncObserver: told the duration of every sync of the write-ahead log (for a
+    ///     latency metric); called on the writer thread.
+    ///   - logger: Told of flushes that failed (and are retried).
+    ///   - metricsFactory: Where the store's gauges and counters go (`ocpp_ts_*`); the process's
+    ///     metrics system when `nil`.
     public init(
         directory: String,
         options: TimeSeriesOptions = TimeSeriesOptions(),
-        walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)? = nil
+        walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)? = nil,
+        logger: Logger = Logger(label: "ocpp.time-series"),
+        metricsFactory: (any MetricsFactory)? = nil
     ) throws {
         self.directory = directory
         self.options = options
         self.walSyncObserver = walSyncObserver
+        self.logger = logger
+        self.metrics = TimeSeriesMetrics(factory: metricsFactory ?? MetricsSystem.factory)
+        self.files = SegmentFiles(capacity: max(1, options.maximumOpenFiles))
         try recover()
+        updateGauges()
         memtableStarted = monotonicMilliseconds()
         lastSync = memtableStarted
         writerThread = StoreThread { self.writerLoop() }
