@@ -99,30 +99,11 @@ extension RelationalStore {
                 let time = entry.boot.time
                 // An existing charger keeps its status (the upsert does not set it).
                 let status = entry.registers ?? "Accepted"
-                return """
-                    (\(bind: id), \(bind: info.vendor), \(bind: info.model), \(bind: info.chargePointSerialNumber),
-                    \(bind: info.chargeBoxSerialNumber), \(bind: info.firmwareVersion), \(bind: info.iccid),
-                    \(bind: info.imsi), \(bind: info.meterType), \(bind: info.meterSerialNumber), \(bind: status),
-                    \(bind: securityProfile), \(bind: time), \(bind: time), \(bind: time), \(bind: time))
-                    """
+                return Self.bootValues(id, info, status: status, securityProfile: securityProfile, at: time)
             }
             guard !values.isEmpty else { continue }
             let rows = try await sql.raw(
-                """
-                INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
-                    charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
-                    registration_status, security_profile, last_boot_at, last_heartbeat_at, created_at, updated_at)
-                VALUES \(values.joined(separator: ", "))
-                ON CONFLICT (charge_point_id) DO UPDATE SET
-                    vendor = excluded.vendor, model = excluded.model,
-                    charge_point_serial_number = excluded.charge_point_serial_number,
-                    charge_box_serial_number = excluded.charge_box_serial_number,
-                    firmware_version = excluded.firmware_version, iccid = excluded.iccid, imsi = excluded.imsi,
-                    meter_type = excluded.meter_type, meter_serial_number = excluded.meter_serial_number,
-                    last_boot_at = excluded.last_boot_at, last_heartbeat_at = excluded.last_heartbeat_at,
-                    updated_at = excluded.updated_at
-                RETURNING charge_point_id, registration_status
-                """
+                Self.bootUpsert(values.joined(separator: ", "), returning: "charge_point_id, registration_status")
             ).all()
             for row in rows {
                 stored[try row.decode(column: "charge_point_id", as: String.self)] = try row.decode(
@@ -158,27 +139,58 @@ extension RelationalStore {
             ).first()
         case .register(let status):
             row = try await sql.raw(
-                """
-                INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
-                    charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
-                    registration_status, security_profile, last_boot_at, last_heartbeat_at, created_at, updated_at)
-                VALUES (\(bind: boot.chargePointID), \(bind: info.vendor), \(bind: info.model),
-                    \(bind: info.chargePointSerialNumber), \(bind: info.chargeBoxSerialNumber),
-                    \(bind: info.firmwareVersion), \(bind: info.iccid), \(bind: info.imsi), \(bind: info.meterType),
-                    \(bind: info.meterSerialNumber), \(bind: status), \(bind: securityProfile),
-                    \(bind: time), \(bind: time), \(bind: time), \(bind: time))
-                ON CONFLICT (charge_point_id) DO UPDATE SET
-                    vendor = excluded.vendor, model = excluded.model,
-                    charge_point_serial_number = excluded.charge_point_serial_number,
-                    charge_box_serial_number = excluded.charge_box_serial_number,
-                    firmware_version = excluded.firmware_version, iccid = excluded.iccid, imsi = excluded.imsi,
-                    meter_type = excluded.meter_type, meter_serial_number = excluded.meter_serial_number,
-                    last_boot_at = excluded.last_boot_at, last_heartbeat_at = excluded.last_heartbeat_at,
-                    updated_at = excluded.updated_at
-                RETURNING registration_status
-                """
+                Self.bootUpsert(
+                    Self.bootValues(
+                        boot.chargePointID,
+                        info,
+                        status: status,
+                        securityProfile: securityProfile,
+                        at: time
+                    ),
+                    returning: "registration_status"
+                )
             ).first()
         }
         return try row?.decode(column: "registration_status", as: String.self)
+    }
+}
+
+extension RelationalStore {
+    /// One boot's row for ``bootUpsert(_:returning:)``: the charger's OCPP identity, what its
+    /// BootNotification says, the status and profile it gets when new, and the boot's time.
+    static func bootValues(
+        _ chargePointID: String,
+        _ info: ChargerBootInfo,
+        status: String,
+        securityProfile: Int,
+        at time: Date
+    ) -> SQLQueryString {
+        """
+        (\(bind: chargePointID), \(bind: info.vendor), \(bind: info.model), \(bind: info.chargePointSerialNumber),
+        \(bind: info.chargeBoxSerialNumber), \(bind: info.firmwareVersion), \(bind: info.iccid),
+        \(bind: info.imsi), \(bind: info.meterType), \(bind: info.meterSerialNumber), \(bind: status),
+        \(bind: securityProfile), \(bind: time), \(bind: time), \(bind: time), \(bind: time))
+        """
+    }
+
+    /// Inserts the boots `values` (``bootValues(_:_:status:securityProfile:at:)``) or, for a
+    /// charger already there, updates what a boot says and its times: an existing charger
+    /// keeps its registration status and security profile.
+    static func bootUpsert(_ values: SQLQueryString, returning columns: String) -> SQLQueryString {
+        """
+        INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
+            charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
+            registration_status, security_profile, last_boot_at, last_heartbeat_at, created_at, updated_at)
+        VALUES \(values)
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            vendor = excluded.vendor, model = excluded.model,
+            charge_point_serial_number = excluded.charge_point_serial_number,
+            charge_box_serial_number = excluded.charge_box_serial_number,
+            firmware_version = excluded.firmware_version, iccid = excluded.iccid, imsi = excluded.imsi,
+            meter_type = excluded.meter_type, meter_serial_number = excluded.meter_serial_number,
+            last_boot_at = excluded.last_boot_at, last_heartbeat_at = excluded.last_heartbeat_at,
+            updated_at = excluded.updated_at
+        RETURNING \(unsafeRaw: columns)
+        """
     }
 }

@@ -240,25 +240,16 @@ extension RelationalStore {
         sql: any SQLDatabase
     ) async throws -> Charger {
         try await sql.raw(
-            """
-            INSERT INTO chargers (charge_point_id, vendor, model, charge_point_serial_number,
-                charge_box_serial_number, firmware_version, iccid, imsi, meter_type, meter_serial_number,
-                registration_status, security_profile, last_boot_at, last_heartbeat_at, created_at, updated_at)
-            VALUES (\(bind: chargePointID), \(bind: boot.vendor), \(bind: boot.model),
-                \(bind: boot.chargePointSerialNumber), \(bind: boot.chargeBoxSerialNumber),
-                \(bind: boot.firmwareVersion), \(bind: boot.iccid), \(bind: boot.imsi), \(bind: boot.meterType),
-                \(bind: boot.meterSerialNumber), \(bind: registrationStatus), \(bind: securityProfile),
-                \(bind: time), \(bind: time), \(bind: time), \(bind: time))
-            ON CONFLICT (charge_point_id) DO UPDATE SET
-                vendor = excluded.vendor, model = excluded.model,
-                charge_point_serial_number = excluded.charge_point_serial_number,
-                charge_box_serial_number = excluded.charge_box_serial_number,
-                firmware_version = excluded.firmware_version, iccid = excluded.iccid, imsi = excluded.imsi,
-                meter_type = excluded.meter_type, meter_serial_number = excluded.meter_serial_number,
-                last_boot_at = excluded.last_boot_at, last_heartbeat_at = excluded.last_heartbeat_at,
-                updated_at = excluded.updated_at
-            RETURNING *
-            """
+            Self.bootUpsert(
+                Self.bootValues(
+                    chargePointID,
+                    boot,
+                    status: registrationStatus,
+                    securityProfile: securityProfile,
+                    at: time
+                ),
+                returning: "*"
+            )
         ).first()!.decode(model: Charger.self, with: ColumnNames.decoder)
     }
 
