@@ -76,6 +76,17 @@ let package = Package(
             swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
+            name: "AuthCheckBenchmark",
+            dependencies: [
+                .product(name: "API", package: "ocpp-server"),
+                .product(name: "Relational", package: "ocpp-server"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/AuthCheckBenchmark",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+        ),
+        .executableTarget(
             name: "IngestBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
