@@ -172,7 +172,17 @@ extension TimeSeriesStore {
         if case .interval(let milliseconds) = options.syncPolicy {
             due = due || monotonicMilliseconds() - lastSync >= Int64(milliseconds)
         }
-        guard due, (try? syncWAL()) != nil else { return }
+        guard due else { return }
+        do {
+            try syncWAL()
+        } catch {
+            // The bytes stay unsynced and their appends unanswered: the next pass syncs again.
+            logger.error(
+                "Time-series log could not be synced; its appends wait and the sync is retried",
+                metadata: ["file": "\(walPath)", "error": "\(error)"]
+            )
+            return
+        }
         unsyncedBytes = 0
         lastSync = monotonicMilliseconds()
     }
