@@ -78,17 +78,44 @@ final class RelationalCoalescer: Service, Sendable {
     }
 
     /// Flushes `interval` after updates arrive until the group shuts down gracefully (or the
-    /// task is cancelled), then once more (everything).
+    /// task is cancelled), then once more (everything). A graceful shutdown only ends the
+    /// wait: a write under way finishes, never cancelled halfway.
     func run() async {
-        await cancelWhenGracefulShutdown { [self] in
-            while !Task.isCancelled {
+        await withGracefulShutdownHandler { [self] in
+            while !Task.isCancelled, !state.withLock({ $0.cancelled }) {
                 await waitForUpdates()
                 // Let what follows the first update merge into the same transaction.
                 try? await Task.sleep(for: interval)
-                await flush()
+                if !(await flush()) { try? await Task.sleep(for: .milliseconds(500)) }
             }
+        } onGracefulShutdown: { [self] in
+            stopWaiting()
         }
-        await flush(everything: true)
+        await flushRemaining()
+    }
+
+    /// The last flush, retried a few times: what it cannot write is lost from the
+    /// current-state tables (the status events themselves are durable in the time-series store).
+    private func flushRemaining() async {
+        for _ in 0..<Self.finalAttempts {
+            if await flush(everything: true) { return }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        let (statuses, lastSeen) = state.withLock { ($0.pending.statuses.count, $0.pending.lastSeen.count) }
+        logger.error(
+            "Connector statuses and last-seen times pending at shutdown could not be written",
+            metadata: ["statuses": "\(statuses)", "last_seen": "\(lastSeen)", "attempts": "\(Self.finalAttempts)"]
+        )
+    }
+
+    private static let finalAttempts = 10
+
+    /// Ends the flusher's wait for good.
+    private func stopWaiting() {
+        state.withLock { state in
+            state.cancelled = true
+            return state.takeWaiter()
+        }?.resume()
     }
 
     /// Returns once a status is pending, last-seen times are pending and due, or the task is
@@ -119,16 +146,15 @@ final class RelationalCoalescer: Service, Sendable {
                 }
             }
         } onCancel: {
-            state.withLock { state in
-                state.cancelled = true
-                return state.takeWaiter()
-            }?.resume()
+            stopWaiting()
         }
         timer?.cancel()
     }
 
     /// Writes the pending statuses, and the last-seen times when they are due (or `everything`).
-    func flush(everything: Bool = false) async {
+    /// - Returns: Whether nothing failed; what failed is pending again.
+    @discardableResult
+    func flush(everything: Bool = false) async -> Bool {
         let now = ContinuousClock.now
         let batch = state.withLock { state -> Pending in
             var taken = Pending(statuses: state.pending.statuses)
@@ -140,14 +166,14 @@ final class RelationalCoalescer: Service, Sendable {
             }
             return taken
         }
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty else { return true }
         do {
             try await store.upsertConnectorStatuses(Array(batch.statuses.values))
             try await store.updateLastSeen(batch.lastSeen.map { (chargePointID: $0.key, time: $0.value) })
         } catch let error as RelationalStoreError where error.code == .invalidValue {
             // One update the schema refuses (a negative connector id, say) must not hold back
             // every other charger's: write them one by one and drop only those refused.
-            await isolate(batch)
+            return await isolate(batch)
         } catch {
             metrics.relationalFlushFailures.increment()
             logger.warning(
@@ -157,11 +183,15 @@ final class RelationalCoalescer: Service, Sendable {
             // Put them back unless newer ones arrived meanwhile.
             for update in batch.statuses.values { status(update) }
             for (chargePointID, time) in batch.lastSeen { seen(chargePointID, at: time) }
-            try? await Task.sleep(for: .milliseconds(500))
+            return false
         }
+        return true
     }
 
-    private func isolate(_ batch: Pending) async {
+    /// Writes `batch` update by update, dropping those the database refuses.
+    /// - Returns: Whether nothing else failed; what failed is pending again.
+    private func isolate(_ batch: Pending) async -> Bool {
+        var succeeded = true
         for update in batch.statuses.values {
             do {
                 try await store.upsertConnectorStatuses([update])
@@ -176,13 +206,16 @@ final class RelationalCoalescer: Service, Sendable {
                 )
             } catch {
                 status(update)
+                succeeded = false
             }
         }
         do {
             try await store.updateLastSeen(batch.lastSeen.map { (chargePointID: $0.key, time: $0.value) })
         } catch {
             for (chargePointID, time) in batch.lastSeen { seen(chargePointID, at: time) }
+            succeeded = false
         }
+        return succeeded
     }
 
     private static func replacingNUL(_ text: String) -> String {

@@ -37,13 +37,17 @@ func runTransaction<Result: Sendable>(
     begin: String = "BEGIN",
     _ body: @Sendable (any SQLDatabase) async throws -> Result
 ) async throws -> Result {
-    try await sql.raw(SQLQueryString(begin)).run()
     do {
+        try await sql.raw(SQLQueryString(begin)).run()
         let result = try await body(sql)
         try await sql.raw("COMMIT").run()
         return result
     } catch {
-        try? await sql.raw("ROLLBACK").run()
+        // In a cancelled task every statement fails at once, ROLLBACK too: the connection
+        // would stay inside the transaction and refuse every later BEGIN ("cannot start a
+        // transaction within a transaction"). The ROLLBACK runs in a task of its own, which the
+        // cancellation does not reach. After a failed BEGIN it finds no transaction: harmless.
+        await Task { try? await sql.raw("ROLLBACK").run() }.value
         throw error
     }
 }

@@ -87,7 +87,8 @@ final class SQLiteBackend: DatabaseBackend {
             } catch {
                 result = .failure(error)
             }
-            try await sql.raw(SQLQueryString(Self.busyTimeout)).run()
+            // Restored even when the task was cancelled (which fails every statement at once).
+            try await Task { try await sql.raw(SQLQueryString(Self.busyTimeout)).run() }.value
             return try result.get()
         }
     }
