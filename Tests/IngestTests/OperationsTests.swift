@@ -49,7 +49,9 @@ struct OperationsTests {
 
     @Test("Calls fail clearly: not connected, invalid request, CALLERROR, timeout, bad confirmation, closed connection")
     func callFailures() async throws {
-        let server = try await IngestTestServer.start(IngestConfiguration(callTimeout: 5))
+        // The default timeout (30 s): on a saturated test machine a 5 s one could expire before
+        // the test charger's answer arrives. The timeout itself runs on an impatient server below.
+        let server = try await IngestTestServer.start()
         let id = try ChargePointID("CP-FAIL")
         await #expect(throws: ChargePointCallError.notConnected(id)) {
             _ = try await server.ingest.call(ResetRequest(type: .soft), to: id)
@@ -79,9 +81,18 @@ struct OperationsTests {
             #expect(callError.errorDescription == "no resets here")
         }
 
-        let ignored = Task { try await server.ingest.call(ResetRequest(type: .soft), to: id) }
-        _ = try await charger.nextText()
+        // A call nobody answers times out (to the tick, in virtual time, in
+        // ConnectionHandlerTests.callTimeouts); end to end here on a server with a 1 s timeout.
+        let impatient = try await IngestTestServer.start(IngestConfiguration(callTimeout: 1))
+        let silent = try await impatient.connect("CP-SILENT")
+        _ = try await silent.call("1", "Heartbeat", "{}")
+        let ignored = Task {
+            try await impatient.ingest.call(ResetRequest(type: .soft), to: ChargePointID("CP-SILENT"))
+        }
+        _ = try await silent.nextText()
         await #expect(throws: ChargePointCallError.timedOut) { _ = try await ignored.value }
+        await silent.close()
+        await impatient.stop()
 
         let garbled = Task { try await server.ingest.call(ResetRequest(type: .soft), to: id) }
         let call3 = try parse(try await charger.nextText())

@@ -10,13 +10,15 @@ struct ServerProcess {
     /// Finishes when the process has ended.
     private let exited: AsyncStream<Void>
 
-    /// Starts the server; `DATA_DIR` and an SQLite database go in `directory`.
+    /// Starts the server; `DATA_DIR` and an SQLite database go in `directory`. Its output is
+    /// dropped unless `OCPP_TEST_SERVER_LOGS` names a directory to write each server's log into
+    /// (`OCPP_TEST_SERVER_LOG_LEVEL` sets its level), for looking into a failure.
     static func start(in directory: URL, logLevel: String = "error") throws -> ServerProcess {
         let port = try freePort()
         let environment = ProcessInfo.processInfo.environment.merging([
             "DATA_DIR": directory.appendingPathComponent("data").path,
             "DATABASE_URL": "sqlite:///\(directory.appendingPathComponent("store.db").path)",
-            "LOG_LEVEL": logLevel,
+            "LOG_LEVEL": ProcessInfo.processInfo.environment["OCPP_TEST_SERVER_LOG_LEVEL"] ?? logLevel,
             // The metrics tests scrape /metrics as Prometheus would, without a token.
             "METRICS_PUBLIC": "true",
         ]) { _, new in new }
@@ -39,6 +41,11 @@ struct ServerProcess {
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        if let logs = ProcessInfo.processInfo.environment["OCPP_TEST_SERVER_LOGS"] {
+            let path = "\(logs)/server-\(UUID().uuidString).log"
+            FileManager.default.createFile(atPath: path, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: path)
+        }
         let (exited, ended) = AsyncStream<Void>.makeStream()
         process.terminationHandler = { _ in ended.finish() }
         try process.run()
