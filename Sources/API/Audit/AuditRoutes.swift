@@ -28,36 +28,13 @@ enum AuditRoutes {
     /// `from`, `to` (ISO 8601; an empty range when to is not after from), `cursor`, `limit` (1...1000).
     static func query(_ parameters: Hummingbird.Parameters) throws(ResourceCoding.Invalid) -> Query {
         var query = Query()
-        for (key, value) in parameters {
-            let name = String(key)
-            let text = String(value)
-            func invalid(_ message: String, _ type: String) -> ResourceCoding.Invalid {
-                ResourceCoding.Invalid(location: ["query", name], message: message, type: type)
-            }
-            switch name {
-            case "from", "to":
-                guard let date = ResourceCoding.date(text) else {
-                    throw invalid("must be an ISO 8601 date-time with a time zone, got \(text)", "datetime_parsing")
-                }
-                if name == "from" {
-                    query.from = date
-                } else {
-                    query.to = date
-                }
-            case "cursor":
-                guard let cursor = AuditCursor(text) else {
-                    throw invalid("not a cursor this API returned", "value_error")
-                }
-                query.cursor = cursor
-            case "limit":
-                guard let limit = ResourceCoding.integer(text).flatMap({ Int(exactly: $0) }),
-                    (1...ListQuery.maximumLimit).contains(limit)
-                else {
-                    throw invalid("must be a whole number in 1...\(ListQuery.maximumLimit), got \(text)", "int_parsing")
-                }
-                query.limit = limit
-            default:
-                throw invalid("unknown query parameter; audit_log accepts from, to, cursor, limit", "extra_forbidden")
+        try QueryParameter.each(parameters) { parameter throws(ResourceCoding.Invalid) in
+            switch parameter.name {
+            case "from": query.from = try parameter.date()
+            case "to": query.to = try parameter.date()
+            case "cursor": query.cursor = try parameter.cursor(AuditCursor.init)
+            case "limit": query.limit = try parameter.integer(in: 1...ListQuery.maximumLimit)
+            default: throw parameter.unknown("audit_log", accepts: "from, to, cursor, limit")
             }
         }
         return query

@@ -216,28 +216,20 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
         let filterable = resource.responseFields.filter(\.filterable)
         var accepted = ["limit", "offset", "sort"] + filterable.map(\.name)
         if resource.timeFilter != nil { accepted += ["from", "to"] }
-        for (key, value) in parameters {
-            let name = String(key)
-            let text = String(value)
-            func invalid(_ message: String, _ type: String) -> ResourceCoding.Invalid {
-                ResourceCoding.Invalid(location: ["query", name], message: message, type: type)
-            }
+        try QueryParameter.each(parameters) { parameter throws(ResourceCoding.Invalid) in
+            let (name, text) = (parameter.name, parameter.text)
             switch name {
             case "limit":
-                guard let limit = ResourceCoding.integer(text), (1...Int64(ListQuery.maximumLimit)).contains(limit)
-                else {
-                    throw invalid("must be a whole number in 1...\(ListQuery.maximumLimit), got \(text)", "int_parsing")
-                }
-                query.limit = Int(limit)
+                query.limit = try parameter.integer(in: 1...ListQuery.maximumLimit)
             case "offset":
                 guard let offset = ResourceCoding.integer(text), offset >= 0 else {
-                    throw invalid("must be a whole number, 0 or more, got \(text)", "int_parsing")
+                    throw parameter.invalid("must be a whole number, 0 or more, got \(text)", "int_parsing")
                 }
                 query.offset = Int(offset)
             case "sort":
                 let column = text.hasPrefix("-") ? String(text.dropFirst()) : text
                 guard resource.sortableFields.contains(column) else {
-                    throw invalid(
+                    throw parameter.invalid(
                         "must be a field, or - and a field for descending order: "
                             + resource.sortableFields.joined(separator: ", "),
                         "enum"
@@ -246,16 +238,13 @@ struct ResourceRoutes<Entity: StoredEntity>: Sendable {
                 query.sortColumn = column
                 query.ascending = !text.hasPrefix("-")
             case "from", "to":
-                guard let column = resource.timeFilter, let time = ResourceCoding.date(text) else {
-                    throw invalid("must be an ISO 8601 date-time with a time zone, got \(text)", "datetime_parsing")
+                guard let column = resource.timeFilter else {
+                    throw parameter.unknown(resource.collection, accepts: accepted.joined(separator: ", "))
                 }
-                query.filters.append(.init(column, .date(time), name == "from" ? .atLeast : .before))
+                query.filters.append(.init(column, .date(try parameter.date()), name == "from" ? .atLeast : .before))
             default:
                 guard let field = filterable.first(where: { $0.name == name }) else {
-                    throw invalid(
-                        "unknown query parameter; \(resource.collection) accepts " + accepted.joined(separator: ", "),
-                        "extra_forbidden"
-                    )
+                    throw parameter.unknown(resource.collection, accepts: accepted.joined(separator: ", "))
                 }
                 query.filters.append(.init(name, try Self.filterValue(text, field: field, location: ["query", name])))
             }

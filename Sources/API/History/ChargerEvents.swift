@@ -51,48 +51,21 @@ enum ChargerEvents {
     ) throws(ResourceCoding.Invalid) -> (EventQuery, Set<String>?) {
         var query = EventQuery(kinds: [.event], limit: MeterHistory.defaultLimit)
         var eventTypes: Set<String>?
-        for (key, value) in parameters {
-            let name = String(key)
-            let text = String(value)
-            func invalid(_ message: String, _ type: String) -> ResourceCoding.Invalid {
-                ResourceCoding.Invalid(location: ["query", name], message: message, type: type)
-            }
-            switch name {
-            case "from", "to":
-                guard let timestamp = OCPPTimestamp(iso8601: text) else {
-                    throw invalid("must be an ISO 8601 date-time with a time zone, got \(text)", "datetime_parsing")
-                }
-                if name == "from" {
-                    query.from = timestamp.millisecondsSince1970
-                } else {
-                    query.to = timestamp.millisecondsSince1970
-                }
+        try QueryParameter.each(parameters) { parameter throws(ResourceCoding.Invalid) in
+            switch parameter.name {
+            case "from": query.from = try parameter.milliseconds()
+            case "to": query.to = try parameter.milliseconds()
             case "action":
-                guard actions.contains(where: { $0.name == text }) else {
-                    throw invalid(
-                        "must be one of \(actions.map(\.name).joined(separator: ", ")), got \(text)",
+                guard actions.contains(where: { $0.name == parameter.text }) else {
+                    throw parameter.invalid(
+                        "must be one of \(actions.map(\.name).joined(separator: ", ")), got \(parameter.text)",
                         "enum"
                     )
                 }
-                eventTypes = (eventTypes ?? []).union([text])
-            case "limit":
-                guard let limit = MeterHistory.integer(value, in: 1...MeterHistory.maximumLimit) else {
-                    throw invalid(
-                        "must be a whole number in 1...\(MeterHistory.maximumLimit), got \(text)",
-                        "int_parsing"
-                    )
-                }
-                query.limit = limit
-            case "cursor":
-                guard let cursor = MeterHistory.cursor(text) else {
-                    throw invalid("not a cursor this API returned", "value_error")
-                }
-                query.cursor = cursor
-            default:
-                throw invalid(
-                    "unknown query parameter; events accepts from, to, action, limit, cursor",
-                    "extra_forbidden"
-                )
+                eventTypes = (eventTypes ?? []).union([parameter.text])
+            case "limit": query.limit = try parameter.integer(in: 1...MeterHistory.maximumLimit)
+            case "cursor": query.cursor = try parameter.cursor(MeterHistory.cursor)
+            default: throw parameter.unknown("events", accepts: "from, to, action, limit, cursor")
             }
         }
         return (query, eventTypes)

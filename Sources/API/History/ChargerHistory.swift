@@ -42,51 +42,20 @@ enum ChargerHistory {
     /// `from`, `to`, `connector_id`, `limit`, `cursor`, `order` (asc or desc).
     static func statusQuery(_ parameters: Hummingbird.Parameters) throws(ResourceCoding.Invalid) -> EventQuery {
         var query = EventQuery(kinds: [.status], limit: MeterHistory.defaultLimit)
-        for (key, value) in parameters {
-            let name = String(key)
-            let text = String(value)
-            func invalid(_ message: String, _ type: String) -> ResourceCoding.Invalid {
-                ResourceCoding.Invalid(location: ["query", name], message: message, type: type)
-            }
-            switch name {
-            case "from", "to":
-                guard let timestamp = OCPPTimestamp(iso8601: text) else {
-                    throw invalid("must be an ISO 8601 date-time with a time zone, got \(text)", "datetime_parsing")
-                }
-                if name == "from" {
-                    query.from = timestamp.millisecondsSince1970
-                } else {
-                    query.to = timestamp.millisecondsSince1970
-                }
-            case "connector_id":
-                guard let connector = MeterHistory.integer(value, in: MeterHistory.connectorIDs) else {
-                    throw invalid(
-                        "must be a whole number in 0...\(MeterHistory.connectorIDs.upperBound), got \(text)",
-                        "int_parsing"
-                    )
-                }
-                query.connectorID = connector
-            case "limit":
-                guard let limit = MeterHistory.integer(value, in: 1...MeterHistory.maximumLimit) else {
-                    throw invalid(
-                        "must be a whole number in 1...\(MeterHistory.maximumLimit), got \(text)",
-                        "int_parsing"
-                    )
-                }
-                query.limit = limit
-            case "cursor":
-                guard let cursor = MeterHistory.cursor(text) else {
-                    throw invalid("not a cursor this API returned", "value_error")
-                }
-                query.cursor = cursor
+        try QueryParameter.each(parameters) { parameter throws(ResourceCoding.Invalid) in
+            switch parameter.name {
+            case "from": query.from = try parameter.milliseconds()
+            case "to": query.to = try parameter.milliseconds()
+            case "connector_id": query.connectorID = try parameter.integer(in: MeterHistory.connectorIDs)
+            case "limit": query.limit = try parameter.integer(in: 1...MeterHistory.maximumLimit)
+            case "cursor": query.cursor = try parameter.cursor(MeterHistory.cursor)
             case "order":
-                guard text == "asc" || text == "desc" else { throw invalid("must be asc or desc, got \(text)", "enum") }
-                query.descending = text == "desc"
+                guard parameter.text == "asc" || parameter.text == "desc" else {
+                    throw parameter.invalid("must be asc or desc, got \(parameter.text)", "enum")
+                }
+                query.descending = parameter.text == "desc"
             default:
-                throw invalid(
-                    "unknown query parameter; status-history accepts from, to, connector_id, limit, cursor, order",
-                    "extra_forbidden"
-                )
+                throw parameter.unknown("status-history", accepts: "from, to, connector_id, limit, cursor, order")
             }
         }
         return query
