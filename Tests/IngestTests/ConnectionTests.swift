@@ -263,7 +263,9 @@ func rawHTTP(port: Int, _ request: String) async throws -> String {
     try await onOwnThread { try blockingRawHTTP(port: port, request) }
 }
 
-private func blockingRawHTTP(port: Int, _ request: String) throws -> String {
+/// Sends `request` and reads until the server closes; with `stopAfterUpgrade`, also stops after
+/// the head of a 101 answer (the server keeps an accepted WebSocket open).
+func blockingRawHTTP(port: Int, _ request: String, stopAfterUpgrade: Bool = false) throws -> String {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socket >= 0 else { throw TestFailure("socket() failed") }
     defer { Glibc.close(socket) }
@@ -283,6 +285,10 @@ private func blockingRawHTTP(port: Int, _ request: String) throws -> String {
     var received: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
+        if stopAfterUpgrade {
+            let text = String(decoding: received, as: UTF8.self)
+            if text.hasPrefix("HTTP/1.1 101"), text.contains("\r\n\r\n") { break }
+        }
         let count = recv(socket, &buffer, buffer.count, 0)
         if count <= 0 { break }
         received += buffer[0..<count]
