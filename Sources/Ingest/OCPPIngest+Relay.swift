@@ -48,7 +48,7 @@ extension OCPPIngest {
     ) async throws(RelayError) -> any OCPPPayload {
         let services = self.services
         let id = chargePointID.rawValue
-        let now = IngestServices.nowMilliseconds()
+        let now = relayReceipts.receipt(of: id, at: IngestServices.nowMilliseconds())
         let knowledge: ChargerKnowledge
         do {
             knowledge = ChargerKnowledge(

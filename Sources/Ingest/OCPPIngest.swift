@@ -17,6 +17,8 @@ public final class OCPPIngest: Sendable {
     /// The settings it runs with.
     public let configuration: IngestConfiguration
     let services: IngestServices
+    /// Times of receipt of relayed messages (``relay(_:from:)``).
+    let relayReceipts = ReceiptClock()
 
     /// - Parameters:
     ///   - configuration: The front end's settings.

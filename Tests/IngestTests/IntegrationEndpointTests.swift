@@ -100,6 +100,31 @@ struct IntegrationEndpointTests {
         await server.stop()
     }
 
+    @Test("Messages of one charger relayed at once are each stored: none overwrites another of the same millisecond")
+    func relayedBurst() async throws {
+        let server = try await IngestTestServer.start(IngestConfiguration(dataTransferVendorIDs: ["com.acme"]))
+        _ = try await Self.post(
+            server,
+            "charger/register",
+            #"{"charge_point_id":"CP-RBURST","charge_point_vendor":"V","charge_point_model":"M"}"#
+        )
+        let id = try ChargePointID("CP-RBURST")
+        let count = 50
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    let request = DataTransferRequest(vendorId: "com.acme", messageId: "m\(index)")
+                    _ = try await server.ingest.relay(.dataTransfer(request), from: id)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let stored = try server.rows("CP-RBURST", kinds: [.event]).filter { $0.series.eventType == "DataTransfer" }
+        #expect(stored.count == count)
+        #expect(Set(stored.map(\.value.text)).count == count)
+        await server.stop()
+    }
+
     @Test("The answer waits until the rows are durable", arguments: TestBackend.allCases)
     func answerWaitsForDurability(backend: TestBackend) async throws {
         let server = try await IngestTestServer.start(backend: backend)

@@ -358,6 +358,29 @@ struct MessageTests {
         await charger.close()
         await server.stop()
     }
+
+    @Test("Events sent in one burst are each stored: none overwrites another received in the same millisecond")
+    func eventBurst() async throws {
+        let server = try await IngestTestServer.start(IngestConfiguration(dataTransferVendorIDs: ["com.acme"]))
+        let charger = try await server.connect("CP-BURST")
+        _ = try await charger.call("h", "Heartbeat", "{}")
+        let count = 50
+        for index in 0..<count {
+            try await charger.send(#"[2,"\#(index)","DataTransfer",{"vendorId":"com.acme","messageId":"m\#(index)"}]"#)
+        }
+        var answered = Set<String>()
+        while answered.count < count {
+            let answer = try parse(try await charger.nextText())
+            #expect(answer[0] as? Int == 3)
+            answered.insert(try #require(answer[1] as? String))
+        }
+        let stored = try server.rows("CP-BURST", kinds: [.event]).filter { $0.series.eventType == "DataTransfer" }
+        #expect(stored.count == count)
+        #expect(Set(stored.map(\.value.text)).count == count)
+        #expect(Set(stored.map(\.timestamp)).count == count)
+        await charger.close()
+        await server.stop()
+    }
 }
 
 extension ISO8601DateFormatter {

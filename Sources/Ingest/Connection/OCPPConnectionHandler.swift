@@ -37,6 +37,8 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Series keys of this charger's samples, built once each.
     var seriesCache = SampleSeriesCache()
+    /// The time of receipt of the last message (milliseconds since 1970).
+    private var lastReceipt: Int64 = 0
 
     private var pingTask: RepeatedTask?
 
@@ -206,7 +208,12 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func message(_ buffer: ByteBuffer) {
-        let now = Self.nowMilliseconds()
+        // Each message of a connection is received a millisecond after the one before at the
+        // earliest: the store keys rows by (series, time), and events are stamped with the time
+        // of receipt, so two events of one action in one millisecond would overwrite each other.
+        // Only a charger that sends without waiting for answers gets more than one a millisecond.
+        let now = max(Self.nowMilliseconds(), lastReceipt + 1)
+        lastReceipt = now
         session.noteMessage(at: now)
         let decoded: Result<OCPPIncomingFrame<ChargePointRequest>, OCPPFrameError> = buffer.withUnsafeReadableBytes {
             bytes in
