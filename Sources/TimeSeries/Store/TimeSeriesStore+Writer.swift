@@ -143,7 +143,11 @@ extension TimeSeriesStore {
         guard let records = WALFormat.frames(WALBatch(newSeries: newSeries, rows: rows)) else {
             throw Self.oversizedRow
         }
-        let bytes = records.count == 1 ? records[0] : Array(records.joined())
+        var bytes = records[0]
+        if records.count > 1 {
+            bytes.reserveCapacity(records.reduce(0) { $0 + $1.count })
+            for record in records.dropFirst() { bytes.append(contentsOf: record) }
+        }
         let sizeBefore = try FileIO.size(walDescriptor, path: walPath)
         do {
             try bytes.withUnsafeBytes { buffer throws in
