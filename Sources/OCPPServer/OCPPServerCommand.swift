@@ -16,7 +16,7 @@ struct OCPPServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-server",
         abstract: "OCPP 1.6J Central System: WebSocket ingest, time-series meter history and a REST API.",
-        subcommands: [Serve.self, Migrate.self, Token.self],
+        subcommands: [Serve.self, Migrate.self, Token.self, Repair.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -86,6 +86,8 @@ extension OCPPServerCommand {
                     walSyncObserver: { walSync.recordNanoseconds(Int64($0)) },
                     logger: logger
                 )
+            } catch let damage as TimeSeriesDamageError {
+                throw TimeSeriesStoreDamaged(directory: settings.dataDirectory, damage: damage)
             } catch {
                 throw ValidationError("the time-series store in '\(settings.dataDirectory)' cannot be opened: \(error)")
             }

@@ -63,7 +63,8 @@ public struct TimeSeriesOptions: Sendable, Hashable {
 public struct RecoveryReport: Sendable {
     /// Rows replayed from the write-ahead log.
     public var replayedRows: Int = 0
-    /// Torn or corrupt WAL tails that were cut, with the file and reason.
+    /// Torn tails that were cut (of the newest WAL file or the series dictionary), with the
+    /// file, offset, reason and bytes cut.
     public var truncatedTails: [String] = []
     /// Segments that failed their checks and are kept out of queries.
     public var corruptSegments: [String] = []

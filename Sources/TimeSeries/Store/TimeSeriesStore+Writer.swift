@@ -45,7 +45,25 @@ extension TimeSeriesStore {
             }
             let result: Result<Void, any Error> =
                 flushFailure.map { .failure($0) } ?? Result { try commit(appends.flatMap(\.batches)) }
-            for item in appends { complete(item, result) }
+            if case .failure(let error as TimeSeriesError) = result, error.message == Self.oversizedRow.message,
+                appends.count > 1
+            {
+                // A row too large for any log record fails its own append, not the group's.
+                var others: [PendingAppend] = []
+                for item in appends {
+                    if WALFormat.holdsOversizedRow(item.batches) {
+                        complete(item, result)
+                    } else {
+                        others.append(item)
+                    }
+                }
+                if !others.isEmpty {
+                    let othersResult = Result { try commit(others.flatMap(\.batches)) }
+                    for item in others { complete(item, othersResult) }
+                }
+            } else {
+                for item in appends { complete(item, result) }
+            }
         }
         for item in work {
             guard let operation = item.operation else { continue }
@@ -92,7 +110,8 @@ extension TimeSeriesStore {
         }
     }
 
-    /// Writes the batches as one WAL record, syncs per policy, then applies them to the memtable.
+    /// Writes the batches as one WAL record (several when they are larger than a record may be),
+    /// syncs per policy, then applies them to the memtable.
     private func commit(_ batches: [AppendBatch]) throws {
         var rows: [StoredRow] = []
         rows.reserveCapacity(batches.reduce(0) { $0 + $1.count })
@@ -120,19 +139,21 @@ extension TimeSeriesStore {
         if let unknownID = resolution.unknownID {
             throw TimeSeriesError(message: "a row names series id \(unknownID), which this store never gave out")
         }
-        let record = WALFormat.frame(WALBatch(newSeries: newSeries, rows: rows))
-        guard record.count - 8 <= WALFormat.maximumRecordLength else {
-            throw TimeSeriesError(
-                message: "a batch of \(record.count) bytes exceeds the largest log record "
-                    + "(\(WALFormat.maximumRecordLength) bytes); append it in parts"
-            )
+        // A group larger than a log record goes as several, written and synced together.
+        guard let records = WALFormat.frames(WALBatch(newSeries: newSeries, rows: rows)) else {
+            throw Self.oversizedRow
+        }
+        var bytes = records[0]
+        if records.count > 1 {
+            bytes.reserveCapacity(records.reduce(0) { $0 + $1.count })
+            for record in records.dropFirst() { bytes.append(contentsOf: record) }
         }
         let sizeBefore = try FileIO.size(walDescriptor, path: walPath)
         do {
-            try record.withUnsafeBytes { buffer throws in
+            try bytes.withUnsafeBytes { buffer throws in
                 try FileIO.writeAll(walDescriptor, buffer, path: walPath)
             }
-            unsyncedBytes += record.count
+            unsyncedBytes += bytes.count
             switch options.syncPolicy {
             case .always:
                 try syncWAL()
@@ -144,7 +165,7 @@ extension TimeSeriesStore {
                 break
             }
         } catch {
-            // Cut a partial record so that later records do not follow garbage.
+            // Cut partial records so that later records do not follow garbage.
             try? FileIO.truncate(walDescriptor, to: sizeBefore, path: walPath)
             throw error
         }
@@ -158,6 +179,11 @@ extension TimeSeriesStore {
         if wasEmpty { memtableStarted = monotonicMilliseconds() }
         committed = true
     }
+
+    static let oversizedRow = TimeSeriesError(
+        message:
+            "a row is too large for a log record (\(WALFormat.maximumRecordLength) bytes at most); nothing of its append is kept"
+    )
 
     /// Syncs the current WAL file's data, telling the observer how long it took.
     func syncWAL() throws {

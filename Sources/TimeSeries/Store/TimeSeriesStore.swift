@@ -165,7 +165,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     /// Opens (or creates) the store in `directory`: loads the series dictionary and the
     /// segments, replays the write-ahead log (cutting a torn tail), and starts the writer.
-    /// - Throws: ``TimeSeriesError`` when the directory cannot be used.
+    /// - Throws: ``TimeSeriesError`` when the directory cannot be used, ``TimeSeriesDamageError``
+    ///   when a file holds damage other than a crash's torn tail (see ``TimeSeriesRepair``).
     /// - Parameters:
     ///   - walSyncObserver: told the duration of every sync of the write-ahead log (for a
     ///     latency metric); called on the writer thread.
@@ -246,15 +247,16 @@ public final class TimeSeriesStore: @unchecked Sendable {
         try runOnWriter(PendingAppend(batches: [.keyed(rows)]))
     }
 
-    /// Appends several batches as one (one log record, one sync), blocking the calling thread
-    /// until they are durable; the batches are not copied into one array first.
+    /// Appends several batches as one (one sync, and one log record unless they are larger
+    /// than a record may be), blocking the calling thread until they are durable; the batches
+    /// are not copied into one array first.
     /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does.
     public func appendBlocking(batches: [[EventRow]]) throws {
         try appendBlocking(batches.map(AppendBatch.keyed))
     }
 
-    /// Appends several batches, keyed or resolved, as one (one log record, one sync), blocking
-    /// the calling thread until they are durable.
+    /// Appends several batches, keyed or resolved, as one (one sync, and one log record unless
+    /// they are larger than a record may be), blocking the calling thread until they are durable.
     /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does, and when a resolved row names an
     ///   id this store never gave out (nothing of the batches is kept then).
     public func appendBlocking(_ batches: [AppendBatch]) throws {

@@ -44,42 +44,15 @@ enum WALFormat {
         return framed.bytes
     }
 
-    /// What a WAL file holds: every intact record up to the first torn or corrupt one.
-    struct Contents {
-        var batches: [WALBatch]
-        /// Bytes of intact records; anything after is a torn or corrupt tail to cut.
-        var validLength: Int
-        /// Why the tail was cut, if it was.
-        var tailProblem: String?
-    }
-
-    /// Parses a WAL file's bytes (pure; the store cuts the tail and logs).
-    static func parse(_ bytes: UnsafeRawBufferPointer) -> Contents {
-        var batches: [WALBatch] = []
-        var position = 0
-        while position < bytes.count {
-            guard bytes.count - position >= 8 else {
-                return Contents(batches: batches, validLength: position, tailProblem: "torn record header")
-            }
-            let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
-            let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
-            guard length <= maximumRecordLength, bytes.count - position - 8 >= length else {
-                return Contents(batches: batches, validLength: position, tailProblem: "torn record of \(length) bytes")
-            }
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[position + 8..<position + 8 + length])
-            guard CRC32C.checksum(payload) == checksum else {
-                return Contents(batches: batches, validLength: position, tailProblem: "checksum mismatch")
-            }
-            guard let batch = try? decode(payload) else {
-                return Contents(batches: batches, validLength: position, tailProblem: "undecodable record")
-            }
-            batches.append(batch)
-            position += 8 + length
-        }
-        return Contents(batches: batches, validLength: position, tailProblem: nil)
-    }
-
+    /// The batch a record's payload holds; `nil` when it is not one whole batch.
     static func decode(_ payload: UnsafeRawBufferPointer) throws -> WALBatch? {
+        guard let (batch, length) = try decodePrefix(payload), length == payload.count else { return nil }
+        return batch
+    }
+
+    /// The batch at the start of `payload` and the bytes it takes; `nil` when the bytes do
+    /// not begin with a well-formed batch (throws when they end inside one).
+    static func decodePrefix(_ payload: UnsafeRawBufferPointer) throws -> (WALBatch, Int)? {
         var reader = ByteReader(payload)
         guard try reader.readByte() == recordType else { return nil }
         var newSeries: [(UInt32, SeriesKey)] = []
@@ -107,7 +80,6 @@ enum WALFormat {
                 )
             )
         }
-        guard reader.isAtEnd else { return nil }
-        return WALBatch(newSeries: newSeries, rows: rows)
+        return (WALBatch(newSeries: newSeries, rows: rows), reader.position)
     }
 }
