@@ -24,6 +24,18 @@ enum RequestPlanner {
                 )
             )
         }
+        if let violation = RequestLimit.connectorViolation(
+            request,
+            maximumConnectorID: configuration.maximumConnectorID
+        ) {
+            return .decided(
+                PlannedResult(
+                    answer: .error(RequestLimit.connectorLimit.errorCode, description: violation),
+                    refusalReason: violation,
+                    limit: .connectorLimit
+                )
+            )
+        }
         let rule = configuration.unknownChargers.unknownChargerRule
         if case .bootNotification(let boot) = request {
             return .database(.boot(boot, unknownCharger: rule))

@@ -43,9 +43,13 @@ extension TimeSeriesStore {
             let flushFailure: (any Error)? = state.withLock { state in
                 state.frozen.count > Self.maximumFrozenTables ? state.lastFlushError : nil
             }
-            let result: Result<Void, any Error> =
+            let result: Result<[Int: SeriesLimitExceeded], any Error> =
                 flushFailure.map { .failure($0) } ?? Result { try commit(appends.flatMap(\.batches)) }
-            for item in appends { complete(item, result) }
+            var firstBatch = 0
+            for item in appends {
+                complete(item, result, firstBatch: firstBatch)
+                firstBatch += item.batches.count
+            }
         }
         for item in work {
             guard let operation = item.operation else { continue }
@@ -82,6 +86,25 @@ extension TimeSeriesStore {
         belowFrozenLimit.unlock()
     }
 
+    /// Completes an append whose batches start at `firstBatch` of the commit's: with the
+    /// refusals of its batches (see ``PendingAppend/returnsRefusals``).
+    private func complete(
+        _ item: PendingAppend,
+        _ result: Result<[Int: SeriesLimitExceeded], any Error>,
+        firstBatch: Int
+    ) {
+        guard case .success(let refused) = result, !refused.isEmpty else {
+            return complete(item, result.map { _ in () })
+        }
+        for index in item.batches.indices {
+            if let refusal = refused[firstBatch + index] { item.refusals[index] = refusal }
+        }
+        if !item.returnsRefusals, let refusal = item.refusals.values.first {
+            return complete(item, .failure(refusal))
+        }
+        complete(item, .success(()))
+    }
+
     func complete(_ item: PendingAppend, _ result: Result<Void, any Error>) {
         if let completion = item.completion {
             completion(result)
@@ -93,7 +116,9 @@ extension TimeSeriesStore {
     }
 
     /// Writes the batches as one WAL record, syncs per policy, then applies them to the memtable.
-    private func commit(_ batches: [AppendBatch]) throws {
+    /// - Returns: The batches left out (by index) because they would pass a charge point's
+    ///   series limit; the others are committed.
+    private func commit(_ batches: [AppendBatch]) throws -> [Int: SeriesLimitExceeded] {
         var rows: [StoredRow] = []
         rows.reserveCapacity(batches.reduce(0) { $0 + $1.count })
         // Ids for new series are assigned here, on the writer thread, and published to
@@ -105,8 +130,18 @@ extension TimeSeriesStore {
                 batches,
                 known: state.seriesIDs,
                 knownCount: UInt32(state.seriesKeys.count),
+                limit: options.maximumSeriesPerChargePoint.map {
+                    SeriesIdentityCache.SeriesLimit(
+                        maximum: $0,
+                        identities: state.seriesIdentities,
+                        counts: state.identitiesByChargePoint
+                    )
+                },
                 into: &rows
             )
+        }
+        guard !rows.isEmpty || !resolution.newSeries.isEmpty || resolution.unknownID != nil else {
+            return resolution.refused
         }
         let newSeries = resolution.newSeries
         // The cache may now hold ids of series this batch defines: they are the series' only
@@ -157,6 +192,7 @@ extension TimeSeriesStore {
         }
         if wasEmpty { memtableStarted = monotonicMilliseconds() }
         committed = true
+        return resolution.refused
     }
 
     /// Syncs the current WAL file's data, telling the observer how long it took.
