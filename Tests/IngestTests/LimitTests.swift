@@ -99,7 +99,12 @@ struct LimitTests {
             let answer = try await charger.call(
                 "m\(transaction)",
                 "MeterValues",
-                Self.meterValues(connector: 1, transaction: transaction, second: 2, measurands: [Self.energy, Self.power])
+                Self.meterValues(
+                    connector: 1,
+                    transaction: transaction,
+                    second: 2,
+                    measurands: [Self.energy, Self.power]
+                )
             )
             #expect(answer[0] as? Int == 3, "session \(transaction): \(answer)")
         }
@@ -128,7 +133,8 @@ struct LimitTests {
         // status does not reach the database either.
         let newConnector = try await charger.call("s2", "StatusNotification", Self.status(connector: 2))
         Self.expectCallError(newConnector, "s2", "OccurenceConstraintViolation", "connector 2, status")
-        let charging = #"{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"2026-03-01T09:30:00Z"}"#
+        let charging =
+            #"{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"2026-03-01T09:30:00Z"}"#
         #expect(try await charger.call("s1b", "StatusNotification", charging)[0] as? Int == 3)
         try await server.eventually("connector 1's second status is stored") {
             try await server.relational.list(Connector.self, ListQuery(limit: 10)).items.map(\.status) == ["Charging"]
@@ -157,7 +163,9 @@ struct LimitTests {
 
     @Test("The real server reads the limits from its environment and counts the refusals in /metrics")
     func serverProcess() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocpp-limits-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ocpp-limits-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let server = try ServerProcess.start(

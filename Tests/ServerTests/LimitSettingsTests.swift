@@ -10,7 +10,10 @@ struct LimitSettingsTests {
     @Test(
         "Each limit refuses a value outside its range or not a number, and takes one inside",
         arguments: [
-            ("OCPP_MAX_CONNECTOR_ID", ["0", "-1", "2147483648", "ten", ""], ["1", "100", "2147483647"], "1...2147483647"),
+            (
+                "OCPP_MAX_CONNECTOR_ID", ["0", "-1", "2147483648", "ten", ""], ["1", "100", "2147483647"],
+                "1...2147483647"
+            ),
             ("OCPP_MAX_SERIES_PER_CHARGER", ["9", "100000001", "1e3"], ["10", "1000", "100000000"], "10...100000000"),
             ("OCPP_TIMESTAMP_PAST_DAYS", ["0", "36501", "7d"], ["1", "30", "36500"], "1...36500"),
             ("OCPP_TIMESTAMP_FUTURE_HOURS", ["0", "87601", " 24"], ["1", "24", "87600"], "1...87600"),

@@ -24,6 +24,16 @@ enum RequestPlanner {
                 )
             )
         }
+        let rule = configuration.unknownChargers.unknownChargerRule
+        if case .bootNotification(let boot) = request {
+            return .database(.boot(boot, unknownCharger: rule))
+        }
+        switch admission(knowledge, policy: configuration.unknownChargers) {
+        case .refused: return .decided(refusal(chargePointID))
+        case .registerFirst(let status): return .database(.register(status))
+        case .admitted: break
+        }
+        // After admission: a charger that may not send this learns nothing of the limits.
         if let violation = RequestLimit.connectorViolation(
             request,
             maximumConnectorID: configuration.maximumConnectorID
@@ -35,15 +45,6 @@ enum RequestPlanner {
                     limit: .connectorLimit
                 )
             )
-        }
-        let rule = configuration.unknownChargers.unknownChargerRule
-        if case .bootNotification(let boot) = request {
-            return .database(.boot(boot, unknownCharger: rule))
-        }
-        switch admission(knowledge, policy: configuration.unknownChargers) {
-        case .refused: return .decided(refusal(chargePointID))
-        case .registerFirst(let status): return .database(.register(status))
-        case .admitted: break
         }
         switch request {
         case .bootNotification(let boot):

@@ -48,7 +48,7 @@ struct ServerProcess {
         process.standardError = FileHandle.nullDevice
         if let logs = ProcessInfo.processInfo.environment["OCPP_TEST_SERVER_LOGS"] {
             let path = "\(logs)/server-\(UUID().uuidString).log"
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: path)
         }
         let (exited, ended) = AsyncStream<Void>.makeStream()
