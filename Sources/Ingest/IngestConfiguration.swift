@@ -52,7 +52,8 @@ public struct IngestConfiguration: Sendable, Hashable {
     public var allowedOrigins: Set<String>
     /// The highest connector id a request may carry: StatusNotification, MeterValues or
     /// StartTransaction above it is refused (CALLERROR PropertyConstraintViolation), so a
-    /// charger cannot make connectors, and their series, without bound.
+    /// charger cannot make connectors, and their series, without bound. The default leaves
+    /// only the 32-bit bound; the server sets its own (`OCPP_MAX_CONNECTOR_ID`, 100).
     public var maximumConnectorID: Int
 
     public init(
@@ -72,7 +73,7 @@ public struct IngestConfiguration: Sendable, Hashable {
         authorizationCacheSeconds: Int = 300,
         chargerCertificateAuthority: ChargerCertificateAuthority? = nil,
         allowedOrigins: Set<String> = [],
-        maximumConnectorID: Int = 100
+        maximumConnectorID: Int = Int(Int32.max)
     ) {
         self.heartbeatInterval = heartbeatInterval
         self.unknownChargers = unknownChargers

@@ -256,13 +256,15 @@ struct ServerConfiguration: Sendable, Equatable {
         try readLimits(integer)
     }
 
+    static let defaultMaximumConnectorID = 100
     static let defaultMaximumSeriesPerCharger = 1000
     static let defaultTimestampWindow = TimestampWindow(pastDays: 30, futureHours: 24)
 
     /// The limits against bad chargers: the highest connector id, the series per charger, and
     /// the window of timestamps that get partitions of their own (README, "Limits").
     private mutating func readLimits(_ integer: (String, ClosedRange<Int>) throws -> Int?) throws {
-        if let value = try integer("OCPP_MAX_CONNECTOR_ID", 1...Int(Int32.max)) { ingest.maximumConnectorID = value }
+        ingest.maximumConnectorID =
+            try integer("OCPP_MAX_CONNECTOR_ID", 1...Int(Int32.max)) ?? Self.defaultMaximumConnectorID
         timeSeries.maximumSeriesPerChargePoint =
             try integer("OCPP_MAX_SERIES_PER_CHARGER", 10...100_000_000) ?? Self.defaultMaximumSeriesPerCharger
         var window = Self.defaultTimestampWindow
