@@ -276,10 +276,16 @@ final class EventWriter: Service, @unchecked Sendable {
                 loop: any EventLoop,
                 completions: [(NIOLoopBound<OCPPConnectionHandler>, Acknowledgement, Result<Void, any Error>)]
             )] = []
+        let refused = (try? result.get()) ?? [:]
         for (index, item) in items.enumerated() {
             // A message refused for a charger's series limit: nothing of it was stored.
-            let itemResult: Result<Void, any Error> = result.flatMap { refused in
-                refused[index].map { .failure($0) } ?? .success(())
+            let itemResult: Result<Void, any Error>
+            if case .failure(let error) = result {
+                itemResult = .failure(error)
+            } else if !refused.isEmpty, let refusal = refused[index] {
+                itemResult = .failure(refusal)
+            } else {
+                itemResult = .success(())
             }
             switch item.completion {
             case .callback(let callback):
