@@ -211,4 +211,20 @@ struct LimitTests {
         #expect(metrics["ocpp_ts_rows_outside_window_total"] == 0)
         await charger.close()
     }
+
+    @Test("By default the real server takes connector ids up to 100")
+    func defaultConnectorLimit() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ocpp-limits-\(UUID().uuidString)"
+        )
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try ServerProcess.start(in: directory)
+        defer { server.kill() }
+        let charger = try await server.connect("CP-DEFAULT")
+        #expect(try await charger.call("s100", "StatusNotification", Self.status(connector: 100))[0] as? Int == 3)
+        let above = try await charger.call("s101", "StatusNotification", Self.status(connector: 101))
+        Self.expectCallError(above, "s101", "PropertyConstraintViolation", "(100)")
+        await charger.close()
+    }
 }
