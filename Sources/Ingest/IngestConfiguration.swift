@@ -50,6 +50,11 @@ public struct IngestConfiguration: Sendable, Hashable {
     /// Browser origins whose WebSocket upgrades are accepted (exact match); an upgrade with
     /// any other `Origin` header is refused with 403. Chargers send no `Origin`.
     public var allowedOrigins: Set<String>
+    /// The highest connector id a request may carry: StatusNotification, MeterValues or
+    /// StartTransaction above it is refused (CALLERROR PropertyConstraintViolation), so a
+    /// charger cannot make connectors, and their series, without bound. The default leaves
+    /// only the 32-bit bound; the server sets its own (`OCPP_MAX_CONNECTOR_ID`, 100).
+    public var maximumConnectorID: Int
 
     public init(
         heartbeatInterval: Int = 300,
@@ -67,7 +72,8 @@ public struct IngestConfiguration: Sendable, Hashable {
         dataTransferVendorIDs: Set<String> = [],
         authorizationCacheSeconds: Int = 300,
         chargerCertificateAuthority: ChargerCertificateAuthority? = nil,
-        allowedOrigins: Set<String> = []
+        allowedOrigins: Set<String> = [],
+        maximumConnectorID: Int = Int(Int32.max)
     ) {
         self.heartbeatInterval = heartbeatInterval
         self.unknownChargers = unknownChargers
@@ -85,5 +91,6 @@ public struct IngestConfiguration: Sendable, Hashable {
         self.authorizationCacheSeconds = authorizationCacheSeconds
         self.chargerCertificateAuthority = chargerCertificateAuthority
         self.allowedOrigins = allowedOrigins
+        self.maximumConnectorID = maximumConnectorID
     }
 }

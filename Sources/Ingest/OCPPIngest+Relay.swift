@@ -11,7 +11,8 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
         /// The charger may not send this: it is Rejected, or unknown while unknown chargers are refused.
         case refused
         /// The message carries a value the database refuses (an empty idTag, a NUL character,
-        /// a negative connector id); retrying cannot help.
+        /// a negative connector id) or one past a limit (a connector id above the highest, a
+        /// series past the charger's series limit); retrying cannot help.
         case unstorable
         /// The database or the time-series store failed; nothing was acknowledged. Retry.
         case unavailable
@@ -24,7 +25,7 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
     init(code: OCPPErrorCode, description: String) {
         switch code {
         case .securityError: kind = .refused
-        case .propertyConstraintViolation: kind = .unstorable
+        case .propertyConstraintViolation, .occurenceConstraintViolation: kind = .unstorable
         default: kind = .unavailable
         }
         self.description = description
@@ -81,7 +82,7 @@ extension OCPPIngest {
                 )
             }
         }
-        services.apply(result.effects)
+        if let limit = result.limit { services.metrics.refused(by: limit) }
         let (answer, followUp) = relayedAnswer(result, chargePointID: chargePointID)
         let rows: [EventRow]
         switch result.rows {
@@ -95,9 +96,14 @@ extension OCPPIngest {
         }
         do {
             try await services.events.durable(rows)
+        } catch let refusal as SeriesLimitExceeded {
+            services.metrics.refused(by: .seriesLimit)
+            throw RelayError(code: RequestLimit.seriesLimit.errorCode, description: refusal.description)
         } catch {
             throw unavailable(error, request: request, chargePointID: id)
         }
+        // After the rows: a message the store refuses changes nothing.
+        services.apply(result.effects)
         followUp?.send()
         switch answer {
         case .result(let payload, _):

@@ -253,6 +253,24 @@ struct ServerConfiguration: Sendable, Equatable {
             timeSeries.maintenanceInterval = .seconds(value)
         }
         if let value = try integer("TS_MAX_OPEN_FILES", 16...1_000_000) { timeSeries.maximumOpenFiles = value }
+        try readLimits(integer)
+    }
+
+    static let defaultMaximumConnectorID = 100
+    static let defaultMaximumSeriesPerCharger = 1000
+    static let defaultTimestampWindow = TimestampWindow(pastDays: 30, futureHours: 24)
+
+    /// The limits against bad chargers: the highest connector id, the series per charger, and
+    /// the window of timestamps that get partitions of their own (README, "Limits").
+    private mutating func readLimits(_ integer: (String, ClosedRange<Int>) throws -> Int?) throws {
+        ingest.maximumConnectorID =
+            try integer("OCPP_MAX_CONNECTOR_ID", 1...Int(Int32.max)) ?? Self.defaultMaximumConnectorID
+        timeSeries.maximumSeriesPerChargePoint =
+            try integer("OCPP_MAX_SERIES_PER_CHARGER", 10...100_000_000) ?? Self.defaultMaximumSeriesPerCharger
+        var window = Self.defaultTimestampWindow
+        if let value = try integer("OCPP_TIMESTAMP_PAST_DAYS", 1...36_500) { window.pastDays = value }
+        if let value = try integer("OCPP_TIMESTAMP_FUTURE_HOURS", 1...87_600) { window.futureHours = value }
+        timeSeries.timestampWindow = window
     }
 
     /// Python's level names (the original service's) and swift-log's own.

@@ -81,10 +81,12 @@ extension OCPPConnectionHandler {
         }
     }
 
-    /// Applies the effects, hands the rows to the event writer and answers once they are
-    /// durable (at once when there are none).
+    /// Hands the rows to the event writer and answers once they are durable (at once when
+    /// there are none); the effects are applied before the answer: with rows, once they are
+    /// durable, so that a message the store refuses changes nothing.
     private func carryOut(_ result: PlannedResult, uniqueID: String) {
-        services.apply(result.effects)
+        if case .none = result.rows { services.apply(result.effects) }
+        if let limit = result.limit { services.metrics.refused(by: limit) }
         if let reason = result.refusalReason {
             services.faultLog.log(
                 logger,
@@ -98,6 +100,7 @@ extension OCPPConnectionHandler {
         if let followUp = result.followUp, case .result(let answered, _) = result.answer,
             case .rows(let rows) = result.rows
         {
+            services.apply(result.effects)
             answerThenCall(rows, answer: answered, uniqueID: uniqueID, then: followUp)
             return
         }
@@ -105,6 +108,7 @@ extension OCPPConnectionHandler {
         let isEmpty: Bool
         switch result.answer {
         case .error(let code, let description):
+            if case .none = result.rows {} else { services.apply(result.effects) }
             answerError(uniqueID: uniqueID, code: code, description: description)
             return
         case .result(let answered, let empty):
@@ -115,7 +119,7 @@ extension OCPPConnectionHandler {
         case .none:
             answer(uniqueID: uniqueID, payload)
         case .rows(let rows):
-            writeEvents(rows, acknowledgement: Self.acknowledgement(payload, isEmpty: isEmpty, uniqueID: uniqueID))
+            writeEvents(rows, acknowledgement: Self.acknowledgement(payload, isEmpty, uniqueID, after: result.effects))
         case .meterValues(let meterValues):
             let events = services.events
             let batch = EventRows.batch(
@@ -123,15 +127,22 @@ extension OCPPConnectionHandler {
                 chargePointID: session.chargePointID.rawValue,
                 cache: &seriesCache
             ) { events.seriesID(of: $0) }
-            writeEvents(batch, acknowledgement: Self.acknowledgement(payload, isEmpty: isEmpty, uniqueID: uniqueID))
+            writeEvents(batch, acknowledgement: Self.acknowledgement(payload, isEmpty, uniqueID, after: result.effects))
         }
     }
 
     /// The answer written once the rows are durable: `[3,"uniqueID",{}]` is written straight
-    /// into the output; others are encoded now.
-    private static func acknowledgement(_ payload: any OCPPPayload, isEmpty: Bool, uniqueID: String) -> Acknowledgement
-    {
-        guard !isEmpty else { return .empty(uniqueID: uniqueID) }
-        return .frame(uniqueID: uniqueID, OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: payload))
+    /// into the output; others are encoded now. The effects are applied first.
+    private static func acknowledgement(
+        _ payload: any OCPPPayload,
+        _ isEmpty: Bool,
+        _ uniqueID: String,
+        after effects: [RelationalEffect]
+    ) -> Acknowledgement {
+        let acknowledgement: Acknowledgement =
+            isEmpty
+            ? .empty(uniqueID: uniqueID)
+            : .frame(uniqueID: uniqueID, OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: payload))
+        return effects.isEmpty ? acknowledgement : .applying(effects, acknowledgement)
     }
 }

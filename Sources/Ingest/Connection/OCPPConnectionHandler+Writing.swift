@@ -136,13 +136,35 @@ extension OCPPConnectionHandler {
         if !waitingForRoom { waitForRoom() }
     }
 
-    /// The event writer's outcome for one item (on this event loop).
+    /// The event writer's outcome for one item (on this event loop): a refusal for the
+    /// series limit is answered with its CALLERROR, any other failure with InternalError.
     func acknowledge(_ acknowledgement: Acknowledgement, _ result: Result<Void, any Error>) {
+        if case .applying(let effects, let then) = acknowledgement {
+            if case .success = result { services.apply(effects) }
+            return acknowledge(then, result)
+        }
         switch (result, acknowledgement) {
         case (.success, .empty(let uniqueID)):
             writeEmptyResult(uniqueID: uniqueID)
         case (.success, .frame(_, let frame)):
             writeText(frame)
+        case (.failure(let refusal as SeriesLimitExceeded), _):
+            services.metrics.refused(by: .seriesLimit)
+            services.faultLog.log(
+                logger,
+                level: .warning,
+                source: session.chargePointID.description,
+                kind: "refused-request",
+                "Refused a request",
+                metadata: ["unique_id": .charger(acknowledgement.uniqueID), "reason": .charger(refusal.description)]
+            )
+            answerError(
+                uniqueID: acknowledgement.uniqueID,
+                code: RequestLimit.seriesLimit.errorCode,
+                description: refusal.description
+            )
+        case (.success, .applying):
+            preconditionFailure("unwrapped above")
         case (.failure(let error), _):
             answerError(
                 uniqueID: acknowledgement.uniqueID,

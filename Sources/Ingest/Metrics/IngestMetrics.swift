@@ -24,6 +24,7 @@ final class IngestMetrics: Sendable {
     private let errors = Mutex<[String: Counter]>([:])
     private let calls = Mutex<[String: Counter]>([:])
     private let authenticationFailures = Mutex<[String: Counter]>([:])
+    private let refusals: [RequestLimit: Counter]
 
     /// - Parameter factory: Where the metrics go: the process's metrics system, or a test's.
     init(factory: any MetricsFactory = MetricsSystem.factory) {
@@ -49,6 +50,20 @@ final class IngestMetrics: Sendable {
             )
         }
         self.messages = messages
+        var refusals: [RequestLimit: Counter] = [:]
+        for limit in RequestLimit.allCases {
+            refusals[limit] = Counter(
+                label: "ocpp_requests_refused_total",
+                dimensions: [("reason", limit.rawValue)],
+                factory: factory
+            )
+        }
+        self.refusals = refusals
+    }
+
+    /// Counts one request refused by a limit (answered with a CALLERROR, nothing stored).
+    func refused(by limit: RequestLimit) {
+        refusals[limit]?.increment()
     }
 
     /// Counts one CALL received from a charger.

@@ -7,11 +7,12 @@ import TimeSeries
 /// decided, or the database must be asked first.
 ///
 /// Both the WebSocket handler and the HTTP relay execute a plan the same way, in this
-/// order: the database steps (each outcome goes back to the planner), then the relational
-/// effects are handed to the coalescer, then the rows are made durable in the time-series
-/// store, and only then is the answer sent. The coalesced effects are current state, not
-/// history: when the durable write fails the charger is answered InternalError and its
-/// retry applies them again (the latest timestamp wins).
+/// order: the database steps (each outcome goes back to the planner), then the rows are made
+/// durable in the time-series store, then the relational effects are handed to the
+/// coalescer, and then the answer is sent. The coalesced effects are current state, not
+/// history: when the durable write fails (or the store refuses the rows for a series limit)
+/// the charger is answered with a CALLERROR and nothing of the message changes; a retry
+/// applies them (the latest timestamp wins).
 enum RequestPlan: Sendable {
     /// Nothing more to ask: answer, rows and effects.
     case decided(PlannedResult)
@@ -32,6 +33,8 @@ struct PlannedResult: Sendable {
     var followUp: FollowUpCall?
     /// Why the request was refused, for the log (the charger's answer cannot say).
     var refusalReason: String?
+    /// The limit that refused it, counted in `ocpp_requests_refused_total`.
+    var limit: RequestLimit?
 }
 
 /// A call to the charger that follows the answer to its request.

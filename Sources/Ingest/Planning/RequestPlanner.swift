@@ -33,6 +33,19 @@ enum RequestPlanner {
         case .registerFirst(let status): return .database(.register(status))
         case .admitted: break
         }
+        // After admission: a charger that may not send this learns nothing of the limits.
+        if let violation = RequestLimit.connectorViolation(
+            request,
+            maximumConnectorID: configuration.maximumConnectorID
+        ) {
+            return .decided(
+                PlannedResult(
+                    answer: .error(RequestLimit.connectorLimit.errorCode, description: violation),
+                    refusalReason: violation,
+                    limit: .connectorLimit
+                )
+            )
+        }
         switch request {
         case .bootNotification(let boot):
             return .database(.boot(boot, unknownCharger: rule))

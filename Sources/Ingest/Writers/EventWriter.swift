@@ -15,10 +15,14 @@ enum Acknowledgement: Sendable {
     case empty(uniqueID: String)
     /// A CALLRESULT encoded beforehand.
     case frame(uniqueID: String, [UInt8])
+    /// Another acknowledgement, sent once the coalesced effects (a StatusNotification's
+    /// connector status) are handed on: a message the store refuses changes nothing.
+    indirect case applying([RelationalEffect], Acknowledgement)
 
     var uniqueID: String {
         switch self {
         case .empty(let uniqueID), .frame(let uniqueID, _): return uniqueID
+        case .applying(_, let acknowledgement): return acknowledgement.uniqueID
         }
     }
 }
@@ -253,7 +257,7 @@ final class EventWriter: Service, @unchecked Sendable {
         let rowCount = items.reduce(0) { $0 + $1.rows.count }
         let started = DispatchTime.now().uptimeNanoseconds
         lastCommitStarted = clock.now()
-        let result: Result<Void, any Error> = Result { try store.appendBlocking(items.map(\.rows)) }
+        let result = Result { try store.appendBlocking(items.map(\.rows)) }
         metrics.writeLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         metrics.batchItems.record(items.count)
         metrics.batchRows.record(rowCount)
@@ -267,18 +271,31 @@ final class EventWriter: Service, @unchecked Sendable {
         }
         // One hop per event loop, not one per item; only the completions travel (the rows
         // are done with), grouped by a linear search over the few loops.
-        var groups: [(loop: any EventLoop, completions: [(NIOLoopBound<OCPPConnectionHandler>, Acknowledgement)])] =
-            []
-        for item in items {
+        var groups:
+            [(
+                loop: any EventLoop,
+                completions: [(NIOLoopBound<OCPPConnectionHandler>, Acknowledgement, Result<Void, any Error>)]
+            )] = []
+        let refused = (try? result.get()) ?? [:]
+        for (index, item) in items.enumerated() {
+            // A message refused for a charger's series limit: nothing of it was stored.
+            let itemResult: Result<Void, any Error>
+            if case .failure(let error) = result {
+                itemResult = .failure(error)
+            } else if !refused.isEmpty, let refusal = refused[index] {
+                itemResult = .failure(refusal)
+            } else {
+                itemResult = .success(())
+            }
             switch item.completion {
             case .callback(let callback):
-                callback(result)
+                callback(itemResult)
             case .connection(let handler, let acknowledgement):
                 let loop = handler.eventLoop
-                if let index = groups.firstIndex(where: { $0.loop === loop }) {
-                    groups[index].completions.append((handler, acknowledgement))
+                if let group = groups.firstIndex(where: { $0.loop === loop }) {
+                    groups[group].completions.append((handler, acknowledgement, itemResult))
                 } else {
-                    groups.append((loop, [(handler, acknowledgement)]))
+                    groups.append((loop, [(handler, acknowledgement, itemResult)]))
                     groups[groups.count - 1].completions.reserveCapacity(items.count)
                 }
             }
@@ -286,7 +303,7 @@ final class EventWriter: Service, @unchecked Sendable {
         for group in groups {
             let completions = group.completions
             group.loop.execute {
-                for (handler, acknowledgement) in completions {
+                for (handler, acknowledgement, result) in completions {
                     handler.value.acknowledge(acknowledgement, result)
                 }
             }

@@ -1,5 +1,5 @@
-/// The order in which a memtable's rows become segments: by UTC day, then series, then time,
-/// the newest of equal rows kept.
+/// The order in which a memtable's rows become segments: by UTC day (the day a row is filed
+/// under, see ``TimestampWindow``), then series, then time, the newest of equal rows kept.
 extension TimeSeriesStore {
     static let millisecondsPerDay: Int64 = 86_400_000
 
@@ -27,19 +27,37 @@ extension TimeSeriesStore {
         _ chunks: [[StoredRow]],
         inSortedRuns: Bool = false
     ) -> [(day: Int64, rows: DayRows)] {
+        partitioned(chunks, inSortedRuns: inSortedRuns, window: nil).partitions
+    }
+
+    /// The rows of `chunks` as ``partitionedByDay(_:inSortedRuns:)`` splits them, except that a
+    /// row whose day is outside `window` is filed under the window's nearest day (its timestamp
+    /// unchanged); `outsideWindow` counts those rows.
+    static func partitioned(
+        _ chunks: [[StoredRow]],
+        inSortedRuns: Bool = false,
+        window: ClosedRange<Int64>?
+    ) -> (partitions: [(day: Int64, rows: DayRows)], outsideWindow: Int) {
         var entries: [FlushEntry] = []
         entries.reserveCapacity(chunks.reduce(0) { $0 + $1.count })
-        // The day of the previous row, reused while rows stay in it: no 64-bit division per row.
+        let window = window ?? Int64.min...Int64.max
+        var outsideWindow = 0
+        // The partition of the previous row's day, reused while rows stay in that day: no
+        // 64-bit division per row.
         var day: Int64 = 0
+        var dayOutside = false
         var dayStart = Int64.max
         var dayEnd = Int64.min
         for (chunkIndex, chunk) in chunks.enumerated() {
             for (index, row) in chunk.enumerated() {
                 if row.timestamp < dayStart || row.timestamp >= dayEnd {
-                    day = floorDivide(row.timestamp, millisecondsPerDay)
-                    dayStart = day * millisecondsPerDay
+                    let trueDay = floorDivide(row.timestamp, millisecondsPerDay)
+                    dayStart = trueDay * millisecondsPerDay
                     dayEnd = dayStart + millisecondsPerDay
+                    day = min(max(trueDay, window.lowerBound), window.upperBound)
+                    dayOutside = day != trueDay
                 }
+                if dayOutside { outsideWindow += 1 }
                 entries.append(
                     FlushEntry(
                         daySeries: UInt64(day + dayBias) << 32 | UInt64(row.seriesID),
@@ -63,7 +81,7 @@ extension TimeSeriesStore {
             result.append((day, DayRows(chunks: chunks, entries: entries, range: position..<dayEnd)))
             position = dayEnd
         }
-        return result
+        return (result, outsideWindow)
     }
 
     /// One day's rows of a memtable in (series, timestamp) order, read from its chunks through

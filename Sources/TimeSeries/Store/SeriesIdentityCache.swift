@@ -28,11 +28,55 @@ final class SeriesIdentityCache: @unchecked Sendable {
         var newSeries: [(id: UInt32, key: SeriesKey)] = []
         /// An id of a resolved row that the store never gave out, if any (its batch is left out).
         var unknownID: UInt32?
+        /// Batches left out (by index) because they would pass a charge point's series limit.
+        var refused: [Int: SeriesLimitExceeded] = [:]
+    }
+
+    /// The limit on series identities per charge point, and what the store holds of them.
+    struct SeriesLimit {
+        var maximum: Int
+        var identities: Set<SeriesKey>
+        var counts: [String: Int]
+    }
+
+    /// Identities that batches resolved so far add, while a batch may still be left out.
+    private struct PendingIdentities {
+        var identities: Set<SeriesKey> = []
+        var counts: [String: Int] = [:]
+        /// Those the batch being resolved added (taken back if it is left out).
+        var ofBatch: [SeriesKey] = []
+
+        /// Admits `series`, or tells the refusal when it is a new identity past the limit.
+        mutating func admit(_ series: SeriesKey, _ limit: SeriesLimit) -> SeriesLimitExceeded? {
+            let identity = series.withoutTransaction
+            guard !limit.identities.contains(identity), !identities.contains(identity) else { return nil }
+            let chargePoint = series.chargePointID
+            let count = (limit.counts[chargePoint] ?? 0) + (counts[chargePoint] ?? 0)
+            guard count < limit.maximum else {
+                return SeriesLimitExceeded(chargePointID: chargePoint, limit: limit.maximum, series: series)
+            }
+            identities.insert(identity)
+            counts[chargePoint, default: 0] += 1
+            ofBatch.append(identity)
+            return nil
+        }
+
+        mutating func takeBackBatch() {
+            for identity in ofBatch {
+                identities.remove(identity)
+                counts[identity.chargePointID, default: 1] -= 1
+            }
+            ofBatch.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Turns the batches' rows into stored rows appended to `rows`: keyed rows get the id of
     /// their series (from the cache, `known`, or a new one), resolved rows are checked
     /// against the ids the store gave out.
+    ///
+    /// With a `limit`, a keyed batch with a series whose identity would be one too many for
+    /// its charge point is left out whole (all or nothing per batch): only new series are
+    /// checked, a look-up each.
     ///
     /// The cache may then hold ids of series these batches define: if they are not committed,
     /// the caller must forget them all (``clear()``).
@@ -40,15 +84,17 @@ final class SeriesIdentityCache: @unchecked Sendable {
         _ batches: [AppendBatch],
         known: [SeriesKey: UInt32],
         knownCount: UInt32,
+        limit: SeriesLimit? = nil,
         into rows: inout [StoredRow]
     ) -> Resolution {
         var resolution = Resolution()
         var assigned: [SeriesKey: UInt32] = [:]
+        var pending = PendingIdentities()
         var nextID = knownCount
         let slotMask = identities.count - 1
         identities.withUnsafeMutableBufferPointer { identities in
             ids.withUnsafeMutableBufferPointer { ids in
-                for entry in batches {
+                for (batchIndex, entry) in batches.enumerated() {
                     let batch: [EventRow]
                     switch entry {
                     case .keyed(let keyed):
@@ -62,7 +108,11 @@ final class SeriesIdentityCache: @unchecked Sendable {
                         }
                         continue
                     }
-                    batch.withUnsafeBufferPointer { batch in
+                    let rowsBefore = rows.count
+                    let newSeriesBefore = resolution.newSeries.count
+                    // Slots given ids this batch assigned: forgotten if it is left out.
+                    var slotsOfNewSeries: [Int] = []
+                    let refusal: SeriesLimitExceeded? = batch.withUnsafeBufferPointer { batch in
                         for index in batch.indices {
                             // A hit compares addresses only: the key object's reference count
                             // is not touched, so its cache line stays with the event loop
@@ -81,6 +131,7 @@ final class SeriesIdentityCache: @unchecked Sendable {
                                 let series = batch[index].series
                                 if let existing = known[series] ?? assigned[series] {
                                     id = existing
+                                    if existing >= knownCount { slotsOfNewSeries.append(first) }
                                     // The newer key takes the first slot, the older moves on.
                                     identities[second] = identities[first]
                                     ids[second] = ids[first]
@@ -90,6 +141,7 @@ final class SeriesIdentityCache: @unchecked Sendable {
                                     // Holds the object, so that its address names it while cached.
                                     keys[first] = series
                                 } else {
+                                    if let limit, let refusal = pending.admit(series, limit) { return refusal }
                                     id = nextID
                                     nextID += 1
                                     assigned[series] = id
@@ -100,7 +152,26 @@ final class SeriesIdentityCache: @unchecked Sendable {
                                 StoredRow(seriesID: id, timestamp: batch[index].timestamp, value: batch[index].value)
                             )
                         }
+                        return nil
                     }
+                    guard let refusal else {
+                        pending.ofBatch.removeAll(keepingCapacity: true)
+                        continue
+                    }
+                    // Left out whole: its rows, the ids it gave new series and its identities.
+                    resolution.refused[batchIndex] = refusal
+                    // The pair of each: a later row of the batch may have moved it on.
+                    for slot in slotsOfNewSeries {
+                        for paired in [slot, slot ^ 1] {
+                            identities[paired] = 0
+                            keys[paired] = nil
+                        }
+                    }
+                    rows.removeSubrange(rowsBefore...)
+                    for (_, key) in resolution.newSeries[newSeriesBefore...] { assigned[key] = nil }
+                    resolution.newSeries.removeSubrange(newSeriesBefore...)
+                    nextID = knownCount + UInt32(resolution.newSeries.count)
+                    pending.takeBackBatch()
                 }
             }
         }

@@ -15,6 +15,8 @@ final class TimeSeriesMetrics: Sendable {
     let maintenanceFailures: Counter
     /// Maintenance passes done.
     let maintenancePasses: Counter
+    /// Rows dated outside ``TimeSeriesOptions/timestampWindow``, filed under its edge days.
+    let rowsOutsideWindow: Counter
     /// Held while the gauges are read from the store and set: the last to read sets last.
     let updating = Mutex(())
 
@@ -27,6 +29,7 @@ final class TimeSeriesMetrics: Sendable {
         flushFailures = Counter(label: "ocpp_ts_flush_failures_total", factory: factory)
         maintenanceFailures = Counter(label: "ocpp_ts_maintenance_failures_total", factory: factory)
         maintenancePasses = Counter(label: "ocpp_ts_maintenance_passes_total", factory: factory)
+        rowsOutsideWindow = Counter(label: "ocpp_ts_rows_outside_window_total", factory: factory)
     }
 }
 

@@ -33,6 +33,13 @@ public struct TimeSeriesOptions: Sendable, Hashable {
     public var maintenanceInterval: Duration
     /// Segment files kept open at most; others are opened again when read.
     public var maximumOpenFiles: Int
+    /// Series identities (a series key without its transaction) one charge point may have at
+    /// most; a batch that would give it more is refused whole (``SeriesLimitExceeded``).
+    /// `nil`: no limit.
+    public var maximumSeriesPerChargePoint: Int?
+    /// The days rows are filed under (see ``TimestampWindow``); `nil`: every row under its own
+    /// UTC day.
+    public var timestampWindow: TimestampWindow?
 
     public init(
         syncPolicy: SyncPolicy = .always,
@@ -44,7 +51,9 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         compactionTargetRows: Int = 4_000_000,
         compactionRowsPerPass: Int = 8_000_000,
         maintenanceInterval: Duration = .seconds(60),
-        maximumOpenFiles: Int = 256
+        maximumOpenFiles: Int = 256,
+        maximumSeriesPerChargePoint: Int? = nil,
+        timestampWindow: TimestampWindow? = nil
     ) {
         self.syncPolicy = syncPolicy
         self.memtableRows = memtableRows
@@ -56,6 +65,8 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         self.compactionRowsPerPass = compactionRowsPerPass
         self.maintenanceInterval = maintenanceInterval
         self.maximumOpenFiles = maximumOpenFiles
+        self.maximumSeriesPerChargePoint = maximumSeriesPerChargePoint
+        self.timestampWindow = timestampWindow
     }
 }
 

@@ -41,9 +41,16 @@ extension TimeSeriesStore {
                 // Retention does not remove a day between its segment's write and its arrival.
                 try partitionDirectories.withLock { _ throws in
                     var written: [Segment] = []
-                    for (day, dayRows) in Self.partitionedByDay(table.chunks) {
+                    // Misdated rows are filed under the window's edge days: a charger's clock
+                    // cannot make partitions far from the server's.
+                    let (partitions, outsideWindow) = Self.partitioned(
+                        table.chunks,
+                        window: options.timestampWindow?.days(now: clock.now())
+                    )
+                    for (day, dayRows) in partitions {
                         written.append(try writeSegment(dayRows, day: day))
                     }
+                    if outsideWindow > 0 { metrics.rowsOutsideWindow.increment(by: Int64(outsideWindow)) }
                     // Before the table leaves: once flush() returns, its log files are gone.
                     removeLogFiles(through: table.walSequence)
                     updateFlushState { state in

@@ -131,8 +131,11 @@ extension TimeSeriesStore {
                 throw error
             }
         }
-        // Oldest first: of duplicate rows, partitionedByDay keeps the newest.
-        let days = Self.partitionedByDay(chunks, inSortedRuns: true)
+        // Oldest first: of duplicate rows, partitioned keeps the newest. The rows stay in the
+        // day they were filed under (misdated rows are in their window's edge day).
+        let dayName = FileIO.parent(of: newest.path).split(separator: "/").last.map(String.init) ?? ""
+        let filedUnder = CalendarDay(name: dayName)?.day
+        let days = Self.partitioned(chunks, inSortedRuns: true, window: filedUnder.map { $0...$0 }).partitions
         guard days.count == 1, var rows = days.first?.rows else {
             throw TimeSeriesError(message: "the segments merged into \(newest.path) do not hold the rows of one day")
         }

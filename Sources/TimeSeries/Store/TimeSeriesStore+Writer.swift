@@ -43,7 +43,7 @@ extension TimeSeriesStore {
             let flushFailure: (any Error)? = state.withLock { state in
                 state.frozen.count > Self.maximumFrozenTables ? state.lastFlushError : nil
             }
-            let result: Result<Void, any Error> =
+            let result: Result<[Int: SeriesLimitExceeded], any Error> =
                 flushFailure.map { .failure($0) } ?? Result { try commit(appends.flatMap(\.batches)) }
             if case .failure(let error as TimeSeriesError) = result, error.message == Self.oversizedRow.message,
                 appends.count > 1
@@ -52,17 +52,17 @@ extension TimeSeriesStore {
                 var others: [PendingAppend] = []
                 for item in appends {
                     if WALFormat.holdsOversizedRow(item.batches) {
-                        complete(item, result)
+                        complete(item, result, firstBatch: 0)
                     } else {
                         others.append(item)
                     }
                 }
                 if !others.isEmpty {
                     let othersResult = Result { try commit(others.flatMap(\.batches)) }
-                    for item in others { complete(item, othersResult) }
+                    completeEach(others, othersResult)
                 }
             } else {
-                for item in appends { complete(item, result) }
+                completeEach(appends, result)
             }
         }
         for item in work {
@@ -100,6 +100,34 @@ extension TimeSeriesStore {
         belowFrozenLimit.unlock()
     }
 
+    /// Completes an append whose batches start at `firstBatch` of the commit's: with the
+    /// refusals of its batches (see ``PendingAppend/returnsRefusals``).
+    /// Completes each of `items`, whose batches were committed together in this order.
+    private func completeEach(_ items: [PendingAppend], _ result: Result<[Int: SeriesLimitExceeded], any Error>) {
+        var firstBatch = 0
+        for item in items {
+            complete(item, result, firstBatch: firstBatch)
+            firstBatch += item.batches.count
+        }
+    }
+
+    private func complete(
+        _ item: PendingAppend,
+        _ result: Result<[Int: SeriesLimitExceeded], any Error>,
+        firstBatch: Int
+    ) {
+        guard case .success(let refused) = result, !refused.isEmpty else {
+            return complete(item, result.map { _ in () })
+        }
+        for index in item.batches.indices {
+            if let refusal = refused[firstBatch + index] { item.refusals[index] = refusal }
+        }
+        if !item.returnsRefusals, let refusal = item.refusals.values.first {
+            return complete(item, .failure(refusal))
+        }
+        complete(item, .success(()))
+    }
+
     func complete(_ item: PendingAppend, _ result: Result<Void, any Error>) {
         if let completion = item.completion {
             completion(result)
@@ -112,7 +140,9 @@ extension TimeSeriesStore {
 
     /// Writes the batches as one WAL record (several when they are larger than a record may be),
     /// syncs per policy, then applies them to the memtable.
-    private func commit(_ batches: [AppendBatch]) throws {
+    /// - Returns: The batches left out (by index) because they would pass a charge point's
+    ///   series limit; the others are committed.
+    private func commit(_ batches: [AppendBatch]) throws -> [Int: SeriesLimitExceeded] {
         var rows: [StoredRow] = []
         rows.reserveCapacity(batches.reduce(0) { $0 + $1.count })
         // Ids for new series are assigned here, on the writer thread, and published to
@@ -124,8 +154,18 @@ extension TimeSeriesStore {
                 batches,
                 known: state.seriesIDs,
                 knownCount: UInt32(state.seriesKeys.count),
+                limit: options.maximumSeriesPerChargePoint.map {
+                    SeriesIdentityCache.SeriesLimit(
+                        maximum: $0,
+                        identities: state.seriesIdentities,
+                        counts: state.identitiesByChargePoint
+                    )
+                },
                 into: &rows
             )
+        }
+        guard !rows.isEmpty || !resolution.newSeries.isEmpty || resolution.unknownID != nil else {
+            return resolution.refused
         }
         let newSeries = resolution.newSeries
         // The cache may now hold ids of series this batch defines: they are the series' only
@@ -178,6 +218,7 @@ extension TimeSeriesStore {
         }
         if wasEmpty { memtableStarted = monotonicMilliseconds() }
         committed = true
+        return resolution.refused
     }
 
     static let oversizedRow = TimeSeriesError(

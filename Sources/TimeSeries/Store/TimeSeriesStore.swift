@@ -26,6 +26,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     public let directory: String
     public let options: TimeSeriesOptions
+    /// The time of day the flusher files rows by (``TimeSeriesOptions/timestampWindow``).
+    let clock: TimeSeriesClock
     /// Told how long each `fdatasync` of the write-ahead log took, in nanoseconds (on the
     /// writer thread: it must return quickly).
     let walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)?
@@ -57,6 +59,11 @@ public final class TimeSeriesStore: @unchecked Sendable {
         var recentSeries = SeriesIdentityCache()
         var seriesKeys: [SeriesKey] = []
         var seriesByChargePoint: [String: [UInt32]] = [:]
+        /// Every series' identity (its key without the transaction), and how many each charge
+        /// point has: kept up as series are defined (on open too), so the limit on series per
+        /// charge point costs a look-up per new series only.
+        var seriesIdentities: Set<SeriesKey> = []
+        var identitiesByChargePoint: [String: Int] = [:]
         var memtable: [[StoredRow]] = []
         var memtableCount = 0
         /// Memtables handed to the flusher, oldest first; readable until their segments are in.
@@ -77,6 +84,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
             seriesKeys.append(key)
             seriesIDs[key] = id
             seriesByChargePoint[key.chargePointID, default: []].append(id)
+            if seriesIdentities.insert(key.withoutTransaction).inserted {
+                identitiesByChargePoint[key.chargePointID, default: 0] += 1
+            }
         }
     }
 
@@ -136,6 +146,11 @@ public final class TimeSeriesStore: @unchecked Sendable {
         /// For a caller that blocks: true once `result` is set.
         let finished: ConditionLock<Bool>?
         var result: Result<Void, any Error>?
+        /// Whether the caller is told of batches refused for a series limit through
+        /// ``refusals`` (otherwise a refusal fails the append).
+        let returnsRefusals: Bool
+        /// Its batches (by index) refused for a series limit; set before `result`.
+        var refusals: [Int: SeriesLimitExceeded] = [:]
 
         enum Operation {
             /// Freeze the memtable.
@@ -150,14 +165,16 @@ public final class TimeSeriesStore: @unchecked Sendable {
             self.operation = nil
             self.completion = completion
             self.finished = nil
+            self.returnsRefusals = false
         }
 
         /// An append or an operation whose caller blocks until it is done.
-        init(batches: [AppendBatch] = [], operation: Operation? = nil) {
+        init(batches: [AppendBatch] = [], operation: Operation? = nil, returnsRefusals: Bool = false) {
             self.batches = batches
             self.operation = operation
             self.completion = nil
             self.finished = ConditionLock(value: false)
+            self.returnsRefusals = returnsRefusals
         }
     }
 
@@ -173,15 +190,18 @@ public final class TimeSeriesStore: @unchecked Sendable {
     ///   - logger: Told of flushes that failed (and are retried).
     ///   - metricsFactory: Where the store's gauges and counters go (`ocpp_ts_*`); the process's
     ///     metrics system when `nil`.
+    ///   - clock: The time of day rows are filed by, when the options set a timestamp window.
     public init(
         directory: String,
         options: TimeSeriesOptions = TimeSeriesOptions(),
+        clock: TimeSeriesClock = .system,
         walSyncObserver: (@Sendable (_ nanoseconds: UInt64) -> Void)? = nil,
         logger: Logger = Logger(label: "ocpp.time-series"),
         metricsFactory: (any MetricsFactory)? = nil
     ) throws {
         self.directory = directory
         self.options = options
+        self.clock = clock
         self.walSyncObserver = walSyncObserver
         self.logger = logger
         self.metrics = TimeSeriesMetrics(factory: metricsFactory ?? MetricsSystem.factory)
@@ -232,6 +252,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// after the fdatasync that covers them).
     /// - Throws: ``TimeSeriesError`` when the write or the sync failed (disk full, I/O
     ///   error); nothing of the batch is kept and the caller may retry.
+    ///   ``SeriesLimitExceeded`` when the rows would give a charge point more series than the
+    ///   options allow; nothing of them is kept.
     public func append(_ rows: [EventRow]) async throws {
         guard !rows.isEmpty else { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -250,18 +272,26 @@ public final class TimeSeriesStore: @unchecked Sendable {
     /// Appends several batches as one (one sync, and one log record unless they are larger
     /// than a record may be), blocking the calling thread until they are durable; the batches
     /// are not copied into one array first.
+    /// - Returns: The batches (by index) refused whole for a charge point's series limit; the
+    ///   others are stored.
     /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does.
-    public func appendBlocking(batches: [[EventRow]]) throws {
+    @discardableResult
+    public func appendBlocking(batches: [[EventRow]]) throws -> [Int: SeriesLimitExceeded] {
         try appendBlocking(batches.map(AppendBatch.keyed))
     }
 
     /// Appends several batches, keyed or resolved, as one (one sync, and one log record unless
     /// they are larger than a record may be), blocking the calling thread until they are durable.
+    /// - Returns: The batches (by index) refused whole because they would give a charge point
+    ///   more series than ``TimeSeriesOptions/maximumSeriesPerChargePoint``; the others are stored.
     /// - Throws: ``TimeSeriesError`` as ``append(_:)`` does, and when a resolved row names an
     ///   id this store never gave out (nothing of the batches is kept then).
-    public func appendBlocking(_ batches: [AppendBatch]) throws {
-        guard batches.contains(where: { !$0.isEmpty }) else { return }
-        try runOnWriter(PendingAppend(batches: batches))
+    @discardableResult
+    public func appendBlocking(_ batches: [AppendBatch]) throws -> [Int: SeriesLimitExceeded] {
+        guard batches.contains(where: { !$0.isEmpty }) else { return [:] }
+        let item = PendingAppend(batches: batches, returnsRefusals: true)
+        try runOnWriter(item)
+        return item.refusals
     }
 
     /// Appends rows and calls `completion` on the writer thread once they are durable (or the

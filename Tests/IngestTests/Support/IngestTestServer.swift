@@ -75,19 +75,24 @@ final class IngestTestServer: Sendable {
     ///   - commitClock: The clock of the event writer's commit interval (uptime by default).
     ///   - defaultSecurityProfile: The profile of chargers created without one.
     ///   - tls: The TLS listener's files; without them there is no TLS listener.
+    ///   - timeSeriesOptions: The time-series store's settings.
     static func start(
         _ configuration: IngestConfiguration = IngestConfiguration(),
         backend: TestBackend = .sqlite,
         commitClock: any CommitClock = UptimeCommitClock(),
         defaultSecurityProfile: Int = 0,
         tls: TestTLSFiles? = nil,
-        authenticated: Bool = false
+        authenticated: Bool = false,
+        timeSeriesOptions: TimeSeriesOptions = TimeSeriesOptions()
     ) async throws -> IngestTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocpp-ingest-\(UUID().uuidString)"
         )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let timeSeries = try TimeSeriesStore(directory: directory.appendingPathComponent("data").path)
+        let timeSeries = try TimeSeriesStore(
+            directory: directory.appendingPathComponent("data").path,
+            options: timeSeriesOptions
+        )
         let database: DatabaseURL
         var dropDatabase: (@Sendable () async throws -> Void)?
         switch backend {

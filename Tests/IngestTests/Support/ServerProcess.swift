@@ -13,7 +13,12 @@ struct ServerProcess {
     /// Starts the server; `DATA_DIR` and an SQLite database go in `directory`. Its output is
     /// dropped unless `OCPP_TEST_SERVER_LOGS` names a directory to write each server's log into
     /// (`OCPP_TEST_SERVER_LOG_LEVEL` sets its level), for looking into a failure.
-    static func start(in directory: URL, logLevel: String = "error") throws -> ServerProcess {
+    /// - Parameter settings: More environment variables for the server.
+    static func start(
+        in directory: URL,
+        logLevel: String = "error",
+        settings: [String: String] = [:]
+    ) throws -> ServerProcess {
         let port = try freePort()
         let environment = ProcessInfo.processInfo.environment.merging([
             "DATA_DIR": directory.appendingPathComponent("data").path,
@@ -21,7 +26,7 @@ struct ServerProcess {
             "LOG_LEVEL": ProcessInfo.processInfo.environment["OCPP_TEST_SERVER_LOG_LEVEL"] ?? logLevel,
             // The metrics tests scrape /metrics as Prometheus would, without a token.
             "METRICS_PUBLIC": "true",
-        ]) { _, new in new }
+        ]) { _, new in new }.merging(settings) { _, new in new }
         let creator = Process()
         creator.executableURL = builtExecutable()
         creator.arguments = ["token", "create", "--role", "admin", "--name", "tests"]
