@@ -14,6 +14,9 @@ enum Scenario: String, CaseIterable, Sendable {
     case mixed
     /// Idle chargers that only heartbeat (connection scaling).
     case heartbeat
+    /// A realistic fleet: each charger, with one call outstanding at most, sends MeterValues
+    /// every interval and StatusNotification and Heartbeat at their own, staggered intervals.
+    case fleet
 }
 
 /// The settings every connection shares.
@@ -25,6 +28,9 @@ struct ChargerSettings: Sendable {
     var interval: TimeAmount?
     var window: Int
     var meterValuesPerSession: Int
+    /// Fleet: a StatusNotification and a Heartbeat per charger this often.
+    var statusInterval: TimeAmount = .seconds(60)
+    var heartbeatInterval: TimeAmount = .seconds(300)
     /// Send nothing after the BootNotification (a reconnect storm).
     var idleAfterBoot = false
 }
@@ -58,7 +64,9 @@ final class ChargerHandler: ChannelInboundHandler {
     private var nextUniqueID: UInt64 = 1
     /// The calls awaiting an answer, oldest first (a few: the window; answers come in order,
     /// so the match is nearly always the first).
-    private var sent: [(uniqueID: UInt64, time: UInt64, sampledValues: Int, stored: Int)] = []
+    private var sent: [(uniqueID: UInt64, time: UInt64, sampledValues: Int, stored: Int, action: CallAction)] = []
+    /// Fleet: which calls are due.
+    private var fleet: FleetSchedule?
     /// The start of a frame whose rest has not arrived yet.
     private var partialFrame: ByteBuffer?
     /// Samples the server stores for the calls it confirmed, and for all calls sent (for `--verify`).
@@ -183,47 +191,6 @@ final class ChargerHandler: ChannelInboundHandler {
         }
     }
 
-    /// What the bytes at the reader index hold.
-    enum NextFrame {
-        case frame(opcode: UInt8, payload: ByteBuffer)
-        case incomplete
-        case invalid(String)
-    }
-
-    /// The largest frame the simulator accepts from the server.
-    static let maximumFrameSize = 1 << 20
-
-    /// Reads the next whole frame from `buffer` (RFC 6455, 5.2: a server's frames are not
-    /// masked; this simulator's server sends no fragmented ones).
-    static func nextFrame(_ buffer: inout ByteBuffer) -> NextFrame {
-        let start = buffer.readerIndex
-        guard let first = buffer.getInteger(at: start, as: UInt8.self),
-            let second = buffer.getInteger(at: start + 1, as: UInt8.self)
-        else { return .incomplete }
-        guard first & 0x80 != 0, first & 0x0F != 0 else {
-            return .invalid("the server sent a fragmented message, which this simulator does not read")
-        }
-        guard second & 0x80 == 0 else { return .invalid("the server sent a masked frame (RFC 6455, 5.1)") }
-        var header = 2
-        var length = Int(second & 0x7F)
-        if length == 126 {
-            guard let extended = buffer.getInteger(at: start + 2, as: UInt16.self) else { return .incomplete }
-            header = 4
-            length = Int(extended)
-        } else if length == 127 {
-            guard let extended = buffer.getInteger(at: start + 2, as: UInt64.self) else { return .incomplete }
-            guard extended <= UInt64(maximumFrameSize) else {
-                return .invalid("the server sent a frame of \(extended) bytes")
-            }
-            header = 10
-            length = Int(extended)
-        }
-        guard length <= maximumFrameSize else { return .invalid("the server sent a frame of \(length) bytes") }
-        guard buffer.readableBytes >= header + length else { return .incomplete }
-        buffer.moveReaderIndex(forwardBy: header)
-        return .frame(opcode: first & 0x0F, payload: buffer.readSlice(length: length)!)
-    }
-
     func channelReadComplete(context: ChannelHandlerContext) {
         flushOutput()
     }
@@ -300,7 +267,7 @@ final class ChargerHandler: ChannelInboundHandler {
         guard let position = sent.firstIndex(where: { $0.uniqueID == uniqueID }) else { return }
         let call = sent.remove(at: position)
         if let context {
-            statistics.record(microseconds: (now - call.time) / 1000, on: context.eventLoop)
+            statistics.record(microseconds: (now - call.time) / 1000, action: call.action, on: context.eventLoop)
         }
         if type == UInt8(ascii: "4") {
             statistics.callErrors.wrappingAdd(1, ordering: .relaxed)
@@ -324,7 +291,9 @@ final class ChargerHandler: ChannelInboundHandler {
             startWorkload()
             return
         }
-        if runsSessions {
+        if settings.scenario == .fleet {
+            sendFleetCall()
+        } else if runsSessions {
             session.waiting = false
             if case .start = session.step {
                 session.transactionID = Self.integer(after: "\"transactionId\":", in: buffer, from: afterID)
@@ -372,7 +341,9 @@ final class ChargerHandler: ChannelInboundHandler {
 
     private func startWorkload() {
         guard let context, !settings.idleAfterBoot else { return }
-        if let interval = settings.interval {
+        if settings.scenario == .fleet {
+            startFleet(context: context)
+        } else if let interval = settings.interval {
             // Spread chargers over the interval, as a real fleet's clocks are.
             let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, interval.nanoseconds)))
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -402,6 +373,46 @@ final class ChargerHandler: ChannelInboundHandler {
         flushOutput()
     }
 
+    /// Fleet: one timer per charger at the MeterValues interval, started at a random point of
+    /// it; status and heartbeat fall due on the ticks after their own (staggered) times.
+    private func startFleet(context: ChannelHandlerContext) {
+        let interval = settings.interval ?? .seconds(1)
+        fleet = FleetSchedule(settings: settings, interval: interval, now: DispatchTimeNanoseconds.now)
+        let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, interval.nanoseconds)))
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: jitter, delay: interval) { _ in
+            handler.value.fleetTick()
+        }
+    }
+
+    private func fleetTick() {
+        guard running.isRunning, context != nil, fleet != nil else { return }
+        if fleet!.tick(now: DispatchTimeNanoseconds.now) {
+            statistics.lateMeterValues.wrappingAdd(1, ordering: .relaxed)
+        }
+        sendFleetCall()
+        flushOutput()
+    }
+
+    /// Sends the next due call of the fleet schedule, unless one is outstanding.
+    private func sendFleetCall() {
+        guard running.isRunning, sent.isEmpty, let next = fleet?.next() else { return }
+        switch next {
+        case .meterValues:
+            sendMeterValues()
+        case .statusNotification(let connector, let status):
+            let time = OCPPTimestampText.text(Self.nowMilliseconds())
+            send(
+                action: "StatusNotification",
+                payload:
+                    #"{"connectorId":\#(connector),"errorCode":"NoError","status":"\#(status)","timestamp":"\#(time)"}"#,
+                flush: false
+            )
+        case .heartbeat:
+            send(action: "Heartbeat", payload: "{}", flush: false)
+        }
+    }
+
     private func fillWindow() {
         while running.isRunning, sent.count < settings.window {
             if settings.scenario == .heartbeat {
@@ -428,7 +439,13 @@ final class ChargerHandler: ChannelInboundHandler {
             state: &meters[connector],
             count: settings.sampledValues
         )
-        write(uniqueID: uniqueID, sampledValues: settings.sampledValues, stored: settings.sampledValues, flush: false)
+        write(
+            uniqueID: uniqueID,
+            sampledValues: settings.sampledValues,
+            stored: settings.sampledValues,
+            action: .meterValues,
+            flush: false
+        )
     }
 
     /// Sends a call; `stored` is how many samples the server keeps for it (a transaction's
@@ -439,7 +456,7 @@ final class ChargerHandler: ChannelInboundHandler {
         let uniqueID = nextUniqueID
         nextUniqueID += 1
         MessageBuilder.simple(&scratch, uniqueID: uniqueID, action: action, payload: payload)
-        write(uniqueID: uniqueID, sampledValues: 0, stored: stored, flush: flush)
+        write(uniqueID: uniqueID, sampledValues: 0, stored: stored, action: CallAction(action), flush: flush)
     }
 
     private func nextTimestamp(connector: Int) -> Int64 {
@@ -449,10 +466,10 @@ final class ChargerHandler: ChannelInboundHandler {
     }
 
     /// Frames the message built in `scratch` and records when it went out.
-    private func write(uniqueID: UInt64, sampledValues: Int, stored: Int, flush: Bool) {
+    private func write(uniqueID: UInt64, sampledValues: Int, stored: Int, action: CallAction, flush: Bool) {
         guard context != nil else { return }
         appendMaskedFrame(opcode: 0x1, scratch)
-        sent.append((uniqueID, DispatchTimeNanoseconds.now, sampledValues, stored))
+        sent.append((uniqueID, DispatchTimeNanoseconds.now, sampledValues, stored, action))
         storedSent += stored
         if flush { flushOutput() }
     }
@@ -518,21 +535,5 @@ final class ChargerHandler: ChannelInboundHandler {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
-    }
-}
-
-enum DispatchTimeNanoseconds {
-    static var now: UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
-}
-
-enum OCPPTimestampText {
-    static func text(_ milliseconds: Int64) -> String {
-        var buffer = ByteBuffer()
-        MessageBuilder.writeTimestamp(&buffer, milliseconds)
-        return String(buffer: buffer)
     }
 }

@@ -109,8 +109,20 @@ struct LoadgenCommand: AsyncParsableCommand {
     )
     var sourceAddresses: String?
 
-    @Option(help: "meter-values, sessions, mixed or heartbeat.")
+    @Option(
+        help: ArgumentHelp(
+            "meter-values, sessions, mixed, heartbeat or fleet (one call outstanding at most per charger: "
+                + "MeterValues every --interval, default 1s, StatusNotification every --status-interval, "
+                + "Heartbeat every --heartbeat-interval, each charger's times staggered)."
+        )
+    )
     var scenario = "meter-values"
+
+    @Option(name: .customLong("status-interval"), help: "Fleet: one StatusNotification per charger this often.")
+    var statusInterval = "60s"
+
+    @Option(name: .customLong("heartbeat-interval"), help: "Fleet: one Heartbeat per charger this often.")
+    var heartbeatInterval = "300s"
 
     @Option(name: .customLong("id-prefix"), help: "Charger ids are PREFIX-N.")
     var idPrefix = "LG"
@@ -153,6 +165,9 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         _ = try parseDuration(duration, "--duration")
         _ = try parseDuration(rampUp, "--ramp-up")
+        guard try parseDuration(statusInterval, "--status-interval") > 0,
+            try parseDuration(heartbeatInterval, "--heartbeat-interval") > 0
+        else { throw ValidationError("--status-interval and --heartbeat-interval must be more than 0") }
         if let interval { _ = try parseDuration(interval, "--interval") }
         let endpoint = try Endpoint(url)
         if !endpoint.secure, caFile != nil || clientCertificate != nil || tlsMaximumVersion != nil || tlsGroups != nil {
@@ -235,16 +250,26 @@ struct LoadgenCommand: AsyncParsableCommand {
             sampledValues: sampledValues,
             interval: try interval.map { .nanoseconds(Int64(try parseDuration($0, "--interval") * 1e9)) },
             window: window,
-            meterValuesPerSession: meterValuesPerSession
+            meterValuesPerSession: meterValuesPerSession,
+            statusInterval: .nanoseconds(Int64(try parseDuration(statusInterval, "--status-interval") * 1e9)),
+            heartbeatInterval: .nanoseconds(Int64(try parseDuration(heartbeatInterval, "--heartbeat-interval") * 1e9))
         )
         let runStarted = Date()
         let sampler = serverPID.map { ProcessSampler(pid: $0) }
         let baselineRSS = sampler?.residentBytes()
 
+        let pacing =
+            if settings.scenario == .fleet {
+                "per charger one call outstanding at most, MeterValues every "
+                    + "\((settings.interval ?? .seconds(1)).nanoseconds / 1_000_000) ms, StatusNotification every "
+                    + "\(statusInterval), Heartbeat every \(heartbeatInterval)"
+            } else {
+                settings.interval.map { "one message per \($0.nanoseconds / 1_000_000) ms per charger" }
+                    ?? "flat out, window \(window)"
+            }
         print(
             "ocpp-loadgen: \(chargers) chargers -> \(url), scenario \(scenario), \(sampledValues) sampled values, "
-                + (settings.interval.map { "one message per \($0.nanoseconds / 1_000_000) ms per charger" }
-                    ?? "flat out, window \(window)")
+                + pacing
         )
 
         // Ramp-up: open the connections, spread over the ramp-up time.
@@ -296,7 +321,9 @@ struct LoadgenCommand: AsyncParsableCommand {
         // The measurement window.
         let confirmedBefore = statistics.confirmed.load(ordering: .relaxed)
         let sampledBefore = statistics.sampledValues.load(ordering: .relaxed)
+        let lateBefore = statistics.lateMeterValues.load(ordering: .relaxed)
         let cpuBefore = sampler?.cpuMicroseconds()
+        let ownCPUBefore = ownCPUMicroseconds()
         try await statistics.setRecording(true)
         let windowStart = ContinuousClock.now
         try await Task.sleep(for: .nanoseconds(Int64(measure * 1e9)))
@@ -306,11 +333,14 @@ struct LoadgenCommand: AsyncParsableCommand {
         let confirmed = statistics.confirmed.load(ordering: .relaxed) - confirmedBefore
         let sampled = statistics.sampledValues.load(ordering: .relaxed) - sampledBefore
         let cpuAfter = sampler?.cpuMicroseconds()
+        let ownCPUAfter = ownCPUMicroseconds()
+        let late = statistics.lateMeterValues.load(ordering: .relaxed) - lateBefore
         let rss = sampler?.residentBytes()
         let connected = statistics.connected.load(ordering: .relaxed)
         running.stop()
         progress.cancel()
         let histogram = try await statistics.mergedHistogram()
+        let byAction = try await statistics.mergedHistogramsByAction()
 
         var summary = Summary(
             chargers: chargers,
@@ -324,6 +354,12 @@ struct LoadgenCommand: AsyncParsableCommand {
             disconnects: statistics.disconnects.load(ordering: .relaxed),
             connectFailures: statistics.connectFailures.load(ordering: .relaxed)
         )
+        for (action, histogram) in byAction { summary.latencyByAction[action.name] = LatencySummary(histogram) }
+        if settings.scenario == .fleet { summary.lateMeterValues = late }
+        if confirmed > 0 {
+            summary.loadgenCPUMicrosecondsPerMessage = Double(ownCPUAfter - ownCPUBefore) / Double(confirmed)
+            summary.loadgenCPUCores = Double(ownCPUAfter - ownCPUBefore) / 1e6 / seconds
+        }
         if let cpuBefore, let cpuAfter, confirmed > 0 {
             summary.serverCPUMicrosecondsPerMessage = Double(cpuAfter - cpuBefore) / Double(confirmed)
             summary.serverCPUCores = Double(cpuAfter - cpuBefore) / 1e6 / seconds
@@ -518,57 +554,4 @@ struct LoadgenCommand: AsyncParsableCommand {
         handler.eventLoop.execute { handler.value.begin() }
         return connection
     }
-}
-
-/// The live handlers, to close at the end.
-final class ConnectionSet: Sendable {
-    private let handlers = Mutex<[NIOLoopBound<ChargerHandler>]>([])
-
-    func add(_ handler: NIOLoopBound<ChargerHandler>) { handlers.withLock { $0.append(handler) } }
-
-    var all: [NIOLoopBound<ChargerHandler>] { handlers.withLock { $0 } }
-
-    func stopAll() {
-        for handler in all {
-            handler.eventLoop.execute { handler.value.stop() }
-        }
-    }
-}
-
-func parseDuration(_ text: String, _ name: String) throws -> Double {
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-    for (suffix, factor) in units where text.hasSuffix(suffix) {
-        if let value = Double(text.dropLast(suffix.count)), value >= 0 { return value * factor }
-    }
-    if let value = Double(text), value >= 0 { return value }
-    throw ValidationError("\(name) '\(text)' is not a duration such as 500ms, 15s, 2m")
-}
-
-/// `127.0.0.2-127.0.0.20` or a comma-separated list.
-func parseAddresses(_ text: String) throws -> [SocketAddress] {
-    var result: [SocketAddress] = []
-    for part in text.split(separator: ",") {
-        let bounds = part.split(separator: "-")
-        if bounds.count == 2 {
-            let low = bounds[0].split(separator: ".")
-            let high = bounds[1].split(separator: ".")
-            guard low.count == 4, high.count == 4, low[0..<3] == high[0..<3], let first = Int(low[3]),
-                let last = Int(high[3]), first <= last
-            else { throw ValidationError("--source-addresses range '\(part)' must differ only in its last number") }
-            for value in first...last {
-                result.append(try SocketAddress(ipAddress: low[0..<3].joined(separator: ".") + ".\(value)", port: 0))
-            }
-        } else {
-            result.append(try SocketAddress(ipAddress: String(part), port: 0))
-        }
-    }
-    return result
-}
-
-/// Raises the open-file limit to its hard maximum (tens of thousands of sockets).
-func raiseOpenFileLimit() {
-    var limit = rlimit()
-    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
 }

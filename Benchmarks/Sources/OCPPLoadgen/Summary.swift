@@ -3,6 +3,8 @@ import Histogram
 
 /// Latency percentiles in milliseconds.
 struct LatencySummary: Codable {
+    /// Calls answered while recording.
+    var count: Int
     var p50: Double
     var p90: Double
     var p99: Double
@@ -13,6 +15,7 @@ struct LatencySummary: Codable {
         func milliseconds(_ percentile: Double) -> Double {
             histogram.totalCount == 0 ? 0 : Double(histogram.valueAtPercentile(percentile)) / 1000
         }
+        count = Int(histogram.totalCount)
         p50 = milliseconds(50)
         p90 = milliseconds(90)
         p99 = milliseconds(99)
@@ -30,6 +33,8 @@ struct Summary: Codable {
     var confirmedMessagesPerSecond: Double
     var sampledValuesPerSecond: Double
     var latency: LatencySummary
+    /// Per action (MeterValues, StatusNotification, Heartbeat, ...), those that were sent.
+    var latencyByAction: [String: LatencySummary] = [:]
     var callErrors: Int
     var disconnects: Int
     var connectFailures: Int
@@ -37,6 +42,11 @@ struct Summary: Codable {
     var serverCPUCores: Double?
     var serverRSSBytes: Int?
     var serverRSSBytesPerConnection: Double?
+    /// This process's own CPU time over the measurement (it shares the machine).
+    var loadgenCPUMicrosecondsPerMessage: Double?
+    var loadgenCPUCores: Double?
+    /// Fleet: MeterValues merged into the one before because it was still waiting.
+    var lateMeterValues: Int?
     var verification: VerificationSummary?
 
     enum CodingKeys: String, CodingKey {
@@ -47,6 +57,7 @@ struct Summary: Codable {
         case confirmedMessagesPerSecond = "confirmed_messages_per_second"
         case sampledValuesPerSecond = "sampled_values_per_second"
         case latency = "latency_ms"
+        case latencyByAction = "latency_by_action_ms"
         case callErrors = "callerrors"
         case disconnects
         case connectFailures = "connect_failures"
@@ -54,6 +65,9 @@ struct Summary: Codable {
         case serverCPUCores = "server_cpu_cores"
         case serverRSSBytes = "server_rss_bytes"
         case serverRSSBytesPerConnection = "server_rss_bytes_per_connection"
+        case loadgenCPUMicrosecondsPerMessage = "loadgen_cpu_us_per_message"
+        case loadgenCPUCores = "loadgen_cpu_cores"
+        case lateMeterValues = "late_meter_values"
         case verification = "verify"
     }
 
@@ -75,6 +89,26 @@ struct Summary: Codable {
                 latency.p999,
                 latency.max
             ),
+        ]
+        for action in CallAction.allCases.map(\.name) {
+            guard let latency = latencyByAction[action] else { continue }
+            lines.append(
+                "  " + action.padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "n %d  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f",
+                        latency.count,
+                        latency.p50,
+                        latency.p90,
+                        latency.p99,
+                        latency.p999,
+                        latency.max
+                    )
+            )
+        }
+        if let lateMeterValues {
+            lines.append("late MeterValues        \(lateMeterValues) (merged into the one before)")
+        }
+        lines += [
             "callerrors              \(callErrors)",
             "disconnects             \(disconnects)",
         ]
@@ -84,6 +118,15 @@ struct Summary: Codable {
                     format: "server CPU              %.2f us/message (%.2f cores)",
                     serverCPUMicrosecondsPerMessage,
                     serverCPUCores
+                )
+            )
+        }
+        if let loadgenCPUMicrosecondsPerMessage, let loadgenCPUCores {
+            lines.append(
+                String(
+                    format: "load generator CPU      %.2f us/message (%.2f cores)",
+                    loadgenCPUMicrosecondsPerMessage,
+                    loadgenCPUCores
                 )
             )
         }
