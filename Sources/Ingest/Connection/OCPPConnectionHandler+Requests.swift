@@ -87,16 +87,7 @@ extension OCPPConnectionHandler {
     private func carryOut(_ result: PlannedResult, uniqueID: String) {
         if case .none = result.rows { services.apply(result.effects) }
         if let limit = result.limit { services.metrics.refused(by: limit) }
-        if let reason = result.refusalReason {
-            services.faultLog.log(
-                logger,
-                level: .warning,
-                source: session.chargePointID.description,
-                kind: "refused-request",
-                "Refused a request",
-                metadata: ["unique_id": .charger(uniqueID), "reason": .charger(reason)]
-            )
-        }
+        if let reason = result.refusalReason { logRefusal(uniqueID: uniqueID, reason: reason) }
         if let followUp = result.followUp, case .result(let answered, _) = result.answer,
             case .rows(let rows) = result.rows
         {
@@ -144,5 +135,17 @@ extension OCPPConnectionHandler {
             ? .empty(uniqueID: uniqueID)
             : .frame(uniqueID: uniqueID, OCPPFrameEncoder.callResult(uniqueID: uniqueID, payload: payload))
         return effects.isEmpty ? acknowledgement : .applying(effects, acknowledgement)
+    }
+
+    /// Logs (rate-limited per charger) that the request `uniqueID` was refused, and why.
+    func logRefusal(uniqueID: String, reason: String) {
+        services.faultLog.log(
+            logger,
+            level: .warning,
+            source: session.chargePointID.description,
+            kind: "refused-request",
+            "Refused a request",
+            metadata: ["unique_id": .charger(uniqueID), "reason": .charger(reason)]
+        )
     }
 }

@@ -150,14 +150,7 @@ extension OCPPConnectionHandler {
             writeText(frame)
         case (.failure(let refusal as SeriesLimitExceeded), _):
             services.metrics.refused(by: .seriesLimit)
-            services.faultLog.log(
-                logger,
-                level: .warning,
-                source: session.chargePointID.description,
-                kind: "refused-request",
-                "Refused a request",
-                metadata: ["unique_id": .charger(acknowledgement.uniqueID), "reason": .charger(refusal.description)]
-            )
+            logRefusal(uniqueID: acknowledgement.uniqueID, reason: refusal.description)
             answerError(
                 uniqueID: acknowledgement.uniqueID,
                 code: RequestLimit.seriesLimit.errorCode,
