@@ -11,15 +11,22 @@ public struct RelayError: Error, Sendable, CustomStringConvertible {
         /// The charger may not send this: it is Rejected, or unknown while unknown chargers are refused.
         case refused
         /// The message carries a value the database refuses (an empty idTag, a NUL character,
-        /// a negative connector id) or one past a limit (a connector id above the highest, a
-        /// series past the charger's series limit); retrying cannot help.
+        /// a negative connector id); retrying cannot help.
         case unstorable
+        /// The message is beyond a limit of this central system (a connector id above the
+        /// highest it accepts, a series past the charger's series limit); nothing is stored.
+        case beyondLimit
         /// The database or the time-series store failed; nothing was acknowledged. Retry.
         case unavailable
     }
 
     public let kind: Kind
     public let description: String
+
+    init(kind: Kind, description: String) {
+        self.kind = kind
+        self.description = description
+    }
 
     /// The failure a CALLERROR over the WebSocket stands for.
     init(code: OCPPErrorCode, description: String) {
@@ -98,7 +105,7 @@ extension OCPPIngest {
             try await services.events.durable(rows)
         } catch let refusal as SeriesLimitExceeded {
             services.metrics.refused(by: .seriesLimit)
-            throw RelayError(code: RequestLimit.seriesLimit.errorCode, description: refusal.description)
+            throw RelayError(kind: .beyondLimit, description: refusal.description)
         } catch {
             throw unavailable(error, request: request, chargePointID: id)
         }
@@ -109,6 +116,7 @@ extension OCPPIngest {
         case .result(let payload, _):
             return payload
         case .error(let code, let description):
+            if result.limit != nil { throw RelayError(kind: .beyondLimit, description: description) }
             throw RelayError(code: code, description: description)
         }
     }

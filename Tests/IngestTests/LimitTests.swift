@@ -69,13 +69,13 @@ struct LimitTests {
             try await server.relational.list(Connector.self, ListQuery(limit: 10)).items.map(\.connectorID) == [2]
         }
 
-        // The relay refuses it too (422), storing nothing.
+        // The relay refuses it too (409: beyond a limit), storing nothing.
         let relayed = try await IntegrationEndpointTests.post(
             server,
             "meter-values",
             #"{"charge_point_id":"CP-CONN","connector_id":7,"meter_value":[{"timestamp":"2026-03-01T11:00:00Z","sampled_value":[{"value":"1"}]}]}"#
         )
-        #expect(relayed.status == 422, "\(relayed.body)")
+        #expect(relayed.status == 409, "\(relayed.body)")
         #expect(try server.rows("CP-CONN").count == 2)
         await charger.close()
         await server.stop()
@@ -147,13 +147,13 @@ struct LimitTests {
             Self.meterValues(connector: 1, transaction: nil, second: 5, measurands: [Self.energy, "Voltage"])
         )
         #expect(otherAnswer[0] as? Int == 3)
-        // Relayed over HTTP the refusal is a 422, and nothing is stored.
+        // Relayed over HTTP the refusal is a 409 (beyond a limit), and nothing is stored.
         let relayed = try await IntegrationEndpointTests.post(
             server,
             "meter-values",
             #"{"charge_point_id":"CP-SER","connector_id":1,"meter_value":[{"timestamp":"2026-03-01T11:00:00Z","sampled_value":[{"value":"1","measurand":"Frequency"}]}]}"#
         )
-        #expect(relayed.status == 422, "\(relayed.body)")
+        #expect(relayed.status == 409, "\(relayed.body)")
         #expect(relayed.body.contains("already has the most series"), "\(relayed.body)")
         #expect(try server.rows("CP-SER").count == 105)
         await other.close()

@@ -110,6 +110,7 @@ enum IntegrationRoutes {
             case .refused: throw APIError.detail(error.description, status: .forbidden)
             case .unstorable:
                 throw APIError.invalid(location: ["body"], message: error.description, type: "value_error")
+            case .beyondLimit: throw APIError.detail(error.description, status: .conflict)
             case .unavailable: throw APIError.detail(error.description, status: .serviceUnavailable)
             }
         }

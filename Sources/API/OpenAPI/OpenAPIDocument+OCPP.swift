@@ -103,6 +103,11 @@ extension OpenAPIDocument {
                             "The charger is Rejected, or unknown while unknown chargers are refused.",
                             reference("Detail")
                         ),
+                        "409": response(
+                            "Beyond a limit of this central system (OCPP_MAX_CONNECTOR_ID, "
+                                + "OCPP_MAX_SERIES_PER_CHARGER); nothing was stored.",
+                            reference("Detail")
+                        ),
                         "413": detail, "422": invalid,
                         "503": response("Storing failed; nothing was acknowledged. Retry.", reference("Detail")),
                     ]

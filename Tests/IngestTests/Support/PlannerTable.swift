@@ -173,6 +173,8 @@ enum PlannerTable {
             case .refused: answer = "error SecurityError"
             case .unstorable: answer = "error PropertyConstraintViolation"
             case .unavailable: answer = "error InternalError"
+            // No row of the table reaches a limit; one that did would differ from the WebSocket's.
+            case .beyondLimit: answer = "error beyond a limit: \(error.description)"
             }
         }
         var bootAfterwards: String?
