@@ -176,6 +176,33 @@ struct MeterHistoryTests {
             "/db/charge_sessions/\(transactionID)/meter-values?from=yesterday"
         )
         #expect(badTime.status == 422)
+
+        // Two voltage samples two days apart: 172,801 one-second buckets are refused before
+        // anything is read, 86,401 two-second ones answered; without a measurand the session's
+        // three series triple the count.
+        let volts = #""measurand":"Voltage","unit":"V""#
+        try await charger.send(
+            Self.meterValues(
+                "v",
+                transactionID: transactionID,
+                [
+                    ("2026-02-01T10:00:00Z", #"{"value":"230",\#(volts)}"#),
+                    ("2026-02-03T10:00:00Z", #"{"value":"231",\#(volts)}"#),
+                ]
+            )
+        )
+        _ = try await charger.nextText()
+        let session = "/db/charge_sessions/\(transactionID)/meter-values?"
+        let tooMany = try await HTTP.http(server.port, "GET", session + "measurand=Voltage&bucket=1s")
+        #expect(tooMany.status == 422)
+        #expect(tooMany.body.contains(#"["query","bucket"]"#) && tooMany.body.contains("172801 buckets"))
+        let allowed = try await HTTP.http(server.port, "GET", session + "measurand=Voltage&bucket=2s")
+        #expect(allowed.status == 200)
+        #expect((try object(allowed.json as Any)["items"] as? [Any])?.count == 2)
+        #expect(try await HTTP.http(server.port, "GET", session + "bucket=4s").status == 422)
+        #expect(try await HTTP.http(server.port, "GET", session + "measurand=Voltage&bucket=4s").status == 200)
+        let narrowed = session + "bucket=1s&from=2026-02-01T10:00:00Z&to=2026-02-01T11:00:00Z"
+        #expect(try await HTTP.http(server.port, "GET", narrowed).status == 200)
         await charger.close()
         await server.stop()
     }

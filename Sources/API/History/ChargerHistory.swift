@@ -143,32 +143,33 @@ enum ChargerHistory {
         /// Energy from the session's energy register samples (the whole-charger register, in
         /// Wh; kWh converted), or from meter start and stop when there are none; duration to
         /// the stop (or to now while active); peak power from its Power.Active.Import samples.
+        ///
+        /// Reads one aggregate per series (first and last values with their times, maximum,
+        /// count) from the numeric columns alone: no row is materialized.
         init(_ session: ChargeSession, chargePointID: String, timeSeries: TimeSeriesStore) throws {
-            let rows = try timeSeries.query(
+            let aggregates = try timeSeries.summarize(
                 EventQuery(
                     chargePointIDs: [chargePointID],
                     transactionID: Int(session.id),
                     kinds: [.sample],
-                    measurands: ["Energy.Active.Import.Register", "Power.Active.Import"],
-                    limit: Int.max
+                    measurands: ["Energy.Active.Import.Register", "Power.Active.Import"]
                 )
-            ).rows
+            )
             var firstRegister: (timestamp: Int64, watthours: Double)?
             var lastRegister: (timestamp: Int64, watthours: Double)?
             var peakPower: Double?
-            for row in rows where row.series.phase == nil {
-                guard let number = row.value.number else { continue }
-                let unit = row.series.unit
-                if (row.series.measurand ?? "Energy.Active.Import.Register") == "Energy.Active.Import.Register" {
-                    let watthours = unit == "kWh" ? number * 1000 : number
-                    if firstRegister == nil || row.timestamp < firstRegister!.timestamp {
-                        firstRegister = (row.timestamp, watthours)
+            for aggregate in aggregates where aggregate.series.phase == nil {
+                let unit = aggregate.series.unit
+                if (aggregate.series.measurand ?? "Energy.Active.Import.Register") == "Energy.Active.Import.Register" {
+                    let scale = unit == "kWh" ? 1000.0 : 1
+                    if firstRegister == nil || aggregate.firstTimestamp < firstRegister!.timestamp {
+                        firstRegister = (aggregate.firstTimestamp, aggregate.first * scale)
                     }
-                    if lastRegister == nil || row.timestamp >= lastRegister!.timestamp {
-                        lastRegister = (row.timestamp, watthours)
+                    if lastRegister == nil || aggregate.lastTimestamp >= lastRegister!.timestamp {
+                        lastRegister = (aggregate.lastTimestamp, aggregate.last * scale)
                     }
                 } else {
-                    let watts = unit == "kW" ? number * 1000 : number
+                    let watts = aggregate.maximum * (unit == "kW" ? 1000 : 1)
                     peakPower = max(peakPower ?? watts, watts)
                 }
             }
@@ -194,7 +195,7 @@ enum ChargerHistory {
             energySource = source
             peakPowerW = peakPower
             averagePowerW = energy.flatMap { duration > 0 ? $0 / (duration / 3600) : nil }
-            sampleCount = rows.count
+            sampleCount = aggregates.reduce(0) { $0 + $1.count }
         }
     }
 }

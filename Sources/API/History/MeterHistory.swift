@@ -13,6 +13,9 @@ import TimeSeries
 enum MeterHistory {
     static let defaultLimit = 1000
     static let maximumLimit = 10_000
+    /// The most buckets a bucketed answer may hold: the buckets of the range (the query's
+    /// `from`/`to`, narrowed to where the selected series have data) times those series.
+    static let maximumBuckets = 100_000
     /// The OCPP connector ids a query may name (those a charger may send).
     static let connectorIDs = 0...Int(Int32.max)
 
@@ -212,7 +215,29 @@ enum MeterHistory {
         query.cursor = parameters.cursor
         if let bucket = parameters.bucket {
             let bucketQuery = query
-            let buckets = try await offloaded { try timeSeries.aggregate(bucketQuery, bucketMilliseconds: bucket) }
+            let read = try await offloaded { () throws -> Result<[AggregateBucket], Invalid> in
+                let count = timeSeries.extent(bucketQuery)?.buckets(width: bucket) ?? 0
+                guard count <= maximumBuckets else {
+                    return .failure(
+                        Invalid(
+                            "bucket",
+                            "the answer would hold \(count) buckets, more than \(maximumBuckets): "
+                                + "narrow from/to, widen the bucket or select measurands or phases"
+                        )
+                    )
+                }
+                return .success(try timeSeries.aggregate(bucketQuery, bucketMilliseconds: bucket))
+            }
+            let buckets: [AggregateBucket]
+            switch read {
+            case .failure(let invalid):
+                throw APIError.invalid(
+                    location: ["query", invalid.parameter],
+                    message: invalid.message,
+                    type: "value_error"
+                )
+            case .success(let answer): buckets = answer
+            }
             return parameters.csv
                 ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
                 : APIJSONEncoder.response(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))

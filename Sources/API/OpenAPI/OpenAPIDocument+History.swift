@@ -25,7 +25,8 @@ extension OpenAPIDocument {
                     "bucket",
                     in: "query",
                     ["type": "string", "pattern": "^[1-9][0-9]{0,5}[smhd]$"],
-                    "Downsample into buckets of this width (1m, 15m, 1h, 1d)."
+                    "Downsample into buckets of this width (1m, 15m, 1h, 1d). An answer holds at most "
+                        + "\(MeterHistory.maximumBuckets) buckets (the range's buckets times its series): more is a 422."
                 ),
                 parameter(
                     "agg",

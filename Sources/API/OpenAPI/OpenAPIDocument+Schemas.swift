@@ -136,7 +136,7 @@ extension OpenAPIDocument {
                     ],
                     "average_power_w": ["type": ["number", "null"]],
                     "sample_count": [
-                        "type": "integer", "description": "Energy register and power samples the summary read.",
+                        "type": "integer", "description": "Numeric energy register and power samples of the session.",
                     ],
                 ],
                 "required": [

@@ -107,5 +107,8 @@ public struct AggregateBucket: Sendable, Hashable {
     public var maximum: Double
     public var first: Double
     public var last: Double
+    /// When the bucket's first and last values were taken.
+    public var firstTimestamp: Int64
+    public var lastTimestamp: Int64
     public var average: Double { sum / Double(count) }
 }

@@ -38,46 +38,6 @@ struct SeriesRows {
 }
 
 extension TimeSeriesStore {
-    /// Reads the rows `query` selects from a consistent snapshot: one page in (timestamp,
-    /// series) order, with a cursor for the next page.
-    /// - Throws: ``TimeSeriesError`` when a file cannot be read. A corrupt segment is
-    ///   reported in ``statistics`` and left out; the rest is answered.
-    public func query(_ query: EventQuery) throws -> EventPage {
-        let snapshot = snapshot()
-        var collected = try collect(query, snapshot, selection: .all)
-        var merged: [(timestamp: Int64, series: UInt32, value: EventValue)] = []
-        for (series, rows) in collected {
-            _ = rows
-            var rows = collected[series]!
-            rows.normalize()
-            collected[series] = rows
-            for index in rows.timestamps.indices {
-                merged.append((rows.timestamps[index], series, rows.values[index]))
-            }
-        }
-        if query.descending {
-            merged.sort { ($0.timestamp, $0.series) > ($1.timestamp, $1.series) }
-        } else {
-            merged.sort { ($0.timestamp, $0.series) < ($1.timestamp, $1.series) }
-        }
-        var start = 0
-        if let cursor = query.cursor {
-            start =
-                merged.firstIndex { row in
-                    query.descending
-                        ? (row.timestamp, row.series) < (cursor.timestamp, cursor.seriesID)
-                        : (row.timestamp, row.series) > (cursor.timestamp, cursor.seriesID)
-                } ?? merged.count
-        }
-        let limit = max(1, query.limit)
-        let end = min(merged.count, start + limit)
-        let page = merged[start..<end].map { row in
-            EventRow(series: snapshot.keys[Int(row.series)], timestamp: row.timestamp, value: row.value)
-        }
-        let next = end < merged.count ? merged[end - 1] : nil
-        return EventPage(rows: page, nextCursor: next.map { EventCursor(timestamp: $0.timestamp, seriesID: $0.series) })
-    }
-
     /// Bucketed aggregates (count, sum, min, max, first, last; average from them) of the
     /// numeric rows `query` selects, per series (in the order the store first saw them), then by bucket.
     ///
@@ -86,11 +46,30 @@ extension TimeSeriesStore {
     /// - Parameter bucketMilliseconds: The bucket width, e.g. 60_000 for one minute.
     public func aggregate(_ query: EventQuery, bucketMilliseconds: Int64) throws -> [AggregateBucket] {
         precondition(bucketMilliseconds > 0, "bucket width must be positive")
+        return try aggregate(query) { timestamp in
+            let start = floorDivide(timestamp, bucketMilliseconds) * bucketMilliseconds
+            return (start, start + bucketMilliseconds)
+        }
+    }
+
+    /// One aggregate per series over everything `query` selects (its bucket's start is the
+    /// query's `from`, or the earliest representable time): count, sum, extremes, and the
+    /// first and last values with their times.
+    public func summarize(_ query: EventQuery) throws -> [AggregateBucket] {
+        let start = query.from ?? Int64.min
+        return try aggregate(query) { _ in (start, Int64.max) }
+    }
+
+    /// Aggregates in the buckets `bucket` gives a timestamp: its start and (exclusive) end.
+    private func aggregate(
+        _ query: EventQuery,
+        bucket: @escaping (Int64) -> (start: Int64, end: Int64)
+    ) throws -> [AggregateBucket] {
         let snapshot = snapshot()
         let chunks = try collectNumeric(query, snapshot)
         var buckets: [AggregateBucket] = []
         for series in chunks.keys.sorted() {
-            var accumulator = BucketAccumulator(series: snapshot.keys[Int(series)], width: bucketMilliseconds)
+            var accumulator = BucketAccumulator(series: snapshot.keys[Int(series)], bucket: bucket)
             for chunk in Self.disjoint(chunks[series]!) {
                 chunk.timestamps.withUnsafeBufferPointer { timestamps in
                     chunk.numbers.withUnsafeBufferPointer { numbers in
@@ -201,7 +180,7 @@ extension TimeSeriesStore {
                 )
             )
         }
-        let memoryRank = UInt64(1) << 63 + UInt64(snapshot.memory.count)
+        let memoryRank = Self.memoryRank(snapshot.memory.count)
         for (series, rows) in memory {
             chunks[series, default: []].append(Self.chunk(of: rows, rank: memoryRank))
         }
@@ -250,44 +229,95 @@ extension TimeSeriesStore {
         guard !wantedIDs.isEmpty else { return [:] }
         let from = query.from ?? Int64.min
         let to = query.to ?? Int64.max
-        var decoded = 0
+        let candidates = candidateBlocks(wanted, from: from, to: to, snapshot)
+        var cache = BlockCache(selection: selection)
+        try forEachSeriesRun(in: candidates, wanted, from: from, to: to, cache: &cache, body)
+        return memoryRows(wanted, from: from, to: to, snapshot)
+    }
+
+    /// A block that may hold rows of the wanted series in a time range, by its footer entry.
+    struct CandidateBlock {
+        var segment: Segment
+        var index: Int
+        var info: BlockInfo { segment.blocks[index] }
+    }
+
+    /// The blocks that can hold rows of `wanted` in `from..<to`, in segment order; every other
+    /// block is skipped from the footer index alone (and counted as skipped).
+    func candidateBlocks(_ wanted: [Bool], from: Int64, to: Int64, _ snapshot: Snapshot) -> [CandidateBlock] {
+        var candidates: [CandidateBlock] = []
         var skipped = 0
         for segment in snapshot.segments {
             guard segment.maxTimestamp >= from, segment.minTimestamp < to else {
                 skipped += segment.blocks.count
                 continue
             }
-            do {
-                for (index, block) in segment.blocks.enumerated() {
-                    guard block.maxTimestamp >= from, block.minTimestamp < to,
-                        Self.holdsAny(block.seriesIDs, of: wanted)
-                    else {
-                        skipped += 1
-                        continue
-                    }
-                    decoded += 1
-                    let columns = try segment.readBlock(index, selection: selection)
-                    for run in BlockCodec.seriesRuns(columns.seriesIDs) {
-                        let series = columns.seriesIDs[run.lowerBound]
-                        guard Int(series) < wanted.count, wanted[Int(series)] else { continue }
-                        // Timestamps ascend within a series run: trim to the range.
-                        var lower = run.lowerBound
-                        while lower < run.upperBound && columns.timestamps[lower] < from { lower += 1 }
-                        var upper = run.upperBound
-                        while upper > lower && columns.timestamps[upper - 1] >= to { upper -= 1 }
-                        if lower < upper { try body(segment, columns, lower..<upper) }
-                    }
+            for (index, block) in segment.blocks.enumerated() {
+                guard block.maxTimestamp >= from, block.minTimestamp < to, Self.holdsAny(block.seriesIDs, of: wanted)
+                else {
+                    skipped += 1
+                    continue
                 }
-            } catch let error as Segment.Corrupt {
-                noteCorrupt(segment, error)
+                candidates.append(CandidateBlock(segment: segment, index: index))
             }
         }
-        noteBlocks(decoded: decoded, skipped: skipped)
+        noteBlocks(decoded: 0, skipped: skipped)
+        return candidates
+    }
 
-        // The memtables are newer than every segment; later chunks are newer than earlier ones.
+    /// Calls `body` with each run of rows of a wanted series inside `from..<to` of the
+    /// candidate blocks that overlap that range, decoding each block once per `cache`.
+    /// A corrupt segment is reported and left out.
+    func forEachSeriesRun(
+        in candidates: [CandidateBlock],
+        _ wanted: [Bool],
+        from: Int64,
+        to: Int64,
+        cache: inout BlockCache,
+        _ body: (Segment, BlockCodec.Columns, Range<Int>) throws -> Void
+    ) throws {
+        var decoded = 0
+        var corrupt: Set<UInt64> = []
+        for candidate in candidates {
+            let block = candidate.info
+            guard block.maxTimestamp >= from, block.minTimestamp < to, !corrupt.contains(candidate.segment.identity)
+            else { continue }
+            do {
+                let (columns, fresh) = try cache.columns(candidate)
+                if fresh { decoded += 1 }
+                for run in BlockCodec.seriesRuns(columns.seriesIDs) {
+                    let series = columns.seriesIDs[run.lowerBound]
+                    guard Int(series) < wanted.count, wanted[Int(series)] else { continue }
+                    // Timestamps ascend within a series run: trim to the range.
+                    let lower = Self.firstIndex(in: columns.timestamps, run, notBefore: from)
+                    let upper = Self.firstIndex(in: columns.timestamps, lower..<run.upperBound, notBefore: to)
+                    if lower < upper { try body(candidate.segment, columns, lower..<upper) }
+                }
+            } catch let error as Segment.Corrupt {
+                corrupt.insert(candidate.segment.identity)
+                noteCorrupt(candidate.segment, error)
+            }
+        }
+        noteBlocks(decoded: decoded, skipped: 0)
+    }
+
+    /// The first index of `range` whose timestamp is at least `time` (ascending timestamps).
+    static func firstIndex(in timestamps: [Int64], _ range: Range<Int>, notBefore time: Int64) -> Int {
+        var low = range.lowerBound
+        var high = range.upperBound
+        while low < high {
+            let middle = (low + high) / 2
+            if timestamps[middle] < time { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// The memtables' rows of the wanted series inside `from..<to`, normalized per series.
+    /// The memtables are newer than every segment; later chunks are newer than earlier ones.
+    func memoryRows(_ wanted: [Bool], from: Int64, to: Int64, _ snapshot: Snapshot) -> [UInt32: SeriesRows] {
         var memory: [UInt32: SeriesRows] = [:]
         for (chunkIndex, chunk) in snapshot.memory.enumerated() {
-            let rank = UInt64(1) << 63 + UInt64(chunkIndex)
+            let rank = Self.memoryRank(chunkIndex)
             for row in chunk
             where Int(row.seriesID) < wanted.count && wanted[Int(row.seriesID)] && row.timestamp >= from
                 && row.timestamp < to
@@ -298,6 +328,9 @@ extension TimeSeriesStore {
         for series in memory.keys { memory[series]!.normalize() }
         return memory
     }
+
+    /// The rank of the memtable chunk at `index`: above every segment's sequence.
+    static func memoryRank(_ index: Int) -> UInt64 { UInt64(1) << 63 + UInt64(index) }
 
     /// The series `query` selects: a bitmap by id and the ids in ascending order.
     func wantedSeries(_ query: EventQuery, _ snapshot: Snapshot) -> ([Bool], [UInt32]) {
@@ -327,10 +360,10 @@ extension TimeSeriesStore {
     }
 }
 
-/// Folds one series' rows, in time order, into buckets of a fixed width.
+/// Folds one series' rows, in time order, into buckets (of a fixed width, or one for all).
 struct BucketAccumulator {
     let series: SeriesKey
-    let width: Int64
+    let bucket: (Int64) -> (start: Int64, end: Int64)
     private var start = Int64.min
     private var end = Int64.min
     private var count = 0
@@ -339,27 +372,30 @@ struct BucketAccumulator {
     private var maximum = 0.0
     private var first = 0.0
     private var last = 0.0
+    private var firstTimestamp: Int64 = 0
+    private var lastTimestamp: Int64 = 0
 
-    init(series: SeriesKey, width: Int64) {
+    init(series: SeriesKey, bucket: @escaping (Int64) -> (start: Int64, end: Int64)) {
         self.series = series
-        self.width = width
+        self.bucket = bucket
     }
 
     @inline(__always)
     mutating func add(_ timestamp: Int64, _ number: Double, into buckets: inout [AggregateBucket]) {
         if timestamp >= end || timestamp < start {
             finish(into: &buckets)
-            start = floorDivide(timestamp, width) * width
-            end = start + width
+            (start, end) = bucket(timestamp)
             minimum = number
             maximum = number
             first = number
+            firstTimestamp = timestamp
         }
         count += 1
         sum += number
         minimum = Swift.min(minimum, number)
         maximum = Swift.max(maximum, number)
         last = number
+        lastTimestamp = timestamp
     }
 
     mutating func finish(into buckets: inout [AggregateBucket]) {
@@ -373,7 +409,9 @@ struct BucketAccumulator {
                 minimum: minimum,
                 maximum: maximum,
                 first: first,
-                last: last
+                last: last,
+                firstTimestamp: firstTimestamp,
+                lastTimestamp: lastTimestamp
             )
         )
         count = 0
