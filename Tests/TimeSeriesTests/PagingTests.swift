@@ -143,6 +143,18 @@ struct PagingTests {
         #expect(streamed.rows.count == 2 * 30 * 288)
         #expect(streamed.pages == 18)
         #expect(streamCost <= 3 * chargerBlocks, "streaming the month decoded \(streamCost) blocks")
+
+        // A pager reads the month from one snapshot: one footer pass (every other charger's
+        // blocks skipped once), each of this charger's blocks decoded once.
+        let before = store.statistics
+        let pager = store.pages(stream)
+        var pagedRows: [EventRow] = []
+        while let page = try pager.next() { pagedRows += page.rows }
+        #expect(try pager.next() == nil)
+        let after = store.statistics
+        #expect(pagedRows == streamed.rows)
+        #expect(after.blocksDecoded - before.blocksDecoded == chargerBlocks)
+        #expect(after.blocksSkipped - before.blocksSkipped == 10 * chargerBlocks - chargerBlocks)
     }
 
     @Test("A summary per series and the extent of a query come from aggregates and the index")

@@ -259,8 +259,9 @@ enum MeterHistory {
         try await NIOThreadPool.singleton.runIfActive(read)
     }
 
-    /// CSV of the whole range, written page by page (`maximumLimit` rows, each page read from
-    /// a snapshot of its own) as it is read, so a month of samples never sits in memory.
+    /// CSV of the whole range, written page by page (`maximumLimit` rows) as it is read,
+    /// from one snapshot whose pages each start where the previous one ended: a month of
+    /// samples never sits in memory, and the cost is linear in the rows written.
     private static func streamedCSV(_ query: EventQuery, timeSeries: TimeSeriesStore) -> Response {
         var paged = query
         paged.limit = maximumLimit
@@ -269,15 +270,11 @@ enum MeterHistory {
             status: .ok,
             headers: [.contentType: "text/csv; charset=utf-8"],
             body: ResponseBody { writer in
-                var query = first
+                let pager = try await offloaded { timeSeries.pages(first) }
                 var header = true
-                while true {
-                    let pageQuery = query
-                    let page = try await offloaded { try timeSeries.query(pageQuery) }
+                while let page = try await offloaded({ try pager.next() }) {
                     try await writer.write(ByteBuffer(bytes: HistoryFormat.rowsCSV(page.rows, header: header)))
                     header = false
-                    guard let next = page.nextCursor else { break }
-                    query.cursor = next
                 }
                 try await writer.finish(nil)
             }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Decoded blocks of one read: a block that several windows of a page overlap is decoded once.
 struct BlockCache {
     struct Key: Hashable {
@@ -6,7 +8,7 @@ struct BlockCache {
     }
 
     let selection: BlockCodec.Selection
-    private var decoded: [Key: BlockCodec.Columns] = [:]
+    private var decoded: [Key: (columns: BlockCodec.Columns, info: BlockInfo)] = [:]
 
     init(selection: BlockCodec.Selection) {
         self.selection = selection
@@ -15,10 +17,72 @@ struct BlockCache {
     /// The block's columns, and whether this call decoded them.
     mutating func columns(_ candidate: TimeSeriesStore.CandidateBlock) throws -> (BlockCodec.Columns, Bool) {
         let key = Key(segment: candidate.segment.identity, block: candidate.index)
-        if let columns = decoded[key] { return (columns, false) }
+        if let cached = decoded[key] { return (cached.columns, false) }
         let columns = try candidate.segment.readBlock(candidate.index, selection: selection)
-        decoded[key] = columns
+        decoded[key] = (columns, candidate.info)
         return (columns, true)
+    }
+
+    /// Lets go of the decoded blocks whose footer entry `isBehind` says no read needs again.
+    mutating func forget(where isBehind: (BlockInfo) -> Bool) {
+        decoded = decoded.filter { !isBehind($0.value.info) }
+    }
+}
+
+/// Reads the pages of one query in turn, from one snapshot: the footer pass that finds the
+/// candidate blocks and the memtables' rows are gathered once, each page reads from where the
+/// previous one ended, and decoded blocks behind it are let go. Reading a whole range page by
+/// page so costs what its rows and their blocks cost, once.
+public final class EventPager: Sendable {
+    private let store: TimeSeriesStore
+    private let state: Mutex<State>
+
+    struct State {
+        var query: EventQuery
+        var snapshot: TimeSeriesStore.Snapshot
+        var wanted: [Bool]
+        var candidates: [TimeSeriesStore.CandidateBlock]
+        var memory: [UInt32: SeriesRows]
+        /// The range still to read: `from` inclusive, `to` exclusive; empty when done.
+        var lower: Int64
+        var upper: Int64
+        var cache = BlockCache(selection: .all)
+        var finished = false
+    }
+
+    init(store: TimeSeriesStore, state: State) {
+        self.store = store
+        self.state = Mutex(state)
+    }
+
+    /// The next page, or `nil` after the last one (the first call always answers a page).
+    /// - Throws: ``TimeSeriesError`` when a file cannot be read. A corrupt segment is
+    ///   reported in the store's statistics and left out; the rest is answered.
+    public func next() throws -> EventPage? {
+        try state.withLock { state in
+            guard !state.finished else { return nil }
+            let page = try store.page(&state)
+            if let cursor = page.nextCursor {
+                state.query.cursor = cursor
+                if state.query.descending {
+                    state.upper = min(
+                        state.upper,
+                        cursor.timestamp == Int64.max ? cursor.timestamp : cursor.timestamp + 1
+                    )
+                    let upper = state.upper
+                    state.candidates.removeAll { $0.info.minTimestamp >= upper }
+                    state.cache.forget { $0.minTimestamp >= upper }
+                } else {
+                    state.lower = max(state.lower, cursor.timestamp)
+                    let lower = state.lower
+                    state.candidates.removeAll { $0.info.maxTimestamp < lower }
+                    state.cache.forget { $0.maxTimestamp < lower }
+                }
+            } else {
+                state.finished = true
+            }
+            return page
+        }
     }
 }
 
@@ -34,10 +98,14 @@ extension TimeSeriesStore {
     /// - Throws: ``TimeSeriesError`` when a file cannot be read. A corrupt segment is
     ///   reported in ``statistics`` and left out; the rest is answered.
     public func query(_ query: EventQuery) throws -> EventPage {
+        try pages(query).next() ?? EventPage(rows: [], nextCursor: nil)
+    }
+
+    /// The pages of `query` (of `limit` rows each, from its cursor on), read in turn from one
+    /// snapshot taken now.
+    public func pages(_ query: EventQuery) -> EventPager {
         let snapshot = snapshot()
-        let limit = max(1, query.limit)
         let (wanted, wantedIDs) = wantedSeries(query, snapshot)
-        guard !wantedIDs.isEmpty else { return EventPage(rows: [], nextCursor: nil) }
         var lower = query.from ?? Int64.min
         var upper = query.to ?? Int64.max
         if let cursor = query.cursor {
@@ -47,9 +115,12 @@ extension TimeSeriesStore {
                 lower = max(lower, cursor.timestamp)
             }
         }
-        guard lower < upper else { return EventPage(rows: [], nextCursor: nil) }
-        let candidates = candidateBlocks(wanted, from: lower, to: upper, snapshot)
-        let memory = memoryRows(wanted, from: lower, to: upper, snapshot)
+        var candidates: [CandidateBlock] = []
+        var memory: [UInt32: SeriesRows] = [:]
+        if !wantedIDs.isEmpty && lower < upper {
+            candidates = candidateBlocks(wanted, from: lower, to: upper, snapshot)
+            memory = memoryRows(wanted, from: lower, to: upper, snapshot)
+        }
         // Close open ends on the data that can match, so that windows have a finite size.
         var dataLower = Int64.max
         var dataUpper = Int64.min
@@ -63,38 +134,60 @@ extension TimeSeriesStore {
                 dataUpper = max(dataUpper, last)
             }
         }
-        guard dataLower <= dataUpper else { return EventPage(rows: [], nextCursor: nil) }
-        lower = max(lower, dataLower)
-        upper = min(upper, dataUpper == Int64.max ? dataUpper : dataUpper + 1)
-        guard lower < upper else { return EventPage(rows: [], nextCursor: nil) }
+        if dataLower <= dataUpper {
+            lower = max(lower, dataLower)
+            upper = min(upper, dataUpper == Int64.max ? dataUpper : dataUpper + 1)
+        } else {
+            upper = lower
+        }
+        return EventPager(
+            store: self,
+            state: EventPager.State(
+                query: query,
+                snapshot: snapshot,
+                wanted: wanted,
+                candidates: candidates,
+                memory: memory,
+                lower: lower,
+                upper: upper
+            )
+        )
+    }
 
+    /// One page from the pager's state: the first window that holds more than a page, or
+    /// the whole range left.
+    func page(_ state: inout EventPager.State) throws -> EventPage {
+        let query = state.query
+        let limit = max(1, query.limit)
+        let (lower, upper) = (state.lower, state.upper)
+        guard lower < upper else { return EventPage(rows: [], nextCursor: nil) }
         let span = upper.subtractingReportingOverflow(lower)
         let fullSpan = span.overflow ? Int64.max : span.partialValue
         var window = Self.initialWindow(
             limit: limit,
             span: fullSpan,
-            candidates: candidates,
-            wanted: wanted,
-            memoryRows: memory.values.reduce(0) { $0 + $1.timestamps.count }
+            candidates: state.candidates,
+            wanted: state.wanted,
+            memoryRows: state.memory.values.reduce(0) { $0 + $1.timestamps.count }
         )
-        var cache = BlockCache(selection: .all)
         while true {
             let from = query.descending ? Self.saturating(upper, minus: window, floor: lower) : lower
             let to = query.descending ? upper : Self.saturating(lower, plus: window, ceiling: upper)
             let merged = try windowRows(
                 query,
-                candidates: candidates,
-                memory: memory,
-                wanted: wanted,
+                candidates: state.candidates,
+                memory: state.memory,
+                wanted: state.wanted,
                 from: from,
                 to: to,
-                cache: &cache
+                cache: &state.cache
             )
             let complete = from == lower && to == upper
             if merged.count > limit || complete {
                 let end = min(merged.count, limit)
+                let keys = state.snapshot.keys
                 let page = merged[0..<end].map { row in
-                    EventRow(series: snapshot.keys[Int(row.series)], timestamp: row.timestamp, value: row.value)
+                    EventRow(series: keys[Int(row.series)], timestamp: row.timestamp, value: row.value)
                 }
                 let next = end < merged.count ? merged[end - 1] : nil
                 return EventPage(
@@ -107,7 +200,7 @@ extension TimeSeriesStore {
     }
 
     /// The rows of one window, de-duplicated per series, in the page's order and after the cursor.
-    private func windowRows(
+    func windowRows(
         _ query: EventQuery,
         candidates: [CandidateBlock],
         memory: [UInt32: SeriesRows],
