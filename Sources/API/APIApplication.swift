@@ -141,6 +141,7 @@ public enum APIApplication {
         if let timeSeries, let relational {
             MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
             ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational)
+            LoadCurves.register(on: router, timeSeries: timeSeries, relational: relational)
             ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational)
         }
         router.get("/openapi.json") { _, _ in

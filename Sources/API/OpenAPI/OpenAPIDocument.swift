@@ -23,6 +23,7 @@ enum OpenAPIDocument {
         integration(into: &paths)
         meterHistory(into: &paths)
         chargerHistory(into: &paths)
+        loadCurves(into: &paths)
         auditLog(into: &paths)
         tokens(into: &paths)
         swaggerUI(into: &paths)

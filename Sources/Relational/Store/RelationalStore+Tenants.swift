@@ -128,3 +128,27 @@ extension StoredEntity {
         }
     }
 }
+
+extension RelationalStore {
+    /// The OCPP ids of the chargers at site `site`, or of every charger at a site of company
+    /// `company`, in one read (a site's or a company's load curve sums their series).
+    public func chargePointIDs(site: Int64) async throws -> [String] {
+        try await chargePointIDs("SELECT charge_point_id FROM chargers WHERE site_id = \(bind: site)")
+    }
+
+    /// See ``chargePointIDs(site:)``.
+    public func chargePointIDs(company: Int64) async throws -> [String] {
+        try await chargePointIDs(
+            """
+            SELECT chargers.charge_point_id FROM chargers JOIN sites ON sites.id = chargers.site_id \
+            WHERE sites.company_id = \(bind: company)
+            """
+        )
+    }
+
+    private func chargePointIDs(_ query: SQLQueryString) async throws -> [String] {
+        try await read { sql in
+            try await sql.raw(query).all().map { try $0.decode(column: "charge_point_id", as: String.self) }
+        }
+    }
+}

@@ -295,9 +295,13 @@ public struct QueryExtent: Sendable, Hashable {
     /// How many buckets of `width` milliseconds an aggregate over the extent can hold at
     /// most: those from its first to its last timestamp, for each series.
     public func buckets(width: Int64) -> Int {
-        let perSeries = floorDivide(to, width) - floorDivide(from, width) + 1
-        let (total, overflow) = perSeries.multipliedReportingOverflow(by: Int64(series))
+        let (total, overflow) = Int64(bucketsPerSeries(width: width)).multipliedReportingOverflow(by: Int64(series))
         return overflow ? Int.max : Int(total)
+    }
+
+    /// How many buckets of `width` milliseconds lie from the first to the last timestamp.
+    public func bucketsPerSeries(width: Int64) -> Int {
+        Int(floorDivide(to, width) - floorDivide(from, width) + 1)
     }
 }
 

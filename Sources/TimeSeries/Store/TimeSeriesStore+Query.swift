@@ -45,11 +45,27 @@ extension TimeSeriesStore {
     /// de-duplicated only for a series whose sources overlap in time.
     /// - Parameter bucketMilliseconds: The bucket width, e.g. 60_000 for one minute.
     public func aggregate(_ query: EventQuery, bucketMilliseconds: Int64) throws -> [AggregateBucket] {
+        var buckets: [AggregateBucket] = []
+        try aggregate(query, bucketMilliseconds: bucketMilliseconds) { buckets.append($0) }
+        return buckets
+    }
+
+    /// The same buckets, handed to `body` one by one as each series is done: a caller that
+    /// folds them (sums over series) never holds them all.
+    public func aggregate(
+        _ query: EventQuery,
+        bucketMilliseconds: Int64,
+        _ body: (AggregateBucket) throws -> Void
+    ) throws {
         precondition(bucketMilliseconds > 0, "bucket width must be positive")
-        return try aggregate(query) { timestamp in
-            let start = floorDivide(timestamp, bucketMilliseconds) * bucketMilliseconds
-            return (start, start + bucketMilliseconds)
-        }
+        try aggregate(
+            query,
+            bucket: { timestamp in
+                let start = floorDivide(timestamp, bucketMilliseconds) * bucketMilliseconds
+                return (start, start + bucketMilliseconds)
+            },
+            body
+        )
     }
 
     /// One aggregate per series over everything `query` selects (its bucket's start is the
@@ -57,14 +73,18 @@ extension TimeSeriesStore {
     /// first and last values with their times.
     public func summarize(_ query: EventQuery) throws -> [AggregateBucket] {
         let start = query.from ?? Int64.min
-        return try aggregate(query) { _ in (start, Int64.max) }
+        var buckets: [AggregateBucket] = []
+        try aggregate(query, bucket: { _ in (start, Int64.max) }) { buckets.append($0) }
+        return buckets
     }
 
-    /// Aggregates in the buckets `bucket` gives a timestamp: its start and (exclusive) end.
+    /// Aggregates in the buckets `bucket` gives a timestamp (its start and exclusive end),
+    /// series by series.
     private func aggregate(
         _ query: EventQuery,
-        bucket: @escaping (Int64) -> (start: Int64, end: Int64)
-    ) throws -> [AggregateBucket] {
+        bucket: @escaping (Int64) -> (start: Int64, end: Int64),
+        _ body: (AggregateBucket) throws -> Void
+    ) throws {
         let snapshot = snapshot()
         let chunks = try collectNumeric(query, snapshot)
         var buckets: [AggregateBucket] = []
@@ -82,8 +102,9 @@ extension TimeSeriesStore {
                 }
             }
             accumulator.finish(into: &buckets)
+            for finished in buckets { try body(finished) }
+            buckets.removeAll(keepingCapacity: true)
         }
-        return buckets
     }
 
     /// A stretch of one series' numeric rows inside decoded column arrays (shared, not copied).
