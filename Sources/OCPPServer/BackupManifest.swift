@@ -14,7 +14,7 @@ struct BackupManifest: Codable, Equatable {
     static let sqliteFile = "relational.sqlite"
 
     var format: Int
-    /// When the backup took its snapshot of the time-series store (UTC, ISO 8601).
+    /// When the backup started (UTC, ISO 8601): every value acknowledged before it is in it.
     var created: String
     var timeSeries: TimeSeriesPart
     var relational: RelationalPart

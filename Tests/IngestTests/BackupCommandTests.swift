@@ -101,12 +101,17 @@ struct BackupCommandTests {
         server = try ServerProcess.start(in: live, settings: settings)
         defer { server.kill() }
         charger = try await server.connect("CP-BACKUP")
-        // A second server and a repair are refused while this one runs.
+        // A repair and a second server are refused while this one runs.
         let (refusedRepair, _, repairMessage) = try await RepairCommandTests.run(
             ["repair"],
             environment: Self.environment(live)
         )
         #expect(refusedRepair != 0 && repairMessage.contains("in use by another process"), "\(repairMessage)")
+        let (refusedServer, _, serverMessage) = try await RepairCommandTests.run(
+            ["serve", "--host", "127.0.0.1", "--port", "0"],
+            environment: Self.environment(live)
+        )
+        #expect(refusedServer != 0 && serverMessage.contains("in use by another process"), "\(serverMessage)")
 
         var before: Set<Int> = []
         let finished = Finished()
