@@ -106,6 +106,34 @@ struct BackupTests {
         #expect(counts.count == appended * 20 && counts.values.allSatisfy { $0 == 1 })
     }
 
+    @Test("While a backup holds the publish lock, appends go on and the flusher waits for it")
+    func publishLock() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let store = try TimeSeriesStore(directory: directory.path, options: Self.options)
+        defer { store.close() }
+        try store.appendBlocking(Self.batch(0))
+        let flushed = Progress()
+        try StoreFileLock.withLock(directory: store.directory, exclusive: true) {
+            Thread.detachNewThread {
+                #expect(throws: Never.self) { try store.flush() }
+                flushed.stop.store(true, ordering: .relaxed)
+            }
+            // Ingest does not wait for the lock.
+            for index in 1..<40 { try store.appendBlocking(Self.batch(index)) }
+            Thread.sleep(forTimeInterval: 0.3)
+            let flushedMeanwhile = flushed.stop.load(ordering: .relaxed)
+            #expect(!flushedMeanwhile)
+            #expect(store.statistics.segments == 0)
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !flushed.stop.load(ordering: .relaxed), Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let flushedAfter = flushed.stop.load(ordering: .relaxed)
+        #expect(flushedAfter)
+        #expect(store.statistics.segments > 0)
+        #expect(try allRows(store).count == 800)
+    }
+
     @Test("A backup onto another file system copies the segments instead of linking them")
     func backupCopies() throws {
         let directory = try TemporaryDirectory()
