@@ -72,18 +72,35 @@ public struct DataDirectoryInUse: Error, Sendable, CustomStringConvertible {
 enum StoreFileLock {
     static let fileName = "publish.lock"
 
+    /// The lock, held until ``release()``.
+    struct Held {
+        let descriptor: Int32
+
+        func release() { Glibc.close(descriptor) }
+    }
+
+    /// Takes the directory's publish lock, shared or exclusive, waiting for it.
+    static func acquire(directory: String, exclusive: Bool) throws -> Held {
+        let path = directory + "/" + fileName
+        // A descriptor of its own each time: two holders in one process are two flock holders.
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw TimeSeriesError.system("open", path) }
+        guard lock(descriptor, exclusive ? LOCK_EX : LOCK_SH) else {
+            let failure = TimeSeriesError.system("flock", path)
+            Glibc.close(descriptor)
+            throw failure
+        }
+        return Held(descriptor: descriptor)
+    }
+
     /// Runs `body` holding the directory's publish lock, shared or exclusive, waiting for it.
     static func withLock<Result>(
         directory: String,
         exclusive: Bool,
         _ body: () throws -> Result
     ) throws -> Result {
-        let path = directory + "/" + fileName
-        // A descriptor of its own each time: two holders in one process are two flock holders.
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw TimeSeriesError.system("open", path) }
-        defer { Glibc.close(descriptor) }
-        guard lock(descriptor, exclusive ? LOCK_EX : LOCK_SH) else { throw TimeSeriesError.system("flock", path) }
+        let held = try acquire(directory: directory, exclusive: exclusive)
+        defer { held.release() }
         return try body()
     }
 

@@ -38,28 +38,28 @@ extension TimeSeriesStore {
             do {
                 try hooks.beforeWrite?()
                 // A backup sees the files before this flush or after it (StoreFileLock).
-                try StoreFileLock.withLock(directory: directory, exclusive: false) { () throws in
-                    try persistSeries(Array(keys[..<table.seriesCount]))
-                    // Retention does not remove a day between its segment's write and its arrival.
-                    try partitionDirectories.withLock { _ throws in
-                        var written: [Segment] = []
-                        // Misdated rows are filed under the window's edge days: a charger's clock
-                        // cannot make partitions far from the server's.
-                        let (partitions, outsideWindow) = Self.partitioned(
-                            table.chunks,
-                            window: options.timestampWindow?.days(now: clock.now())
-                        )
-                        for (day, dayRows) in partitions {
-                            written.append(try writeSegment(dayRows, day: day))
-                        }
-                        if outsideWindow > 0 { metrics.rowsOutsideWindow.increment(by: Int64(outsideWindow)) }
-                        // Before the table leaves: once flush() returns, its log files are gone.
-                        removeLogFiles(through: table.walSequence)
-                        updateFlushState { state in
-                            state.segments.append(contentsOf: written)
-                            state.frozen.removeFirst()
-                            state.lastFlushError = nil
-                        }
+                let publishing = try StoreFileLock.acquire(directory: directory, exclusive: false)
+                defer { publishing.release() }
+                try persistSeries(Array(keys[..<table.seriesCount]))
+                // Retention does not remove a day between its segment's write and its arrival.
+                try partitionDirectories.withLock { _ throws in
+                    var written: [Segment] = []
+                    // Misdated rows are filed under the window's edge days: a charger's clock
+                    // cannot make partitions far from the server's.
+                    let (partitions, outsideWindow) = Self.partitioned(
+                        table.chunks,
+                        window: options.timestampWindow?.days(now: clock.now())
+                    )
+                    for (day, dayRows) in partitions {
+                        written.append(try writeSegment(dayRows, day: day))
+                    }
+                    if outsideWindow > 0 { metrics.rowsOutsideWindow.increment(by: Int64(outsideWindow)) }
+                    // Before the table leaves: once flush() returns, its log files are gone.
+                    removeLogFiles(through: table.walSequence)
+                    updateFlushState { state in
+                        state.segments.append(contentsOf: written)
+                        state.frozen.removeFirst()
+                        state.lastFlushError = nil
                     }
                 }
             } catch {

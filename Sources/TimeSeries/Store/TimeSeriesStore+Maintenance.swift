@@ -144,30 +144,35 @@ extension TimeSeriesStore {
         }
         let temporary = try FileIO.writeTemporary(bytes, for: newest.path)
         // A backup sees the run or the merged segment, never both nor neither (StoreFileLock).
+        let publishing: StoreFileLock.Held
         do {
-            try StoreFileLock.withLock(directory: directory, exclusive: false) { () throws in
-                try newest.retire()
-                try FileIO.rename(temporary, over: newest.path)
-                let merged = try Segment(path: newest.path, sequence: newest.sequence, files: files)
-                let replaced = Set(run.map(\.identity))
-                state.withLock { state in
-                    state.segments.removeAll { replaced.contains($0.identity) }
-                    state.segments.append(merged)
-                    state.segments.sort { $0.sequence < $1.sequence }
-                }
-                // Out of the state: no new query can take them now, and one that holds one reads it
-                // through a descriptor of its own.
-                for index in run.indices.dropLast() {
-                    if !isKnownUniquelyReferenced(&run[index]) { try run[index].retire() }
-                    try FileIO.remove(run[index].path)
-                }
-                try FileIO.syncDirectory(FileIO.parent(of: newest.path))
-            }
+            publishing = try StoreFileLock.acquire(directory: directory, exclusive: false)
         } catch {
-            // Gone already once renamed.
             try? FileIO.remove(temporary)
             throw error
         }
+        defer { publishing.release() }
+        do {
+            try newest.retire()
+        } catch {
+            try? FileIO.remove(temporary)
+            throw error
+        }
+        try FileIO.rename(temporary, over: newest.path)
+        let merged = try Segment(path: newest.path, sequence: newest.sequence, files: files)
+        let replaced = Set(run.map(\.identity))
+        state.withLock { state in
+            state.segments.removeAll { replaced.contains($0.identity) }
+            state.segments.append(merged)
+            state.segments.sort { $0.sequence < $1.sequence }
+        }
+        // Out of the state: no new query can take them now, and one that holds one reads it
+        // through a descriptor of its own.
+        for index in run.indices.dropLast() {
+            if !isKnownUniquelyReferenced(&run[index]) { try run[index].retire() }
+            try FileIO.remove(run[index].path)
+        }
+        try FileIO.syncDirectory(FileIO.parent(of: newest.path))
         return true
     }
 
@@ -180,19 +185,19 @@ extension TimeSeriesStore {
             guard let day = CalendarDay(name: name)?.day, day < oldestKept else { continue }
             let path = directory + "/segments/" + name
             // A backup sees the day whole or not at all (StoreFileLock).
-            try StoreFileLock.withLock(directory: directory, exclusive: false) { () throws in
-                try partitionDirectories.withLock { _ throws in
-                    var removed = state.withLock { state in
-                        let removed = state.segments.filter { FileIO.parent(of: $0.path) == path }
-                        state.segments.removeAll { FileIO.parent(of: $0.path) == path }
-                        return removed
-                    }
-                    // A segment a query still holds keeps a descriptor of its own to read from.
-                    for index in removed.indices {
-                        if !isKnownUniquelyReferenced(&removed[index]) { try removed[index].retire() }
-                    }
-                    try FileIO.removeDirectory(path)
+            let publishing = try StoreFileLock.acquire(directory: directory, exclusive: false)
+            defer { publishing.release() }
+            try partitionDirectories.withLock { _ throws in
+                var removed = state.withLock { state in
+                    let removed = state.segments.filter { FileIO.parent(of: $0.path) == path }
+                    state.segments.removeAll { FileIO.parent(of: $0.path) == path }
+                    return removed
                 }
+                // A segment a query still holds keeps a descriptor of its own to read from.
+                for index in removed.indices {
+                    if !isKnownUniquelyReferenced(&removed[index]) { try removed[index].retire() }
+                }
+                try FileIO.removeDirectory(path)
             }
             dropped += 1
         }
