@@ -16,7 +16,7 @@ struct OCPPServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-server",
         abstract: "OCPP 1.6J Central System: WebSocket ingest, time-series meter history and a REST API.",
-        subcommands: [Serve.self, Migrate.self, Token.self, Repair.self],
+        subcommands: [Serve.self, Migrate.self, Token.self, Repair.self, Backup.self, Restore.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -56,6 +56,14 @@ extension OCPPServerCommand {
             } catch {
                 throw ValidationError("DATA_DIR '\(settings.dataDirectory)' cannot be created: \(error)")
             }
+            // Held until the server exits: a second server, repair or restore is refused meanwhile.
+            let dataDirectoryLock: DataDirectoryLock
+            do {
+                dataDirectoryLock = try DataDirectoryLock(directory: settings.dataDirectory)
+            } catch {
+                throw ValidationError("DATA_DIR cannot be used: \(error)")
+            }
+            defer { dataDirectoryLock.release() }
             logger.info(
                 "Starting ocpp-server",
                 metadata: [

@@ -12,7 +12,7 @@ extension OCPPServerCommand {
                 Run it when the server refuses to start because a file of the time-series store is \
                 damaged. Nothing is deleted: damaged files are kept as they were in \
                 DATA_DIR/quarantine/<UTC time>/, and every record that reads back stays in the store. \
-                No server may run on DATA_DIR meanwhile: the store has no lock that would stop one.
+                It refuses a DATA_DIR a running server holds (DATA_DIR/server.lock).
                 """
         )
 

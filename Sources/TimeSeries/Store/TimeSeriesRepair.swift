@@ -49,13 +49,18 @@ public struct TimeSeriesRepairReport: Sendable, CustomStringConvertible {
 /// records that read back (found again past damaged bytes), renumbering series whose
 /// definitions were lost with the damage, and a segment file that does not open (or whose
 /// series are no longer defined) is moved aside whole. The store must not be open anywhere
-/// (no server running on the directory) while this runs.
+/// while this runs: a process holding the directory's ``DataDirectoryLock`` (a running
+/// server) makes it fail with ``DataDirectoryInUse``.
 public enum TimeSeriesRepair {
-    /// - Throws: ``TimeSeriesError`` when a file cannot be read or written.
+    /// - Throws: ``TimeSeriesError`` when a file cannot be read or written, ``DataDirectoryInUse``
+    ///   when a server uses the directory.
     public static func repair(directory: String) throws -> TimeSeriesRepairReport {
         guard FileIO.exists(directory) else {
             throw TimeSeriesError(message: "\(directory) does not exist")
         }
+        // Refused while a server (or another repair or restore) uses the directory.
+        let lock = try DataDirectoryLock(directory: directory)
+        defer { lock.release() }
         var repair = Repairer(directory: directory)
         try repair.dictionary()
         let segments = try repair.openSegments()

@@ -37,6 +37,9 @@ extension TimeSeriesStore {
             let hooks = flushHooks.withLock { $0 }
             do {
                 try hooks.beforeWrite?()
+                // A backup sees the files before this flush or after it (StoreFileLock).
+                let publishing = try StoreFileLock.acquire(directory: directory, exclusive: false)
+                defer { publishing.release() }
                 try persistSeries(Array(keys[..<table.seriesCount]))
                 // Retention does not remove a day between its segment's write and its arrival.
                 try partitionDirectories.withLock { _ throws in

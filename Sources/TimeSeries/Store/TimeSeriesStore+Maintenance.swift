@@ -143,6 +143,15 @@ extension TimeSeriesStore {
             rows.nextBlock(&block, limit: limit)
         }
         let temporary = try FileIO.writeTemporary(bytes, for: newest.path)
+        // A backup sees the run or the merged segment, never both nor neither (StoreFileLock).
+        let publishing: StoreFileLock.Held
+        do {
+            publishing = try StoreFileLock.acquire(directory: directory, exclusive: false)
+        } catch {
+            try? FileIO.remove(temporary)
+            throw error
+        }
+        defer { publishing.release() }
         do {
             try newest.retire()
         } catch {
@@ -175,6 +184,9 @@ extension TimeSeriesStore {
         for name in FileIO.listDirectory(directory + "/segments") {
             guard let day = CalendarDay(name: name)?.day, day < oldestKept else { continue }
             let path = directory + "/segments/" + name
+            // A backup sees the day whole or not at all (StoreFileLock).
+            let publishing = try StoreFileLock.acquire(directory: directory, exclusive: false)
+            defer { publishing.release() }
             try partitionDirectories.withLock { _ throws in
                 var removed = state.withLock { state in
                     let removed = state.segments.filter { FileIO.parent(of: $0.path) == path }
