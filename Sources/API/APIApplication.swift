@@ -142,6 +142,7 @@ public enum APIApplication {
             MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
             ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational)
             LoadCurves.register(on: router, timeSeries: timeSeries, relational: relational)
+            SiteReport.register(on: router, timeSeries: timeSeries, relational: relational)
             ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational)
         }
         router.get("/openapi.json") { _, _ in

@@ -1,7 +1,92 @@
 import Foundation
 
-/// Load curves of sites and companies.
+/// Load curves of sites and companies, and a site's report.
 extension OpenAPIDocument {
+    static func siteReport(into paths: inout [String: JSONValue]) {
+        let date: JSONValue = ["type": "string", "format": "date-time"]
+        let nullableDate: JSONValue = ["type": ["string", "null"], "format": "date-time"]
+        let nullableNumber: JSONValue = ["type": ["number", "null"]]
+        let outage: JSONValue = [
+            "type": "object",
+            "properties": [
+                "start": date, "end": date, "seconds": ["type": "number"], "status": ["type": "string"],
+                "error_code": ["type": "string"],
+            ],
+            "required": ["start", "end", "seconds", "status", "error_code"],
+        ]
+        let session: JSONValue = [
+            "type": "object",
+            "properties": [
+                "charge_session_id": id(.chargeSessions), "start_time": date, "stop_time": nullableDate,
+                "energy_wh": nullableNumber, "peak_power_w": nullableNumber,
+                "error_codes": ["type": "array", "items": ["type": "string"]],
+            ],
+            "required": ["charge_session_id", "start_time", "stop_time", "energy_wh", "peak_power_w", "error_codes"],
+        ]
+        let port: JSONValue = [
+            "type": "object",
+            "properties": [
+                "charger_id": id(.chargers), "charge_point_id": ["type": "string"], "connector_id": ["type": "integer"],
+                "uptime": [
+                    "type": ["number", "null"],
+                    "description": "Up over up plus down (Unavailable and Faulted of the port or of connector 0).",
+                ],
+                "up_seconds": ["type": "number"], "down_seconds": ["type": "number"],
+                "unknown_seconds": ["type": "number", "description": "Before the first status reported."],
+                "outages": ["type": "array", "items": outage],
+                "sessions": ["type": "array", "items": session],
+            ],
+            "required": [
+                "charger_id", "charge_point_id", "connector_id", "uptime", "up_seconds", "down_seconds",
+                "unknown_seconds", "outages", "sessions",
+            ],
+        ]
+        let report: JSONValue = [
+            "type": "object",
+            "properties": [
+                "site_id": id(.sites), "from": date, "to": date, "ports": ["type": "array", "items": port],
+            ],
+            "required": ["site_id", "from", "to", "ports"],
+        ]
+        add(
+            &paths,
+            "/db/sites/{site_id}/report",
+            "get",
+            operation(
+                "report_of_site",
+                "Per port: sessions started in the period (energy, peak power, error codes) and uptime with outages.",
+                tag: "Meter history",
+                parameters: [
+                    parameter("site_id", in: "path", id(.sites), "The site's database id."),
+                    parameter("from", in: "query", date, "Start of the period (default: 30 days before to)."),
+                    parameter(
+                        "to",
+                        in: "query",
+                        date,
+                        "End of the period (default: now); at most \(SiteReport.maximumDays) days after from."
+                    ),
+                    parameter(
+                        "format",
+                        in: "query",
+                        ["type": "string", "enum": ["json", "csv"]],
+                        "csv: one line per port, outage and session, told apart by the record column."
+                    ),
+                ],
+                responses: [
+                    "200": [
+                        "description": "The report.",
+                        "content": [
+                            "application/json": ["schema": report],
+                            "text/csv": ["schema": ["type": "string"]],
+                        ],
+                    ],
+                    "404": response("No such site.", reference("Detail")),
+                    "422": invalid,
+                ]
+            )
+        )
+    }
+
     static func loadCurves(into paths: inout [String: JSONValue]) {
         let point: JSONValue = [
             "type": "object",
