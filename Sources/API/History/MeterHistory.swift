@@ -214,8 +214,20 @@ enum MeterHistory {
             let bucketQuery = query
             let buckets = try await offloaded { try timeSeries.aggregate(bucketQuery, bucketMilliseconds: bucket) }
             return parameters.csv
-                ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
-                : APIJSONEncoder.response(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
+                ? csvResponse(
+                    HistoryFormat.aggregateCSV(
+                        buckets,
+                        aggregate: parameters.aggregate,
+                        transactionID: query.transactionID
+                    )
+                )
+                : APIJSONEncoder.response(
+                    HistoryFormat.aggregateJSON(
+                        buckets,
+                        aggregate: parameters.aggregate,
+                        transactionID: query.transactionID
+                    )
+                )
         }
         if parameters.csv, !parameters.limitGiven {
             return streamedCSV(query, timeSeries: timeSeries)

@@ -49,12 +49,19 @@ public struct TimeSeriesRepairReport: Sendable, CustomStringConvertible {
 /// records that read back (found again past damaged bytes), renumbering series whose
 /// definitions were lost with the damage, and a segment file that does not open (or whose
 /// series are no longer defined) is moved aside whole. The store must not be open anywhere
-/// (no server running on the directory) while this runs.
+/// (no server running on the directory) while this runs. A directory of format version 1 is
+/// refused: opening converts it (``LegacyConversion``), and the version that wrote it repairs it.
 public enum TimeSeriesRepair {
     /// - Throws: ``TimeSeriesError`` when a file cannot be read or written.
     public static func repair(directory: String) throws -> TimeSeriesRepairReport {
         guard FileIO.exists(directory) else {
             throw TimeSeriesError(message: "\(directory) does not exist")
+        }
+        guard try LegacyConversion.layout(of: directory) == .current else {
+            throw TimeSeriesError(
+                message: "\(directory) is of store format version 1 (series keys with their transaction): repair it "
+                    + "with the version of the server that wrote it, then open it with this one to convert it"
+            )
         }
         var repair = Repairer(directory: directory)
         try repair.dictionary()
@@ -181,7 +188,8 @@ private struct Repairer {
                         StoredRow(
                             seriesID: columns.seriesIDs[row],
                             timestamp: columns.timestamps[row],
-                            value: try Segment.value(columns, row)
+                            value: try Segment.value(columns, row),
+                            transactionID: columns.transaction(row)
                         )
                     )
                 }

@@ -1,81 +1,112 @@
-/// The rows of one series gathered by a read, in timestamp order without duplicates.
+/// The rows of one series gathered by a read, in (timestamp, transaction) order without
+/// duplicates.
 struct SeriesRows {
     var timestamps: [Int64] = []
     var values: [EventValue] = []
+    var transactions: [Int?] = []
     var ranks: [UInt64] = []
     private var ordered = true
 
-    mutating func append(_ timestamp: Int64, _ value: EventValue, rank: UInt64) {
-        if let last = timestamps.last, timestamp <= last { ordered = false }
+    mutating func append(_ timestamp: Int64, _ value: EventValue, transaction: Int?, rank: UInt64) {
+        if let last = timestamps.last,
+            timestamp < last || (timestamp == last && !TransactionCode.precedes(transactions.last!, transaction))
+        {
+            ordered = false
+        }
         timestamps.append(timestamp)
         values.append(value)
+        transactions.append(transaction)
         ranks.append(rank)
     }
 
-    /// Sorts by timestamp and keeps, of rows with the same timestamp, the newest (highest
-    /// rank, then latest appended).
+    /// Sorts by (timestamp, transaction) and keeps, of rows with the same timestamp and
+    /// transaction, the newest (highest rank, then latest appended).
     mutating func normalize() {
         guard !ordered else { return }
-        let order = timestamps.indices.sorted { (timestamps[$0], ranks[$0], $0) < (timestamps[$1], ranks[$1], $1) }
-        var newTimestamps: [Int64] = []
-        var newValues: [EventValue] = []
-        var newRanks: [UInt64] = []
+        let order = timestamps.indices.sorted { lhs, rhs in
+            if timestamps[lhs] != timestamps[rhs] { return timestamps[lhs] < timestamps[rhs] }
+            if transactions[lhs] != transactions[rhs] {
+                return TransactionCode.precedes(transactions[lhs], transactions[rhs])
+            }
+            return (ranks[lhs], lhs) < (ranks[rhs], rhs)
+        }
+        var result = SeriesRows()
         for index in order {
-            if let last = newTimestamps.last, last == timestamps[index] {
-                newValues[newValues.count - 1] = values[index]
-                newRanks[newRanks.count - 1] = ranks[index]
+            if let last = result.timestamps.last, last == timestamps[index],
+                result.transactions.last! == transactions[index]
+            {
+                result.values[result.values.count - 1] = values[index]
+                result.ranks[result.ranks.count - 1] = ranks[index]
             } else {
-                newTimestamps.append(timestamps[index])
-                newValues.append(values[index])
-                newRanks.append(ranks[index])
+                result.append(timestamps[index], values[index], transaction: transactions[index], rank: ranks[index])
             }
         }
-        timestamps = newTimestamps
-        values = newValues
-        ranks = newRanks
-        ordered = true
+        self = result
     }
+}
+
+/// Whether row `lhs` comes before `rhs` in a page's ascending order: by timestamp, series,
+/// then transaction.
+@inline(__always)
+func pageOrderPrecedes(
+    _ lhs: (timestamp: Int64, series: UInt32, transaction: Int?),
+    _ rhs: (timestamp: Int64, series: UInt32, transaction: Int?)
+) -> Bool {
+    if (lhs.timestamp, lhs.series) != (rhs.timestamp, rhs.series) {
+        return (lhs.timestamp, lhs.series) < (rhs.timestamp, rhs.series)
+    }
+    return TransactionCode.precedes(lhs.transaction, rhs.transaction)
 }
 
 extension TimeSeriesStore {
     /// Reads the rows `query` selects from a consistent snapshot: one page in (timestamp,
-    /// series) order, with a cursor for the next page.
+    /// series, transaction) order, with a cursor for the next page.
     /// - Throws: ``TimeSeriesError`` when a file cannot be read. A corrupt segment is
     ///   reported in ``statistics`` and left out; the rest is answered.
     public func query(_ query: EventQuery) throws -> EventPage {
         let snapshot = snapshot()
         var collected = try collect(query, snapshot, selection: .all)
-        var merged: [(timestamp: Int64, series: UInt32, value: EventValue)] = []
+        var merged: [(timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)] = []
         for (series, rows) in collected {
             _ = rows
             var rows = collected[series]!
             rows.normalize()
             collected[series] = rows
             for index in rows.timestamps.indices {
-                merged.append((rows.timestamps[index], series, rows.values[index]))
+                merged.append((rows.timestamps[index], series, rows.transactions[index], rows.values[index]))
             }
         }
         if query.descending {
-            merged.sort { ($0.timestamp, $0.series) > ($1.timestamp, $1.series) }
+            merged.sort { pageOrderPrecedes(($1.0, $1.1, $1.2), ($0.0, $0.1, $0.2)) }
         } else {
-            merged.sort { ($0.timestamp, $0.series) < ($1.timestamp, $1.series) }
+            merged.sort { pageOrderPrecedes(($0.0, $0.1, $0.2), ($1.0, $1.1, $1.2)) }
         }
         var start = 0
         if let cursor = query.cursor {
             start =
                 merged.firstIndex { row in
                     query.descending
-                        ? (row.timestamp, row.series) < (cursor.timestamp, cursor.seriesID)
-                        : (row.timestamp, row.series) > (cursor.timestamp, cursor.seriesID)
+                        ? cursor.follows(row.timestamp, row.series, row.transaction)
+                        : cursor.precedes(row.timestamp, row.series, row.transaction)
                 } ?? merged.count
         }
         let limit = max(1, query.limit)
         let end = min(merged.count, start + limit)
         let page = merged[start..<end].map { row in
-            EventRow(series: snapshot.keys[Int(row.series)], timestamp: row.timestamp, value: row.value)
+            EventRow(
+                series: snapshot.keys[Int(row.series)],
+                timestamp: row.timestamp,
+                value: row.value,
+                transactionID: row.transaction
+            )
         }
         let next = end < merged.count ? merged[end - 1] : nil
-        return EventPage(rows: page, nextCursor: next.map { EventCursor(timestamp: $0.timestamp, seriesID: $0.series) })
+        return EventPage(
+            rows: page,
+            nextCursor: next.map {
+                EventCursor(timestamp: $0.timestamp, seriesID: $0.series, transactionID: $0.transaction)
+            }
+        )
     }
 
     /// Bucketed aggregates (count, sum, min, max, first, last; average from them) of the
@@ -112,14 +143,17 @@ extension TimeSeriesStore {
         var timestamps: [Int64]
         var numbers: [Double]
         var kinds: [UInt8]
+        /// Empty when the rows have no transaction column (all `nil`).
+        var transactions: [Int?]
         var range: Range<Int>
         var rank: UInt64
         var first: Int64 { timestamps[range.lowerBound] }
         var last: Int64 { timestamps[range.upperBound - 1] }
     }
 
-    /// Chunks in time order without two rows of the same timestamp: as they are when they do
-    /// not overlap (the usual case), otherwise merged, keeping the newest of equal timestamps.
+    /// Chunks in time order without two rows of the same timestamp and transaction: as they are
+    /// when they do not overlap (the usual case), otherwise merged, keeping the newest of equal
+    /// rows.
     static func disjoint(_ chunks: [NumericChunk]) -> [NumericChunk] {
         let ordered = chunks.sorted { ($0.first, $0.rank) < ($1.first, $1.rank) }
         var overlapping = false
@@ -133,7 +167,8 @@ extension TimeSeriesStore {
                 // A newer non-numeric row must still replace an older numeric one.
                 let value: EventValue =
                     ValueCodec.isNumeric(chunk.kinds[index]) ? .number(chunk.numbers[index]) : .text("")
-                rows.append(chunk.timestamps[index], value, rank: chunk.rank)
+                let transaction = chunk.transactions.isEmpty ? nil : chunk.transactions[index]
+                rows.append(chunk.timestamps[index], value, transaction: transaction, rank: chunk.rank)
             }
         }
         rows.normalize()
@@ -151,7 +186,8 @@ extension TimeSeriesStore {
             return EventRow(
                 series: snapshot.keys[Int(series)],
                 timestamp: rows.timestamps[last],
-                value: rows.values[last]
+                value: rows.values[last],
+                transactionID: rows.transactions[last]
             )
         }
     }
@@ -182,6 +218,7 @@ extension TimeSeriesStore {
             timestamps: rows.timestamps,
             numbers: rows.values.map { $0.number ?? 0 },
             kinds: rows.values.map { $0.number == nil ? ValueCodec.kindText : ValueCodec.kindNumber },
+            transactions: rows.transactions,
             range: 0..<rows.timestamps.count,
             rank: rank
         )
@@ -190,12 +227,14 @@ extension TimeSeriesStore {
     /// Per matching series, the numeric rows in the query's time range, as chunks.
     func collectNumeric(_ query: EventQuery, _ snapshot: Snapshot) throws -> [UInt32: [NumericChunk]] {
         var chunks: [UInt32: [NumericChunk]] = [:]
-        let memory = try forEachSeriesRun(query, snapshot, selection: [.kinds, .numbers]) { segment, columns, run in
+        let selection: BlockCodec.Selection = [.kinds, .numbers, .transactions]
+        let memory = try forEachSeriesRun(query, snapshot, selection: selection) { segment, columns, run in
             chunks[columns.seriesIDs[run.lowerBound], default: []].append(
                 NumericChunk(
                     timestamps: columns.timestamps,
                     numbers: columns.numbers,
                     kinds: columns.kinds,
+                    transactions: columns.transactions,
                     range: run,
                     rank: segment.sequence
                 )
@@ -219,10 +258,21 @@ extension TimeSeriesStore {
             let series = columns.seriesIDs[run.lowerBound]
             var rows = collected.removeValue(forKey: series) ?? SeriesRows()
             for row in run {
+                let transaction = columns.transaction(row)
                 if selection.contains(.texts) {
-                    rows.append(columns.timestamps[row], try Segment.value(columns, row), rank: segment.sequence)
+                    rows.append(
+                        columns.timestamps[row],
+                        try Segment.value(columns, row),
+                        transaction: transaction,
+                        rank: segment.sequence
+                    )
                 } else if ValueCodec.isNumeric(columns.kinds[row]) {
-                    rows.append(columns.timestamps[row], .number(columns.numbers[row]), rank: segment.sequence)
+                    rows.append(
+                        columns.timestamps[row],
+                        .number(columns.numbers[row]),
+                        transaction: transaction,
+                        rank: segment.sequence
+                    )
                 }
             }
             collected[series] = rows
@@ -230,16 +280,22 @@ extension TimeSeriesStore {
         for (series, rows) in memory {
             var merged = collected.removeValue(forKey: series) ?? SeriesRows()
             for index in rows.timestamps.indices {
-                merged.append(rows.timestamps[index], rows.values[index], rank: rows.ranks[index])
+                merged.append(
+                    rows.timestamps[index],
+                    rows.values[index],
+                    transaction: rows.transactions[index],
+                    rank: rows.ranks[index]
+                )
             }
             collected[series] = merged
         }
         return collected
     }
 
-    /// Calls `body` with each run of rows of a selected series, inside the time range, of
-    /// every block that can hold some (others are skipped from the footer index alone);
-    /// returns the memtables' rows of the selected series, normalized.
+    /// Calls `body` with each run of rows of a selected series, inside the time range (and of
+    /// the query's transaction, if it names one), of every block that can hold some (others
+    /// are skipped from the footer index alone: its series, times and transactions); returns
+    /// the memtables' rows of the selected series, normalized.
     private func forEachSeriesRun(
         _ query: EventQuery,
         _ snapshot: Snapshot,
@@ -250,6 +306,8 @@ extension TimeSeriesStore {
         guard !wantedIDs.isEmpty else { return [:] }
         let from = query.from ?? Int64.min
         let to = query.to ?? Int64.max
+        let transaction = query.transactionID
+        let selection = transaction == nil ? selection : selection.union(.transactions)
         var decoded = 0
         var skipped = 0
         for segment in snapshot.segments {
@@ -260,6 +318,7 @@ extension TimeSeriesStore {
             do {
                 for (index, block) in segment.blocks.enumerated() {
                     guard block.maxTimestamp >= from, block.minTimestamp < to,
+                        transaction.map(block.holds(transaction:)) ?? true,
                         Self.holdsAny(block.seriesIDs, of: wanted)
                     else {
                         skipped += 1
@@ -275,7 +334,23 @@ extension TimeSeriesStore {
                         while lower < run.upperBound && columns.timestamps[lower] < from { lower += 1 }
                         var upper = run.upperBound
                         while upper > lower && columns.timestamps[upper - 1] >= to { upper -= 1 }
-                        if lower < upper { try body(segment, columns, lower..<upper) }
+                        guard lower < upper else { continue }
+                        guard let transaction else {
+                            try body(segment, columns, lower..<upper)
+                            continue
+                        }
+                        // The stretches of the session's rows (a series spans sessions).
+                        var begin = lower
+                        while begin < upper {
+                            guard columns.transaction(begin) == transaction else {
+                                begin += 1
+                                continue
+                            }
+                            var end = begin + 1
+                            while end < upper && columns.transaction(end) == transaction { end += 1 }
+                            try body(segment, columns, begin..<end)
+                            begin = end
+                        }
                     }
                 }
             } catch let error as Segment.Corrupt {
@@ -290,9 +365,14 @@ extension TimeSeriesStore {
             let rank = UInt64(1) << 63 + UInt64(chunkIndex)
             for row in chunk
             where Int(row.seriesID) < wanted.count && wanted[Int(row.seriesID)] && row.timestamp >= from
-                && row.timestamp < to
+                && row.timestamp < to && (transaction == nil || row.transactionID == transaction)
             {
-                memory[row.seriesID, default: SeriesRows()].append(row.timestamp, row.value, rank: rank)
+                memory[row.seriesID, default: SeriesRows()].append(
+                    row.timestamp,
+                    row.value,
+                    transaction: row.transactionID,
+                    rank: rank
+                )
             }
         }
         for series in memory.keys { memory[series]!.normalize() }
