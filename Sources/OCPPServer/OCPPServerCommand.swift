@@ -100,6 +100,12 @@ extension OCPPServerCommand {
                 throw ValidationError("the time-series store in '\(settings.dataDirectory)' cannot be opened: \(error)")
             }
             let recovery = timeSeries.recovery
+            if let converted = recovery.convertedSeries {
+                logger.notice(
+                    "Time-series store converted from format version 1 (series without the transaction)",
+                    metadata: ["series_before": "\(converted.before)", "series_after": "\(converted.after)"]
+                )
+            }
             if recovery.replayedRows > 0 || !recovery.truncatedTails.isEmpty || !recovery.corruptSegments.isEmpty {
                 logger.notice(
                     "Time-series store recovered",

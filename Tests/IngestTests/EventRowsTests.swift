@@ -16,7 +16,7 @@ struct EventRowsTests {
         )
     }
 
-    @Test("The series cache gives each connector, transaction and attribute set its own key, whatever the order")
+    @Test("The series cache gives each connector and attribute set its own key, whatever the order and session")
     func seriesCache() {
         var cache = SampleSeriesCache()
         let energy = SampledValue(value: "1")
@@ -26,6 +26,7 @@ struct EventRowsTests {
             (1, nil, [energy, power]), (2, nil, [energy, power]), (1, nil, [power, energy]),
             (1, 7, [energy, power, current]), (2, nil, [energy]), (1, 7, [current]), (1, nil, [energy, power]),
         ]
+        var keys: [String: SeriesKey] = [:]
         for (connector, transaction, samples) in messages {
             let rows = EventRows.rows(
                 of: Self.request(connector: connector, transaction: transaction, samples),
@@ -35,7 +36,11 @@ struct EventRowsTests {
             #expect(rows.count == samples.count)
             for (row, sample) in zip(rows, samples) {
                 #expect(row.series.connectorID == connector)
-                #expect(row.series.transactionID == transaction)
+                #expect(row.transactionID == transaction)
+                // One series per connector and attributes, across sessions.
+                let name = "\(connector) \(row.series.measurand ?? "") \(row.series.phase ?? "")"
+                #expect(keys[name, default: row.series] == row.series)
+                keys[name] = row.series
                 #expect(row.series.measurand == (sample.measurand ?? .energyActiveImportRegister).rawValue)
                 #expect(row.series.phase == sample.phase?.rawValue)
                 #expect(row.series.unit == (sample.unit ?? .wh).rawValue)
@@ -78,6 +83,13 @@ extension EventRowsTests {
         #expect(resolved.map(\.seriesID) == [10, 11])
         #expect(resolved.map(\.value) == [.sample("1523456.7"), .sample("7400")])
         #expect(resolved.allSatisfy { $0.timestamp == 1_000 })
+        // Another transaction: the same series, by id, the rows carrying the transaction.
+        guard case .resolved(let inSession) = batch(Self.request(connector: 1, transaction: 5, [energy, power])) else {
+            Issue.record("a transaction's message did not go by the ids of its connector's series")
+            return
+        }
+        #expect(inSession.map(\.seriesID) == [10, 11])
+        #expect(inSession.allSatisfy { $0.transactionID == 5 })
         // A different sampled value in second place is a series the store does not hold.
         let current = SampledValue(value: "16", measurand: .currentImport, phase: .l1, unit: .a)
         guard case .keyed(let changed) = batch(Self.request(connector: 1, transaction: nil, [energy, current])) else {
@@ -85,11 +97,6 @@ extension EventRowsTests {
             return
         }
         #expect(changed[1].series.measurand == "Current.Import")
-        // Another transaction: other series.
-        guard case .keyed = batch(Self.request(connector: 1, transaction: 5, [energy, power])) else {
-            Issue.record("a transaction's message went by the ids of the series without one")
-            return
-        }
     }
 }
 

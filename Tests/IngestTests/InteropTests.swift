@@ -72,7 +72,7 @@ struct InteropTests {
         // same series at the same time, so one row.
         let expectedSamples = 3 * 4 + 2 + 2 - 1
         #expect(samples.count == expectedSamples)
-        #expect(samples.allSatisfy { $0.series.transactionID == transactionID })
+        #expect(samples.allSatisfy { $0.transactionID == transactionID })
         let energy = samples.filter {
             $0.series.measurand == "Energy.Active.Import.Register" && $0.series.context == "Sample.Periodic"
         }

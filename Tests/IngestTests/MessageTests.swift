@@ -69,7 +69,7 @@ struct MessageTests {
         let register = try #require(rows.first { $0.value == .number(1234.5) })
         #expect(register.timestamp == base)
         #expect(register.series.connectorID == 2)
-        #expect(register.series.transactionID == 77)
+        #expect(register.transactionID == 77)
         #expect(register.series.kind == .sample)
         #expect(register.series.measurand == "Energy.Active.Import.Register")
         #expect(register.series.unit == "Wh")

@@ -213,13 +213,13 @@ struct RequestPlannerTests {
         #expect(Self.text(started.answer).contains(#""transactionId":77"#))
         guard case .rows(let begin) = started.rows else { throw TestFailure("no rows") }
         #expect(begin.map(\.series.context) == ["Transaction.Begin"])
-        #expect(begin.first?.series.transactionID == 77)
+        #expect(begin.first?.transactionID == 77)
         #expect(begin.first?.value == .number(1000))
 
         let stopped = try advance("StopTransaction", .stopped(connectorID: 2, card))
         guard case .rows(let end) = stopped.rows else { throw TestFailure("no rows") }
         #expect(end.map(\.series.context) == ["Sample.Periodic", "Transaction.End"])
-        #expect(end.allSatisfy { $0.series.connectorID == 2 && $0.series.transactionID == 424_242 })
+        #expect(end.allSatisfy { $0.series.connectorID == 2 && $0.transactionID == 424_242 })
         #expect(Self.text(stopped.answer).contains("Accepted"))
 
         for name in ["StartTransaction", "StopTransaction"] {

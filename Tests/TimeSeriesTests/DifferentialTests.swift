@@ -33,6 +33,7 @@ struct DifferentialTests {
         func answer(_ query: EventQuery) -> [EventRow] {
             rows.values.filter { row in
                 query.matches(row.series) && query.includes(timestamp: row.timestamp)
+                    && (query.transactionID == nil || row.transactionID == query.transactionID)
             }.sorted { $0.sortKey < $1.sortKey }
         }
     }
@@ -62,24 +63,27 @@ struct DifferentialTests {
         let chargePoints = ["CP-1", "CP-2", "CP-3", "CP-ü"]
         let measurands = ["Energy.Active.Import.Register", "Voltage", "Current.Import", "SoC"]
 
-        func randomKey() -> SeriesKey {
+        /// A series, and for a sample perhaps a transaction.
+        func randomKey() -> (SeriesKey, Int?) {
             let kind = Int.random(in: 0..<10, using: &random)
             let chargePoint = chargePoints.randomElement(using: &random)!
             let connector = Int.random(in: 0...2, using: &random)
             let transaction = Bool.random(using: &random) ? Int.random(in: 1...3, using: &random) : nil
             if kind == 0 {
-                return SeriesKey(chargePointID: chargePoint, connectorID: connector, kind: .status)
+                return (SeriesKey(chargePointID: chargePoint, connectorID: connector, kind: .status), nil)
             }
             if kind == 1 {
-                return SeriesKey(chargePointID: chargePoint, connectorID: 0, kind: .event, eventType: "DataTransfer")
+                return (
+                    SeriesKey(chargePointID: chargePoint, connectorID: 0, kind: .event, eventType: "DataTransfer"), nil
+                )
             }
-            return sample(
+            let key = sample(
                 chargePoint,
                 connector: connector,
-                transaction: transaction,
                 measurand: measurands.randomElement(using: &random)!,
                 phase: Bool.random(using: &random) ? ["L1", "L2", "L3"].randomElement(using: &random)! : nil
             )
+            return (key, transaction)
         }
         func randomValue(for key: SeriesKey) -> EventValue {
             switch key.kind {
@@ -107,9 +111,14 @@ struct DifferentialTests {
             switch Int.random(in: 0..<100, using: &random) {
             case 0..<70:
                 let rows = (0..<Int.random(in: 1...30, using: &random)).map { _ in
-                    let key = randomKey()
+                    let (key, transaction) = randomKey()
                     let timestamp = base + Int64.random(in: -3 * day...3 * day, using: &random) / 1000 * 1000
-                    return EventRow(series: key, timestamp: timestamp, value: randomValue(for: key))
+                    return EventRow(
+                        series: key,
+                        timestamp: timestamp,
+                        value: randomValue(for: key),
+                        transactionID: transaction
+                    )
                 }
                 try store.appendBlocking(rows)
                 for row in rows { model.append(row) }

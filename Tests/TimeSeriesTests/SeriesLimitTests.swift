@@ -2,24 +2,31 @@ import Foundation
 import Testing
 import TimeSeries
 
-/// The limit on series identities per charge point: a series is counted without its
-/// transaction, so charging sessions do not use it up; a batch that would pass it is refused
-/// whole, and the count survives reopening.
+/// The limit on series per charge point: a series has no transaction (it is the rows'), so
+/// charging sessions do not use it up; a batch that would pass it is refused whole, and the
+/// count survives reopening.
 @Suite("Series limit per charge point")
 struct SeriesLimitTests {
     static let base: Int64 = 1_780_000_000_000
 
-    func row(_ key: SeriesKey, _ offset: Int64, _ value: Double = 1) -> EventRow {
-        EventRow(series: key, timestamp: Self.base + offset, value: .number(value))
+    func row(_ key: SeriesKey, _ offset: Int64, _ value: Double = 1, transaction: Int? = nil) -> EventRow {
+        EventRow(series: key, timestamp: Self.base + offset, value: .number(value), transactionID: transaction)
     }
 
-    /// Three identities of CP-1 in a transaction: energy, power and a status.
-    func identities(transaction: Int?) -> [SeriesKey] {
+    /// Three series of CP-1: energy, power and a status.
+    func identities() -> [SeriesKey] {
         [
-            sample("CP-1", transaction: transaction),
-            sample("CP-1", transaction: transaction, measurand: "Power.Active.Import", unit: "W"),
+            sample("CP-1"),
+            sample("CP-1", measurand: "Power.Active.Import", unit: "W"),
             SeriesKey(chargePointID: "CP-1", connectorID: 1, kind: .status),
         ]
+    }
+
+    /// A session's rows of the three series (the status without the transaction).
+    func sessionRows(_ transaction: Int, at offset: Int64) -> [EventRow] {
+        identities().enumerated().map { index, key in
+            row(key, offset + Int64(index), transaction: key.kind == .sample ? transaction : nil)
+        }
     }
 
     func open(_ directory: TemporaryDirectory, limit: Int? = 3) throws -> TimeSeriesStore {
@@ -31,17 +38,18 @@ struct SeriesLimitTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         var store = try open(directory)
-        // A hundred sessions of the same three identities: 201 series (the status has no
-        // transaction), 3 identities.
+        // A hundred sessions of the same three series: 3 series (format version 1 made 201,
+        // one per key and transaction).
         for transaction in 1...100 {
-            let keys = identities(transaction: transaction)
-            try store.appendBlocking(keys.enumerated().map { row($1, Int64(transaction * 10 + $0)) })
+            try store.appendBlocking(sessionRows(transaction, at: Int64(transaction * 10)))
         }
-        #expect(store.statistics.seriesCount == 201)
-        let newIdentity = sample("CP-1", transaction: 101, phase: "L1")
-        // One known identity and one new: nothing of the batch is stored.
+        #expect(store.statistics.seriesCount == 3)
+        let newIdentity = sample("CP-1", phase: "L1")
+        // One known series and one new: nothing of the batch is stored.
         #expect(throws: SeriesLimitExceeded.self) {
-            try store.appendBlocking([row(identities(transaction: 101)[0], 5000), row(newIdentity, 5001)])
+            try store.appendBlocking([
+                row(identities()[0], 5000, transaction: 101), row(newIdentity, 5001, transaction: 101),
+            ])
         }
         #expect(try allRows(store).count == 300)
         // Another charge point has a limit of its own.
@@ -60,7 +68,7 @@ struct SeriesLimitTests {
             #expect(refusal.series == newIdentity)
             #expect(refusal.description.contains("phase L1"))
         }
-        try store.appendBlocking(identities(transaction: 102).map { row($0, 7000) })
+        try store.appendBlocking(identities().map { row($0, 7000, transaction: $0.kind == .sample ? 102 : nil) })
         #expect(try allRows(store).count == 305)
         #expect(try store.query(EventQuery(transactionID: 102, limit: 10)).rows.count == 2)
         // Without the limit, the same store takes it.
@@ -76,7 +84,7 @@ struct SeriesLimitTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         var store = try open(directory)
-        let keys = identities(transaction: 1)
+        let keys = identities()
         let refused = try store.appendBlocking([
             .keyed([row(keys[0], 1), row(keys[1], 1)]),
             // Two new identities where one is left: refused, though the first would fit alone.
@@ -126,10 +134,10 @@ struct SeriesLimitTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let store = try open(directory, limit: 1)
-        try await store.append([row(sample("CP-1", transaction: 1), 1)])
-        try await store.append([row(sample("CP-1", transaction: 2), 2)])
+        try await store.append([row(sample("CP-1"), 1, transaction: 1)])
+        try await store.append([row(sample("CP-1"), 2, transaction: 2)])
         await #expect(throws: SeriesLimitExceeded.self) {
-            try await store.append([row(sample("CP-1", transaction: 2, phase: "L3"), 3)])
+            try await store.append([row(sample("CP-1", phase: "L3"), 3, transaction: 2)])
         }
         #expect(try allRows(store).count == 2)
         store.close()

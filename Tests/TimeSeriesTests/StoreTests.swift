@@ -132,23 +132,19 @@ struct StoreTests {
             for chargePoint in ["CP-A", "CP-B"] {
                 rows.append(
                     EventRow(
-                        series: sample(chargePoint, transaction: 7),
+                        series: sample(chargePoint),
                         timestamp: time,
-                        value: .number(Double(minute * 100))
+                        value: .number(Double(minute * 100)),
+                        transactionID: 7
                     )
                 )
                 for phase in ["L1", "L2", "L3"] {
                     rows.append(
                         EventRow(
-                            series: sample(
-                                chargePoint,
-                                transaction: 7,
-                                measurand: "Current.Import",
-                                phase: phase,
-                                unit: "A"
-                            ),
+                            series: sample(chargePoint, measurand: "Current.Import", phase: phase, unit: "A"),
                             timestamp: time,
-                            value: .number(16)
+                            value: .number(16),
+                            transactionID: 7
                         )
                     )
                 }
@@ -241,12 +237,13 @@ struct StoreTests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let store = try TimeSeriesStore(directory: directory.path)
-        let energy = sample(transaction: 42)
+        let energy = sample()
         let rows = (0..<120).map { minute in
             EventRow(
                 series: energy,
                 timestamp: Self.base + Int64(minute) * 60_000,
-                value: .number(1000 + Double(minute) * 10)
+                value: .number(1000 + Double(minute) * 10),
+                transactionID: 42
             )
         }
         try store.appendBlocking(Array(rows[..<70]))

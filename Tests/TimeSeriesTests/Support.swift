@@ -18,7 +18,6 @@ struct TemporaryDirectory {
 func sample(
     _ chargePointID: String = "CP-1",
     connector: Int = 1,
-    transaction: Int? = nil,
     measurand: String? = "Energy.Active.Import.Register",
     phase: String? = nil,
     unit: String? = "Wh",
@@ -27,7 +26,6 @@ func sample(
     SeriesKey(
         chargePointID: chargePointID,
         connectorID: connector,
-        transactionID: transaction,
         kind: .sample,
         measurand: measurand,
         phase: phase,
@@ -46,14 +44,14 @@ func allRows(_ store: TimeSeriesStore) throws -> [EventRow] {
 extension SeriesKey {
     /// Every field, for comparisons and dictionary keys in tests.
     var text: String {
-        "\(chargePointID)|\(connectorID)|\(transactionID ?? -1)|\(kind.rawValue)|\(measurand ?? "")|\(phase ?? "")|"
+        "\(chargePointID)|\(connectorID)|\(kind.rawValue)|\(measurand ?? "")|\(phase ?? "")|"
             + "\(unit ?? "")|\(location ?? "")|\(context ?? "")|\(format ?? "")|\(eventType ?? "")"
     }
 }
 
 extension EventRow {
     /// A total order independent of the store's internal series ids.
-    var sortKey: String { "\(timestamp)|\(series.text)" }
+    var sortKey: String { "\(timestamp)|\(series.text)|\(transactionID ?? -1)" }
 }
 
 /// The directory of the built executables: `OCPP_BIN_DIR`, or the debug build beside the package.

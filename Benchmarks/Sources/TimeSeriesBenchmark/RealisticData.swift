@@ -33,6 +33,7 @@ struct RealisticFleet {
             for connector in 1...connectors {
                 var time = start + Int64.random(in: 0...3_600_000, using: &random)
                 let status = SeriesKey(chargePointID: chargePointID, connectorID: connector, kind: .status)
+                let keys = Self.sampleKeys(chargePointID, connector)
                 while time < end {
                     // A session.
                     let duration = Int64.random(in: 20...240, using: &random) * 60_000
@@ -54,7 +55,6 @@ struct RealisticFleet {
                             value: .status(StatusEvent(status: "Charging", errorCode: "NoError"))
                         )
                     )
-                    let keys = Self.sampleKeys(chargePointID, connector, transactionID)
                     var sampleTime = time + 10_000
                     while sampleTime < min(time + duration, end) {
                         let actualPower = power * Double.random(in: 0.97...1.03, using: &random)
@@ -74,7 +74,14 @@ struct RealisticFleet {
                             Self.decimal(temperature + Double.random(in: -0.5...0.5, using: &random), 1),
                         ]
                         for (key, text) in zip(keys, texts) {
-                            batch.append(EventRow(series: key, timestamp: sampleTime, value: .sample(text)))
+                            batch.append(
+                                EventRow(
+                                    series: key,
+                                    timestamp: sampleTime,
+                                    value: .sample(text),
+                                    transactionID: transactionID
+                                )
+                            )
                         }
                         sampleTime += interval
                         if batch.count >= batchRows {
@@ -105,7 +112,7 @@ struct RealisticFleet {
         if !batch.isEmpty { try body(batch) }
     }
 
-    static func sampleKeys(_ chargePointID: String, _ connector: Int, _ transaction: Int) -> [SeriesKey] {
+    static func sampleKeys(_ chargePointID: String, _ connector: Int) -> [SeriesKey] {
         let measured: [(String, String?, String)] = [
             ("Energy.Active.Import.Register", nil, "Wh"), ("Power.Active.Import", nil, "W"),
             ("Current.Import", "L1", "A"), ("Current.Import", "L2", "A"), ("Current.Import", "L3", "A"),
@@ -116,7 +123,6 @@ struct RealisticFleet {
             SeriesKey(
                 chargePointID: chargePointID,
                 connectorID: connector,
-                transactionID: transaction,
                 kind: .sample,
                 measurand: measurand,
                 phase: phase,

@@ -71,8 +71,8 @@ enum TimeSeriesBenchmark {
         try fleet.generate { batch in
             try store.appendBlocking(batch)
             points += batch.count
-            if sessions.count < 64, let row = batch.first(where: { $0.series.transactionID != nil }) {
-                sessions.append((row.series.chargePointID, row.series.transactionID!))
+            if sessions.count < 64, let row = batch.first(where: { $0.transactionID != nil }) {
+                sessions.append((row.series.chargePointID, row.transactionID!))
             }
         }
         let flushStarted = DispatchTime.now().uptimeNanoseconds

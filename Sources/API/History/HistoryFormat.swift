@@ -5,8 +5,8 @@ import TimeSeries
 /// How meter history is written: JSON objects with snake_case keys, or CSV with a header.
 ///
 /// Pages hold up to 10,000 rows, so rows are written straight into bytes, and the part of a
-/// row its series decides (connector, transaction, measurand, ...) is rendered once per
-/// series and copied after that.
+/// row its series decides (connector, measurand, ...) is rendered once per series and copied
+/// after that; the transaction is the row's own.
 enum HistoryFormat {
     static let columns = [
         "timestamp", "connector_id", "transaction_id", "measurand", "phase", "unit", "location", "context", "format",
@@ -24,7 +24,7 @@ enum HistoryFormat {
             append(#"{"timestamp":""#, to: &output)
             OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)
             output.append(UInt8(ascii: "\""))
-            output.append(contentsOf: series.text(of: row.series))
+            series.append(row.series, transaction: row.transactionID, to: &output)
             switch row.value {
             case .number(let number):
                 append(#","value":"#, to: &output)
@@ -60,7 +60,7 @@ enum HistoryFormat {
         var series = SeriesText(json: false)
         for row in rows {
             OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)
-            output.append(contentsOf: series.text(of: row.series))
+            series.append(row.series, transaction: row.transactionID, to: &output)
             output.append(UInt8(ascii: ","))
             switch row.value {
             case .number(let number):
@@ -82,7 +82,9 @@ enum HistoryFormat {
         return output
     }
 
-    static func aggregateJSON(_ buckets: [AggregateBucket], aggregate: String) -> [UInt8] {
+    /// - Parameter transactionID: The session the buckets are of, when the query named one
+    ///   (a series spans sessions: otherwise a bucket's `transaction_id` is null).
+    static func aggregateJSON(_ buckets: [AggregateBucket], aggregate: String, transactionID: Int? = nil) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(64 + buckets.count * 220)
         append(#"{"items":["#, to: &output)
@@ -92,7 +94,7 @@ enum HistoryFormat {
             append(#"{"bucket_start":""#, to: &output)
             OCPPTimestamp(millisecondsSince1970: bucket.start).appendISO8601(to: &output)
             output.append(UInt8(ascii: "\""))
-            output.append(contentsOf: series.text(of: bucket.series))
+            series.append(bucket.series, transaction: transactionID, to: &output)
             append(#","value":"#, to: &output)
             appendJSONNumber(value(of: bucket, aggregate), to: &output)
             append(#","count":\#(bucket.count)}"#, to: &output)
@@ -101,7 +103,7 @@ enum HistoryFormat {
         return output
     }
 
-    static func aggregateCSV(_ buckets: [AggregateBucket], aggregate: String) -> [UInt8] {
+    static func aggregateCSV(_ buckets: [AggregateBucket], aggregate: String, transactionID: Int? = nil) -> [UInt8] {
         var header = columns
         header[0] = "bucket_start"
         var output: [UInt8] = []
@@ -109,7 +111,7 @@ enum HistoryFormat {
         var series = SeriesText(json: false)
         for bucket in buckets {
             OCPPTimestamp(millisecondsSince1970: bucket.start).appendISO8601(to: &output)
-            output.append(contentsOf: series.text(of: bucket.series))
+            series.append(bucket.series, transaction: transactionID, to: &output)
             append(",\(EventValue.number(value(of: bucket, aggregate)).text),\(bucket.count)\n", to: &output)
         }
         return output
@@ -127,24 +129,33 @@ enum HistoryFormat {
         }
     }
 
-    /// The series' part of a row, after the timestamp: `,"connector_id":1,...,"format":"Raw"`
-    /// in JSON, `,1,,Energy.Active.Import.Register,...` in CSV; rendered once per series.
+    /// The series' and session's part of a row, after the timestamp:
+    /// `,"connector_id":1,"transaction_id":7,...,"format":"Raw"` in JSON,
+    /// `,1,7,Energy.Active.Import.Register,...` in CSV. The series' parts (before and after the
+    /// transaction, which is the row's) are rendered once per series.
     struct SeriesText {
         let json: Bool
-        private var rendered: [SeriesKey: [UInt8]] = [:]
+        private var rendered: [SeriesKey: (head: [UInt8], tail: [UInt8])] = [:]
 
         init(json: Bool) { self.json = json }
 
-        mutating func text(of key: SeriesKey) -> [UInt8] {
-            if let text = rendered[key] { return text }
-            var text: [UInt8] = []
+        mutating func append(_ key: SeriesKey, transaction: Int?, to output: inout [UInt8]) {
+            let parts: (head: [UInt8], tail: [UInt8])
+            if let known = rendered[key] { parts = known } else { parts = render(key) }
+            output.append(contentsOf: parts.head)
+            HistoryFormat.append(transaction.map(String.init) ?? (json ? "null" : ""), to: &output)
+            output.append(contentsOf: parts.tail)
+        }
+
+        private mutating func render(_ key: SeriesKey) -> (head: [UInt8], tail: [UInt8]) {
+            var head: [UInt8] = []
+            var tail: [UInt8] = []
             if json {
                 func field(_ name: String, _ value: String?) {
-                    append(#","\#(name)":"#, to: &text)
-                    if let value { appendJSONString(value, to: &text) } else { append("null", to: &text) }
+                    HistoryFormat.append(#","\#(name)":"#, to: &tail)
+                    if let value { appendJSONString(value, to: &tail) } else { HistoryFormat.append("null", to: &tail) }
                 }
-                append(#","connector_id":\#(key.connectorID),"transaction_id":"#, to: &text)
-                append(key.transactionID.map(String.init) ?? "null", to: &text)
+                HistoryFormat.append(#","connector_id":\#(key.connectorID),"transaction_id":"#, to: &head)
                 field("measurand", key.measurand)
                 field("phase", key.phase)
                 field("unit", key.unit)
@@ -152,15 +163,15 @@ enum HistoryFormat {
                 field("context", key.context)
                 field("format", key.format)
             } else {
+                HistoryFormat.append("," + String(key.connectorID) + ",", to: &head)
                 let cells = [
-                    String(key.connectorID), key.transactionID.map(String.init) ?? "", csv(key.measurand ?? ""),
-                    csv(key.phase ?? ""), csv(key.unit ?? ""), csv(key.location ?? ""), csv(key.context ?? ""),
-                    csv(key.format ?? ""),
+                    csv(key.measurand ?? ""), csv(key.phase ?? ""), csv(key.unit ?? ""), csv(key.location ?? ""),
+                    csv(key.context ?? ""), csv(key.format ?? ""),
                 ]
-                append("," + cells.joined(separator: ","), to: &text)
+                HistoryFormat.append("," + cells.joined(separator: ","), to: &tail)
             }
-            rendered[key] = text
-            return text
+            rendered[key] = (head, tail)
+            return (head, tail)
         }
     }
 

@@ -239,8 +239,20 @@ enum MeterHistory {
             case .success(let answer): buckets = answer
             }
             return parameters.csv
-                ? csvResponse(HistoryFormat.aggregateCSV(buckets, aggregate: parameters.aggregate))
-                : APIJSONEncoder.response(HistoryFormat.aggregateJSON(buckets, aggregate: parameters.aggregate))
+                ? csvResponse(
+                    HistoryFormat.aggregateCSV(
+                        buckets,
+                        aggregate: parameters.aggregate,
+                        transactionID: query.transactionID
+                    )
+                )
+                : APIJSONEncoder.response(
+                    HistoryFormat.aggregateJSON(
+                        buckets,
+                        aggregate: parameters.aggregate,
+                        transactionID: query.transactionID
+                    )
+                )
         }
         if parameters.csv, !parameters.limitGiven {
             return streamedCSV(query, timeSeries: timeSeries)

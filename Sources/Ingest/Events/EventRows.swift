@@ -25,7 +25,7 @@ enum EventRows {
         resolve: (SeriesKey) -> UInt32? = { _ in nil }
     ) {
         var position = 0
-        let slot = cache.slot(connectorID: connectorID, transactionID: transactionID)
+        let slot = cache.slot(connectorID: connectorID)
         for meterValue in meterValues {
             let timestamp = meterValue.timestamp.millisecondsSince1970
             for sampled in meterValue.sampledValue {
@@ -37,7 +37,9 @@ enum EventRows {
                     resolve: resolve
                 )
                 position += 1
-                rows.append(EventRow(series: key, timestamp: timestamp, value: value(of: sampled)))
+                rows.append(
+                    EventRow(series: key, timestamp: timestamp, value: value(of: sampled), transactionID: transactionID)
+                )
             }
         }
     }
@@ -58,7 +60,7 @@ enum EventRows {
         resolve: (SeriesKey) -> UInt32?
     ) -> AppendBatch {
         let count = request.meterValue.reduce(0) { $0 + $1.sampledValue.count }
-        let slot = cache.slot(connectorID: request.connectorId, transactionID: request.transactionId)
+        let slot = cache.slot(connectorID: request.connectorId)
         var resolved: [StoredRow] = []
         resolved.reserveCapacity(count)
         var position = 0
@@ -67,7 +69,14 @@ enum EventRows {
             for sampled in meterValue.sampledValue {
                 guard let id = cache.seriesID(slot: slot, sampled, position: position) else { break allKnown }
                 position += 1
-                resolved.append(StoredRow(seriesID: id, timestamp: timestamp, value: value(of: sampled)))
+                resolved.append(
+                    StoredRow(
+                        seriesID: id,
+                        timestamp: timestamp,
+                        value: value(of: sampled),
+                        transactionID: request.transactionId
+                    )
+                )
             }
         }
         if resolved.count == count { return .resolved(resolved) }
@@ -126,7 +135,6 @@ enum EventRows {
             series: SeriesKey(
                 chargePointID: chargePointID,
                 connectorID: connectorID,
-                transactionID: transactionID,
                 kind: .sample,
                 measurand: defaultMeasurand,
                 unit: defaultUnit,
@@ -135,7 +143,8 @@ enum EventRows {
                 format: defaultFormat
             ),
             timestamp: timestamp.millisecondsSince1970,
-            value: .number(Double(watthours))
+            value: .number(Double(watthours)),
+            transactionID: transactionID
         )
     }
 
@@ -186,16 +195,15 @@ struct SampleSeriesCache {
 
     private struct Attributes: Hashable {
         var connectorID: Int
-        var transactionID: Int?
         var sampled: Sampled
     }
 
-    /// One connector and transaction whose last message's series are remembered, by position,
-    /// in `recentSampled` and `recentKeys` from `slot * recentPositions` on (flat arrays: no
-    /// nested array to retain on every look-up).
+    /// One connector whose last message's series are remembered, by position, in
+    /// `recentSampled` and `recentKeys` from `slot * recentPositions` on (flat arrays: no
+    /// nested array to retain on every look-up). The transaction is not part of a series, so
+    /// a connector's slot serves all its sessions.
     private struct Slot {
         var connectorID: Int
-        var transactionID: Int?
         var count = 0
     }
 
@@ -209,22 +217,22 @@ struct SampleSeriesCache {
     /// The store's id of each remembered key's series, once it has one (``unresolved`` before).
     private var recentIDs: [UInt32] = []
     static let unresolved = UInt32.max
-    /// The slot the next new connector or transaction replaces once all are taken.
+    /// The slot the next new connector replaces once all are taken.
     private var nextReplaced = 0
-    /// Entries kept at most (transaction ids keep changing); beyond it the cache starts over.
+    /// Entries kept at most (a charger's attribute combinations are few; a misbehaving one
+    /// cannot grow the cache); beyond it the cache starts over.
     static let capacity = 512
     /// Positions remembered per connector, and connectors remembered.
     static let recentPositions = 64
     static let recentConnectors = 8
 
-    /// The slot of one connector and transaction, looked up once per message.
-    mutating func slot(connectorID: Int, transactionID: Int?) -> Int {
-        for index in slots.indices
-        where slots[index].connectorID == connectorID && slots[index].transactionID == transactionID {
+    /// The slot of one connector, looked up once per message.
+    mutating func slot(connectorID: Int) -> Int {
+        for index in slots.indices where slots[index].connectorID == connectorID {
             return index
         }
         if slots.count < Self.recentConnectors {
-            slots.append(Slot(connectorID: connectorID, transactionID: transactionID))
+            slots.append(Slot(connectorID: connectorID))
             recentSampled.append(contentsOf: repeatElement(Sampled(), count: Self.recentPositions))
             recentKeys.append(contentsOf: repeatElement(nil, count: Self.recentPositions))
             recentIDs.append(contentsOf: repeatElement(Self.unresolved, count: Self.recentPositions))
@@ -232,7 +240,7 @@ struct SampleSeriesCache {
         }
         let index = nextReplaced
         nextReplaced = (nextReplaced + 1) % Self.recentConnectors
-        slots[index] = Slot(connectorID: connectorID, transactionID: transactionID)
+        slots[index] = Slot(connectorID: connectorID)
         return index
     }
 
@@ -263,11 +271,7 @@ struct SampleSeriesCache {
             if recentIDs[index] == Self.unresolved, let id = resolve(key) { recentIDs[index] = id }
             return key
         }
-        let attributes = Attributes(
-            connectorID: slots[slot].connectorID,
-            transactionID: slots[slot].transactionID,
-            sampled: sampled
-        )
+        let attributes = Attributes(connectorID: slots[slot].connectorID, sampled: sampled)
         let key = lookUp(attributes, chargePointID: chargePointID)
         if position < remembered || (position == remembered && position < Self.recentPositions) {
             recentSampled[index] = sampled
@@ -284,7 +288,6 @@ struct SampleSeriesCache {
         let key = SeriesKey(
             chargePointID: chargePointID,
             connectorID: attributes.connectorID,
-            transactionID: attributes.transactionID,
             kind: .sample,
             measurand: sampled.measurand?.rawValue ?? EventRows.defaultMeasurand,
             phase: sampled.phase?.rawValue,

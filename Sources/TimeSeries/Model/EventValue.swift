@@ -147,16 +147,19 @@ public struct StatusEvent: Sendable, Hashable {
     }
 }
 
-/// One event to store: which series, when, what.
+/// One event to store: which series, when, what, and in which charging session.
 public struct EventRow: Sendable, Hashable {
     public var series: SeriesKey
     /// Milliseconds since 1970-01-01T00:00:00Z.
     public var timestamp: Int64
     public var value: EventValue
+    /// The charging session (OCPP transactionId) the row belongs to, if any.
+    public var transactionID: Int?
 
-    public init(series: SeriesKey, timestamp: Int64, value: EventValue) {
+    public init(series: SeriesKey, timestamp: Int64, value: EventValue, transactionID: Int? = nil) {
         self.series = series
         self.timestamp = timestamp
         self.value = value
+        self.transactionID = transactionID
     }
 }

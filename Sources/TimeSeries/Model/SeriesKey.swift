@@ -1,6 +1,8 @@
-/// What a series is about: which charger and connector, which transaction, what kind of
-/// event and, for meter samples, which measured quantity. Every distinct key gets a compact
-/// id in the store's series dictionary.
+/// What a series is about: which charger and connector, what kind of event and, for meter
+/// samples, which measured quantity. Every distinct key gets a compact id in the store's
+/// series dictionary. The charging session a row belongs to is not part of its series: it is
+/// an attribute of the row (``EventRow/transactionID``), so a connector's series last across
+/// its sessions.
 public struct SeriesKey: Sendable, Hashable, Comparable {
     /// What kind of event a series holds.
     public enum Kind: UInt8, Sendable, Hashable, Comparable {
@@ -16,11 +18,10 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
 
     /// The fields live in one shared, immutable object: a key is copied (and compared) for
     /// every appended row, and a copy of one reference costs one retain where a struct of
-    /// eleven fields costs one per string.
+    /// ten fields costs one per string.
     private final class Storage: Sendable {
         let chargePointID: String
         let connectorID: Int
-        let transactionID: Int?
         let kind: Kind
         let measurand: String?
         let phase: String?
@@ -34,7 +35,6 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         init(
             chargePointID: String,
             connectorID: Int,
-            transactionID: Int?,
             kind: Kind,
             measurand: String?,
             phase: String?,
@@ -46,7 +46,6 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         ) {
             self.chargePointID = chargePointID
             self.connectorID = connectorID
-            self.transactionID = transactionID
             self.kind = kind
             self.measurand = measurand
             self.phase = phase
@@ -58,7 +57,6 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
             var hasher = Hasher()
             hasher.combine(chargePointID)
             hasher.combine(connectorID)
-            hasher.combine(transactionID)
             hasher.combine(kind)
             hasher.combine(measurand)
             hasher.combine(phase)
@@ -75,7 +73,6 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
 
     public var chargePointID: String { storage.chargePointID }
     public var connectorID: Int { storage.connectorID }
-    public var transactionID: Int? { storage.transactionID }
     public var kind: Kind { storage.kind }
     /// For samples: the measurand, phase, unit, location, context and format as the charger sent them.
     public var measurand: String? { storage.measurand }
@@ -90,7 +87,6 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
     public init(
         chargePointID: String,
         connectorID: Int,
-        transactionID: Int? = nil,
         kind: Kind,
         measurand: String? = nil,
         phase: String? = nil,
@@ -103,7 +99,6 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         storage = Storage(
             chargePointID: chargePointID,
             connectorID: connectorID,
-            transactionID: transactionID,
             kind: kind,
             measurand: measurand,
             phase: phase,
@@ -137,17 +132,18 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         let right = rhs.storage
         if left === right { return true }
         return left.hash == right.hash && left.chargePointID == right.chargePointID
-            && left.connectorID == right.connectorID && left.transactionID == right.transactionID
-            && left.kind == right.kind && left.measurand == right.measurand && left.phase == right.phase
+            && left.connectorID == right.connectorID && left.kind == right.kind && left.measurand == right.measurand
+            && left.phase == right.phase
             && left.unit == right.unit && left.location == right.location && left.context == right.context
             && left.format == right.format && left.eventType == right.eventType
     }
 
     public static func < (lhs: SeriesKey, rhs: SeriesKey) -> Bool {
-        (lhs.chargePointID, lhs.connectorID, lhs.transactionID ?? -1, lhs.kind.rawValue)
-            < (rhs.chargePointID, rhs.connectorID, rhs.transactionID ?? -1, rhs.kind.rawValue)
-            || ((lhs.chargePointID, lhs.connectorID, lhs.transactionID ?? -1, lhs.kind.rawValue)
-                == (rhs.chargePointID, rhs.connectorID, rhs.transactionID ?? -1, rhs.kind.rawValue)
+        (lhs.chargePointID, lhs.connectorID, lhs.kind.rawValue) < (
+            rhs.chargePointID, rhs.connectorID, rhs.kind.rawValue
+        )
+            || ((lhs.chargePointID, lhs.connectorID, lhs.kind.rawValue)
+                == (rhs.chargePointID, rhs.connectorID, rhs.kind.rawValue)
                 && lhs.attributes.lexicographicallyPrecedes(rhs.attributes))
     }
 
@@ -155,15 +151,11 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
         [measurand, phase, unit, location, context, format, eventType].map { $0 ?? "" }
     }
 
+    /// The key as series definitions of the current format hold it (log and dictionary
+    /// records of type ``WALFormat/recordType``).
     func write(to writer: inout ByteWriter) {
         writer.writeString(chargePointID)
         writer.writeSignedVarint(Int64(connectorID))
-        if let transactionID {
-            writer.write(UInt8(1))
-            writer.writeSignedVarint(Int64(transactionID))
-        } else {
-            writer.write(UInt8(0))
-        }
         writer.write(kind.rawValue)
         for attribute in [measurand, phase, unit, location, context, format, eventType] {
             writer.writeOptionalString(attribute)
@@ -171,16 +163,29 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
     }
 
     static func read(from reader: inout ByteReader) throws -> SeriesKey? {
+        try read(from: &reader, legacy: false)?.key
+    }
+
+    /// A key as records of ``WALFormat/legacyRecordType`` hold it, with the transaction that
+    /// was part of series keys then.
+    static func readLegacy(from reader: inout ByteReader) throws -> (key: SeriesKey, transactionID: Int?)? {
+        try read(from: &reader, legacy: true)
+    }
+
+    private static func read(
+        from reader: inout ByteReader,
+        legacy: Bool
+    ) throws -> (key: SeriesKey, transactionID: Int?)? {
         let chargePointID = try reader.readString()
         let connectorID = Int(try reader.readSignedVarint())
-        let transactionID: Int? = try reader.readByte() == 1 ? Int(try reader.readSignedVarint()) : nil
+        var transactionID: Int?
+        if legacy, try reader.readByte() == 1 { transactionID = Int(try reader.readSignedVarint()) }
         guard let kind = Kind(rawValue: try reader.readByte()) else { return nil }
         var attributes: [String?] = []
         for _ in 0..<7 { attributes.append(try reader.readOptionalString()) }
-        return SeriesKey(
+        let key = SeriesKey(
             chargePointID: chargePointID,
             connectorID: connectorID,
-            transactionID: transactionID,
             kind: kind,
             measurand: attributes[0],
             phase: attributes[1],
@@ -190,5 +195,6 @@ public struct SeriesKey: Sendable, Hashable, Comparable {
             format: attributes[5],
             eventType: attributes[6]
         )
+        return (key, transactionID)
     }
 }

@@ -1,16 +1,68 @@
 /// A row as the store keeps it: the series by its dictionary id. Producers that already know
 /// the id (``TimeSeriesStore/seriesID(of:)``) append such rows directly
 /// (``AppendBatch/resolved(_:)``).
+///
+/// A row is identified by (series, timestamp, transaction): a later row with all three equal
+/// replaces the earlier one (retried messages and replays are idempotent), while rows of two
+/// sessions at the same millisecond in the same series (one session's stop and the next one's
+/// start) are both kept, as they were when the transaction was part of the series.
 public struct StoredRow: Sendable, Hashable {
     public var seriesID: UInt32
     /// Milliseconds since 1970-01-01T00:00:00Z.
     public var timestamp: Int64
     public var value: EventValue
+    /// The charging session the row belongs to, if any.
+    public var transactionID: Int?
 
-    public init(seriesID: UInt32, timestamp: Int64, value: EventValue) {
+    public init(seriesID: UInt32, timestamp: Int64, value: EventValue, transactionID: Int? = nil) {
         self.seriesID = seriesID
         self.timestamp = timestamp
         self.value = value
+        self.transactionID = transactionID
+    }
+}
+
+/// Transactions as stored: a varint code, the zigzag of the id plus one, where 0 is followed
+/// by a byte telling none (0) from the one id whose code wraps to 0, `Int.min` (1); and the
+/// order rows of equal series and timestamp take (none first, then by id).
+enum TransactionCode {
+    static func write(_ transactionID: Int?, to writer: inout ByteWriter) {
+        let code = encode(transactionID)
+        writer.writeVarint(code)
+        if code == 0 { writer.write(UInt8(transactionID == nil ? 0 : 1)) }
+    }
+
+    static func read(from reader: inout ByteReader) throws -> Int? {
+        let code = try reader.readVarint()
+        guard code == 0 else { return decode(code) }
+        switch try reader.readByte() {
+        case 0: return nil
+        case 1: return Int.min
+        default: throw ByteReader.Truncated()
+        }
+    }
+
+    @inline(__always)
+    private static func encode(_ transactionID: Int?) -> UInt64 {
+        guard let transactionID else { return 0 }
+        let value = Int64(transactionID)
+        return UInt64(bitPattern: (value << 1) ^ (value >> 63)) &+ 1
+    }
+
+    @inline(__always)
+    private static func decode(_ code: UInt64) -> Int {
+        let zigzag = code &- 1
+        return Int(Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1))
+    }
+
+    /// Whether `lhs` sorts before `rhs`.
+    @inline(__always)
+    static func precedes(_ lhs: Int?, _ rhs: Int?) -> Bool {
+        switch (lhs, rhs) {
+        case (nil, .some): return true
+        case (.some(let left), .some(let right)): return left < right
+        default: return false
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-/// One block of a segment: a few thousand rows sorted by (series, timestamp), stored as
+/// One block of a segment: a few thousand rows sorted by (series, timestamp, transaction), stored as
 /// separately compressed columns so that a reader decodes only what it needs.
 ///
 /// Columns, each encoded then LZ4-compressed:
@@ -8,9 +8,14 @@
 /// - numbers: scaled integers (the smallest power of ten that makes every value in the
 ///   block an exact integer, up to 10^9) as zigzag varint deltas; otherwise the XOR of each
 ///   value's bits with the previous one's;
-/// - texts: the text bytes of the rows that have text, in row order.
+/// - texts: the text bytes of the rows that have text, in row order;
+/// - transactions (format version 2 on): runs of (transaction as ``TransactionCode`` writes
+///   it, count), since a
+///   session's rows follow each other.
 enum BlockCodec {
-    static let columnCount = 5
+    static let columnCount = 6
+    /// Blocks of segment format version 1 lack the transaction column.
+    static let legacyColumnCount = 5
 
     struct Columns {
         var seriesIDs: [UInt32] = []
@@ -18,6 +23,12 @@ enum BlockCodec {
         var kinds: [UInt8] = []
         var numbers: [Double] = []
         var texts: [[UInt8]?] = []
+        /// Empty when not selected (or a legacy block).
+        var transactions: [Int?] = []
+
+        /// The transaction of row `row` (`nil` when the column was not decoded).
+        @inline(__always)
+        func transaction(_ row: Int) -> Int? { transactions.isEmpty ? nil : transactions[row] }
     }
 
     /// Which columns a read needs.
@@ -26,7 +37,8 @@ enum BlockCodec {
         static let kinds = Selection(rawValue: 1)
         static let numbers = Selection(rawValue: 2)
         static let texts = Selection(rawValue: 4)
-        static let all: Selection = [.kinds, .numbers, .texts]
+        static let transactions = Selection(rawValue: 8)
+        static let all: Selection = [.kinds, .numbers, .texts, .transactions]
     }
 
     static func encode(_ rows: ArraySlice<StoredRow>) -> [UInt8] {
@@ -81,10 +93,31 @@ enum BlockCodec {
             kinds.writeVarint(run.count)
         }
 
+        var transactions = ByteWriter(capacity: 16)
+        var transactionRun: (transaction: Int?, count: UInt64)? = nil
+        for row in rows {
+            if let run = transactionRun, run.transaction == row.transactionID {
+                transactionRun = (run.transaction, run.count + 1)
+            } else {
+                if let run = transactionRun {
+                    TransactionCode.write(run.transaction, to: &transactions)
+                    transactions.writeVarint(run.count)
+                }
+                transactionRun = (row.transactionID, 1)
+            }
+        }
+        if let run = transactionRun {
+            TransactionCode.write(run.transaction, to: &transactions)
+            transactions.writeVarint(run.count)
+        }
+
         var block = ByteWriter(capacity: rows.count * 4)
         block.writeVarint(UInt64(rows.count))
         let runs = seriesRuns(rows.map(\.seriesID))
-        for column in [series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers, runs: runs), texts.bytes] {
+        let columns = [
+            series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers, runs: runs), texts.bytes, transactions.bytes,
+        ]
+        for column in columns {
             let compressed = LZ4.compress(column)
             block.writeVarint(UInt64(column.count))
             block.writeVarint(UInt64(compressed.count))
@@ -242,13 +275,18 @@ enum BlockCodec {
     }
 
     /// Decodes the series and timestamp columns always, the others as `selection` asks.
-    static func decode(_ block: UnsafeRawBufferPointer, selection: Selection) throws -> Columns {
+    /// - Parameter version: The segment's format version.
+    static func decode(
+        _ block: UnsafeRawBufferPointer,
+        selection: Selection,
+        version: UInt32 = Segment.formatVersion
+    ) throws -> Columns {
         var reader = ByteReader(block)
         let count = Int(try reader.readVarint())
         guard count <= block.count * 64 else { throw ByteReader.Truncated() }
         var columns = Columns()
         var raw: [(size: Int, compressed: UnsafeRawBufferPointer)] = []
-        for _ in 0..<columnCount {
+        for _ in 0..<(version >= 2 ? columnCount : legacyColumnCount) {
             let size = Int(try reader.readVarint())
             let compressedSize = Int(try reader.readVarint())
             guard compressedSize <= reader.remaining else { throw ByteReader.Truncated() }
@@ -289,7 +327,7 @@ enum BlockCodec {
             }
         }
         guard columns.seriesIDs.count == count else { throw ByteReader.Truncated() }
-        if !selection.isEmpty {
+        if !selection.subtracting(.transactions).isEmpty {
             let kinds = try column(2)
             try kinds.withUnsafeBytes { bytes throws in
                 var reader = ByteReader(bytes)
@@ -321,6 +359,20 @@ enum BlockCodec {
                     }
                 }
             }
+        }
+        if selection.contains(.transactions), version >= 2 {
+            let transactions = try column(5)
+            try transactions.withUnsafeBytes { bytes throws in
+                var reader = ByteReader(bytes)
+                columns.transactions.reserveCapacity(count)
+                while !reader.isAtEnd {
+                    let transaction = try TransactionCode.read(from: &reader)
+                    let run = Int(try reader.readVarint())
+                    guard columns.transactions.count + run <= count else { throw ByteReader.Truncated() }
+                    columns.transactions.append(contentsOf: repeatElement(transaction, count: run))
+                }
+            }
+            guard columns.transactions.count == count else { throw ByteReader.Truncated() }
         }
         return columns
     }

@@ -16,6 +16,19 @@ struct BlockInfo: Sendable {
     var maxTimestamp: Int64
     /// The distinct series ids of the block, ascending.
     var seriesIDs: [UInt32]
+    /// The distinct transactions of the block's rows, ascending (rows without one not
+    /// counted): a query by transaction skips blocks without it from the footer alone.
+    var transactionIDs: [Int]
+
+    func holds(transaction: Int) -> Bool {
+        var low = 0
+        var high = transactionIDs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if transactionIDs[middle] < transaction { low = middle + 1 } else { high = middle }
+        }
+        return low < transactionIDs.count && transactionIDs[low] == transaction
+    }
 }
 
 /// An immutable segment file: blocks of columnar rows and a footer index.
@@ -23,16 +36,23 @@ struct BlockInfo: Sendable {
 /// Layout: `OTSG` + format version (u32), the blocks, the footer (block index), then the
 /// footer's length and CRC32C (u32 each) and `OTSE`. Each block's CRC32C is in the index.
 ///
+/// Format version 2 adds a transaction column to each block and each block's distinct
+/// transactions to its footer entry; version 1 (series keys with their transaction) is read
+/// only to convert a directory (``LegacyConversion``).
+///
 /// Its file's descriptor is in the store's ``SegmentFiles``, which may close it between
 /// reads and open it again.
 final class Segment: Sendable {
     static let headerMagic: [UInt8] = Array("OTSG".utf8)
     static let trailerMagic: [UInt8] = Array("OTSE".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
+    static let legacyFormatVersion: UInt32 = 1
     static let fileExtension = "seg"
 
     let path: String
-    /// Larger is newer: on duplicate (series, timestamp) rows, the newer segment wins.
+    /// ``formatVersion``, or ``legacyFormatVersion`` for a segment opened to be converted.
+    let version: UInt32
+    /// Larger is newer: on duplicate (series, timestamp, transaction) rows, the newer segment wins.
     let sequence: UInt64
     let blocks: [BlockInfo]
     let minTimestamp: Int64
@@ -50,7 +70,7 @@ final class Segment: Sendable {
         var description: String { "segment \(path) is corrupt: \(reason)" }
     }
 
-    /// Builds the bytes of a segment from blocks of rows sorted by (series, timestamp):
+    /// Builds the bytes of a segment from blocks of rows sorted by (series, timestamp, transaction):
     /// `nextBlock` fills the buffer it is given with at most `limit` rows, and returns false
     /// when no rows are left.
     static func build(
@@ -70,10 +90,16 @@ final class Segment: Sendable {
             var minimum = Int64.max
             var maximum = Int64.min
             var series: [UInt32] = []
+            var transactions = Set<Int>()
+            var lastTransaction: Int?
             for row in slice {
                 minimum = min(minimum, row.timestamp)
                 maximum = max(maximum, row.timestamp)
                 if series.last != row.seriesID { series.append(row.seriesID) }
+                if let transaction = row.transactionID, transaction != lastTransaction {
+                    transactions.insert(transaction)
+                    lastTransaction = transaction
+                }
             }
             infos.append(
                 BlockInfo(
@@ -83,7 +109,8 @@ final class Segment: Sendable {
                     rowCount: slice.count,
                     minTimestamp: minimum,
                     maxTimestamp: maximum,
-                    seriesIDs: Array(Set(series)).sorted()
+                    seriesIDs: Array(Set(series)).sorted(),
+                    transactionIDs: transactions.sorted()
                 )
             )
             file.bytes.append(contentsOf: block)
@@ -103,6 +130,17 @@ final class Segment: Sendable {
                 footer.writeVarint(UInt64(id - previous))
                 previous = id
             }
+            footer.writeVarint(UInt64(info.transactionIDs.count))
+            var previousTransaction: Int64 = 0
+            for (index, transaction) in info.transactionIDs.enumerated() {
+                // The first as a signed number, then ascending gaps.
+                if index == 0 {
+                    footer.writeSignedVarint(Int64(transaction))
+                } else {
+                    footer.writeVarint(UInt64(bitPattern: Int64(transaction) &- previousTransaction))
+                }
+                previousTransaction = Int64(transaction)
+            }
         }
         file.bytes.append(contentsOf: footer.bytes)
         file.write(UInt32(footer.bytes.count))
@@ -112,9 +150,11 @@ final class Segment: Sendable {
     }
 
     /// Opens a segment file and reads its footer.
-    /// - Throws: ``Corrupt`` when the header, footer or trailer do not check out, or
-    ///   ``TimeSeriesError`` when the file cannot be read.
-    init(path: String, sequence: UInt64, files: SegmentFiles) throws {
+    /// - Parameter legacy: Whether a segment of ``legacyFormatVersion`` is accepted (to be
+    ///   converted).
+    /// - Throws: ``Corrupt`` when the header, footer or trailer do not check out,
+    ///   ``TimeSeriesError`` when the file cannot be read or is of a newer format version.
+    init(path: String, sequence: UInt64, files: SegmentFiles, legacy: Bool = false) throws {
         self.path = path
         self.sequence = sequence
         self.files = files
@@ -126,9 +166,16 @@ final class Segment: Sendable {
             let header = try FileIO.read(descriptor, offset: 0, count: 8, path: path)
             guard Array(header[0..<4]) == Self.headerMagic else { throw Corrupt(path: path, reason: "bad header") }
             let version = header[4..<8].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-            guard version == Self.formatVersion else {
+            guard version <= Self.formatVersion else {
+                throw TimeSeriesError(
+                    message: "segment \(path) has format version \(version), written by a newer version of the "
+                        + "server: this build reads versions up to \(Self.formatVersion)"
+                )
+            }
+            guard version == Self.formatVersion || (legacy && version == Self.legacyFormatVersion) else {
                 throw Corrupt(path: path, reason: "format version \(version), this build reads \(Self.formatVersion)")
             }
+            self.version = version
             let trailer = try FileIO.read(descriptor, offset: size - 12, count: 12, path: path)
             guard Array(trailer[8..<12]) == Self.trailerMagic else { throw Corrupt(path: path, reason: "bad trailer") }
             let (footerLength, footerChecksum) = trailer.withUnsafeBytes {
@@ -145,7 +192,7 @@ final class Segment: Sendable {
             let blocks: [BlockInfo]
             do {
                 blocks = try footer.withUnsafeBytes { bytes throws in
-                    try Self.parseFooter(bytes, dataEnd: size - 12 - footerLength)
+                    try Self.parseFooter(bytes, dataEnd: size - 12 - footerLength, version: version)
                 }
             } catch {
                 throw Corrupt(path: path, reason: "undecodable footer")
@@ -164,7 +211,8 @@ final class Segment: Sendable {
 
     private static func parseFooter(
         _ bytes: UnsafeRawBufferPointer,
-        dataEnd: Int
+        dataEnd: Int,
+        version: UInt32
     ) throws
         -> [BlockInfo]
     {
@@ -187,6 +235,20 @@ final class Segment: Sendable {
                 previous &+= UInt32(truncatingIfNeeded: try reader.readVarint())
                 series.append(previous)
             }
+            var transactions: [Int] = []
+            if version >= 2 {
+                let transactionCount = try reader.readVarint()
+                guard transactionCount <= UInt64(rowCount) else { throw ByteReader.Truncated() }
+                var transaction: Int64 = 0
+                for index in 0..<transactionCount {
+                    if index == 0 {
+                        transaction = try reader.readSignedVarint()
+                    } else {
+                        transaction &+= Int64(bitPattern: try reader.readVarint())
+                    }
+                    transactions.append(Int(transaction))
+                }
+            }
             blocks.append(
                 BlockInfo(
                     offset: offset,
@@ -195,7 +257,8 @@ final class Segment: Sendable {
                     rowCount: rowCount,
                     minTimestamp: minimum,
                     maxTimestamp: maximum,
-                    seriesIDs: series
+                    seriesIDs: series,
+                    transactionIDs: transactions
                 )
             )
         }
@@ -214,14 +277,14 @@ final class Segment: Sendable {
         }
         do {
             return try bytes.withUnsafeBytes { buffer throws in
-                try BlockCodec.decode(buffer, selection: selection)
+                try BlockCodec.decode(buffer, selection: selection, version: version)
             }
         } catch {
             throw Corrupt(path: path, reason: "block \(index) does not decode")
         }
     }
 
-    /// Every row of the segment (for compaction), in (series, timestamp) order.
+    /// Every row of the segment (for compaction), in (series, timestamp, transaction) order.
     func allRows() throws -> [StoredRow] {
         var rows: [StoredRow] = []
         rows.reserveCapacity(rowCount)
@@ -232,7 +295,8 @@ final class Segment: Sendable {
                     StoredRow(
                         seriesID: columns.seriesIDs[row],
                         timestamp: columns.timestamps[row],
-                        value: try Self.value(columns, row)
+                        value: try Self.value(columns, row),
+                        transactionID: columns.transaction(row)
                     )
                 )
             }

@@ -3,6 +3,8 @@ public struct EventQuery: Sendable, Hashable {
     /// Charge points to read (`nil`: all).
     public var chargePointIDs: Set<String>?
     public var connectorID: Int?
+    /// Rows of this charging session only: a row-level filter (a series spans sessions), and
+    /// blocks whose footer does not list the session are not read.
     public var transactionID: Int?
     /// Kinds of series (`nil`: all).
     public var kinds: Set<SeriesKey.Kind>?
@@ -50,7 +52,6 @@ public struct EventQuery: Sendable, Hashable {
     func matches(_ key: SeriesKey) -> Bool {
         if let chargePointIDs, !chargePointIDs.contains(key.chargePointID) { return false }
         if let connectorID, key.connectorID != connectorID { return false }
-        if let transactionID, key.transactionID != transactionID { return false }
         if let kinds, !kinds.contains(key.kind) { return false }
         if let measurands {
             guard key.kind == .sample, measurands.contains(key.measurand ?? "Energy.Active.Import.Register") else {
@@ -68,24 +69,53 @@ public struct EventQuery: Sendable, Hashable {
     }
 }
 
-/// Where a page of rows ended: resume after this (timestamp, series) in the page's order.
+/// Where a page of rows ended: resume after this (timestamp, series, transaction) in the
+/// page's order (rows without a transaction first among equal timestamp and series).
 public struct EventCursor: Sendable, Hashable, CustomStringConvertible {
     public var timestamp: Int64
     public var seriesID: UInt32
+    public var transactionID: Int?
 
-    /// The cursor as an opaque token for APIs (`timestamp.series`).
-    public var description: String { "\(timestamp).\(seriesID)" }
+    /// The cursor as an opaque token for APIs: `timestamp.series` for a row without a
+    /// transaction (as tokens were before rows had one), `timestamp.series.transaction` otherwise.
+    public var description: String {
+        transactionID.map { "\(timestamp).\(seriesID).\($0)" } ?? "\(timestamp).\(seriesID)"
+    }
 
-    public init(timestamp: Int64, seriesID: UInt32) {
+    public init(timestamp: Int64, seriesID: UInt32, transactionID: Int? = nil) {
         self.timestamp = timestamp
         self.seriesID = seriesID
+        self.transactionID = transactionID
     }
 
     /// Parses a token made by ``description``.
     public init?(_ token: String) {
-        let parts = token.split(separator: ".")
-        guard parts.count == 2, let timestamp = Int64(parts[0]), let seriesID = UInt32(parts[1]) else { return nil }
-        self.init(timestamp: timestamp, seriesID: seriesID)
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3, let timestamp = Int64(parts[0]), let seriesID = UInt32(parts[1])
+        else { return nil }
+        var transactionID: Int?
+        if parts.count == 3 {
+            guard let transaction = Int(parts[2]) else { return nil }
+            transactionID = transaction
+        }
+        self.init(timestamp: timestamp, seriesID: seriesID, transactionID: transactionID)
+    }
+
+    /// Whether a row at (`timestamp`, `seriesID`, `transactionID`) comes after the cursor in
+    /// ascending order.
+    func precedes(_ timestamp: Int64, _ seriesID: UInt32, _ transactionID: Int?) -> Bool {
+        if (self.timestamp, self.seriesID) != (timestamp, seriesID) {
+            return (self.timestamp, self.seriesID) < (timestamp, seriesID)
+        }
+        return TransactionCode.precedes(self.transactionID, transactionID)
+    }
+
+    /// Whether a row comes before the cursor in ascending order (after it, newest first).
+    func follows(_ timestamp: Int64, _ seriesID: UInt32, _ transactionID: Int?) -> Bool {
+        if (self.timestamp, self.seriesID) != (timestamp, seriesID) {
+            return (self.timestamp, self.seriesID) > (timestamp, seriesID)
+        }
+        return TransactionCode.precedes(transactionID, self.transactionID)
     }
 }
 

@@ -1,5 +1,6 @@
 /// The order in which a memtable's rows become segments: by UTC day (the day a row is filed
-/// under, see ``TimestampWindow``), then series, then time, the newest of equal rows kept.
+/// under, see ``TimestampWindow``), then series, then time, then transaction, the newest of
+/// equal rows kept.
 extension TimeSeriesStore {
     static let millisecondsPerDay: Int64 = 86_400_000
 
@@ -84,8 +85,9 @@ extension TimeSeriesStore {
         return (result, outsideWindow)
     }
 
-    /// One day's rows of a memtable in (series, timestamp) order, read from its chunks through
-    /// the sorted entries; of rows with the same series and timestamp only the last is kept.
+    /// One day's rows of a memtable in (series, timestamp, transaction) order, read from its
+    /// chunks through the sorted entries; of rows with the same series, timestamp and
+    /// transaction only the last is kept.
     struct DayRows {
         let chunks: [[StoredRow]]
         let entries: [FlushEntry]
@@ -102,24 +104,49 @@ extension TimeSeriesStore {
         /// At most this many rows are left.
         var estimatedCount: Int { range.upperBound - position }
 
-        /// Replaces `block`'s contents with the next rows, at most `limit` of them; false when
-        /// none are left. A row equal in series and time to the block's last replaces it even
-        /// when the block is full, so no such pair spans two blocks.
+        /// Replaces `block`'s contents with the next rows, at most `limit` of them (more only
+        /// to finish a group of rows of one series and timestamp, which never spans two
+        /// blocks); false when none are left.
         mutating func nextBlock(_ block: inout [StoredRow], limit: Int) -> Bool {
             block.removeAll(keepingCapacity: true)
-            while position < range.upperBound {
+            while position < range.upperBound, block.count < limit {
                 let entry = entries[position]
-                let row = chunks[entry.chunk][entry.index]
-                if let last = block.last, last.seriesID == row.seriesID, last.timestamp == row.timestamp {
+                var groupEnd = position + 1
+                while groupEnd < range.upperBound, entries[groupEnd].daySeries == entry.daySeries,
+                    entries[groupEnd].timestamp == entry.timestamp
+                {
+                    groupEnd += 1
+                }
+                if groupEnd == position + 1 {
+                    block.append(chunks[entry.chunk][entry.index])
+                } else {
+                    appendGroup(position..<groupEnd, to: &block)
+                }
+                position = groupEnd
+            }
+            return !block.isEmpty
+        }
+
+        /// Rows of one series and timestamp (in arrival order): the last of each transaction,
+        /// ordered by transaction.
+        private func appendGroup(_ group: Range<Int>, to block: inout [StoredRow]) {
+            var rows = group.map { chunks[entries[$0].chunk][entries[$0].index] }
+            // Stable by arrival within a transaction: the last of equal ones is the newest.
+            rows = rows.enumerated().sorted { lhs, rhs in
+                if lhs.element.transactionID != rhs.element.transactionID {
+                    return TransactionCode.precedes(lhs.element.transactionID, rhs.element.transactionID)
+                }
+                return lhs.offset < rhs.offset
+            }.map(\.element)
+            for row in rows {
+                if let last = block.last, last.seriesID == row.seriesID, last.timestamp == row.timestamp,
+                    last.transactionID == row.transactionID
+                {
                     block[block.count - 1] = row
-                } else if block.count == limit {
-                    break
                 } else {
                     block.append(row)
                 }
-                position += 1
             }
-            return !block.isEmpty
         }
     }
 

@@ -32,40 +32,33 @@ final class SeriesIdentityCache: @unchecked Sendable {
         var refused: [Int: SeriesLimitExceeded] = [:]
     }
 
-    /// The limit on series identities per charge point, and what the store holds of them.
+    /// The limit on series per charge point, and the series the store holds of each.
     struct SeriesLimit {
         var maximum: Int
-        var identities: Set<SeriesKey>
-        var counts: [String: Int]
+        var seriesByChargePoint: [String: [UInt32]]
     }
 
-    /// Identities that batches resolved so far add, while a batch may still be left out.
-    private struct PendingIdentities {
-        var identities: Set<SeriesKey> = []
+    /// Series that batches resolved so far add per charge point, while a batch may still be
+    /// left out.
+    private struct PendingSeries {
         var counts: [String: Int] = [:]
         /// Those the batch being resolved added (taken back if it is left out).
-        var ofBatch: [SeriesKey] = []
+        var ofBatch: [String] = []
 
-        /// Admits `series`, or tells the refusal when it is a new identity past the limit.
+        /// Admits the new series `series`, or tells the refusal when it is one too many.
         mutating func admit(_ series: SeriesKey, _ limit: SeriesLimit) -> SeriesLimitExceeded? {
-            let identity = series.withoutTransaction
-            guard !limit.identities.contains(identity), !identities.contains(identity) else { return nil }
             let chargePoint = series.chargePointID
-            let count = (limit.counts[chargePoint] ?? 0) + (counts[chargePoint] ?? 0)
+            let count = (limit.seriesByChargePoint[chargePoint]?.count ?? 0) + (counts[chargePoint] ?? 0)
             guard count < limit.maximum else {
                 return SeriesLimitExceeded(chargePointID: chargePoint, limit: limit.maximum, series: series)
             }
-            identities.insert(identity)
             counts[chargePoint, default: 0] += 1
-            ofBatch.append(identity)
+            ofBatch.append(chargePoint)
             return nil
         }
 
         mutating func takeBackBatch() {
-            for identity in ofBatch {
-                identities.remove(identity)
-                counts[identity.chargePointID, default: 1] -= 1
-            }
+            for chargePoint in ofBatch { counts[chargePoint, default: 1] -= 1 }
             ofBatch.removeAll(keepingCapacity: true)
         }
     }
@@ -74,8 +67,8 @@ final class SeriesIdentityCache: @unchecked Sendable {
     /// their series (from the cache, `known`, or a new one), resolved rows are checked
     /// against the ids the store gave out.
     ///
-    /// With a `limit`, a keyed batch with a series whose identity would be one too many for
-    /// its charge point is left out whole (all or nothing per batch): only new series are
+    /// With a `limit`, a keyed batch with a new series that would be one too many for its
+    /// charge point is left out whole (all or nothing per batch): only new series are
     /// checked, a look-up each.
     ///
     /// The cache may then hold ids of series these batches define: if they are not committed,
@@ -89,7 +82,7 @@ final class SeriesIdentityCache: @unchecked Sendable {
     ) -> Resolution {
         var resolution = Resolution()
         var assigned: [SeriesKey: UInt32] = [:]
-        var pending = PendingIdentities()
+        var pending = PendingSeries()
         var nextID = knownCount
         let slotMask = identities.count - 1
         identities.withUnsafeMutableBufferPointer { identities in
@@ -149,7 +142,12 @@ final class SeriesIdentityCache: @unchecked Sendable {
                                 }
                             }
                             rows.append(
-                                StoredRow(seriesID: id, timestamp: batch[index].timestamp, value: batch[index].value)
+                                StoredRow(
+                                    seriesID: id,
+                                    timestamp: batch[index].timestamp,
+                                    value: batch[index].value,
+                                    transactionID: batch[index].transactionID
+                                )
                             )
                         }
                         return nil
@@ -158,7 +156,7 @@ final class SeriesIdentityCache: @unchecked Sendable {
                         pending.ofBatch.removeAll(keepingCapacity: true)
                         continue
                     }
-                    // Left out whole: its rows, the ids it gave new series and its identities.
+                    // Left out whole: its rows, the ids it gave new series and their count.
                     resolution.refused[batchIndex] = refusal
                     // The pair of each: a later row of the batch may have moved it on.
                     for slot in slotsOfNewSeries {

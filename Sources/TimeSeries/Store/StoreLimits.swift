@@ -1,5 +1,4 @@
-/// A batch the store refused because its rows would give a charge point more series
-/// identities than ``TimeSeriesOptions/maximumSeriesPerChargePoint`` allows. Nothing of the
+/// A batch the store refused because its rows would give a charge point more series than ``TimeSeriesOptions/maximumSeriesPerChargePoint`` allows. Nothing of the
 /// batch is stored; the other batches of the same append are.
 public struct SeriesLimitExceeded: Error, Sendable, Hashable, CustomStringConvertible {
     /// The charge point whose limit the batch would pass.
@@ -47,26 +46,5 @@ public struct TimestampWindow: Sendable, Hashable {
         )
         let last = floorDivide(now + Int64(futureHours) * 3_600_000, TimeSeriesStore.millisecondsPerDay)
         return first...max(first, last)
-    }
-}
-
-extension SeriesKey {
-    /// The series' identity as ``TimeSeriesOptions/maximumSeriesPerChargePoint`` counts it:
-    /// the key without its transaction (every charging session has fresh series, which must
-    /// not count again). The key itself when it names no transaction.
-    var withoutTransaction: SeriesKey {
-        guard transactionID != nil else { return self }
-        return SeriesKey(
-            chargePointID: chargePointID,
-            connectorID: connectorID,
-            kind: kind,
-            measurand: measurand,
-            phase: phase,
-            unit: unit,
-            location: location,
-            context: context,
-            format: format,
-            eventType: eventType
-        )
     }
 }

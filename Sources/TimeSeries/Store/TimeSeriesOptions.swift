@@ -79,6 +79,9 @@ public struct RecoveryReport: Sendable {
     public var truncatedTails: [String] = []
     /// Segments that failed their checks and are kept out of queries.
     public var corruptSegments: [String] = []
+    /// When the directory was of format version 1 (series keys with their transaction) and
+    /// was converted on open: its series before (one per key and transaction) and after.
+    public var convertedSeries: (before: Int, after: Int)?
 }
 
 /// Counters for tests and benchmarks.

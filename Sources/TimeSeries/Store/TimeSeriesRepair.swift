@@ -50,7 +50,8 @@ public struct TimeSeriesRepairReport: Sendable, CustomStringConvertible {
 /// definitions were lost with the damage, and a segment file that does not open (or whose
 /// series are no longer defined) is moved aside whole. The store must not be open anywhere
 /// while this runs: a process holding the directory's ``DataDirectoryLock`` (a running
-/// server) makes it fail with ``DataDirectoryInUse``.
+/// server) makes it fail with ``DataDirectoryInUse``. A directory of format version 1 is
+/// refused: opening converts it (``LegacyConversion``), and the version that wrote it repairs it.
 public enum TimeSeriesRepair {
     /// - Throws: ``TimeSeriesError`` when a file cannot be read or written, ``DataDirectoryInUse``
     ///   when a server uses the directory.
@@ -61,6 +62,12 @@ public enum TimeSeriesRepair {
         // Refused while a server (or another repair or restore) uses the directory.
         let lock = try DataDirectoryLock(directory: directory)
         defer { lock.release() }
+        guard try LegacyConversion.layout(of: directory) == .current else {
+            throw TimeSeriesError(
+                message: "\(directory) is of store format version 1 (series keys with their transaction): repair it "
+                    + "with the version of the server that wrote it, then open it with this one to convert it"
+            )
+        }
         var repair = Repairer(directory: directory)
         try repair.dictionary()
         let segments = try repair.openSegments()
@@ -186,7 +193,8 @@ private struct Repairer {
                         StoredRow(
                             seriesID: columns.seriesIDs[row],
                             timestamp: columns.timestamps[row],
-                            value: try Segment.value(columns, row)
+                            value: try Segment.value(columns, row),
+                            transactionID: columns.transaction(row)
                         )
                     )
                 }

@@ -118,8 +118,8 @@ extension TimeSeriesStore {
         var candidates: [CandidateBlock] = []
         var memory: [UInt32: SeriesRows] = [:]
         if !wantedIDs.isEmpty && lower < upper {
-            candidates = candidateBlocks(wanted, from: lower, to: upper, snapshot)
-            memory = memoryRows(wanted, from: lower, to: upper, snapshot)
+            candidates = candidateBlocks(wanted, from: lower, to: upper, transaction: query.transactionID, snapshot)
+            memory = memoryRows(wanted, from: lower, to: upper, transaction: query.transactionID, snapshot)
         }
         // Close open ends on the data that can match, so that windows have a finite size.
         var dataLower = Int64.max
@@ -187,12 +187,19 @@ extension TimeSeriesStore {
                 let end = min(merged.count, limit)
                 let keys = state.snapshot.keys
                 let page = merged[0..<end].map { row in
-                    EventRow(series: keys[Int(row.series)], timestamp: row.timestamp, value: row.value)
+                    EventRow(
+                        series: keys[Int(row.series)],
+                        timestamp: row.timestamp,
+                        value: row.value,
+                        transactionID: row.transaction
+                    )
                 }
                 let next = end < merged.count ? merged[end - 1] : nil
                 return EventPage(
                     rows: page,
-                    nextCursor: next.map { EventCursor(timestamp: $0.timestamp, seriesID: $0.series) }
+                    nextCursor: next.map {
+                        EventCursor(timestamp: $0.timestamp, seriesID: $0.series, transactionID: $0.transaction)
+                    }
                 )
             }
             window = window > fullSpan / 4 ? fullSpan : window * 4
@@ -208,13 +215,22 @@ extension TimeSeriesStore {
         from: Int64,
         to: Int64,
         cache: inout BlockCache
-    ) throws -> [(timestamp: Int64, series: UInt32, value: EventValue)] {
+    ) throws -> [(timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)] {
         var collected: [UInt32: SeriesRows] = [:]
-        try forEachSeriesRun(in: candidates, wanted, from: from, to: to, cache: &cache) { segment, columns, run in
+        let transaction = query.transactionID
+        try forEachSeriesRun(in: candidates, wanted, from: from, to: to, transaction: transaction, cache: &cache) {
+            segment,
+            columns,
+            run in
             let series = columns.seriesIDs[run.lowerBound]
             var rows = collected.removeValue(forKey: series) ?? SeriesRows()
             for row in run {
-                rows.append(columns.timestamps[row], try Segment.value(columns, row), rank: segment.sequence)
+                rows.append(
+                    columns.timestamps[row],
+                    try Segment.value(columns, row),
+                    transaction: columns.transaction(row),
+                    rank: segment.sequence
+                )
             }
             collected[series] = rows
         }
@@ -224,28 +240,33 @@ extension TimeSeriesStore {
             guard lower < upper else { continue }
             var merged = collected.removeValue(forKey: series) ?? SeriesRows()
             for index in lower..<upper {
-                merged.append(rows.timestamps[index], rows.values[index], rank: rows.ranks[index])
+                merged.append(
+                    rows.timestamps[index],
+                    rows.values[index],
+                    transaction: rows.transactions[index],
+                    rank: rows.ranks[index]
+                )
             }
             collected[series] = merged
         }
-        var merged: [(timestamp: Int64, series: UInt32, value: EventValue)] = []
+        var merged: [(timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)] = []
         for (series, var rows) in collected {
             rows.normalize()
             for index in rows.timestamps.indices {
-                merged.append((rows.timestamps[index], series, rows.values[index]))
+                merged.append((rows.timestamps[index], series, rows.transactions[index], rows.values[index]))
             }
         }
         if let cursor = query.cursor {
             merged.removeAll { row in
                 query.descending
-                    ? (row.timestamp, row.series) >= (cursor.timestamp, cursor.seriesID)
-                    : (row.timestamp, row.series) <= (cursor.timestamp, cursor.seriesID)
+                    ? !cursor.follows(row.timestamp, row.series, row.transaction)
+                    : !cursor.precedes(row.timestamp, row.series, row.transaction)
             }
         }
         if query.descending {
-            merged.sort { ($0.timestamp, $0.series) > ($1.timestamp, $1.series) }
+            merged.sort { pageOrderPrecedes(($1.0, $1.1, $1.2), ($0.0, $0.1, $0.2)) }
         } else {
-            merged.sort { ($0.timestamp, $0.series) < ($1.timestamp, $1.series) }
+            merged.sort { pageOrderPrecedes(($0.0, $0.1, $0.2), ($1.0, $1.1, $1.2)) }
         }
         return merged
     }
@@ -318,7 +339,7 @@ extension TimeSeriesStore {
         var lower = Int64.max
         var upper = Int64.min
         var series = Set<UInt32>()
-        for candidate in candidateBlocks(wanted, from: from, to: to, snapshot) {
+        for candidate in candidateBlocks(wanted, from: from, to: to, transaction: query.transactionID, snapshot) {
             let block = candidate.info
             lower = min(lower, max(from, block.minTimestamp))
             upper = max(upper, min(to == Int64.min ? to : to - 1, block.maxTimestamp))
@@ -327,7 +348,7 @@ extension TimeSeriesStore {
         for chunk in snapshot.memory {
             for row in chunk
             where Int(row.seriesID) < wanted.count && wanted[Int(row.seriesID)] && row.timestamp >= from
-                && row.timestamp < to
+                && row.timestamp < to && (query.transactionID == nil || row.transactionID == query.transactionID)
             {
                 lower = min(lower, row.timestamp)
                 upper = max(upper, row.timestamp)

@@ -1,40 +1,61 @@
-/// The rows of one series gathered by a read, in timestamp order without duplicates.
+/// The rows of one series gathered by a read, in (timestamp, transaction) order without
+/// duplicates.
 struct SeriesRows {
     var timestamps: [Int64] = []
     var values: [EventValue] = []
+    var transactions: [Int?] = []
     var ranks: [UInt64] = []
     private var ordered = true
 
-    mutating func append(_ timestamp: Int64, _ value: EventValue, rank: UInt64) {
-        if let last = timestamps.last, timestamp <= last { ordered = false }
+    mutating func append(_ timestamp: Int64, _ value: EventValue, transaction: Int?, rank: UInt64) {
+        if let last = timestamps.last,
+            timestamp < last || (timestamp == last && !TransactionCode.precedes(transactions.last!, transaction))
+        {
+            ordered = false
+        }
         timestamps.append(timestamp)
         values.append(value)
+        transactions.append(transaction)
         ranks.append(rank)
     }
 
-    /// Sorts by timestamp and keeps, of rows with the same timestamp, the newest (highest
-    /// rank, then latest appended).
+    /// Sorts by (timestamp, transaction) and keeps, of rows with the same timestamp and
+    /// transaction, the newest (highest rank, then latest appended).
     mutating func normalize() {
         guard !ordered else { return }
-        let order = timestamps.indices.sorted { (timestamps[$0], ranks[$0], $0) < (timestamps[$1], ranks[$1], $1) }
-        var newTimestamps: [Int64] = []
-        var newValues: [EventValue] = []
-        var newRanks: [UInt64] = []
+        let order = timestamps.indices.sorted { lhs, rhs in
+            if timestamps[lhs] != timestamps[rhs] { return timestamps[lhs] < timestamps[rhs] }
+            if transactions[lhs] != transactions[rhs] {
+                return TransactionCode.precedes(transactions[lhs], transactions[rhs])
+            }
+            return (ranks[lhs], lhs) < (ranks[rhs], rhs)
+        }
+        var result = SeriesRows()
         for index in order {
-            if let last = newTimestamps.last, last == timestamps[index] {
-                newValues[newValues.count - 1] = values[index]
-                newRanks[newRanks.count - 1] = ranks[index]
+            if let last = result.timestamps.last, last == timestamps[index],
+                result.transactions.last! == transactions[index]
+            {
+                result.values[result.values.count - 1] = values[index]
+                result.ranks[result.ranks.count - 1] = ranks[index]
             } else {
-                newTimestamps.append(timestamps[index])
-                newValues.append(values[index])
-                newRanks.append(ranks[index])
+                result.append(timestamps[index], values[index], transaction: transactions[index], rank: ranks[index])
             }
         }
-        timestamps = newTimestamps
-        values = newValues
-        ranks = newRanks
-        ordered = true
+        self = result
     }
+}
+
+/// Whether row `lhs` comes before `rhs` in a page's ascending order: by timestamp, series,
+/// then transaction.
+@inline(__always)
+func pageOrderPrecedes(
+    _ lhs: (timestamp: Int64, series: UInt32, transaction: Int?),
+    _ rhs: (timestamp: Int64, series: UInt32, transaction: Int?)
+) -> Bool {
+    if (lhs.timestamp, lhs.series) != (rhs.timestamp, rhs.series) {
+        return (lhs.timestamp, lhs.series) < (rhs.timestamp, rhs.series)
+    }
+    return TransactionCode.precedes(lhs.transaction, rhs.transaction)
 }
 
 extension TimeSeriesStore {
@@ -112,14 +133,17 @@ extension TimeSeriesStore {
         var timestamps: [Int64]
         var numbers: [Double]
         var kinds: [UInt8]
+        /// Empty when the rows have no transaction column (all `nil`).
+        var transactions: [Int?]
         var range: Range<Int>
         var rank: UInt64
         var first: Int64 { timestamps[range.lowerBound] }
         var last: Int64 { timestamps[range.upperBound - 1] }
     }
 
-    /// Chunks in time order without two rows of the same timestamp: as they are when they do
-    /// not overlap (the usual case), otherwise merged, keeping the newest of equal timestamps.
+    /// Chunks in time order without two rows of the same timestamp and transaction: as they are
+    /// when they do not overlap (the usual case), otherwise merged, keeping the newest of equal
+    /// rows.
     static func disjoint(_ chunks: [NumericChunk]) -> [NumericChunk] {
         let ordered = chunks.sorted { ($0.first, $0.rank) < ($1.first, $1.rank) }
         var overlapping = false
@@ -133,7 +157,8 @@ extension TimeSeriesStore {
                 // A newer non-numeric row must still replace an older numeric one.
                 let value: EventValue =
                     ValueCodec.isNumeric(chunk.kinds[index]) ? .number(chunk.numbers[index]) : .text("")
-                rows.append(chunk.timestamps[index], value, rank: chunk.rank)
+                let transaction = chunk.transactions.isEmpty ? nil : chunk.transactions[index]
+                rows.append(chunk.timestamps[index], value, transaction: transaction, rank: chunk.rank)
             }
         }
         rows.normalize()
@@ -151,7 +176,8 @@ extension TimeSeriesStore {
             return EventRow(
                 series: snapshot.keys[Int(series)],
                 timestamp: rows.timestamps[last],
-                value: rows.values[last]
+                value: rows.values[last],
+                transactionID: rows.transactions[last]
             )
         }
     }
@@ -182,6 +208,7 @@ extension TimeSeriesStore {
             timestamps: rows.timestamps,
             numbers: rows.values.map { $0.number ?? 0 },
             kinds: rows.values.map { $0.number == nil ? ValueCodec.kindText : ValueCodec.kindNumber },
+            transactions: rows.transactions,
             range: 0..<rows.timestamps.count,
             rank: rank
         )
@@ -190,12 +217,14 @@ extension TimeSeriesStore {
     /// Per matching series, the numeric rows in the query's time range, as chunks.
     func collectNumeric(_ query: EventQuery, _ snapshot: Snapshot) throws -> [UInt32: [NumericChunk]] {
         var chunks: [UInt32: [NumericChunk]] = [:]
-        let memory = try forEachSeriesRun(query, snapshot, selection: [.kinds, .numbers]) { segment, columns, run in
+        let selection: BlockCodec.Selection = [.kinds, .numbers, .transactions]
+        let memory = try forEachSeriesRun(query, snapshot, selection: selection) { segment, columns, run in
             chunks[columns.seriesIDs[run.lowerBound], default: []].append(
                 NumericChunk(
                     timestamps: columns.timestamps,
                     numbers: columns.numbers,
                     kinds: columns.kinds,
+                    transactions: columns.transactions,
                     range: run,
                     rank: segment.sequence
                 )
@@ -219,10 +248,21 @@ extension TimeSeriesStore {
             let series = columns.seriesIDs[run.lowerBound]
             var rows = collected.removeValue(forKey: series) ?? SeriesRows()
             for row in run {
+                let transaction = columns.transaction(row)
                 if selection.contains(.texts) {
-                    rows.append(columns.timestamps[row], try Segment.value(columns, row), rank: segment.sequence)
+                    rows.append(
+                        columns.timestamps[row],
+                        try Segment.value(columns, row),
+                        transaction: transaction,
+                        rank: segment.sequence
+                    )
                 } else if ValueCodec.isNumeric(columns.kinds[row]) {
-                    rows.append(columns.timestamps[row], .number(columns.numbers[row]), rank: segment.sequence)
+                    rows.append(
+                        columns.timestamps[row],
+                        .number(columns.numbers[row]),
+                        transaction: transaction,
+                        rank: segment.sequence
+                    )
                 }
             }
             collected[series] = rows
@@ -230,16 +270,22 @@ extension TimeSeriesStore {
         for (series, rows) in memory {
             var merged = collected.removeValue(forKey: series) ?? SeriesRows()
             for index in rows.timestamps.indices {
-                merged.append(rows.timestamps[index], rows.values[index], rank: rows.ranks[index])
+                merged.append(
+                    rows.timestamps[index],
+                    rows.values[index],
+                    transaction: rows.transactions[index],
+                    rank: rows.ranks[index]
+                )
             }
             collected[series] = merged
         }
         return collected
     }
 
-    /// Calls `body` with each run of rows of a selected series, inside the time range, of
-    /// every block that can hold some (others are skipped from the footer index alone);
-    /// returns the memtables' rows of the selected series, normalized.
+    /// Calls `body` with each run of rows of a selected series, inside the time range (and of
+    /// the query's transaction, if it names one), of every block that can hold some (others
+    /// are skipped from the footer index alone: its series, times and transactions); returns
+    /// the memtables' rows of the selected series, normalized.
     private func forEachSeriesRun(
         _ query: EventQuery,
         _ snapshot: Snapshot,
@@ -250,10 +296,12 @@ extension TimeSeriesStore {
         guard !wantedIDs.isEmpty else { return [:] }
         let from = query.from ?? Int64.min
         let to = query.to ?? Int64.max
-        let candidates = candidateBlocks(wanted, from: from, to: to, snapshot)
+        let transaction = query.transactionID
+        let selection = transaction == nil ? selection : selection.union(.transactions)
+        let candidates = candidateBlocks(wanted, from: from, to: to, transaction: transaction, snapshot)
         var cache = BlockCache(selection: selection)
-        try forEachSeriesRun(in: candidates, wanted, from: from, to: to, cache: &cache, body)
-        return memoryRows(wanted, from: from, to: to, snapshot)
+        try forEachSeriesRun(in: candidates, wanted, from: from, to: to, transaction: transaction, cache: &cache, body)
+        return memoryRows(wanted, from: from, to: to, transaction: transaction, snapshot)
     }
 
     /// A block that may hold rows of the wanted series in a time range, by its footer entry.
@@ -263,9 +311,16 @@ extension TimeSeriesStore {
         var info: BlockInfo { segment.blocks[index] }
     }
 
-    /// The blocks that can hold rows of `wanted` in `from..<to`, in segment order; every other
-    /// block is skipped from the footer index alone (and counted as skipped).
-    func candidateBlocks(_ wanted: [Bool], from: Int64, to: Int64, _ snapshot: Snapshot) -> [CandidateBlock] {
+    /// The blocks that can hold rows of `wanted` in `from..<to` (of `transaction`, if given),
+    /// in segment order; every other block is skipped from the footer index alone (and
+    /// counted as skipped).
+    func candidateBlocks(
+        _ wanted: [Bool],
+        from: Int64,
+        to: Int64,
+        transaction: Int?,
+        _ snapshot: Snapshot
+    ) -> [CandidateBlock] {
         var candidates: [CandidateBlock] = []
         var skipped = 0
         for segment in snapshot.segments {
@@ -274,7 +329,9 @@ extension TimeSeriesStore {
                 continue
             }
             for (index, block) in segment.blocks.enumerated() {
-                guard block.maxTimestamp >= from, block.minTimestamp < to, Self.holdsAny(block.seriesIDs, of: wanted)
+                guard block.maxTimestamp >= from, block.minTimestamp < to,
+                    transaction.map(block.holds(transaction:)) ?? true,
+                    Self.holdsAny(block.seriesIDs, of: wanted)
                 else {
                     skipped += 1
                     continue
@@ -286,14 +343,15 @@ extension TimeSeriesStore {
         return candidates
     }
 
-    /// Calls `body` with each run of rows of a wanted series inside `from..<to` of the
-    /// candidate blocks that overlap that range, decoding each block once per `cache`.
-    /// A corrupt segment is reported and left out.
+    /// Calls `body` with each run of rows of a wanted series inside `from..<to` (and of
+    /// `transaction`, if given) of the candidate blocks that overlap that range, decoding each
+    /// block once per `cache`. A corrupt segment is reported and left out.
     func forEachSeriesRun(
         in candidates: [CandidateBlock],
         _ wanted: [Bool],
         from: Int64,
         to: Int64,
+        transaction: Int?,
         cache: inout BlockCache,
         _ body: (Segment, BlockCodec.Columns, Range<Int>) throws -> Void
     ) throws {
@@ -312,7 +370,23 @@ extension TimeSeriesStore {
                     // Timestamps ascend within a series run: trim to the range.
                     let lower = Self.firstIndex(in: columns.timestamps, run, notBefore: from)
                     let upper = Self.firstIndex(in: columns.timestamps, lower..<run.upperBound, notBefore: to)
-                    if lower < upper { try body(candidate.segment, columns, lower..<upper) }
+                    guard lower < upper else { continue }
+                    guard let transaction else {
+                        try body(candidate.segment, columns, lower..<upper)
+                        continue
+                    }
+                    // The stretches of the session's rows (a series spans sessions).
+                    var begin = lower
+                    while begin < upper {
+                        guard columns.transaction(begin) == transaction else {
+                            begin += 1
+                            continue
+                        }
+                        var end = begin + 1
+                        while end < upper && columns.transaction(end) == transaction { end += 1 }
+                        try body(candidate.segment, columns, begin..<end)
+                        begin = end
+                    }
                 }
             } catch let error as Segment.Corrupt {
                 corrupt.insert(candidate.segment.identity)
@@ -333,17 +407,29 @@ extension TimeSeriesStore {
         return low
     }
 
-    /// The memtables' rows of the wanted series inside `from..<to`, normalized per series.
-    /// The memtables are newer than every segment; later chunks are newer than earlier ones.
-    func memoryRows(_ wanted: [Bool], from: Int64, to: Int64, _ snapshot: Snapshot) -> [UInt32: SeriesRows] {
+    /// The memtables' rows of the wanted series inside `from..<to` (of `transaction`, if
+    /// given), normalized per series. The memtables are newer than every segment; later chunks
+    /// are newer than earlier ones.
+    func memoryRows(
+        _ wanted: [Bool],
+        from: Int64,
+        to: Int64,
+        transaction: Int?,
+        _ snapshot: Snapshot
+    ) -> [UInt32: SeriesRows] {
         var memory: [UInt32: SeriesRows] = [:]
         for (chunkIndex, chunk) in snapshot.memory.enumerated() {
             let rank = Self.memoryRank(chunkIndex)
             for row in chunk
             where Int(row.seriesID) < wanted.count && wanted[Int(row.seriesID)] && row.timestamp >= from
-                && row.timestamp < to
+                && row.timestamp < to && (transaction == nil || row.transactionID == transaction)
             {
-                memory[row.seriesID, default: SeriesRows()].append(row.timestamp, row.value, rank: rank)
+                memory[row.seriesID, default: SeriesRows()].append(
+                    row.timestamp,
+                    row.value,
+                    transaction: row.transactionID,
+                    rank: rank
+                )
             }
         }
         for series in memory.keys { memory[series]!.normalize() }

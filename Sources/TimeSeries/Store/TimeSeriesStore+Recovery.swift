@@ -6,7 +6,8 @@ import Synchronization
     import Darwin
 #endif
 
-/// Opening: the series dictionary, the segments, and the write-ahead log's replay.
+/// Opening: the conversion of a format version 1 directory (``LegacyConversion``), the series
+/// dictionary, the segments, and the write-ahead log's replay.
 ///
 /// Only what a crash mid-write leaves is cut: a torn tail at the end of the newest log file,
 /// and a torn tail at the end of the series dictionary whose series the log still defines
@@ -21,6 +22,17 @@ extension TimeSeriesStore {
     func recover() throws {
         try FileIO.makeDirectory(directory + "/wal")
         try FileIO.makeDirectory(directory + "/segments")
+        switch try LegacyConversion.layout(of: directory) {
+        case .legacy:
+            let conversion = try LegacyConversion.convert(
+                directory: directory,
+                blockRows: options.blockRows,
+                window: options.timestampWindow?.days(now: clock.now())
+            )
+            recovery.convertedSeries = (conversion.legacySeries, conversion.series)
+        case .current:
+            try LegacyConversion.removeLeftovers(directory: directory)
+        }
         let dictionaryTail = try loadSeriesDictionary()
         try loadSegments()
         let (sequences, walTail) = try replayWAL()
@@ -52,6 +64,9 @@ extension TimeSeriesStore {
                 reason: "\(damage.reason), and \(bytes.count - damage.offset) bytes from there to the end "
                     + "may hold series definitions"
             )
+        }
+        if let offset = zip(scan.batches, scan.offsets).first(where: { $0.0.legacyTransactions != nil })?.1 {
+            throw Self.legacyRecord(in: dictionaryPath, at: offset)
         }
         persistedSeriesCount = state.withLock { state in
             for batch in scan.batches {
@@ -118,6 +133,9 @@ extension TimeSeriesStore {
                 }
                 tail = damage
             }
+            if let offset = zip(scan.batches, scan.offsets).first(where: { $0.0.legacyTransactions != nil })?.1 {
+                throw Self.legacyRecord(in: path, at: offset)
+            }
             let replayed = state.withLock { state -> Result<Int, TimeSeriesDamageError> in
                 var replayed = 0
                 for (batch, offset) in zip(scan.batches, scan.offsets) {
@@ -178,6 +196,13 @@ extension TimeSeriesStore {
         defer { Glibc.close(descriptor) }
         try FileIO.truncate(descriptor, to: tail.offset, path: path)
         try FileIO.syncData(descriptor, path: path)
+    }
+
+    /// A format version 1 record in a file of a current directory (conversion removes them all).
+    private static func legacyRecord(in path: String, at offset: Int) -> TimeSeriesError {
+        TimeSeriesError(
+            message: "\(path) holds a format version 1 record at byte \(offset) in a directory of the current format"
+        )
     }
 
     func walFilePath(_ sequence: UInt64) -> String {

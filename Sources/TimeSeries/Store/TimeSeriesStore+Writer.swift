@@ -155,11 +155,7 @@ extension TimeSeriesStore {
                 known: state.seriesIDs,
                 knownCount: UInt32(state.seriesKeys.count),
                 limit: options.maximumSeriesPerChargePoint.map {
-                    SeriesIdentityCache.SeriesLimit(
-                        maximum: $0,
-                        identities: state.seriesIdentities,
-                        counts: state.identitiesByChargePoint
-                    )
+                    SeriesIdentityCache.SeriesLimit(maximum: $0, seriesByChargePoint: state.seriesByChargePoint)
                 },
                 into: &rows
             )

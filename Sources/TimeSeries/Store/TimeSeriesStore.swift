@@ -15,8 +15,9 @@ import Synchronization
 /// One writer thread appends (group commit), one flusher thread turns frozen memtables into
 /// segments, and compaction and retention run on their caller's thread (``TimeSeriesMaintenance``'s);
 /// any number of readers query consistent snapshots concurrently.
-/// Rows are unique by (series, timestamp): a later row with the same series and timestamp
-/// replaces the earlier one, which makes replays and retried messages idempotent.
+/// Rows are unique by (series, timestamp, transaction): a later row with the same three
+/// replaces the earlier one, which makes replays and retried messages idempotent (see
+/// ``StoredRow``).
 ///
 /// The store is a `Service`: run in a service group, it closes on graceful shutdown.
 /// ``close()`` closes it directly.
@@ -58,12 +59,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
         var seriesIDs: [SeriesKey: UInt32] = [:]
         var recentSeries = SeriesIdentityCache()
         var seriesKeys: [SeriesKey] = []
+        /// Each charge point's series (their count is what the limit on series per charge
+        /// point checks, a look-up per new series only).
         var seriesByChargePoint: [String: [UInt32]] = [:]
-        /// Every series' identity (its key without the transaction), and how many each charge
-        /// point has: kept up as series are defined (on open too), so the limit on series per
-        /// charge point costs a look-up per new series only.
-        var seriesIdentities: Set<SeriesKey> = []
-        var identitiesByChargePoint: [String: Int] = [:]
         var memtable: [[StoredRow]] = []
         var memtableCount = 0
         /// Memtables handed to the flusher, oldest first; readable until their segments are in.
@@ -84,9 +82,6 @@ public final class TimeSeriesStore: @unchecked Sendable {
             seriesKeys.append(key)
             seriesIDs[key] = id
             seriesByChargePoint[key.chargePointID, default: []].append(id)
-            if seriesIdentities.insert(key.withoutTransaction).inserted {
-                identitiesByChargePoint[key.chargePointID, default: 0] += 1
-            }
         }
     }
 

@@ -83,6 +83,14 @@ struct WALScan {
         guard CRC32C.checksum(payload) == checksum else {
             return .bad(reason: "checksum mismatch", tornShaped: reachesEnd)
         }
+        if let type = payload.first, type > WALFormat.recordType {
+            // Intact, but of a newer layout: never a torn tail to cut.
+            return .bad(
+                reason: "record of type \(type), written by a newer version (this build reads types up to "
+                    + "\(WALFormat.recordType))",
+                tornShaped: false
+            )
+        }
         guard let batch = try? WALFormat.decode(payload) else {
             return .bad(reason: "undecodable record", tornShaped: reachesEnd)
         }

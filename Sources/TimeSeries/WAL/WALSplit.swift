@@ -59,6 +59,7 @@ extension WALFormat {
         var writer = ByteWriter(capacity: 32)
         writer.writeVarint(UInt64(row.seriesID))
         writer.writeSignedVarint(row.timestamp &- previousTimestamp)
+        TransactionCode.write(row.transactionID, to: &writer)
         let (kind, _, text) = ValueCodec.parts(of: row.value)
         writer.write(kind)
         var size = writer.bytes.count + (ValueCodec.isNumeric(kind) ? 8 : 0)
@@ -77,7 +78,12 @@ extension WALFormat {
             switch batch {
             case .keyed(let rows):
                 rows.contains { row in
-                    let stored = StoredRow(seriesID: 0, timestamp: row.timestamp, value: row.value)
+                    let stored = StoredRow(
+                        seriesID: 0,
+                        timestamp: row.timestamp,
+                        value: row.value,
+                        transactionID: row.transactionID
+                    )
                     return frame(WALBatch(newSeries: [(0, row.series)], rows: [stored])).count - 8 > limit
                 }
             case .resolved(let rows):

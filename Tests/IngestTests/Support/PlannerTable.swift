@@ -205,7 +205,7 @@ enum PlannerTable {
             let series = row.series
             let time = series.kind == .event ? "" : "\(row.timestamp)"
             return [
-                "\(series.kind)", "\(series.connectorID)", series.transactionID == nil ? "" : "tx",
+                "\(series.kind)", "\(series.connectorID)", row.transactionID == nil ? "" : "tx",
                 series.eventType ?? "", series.measurand ?? "", series.context ?? "", time, "\(row.value)",
             ].joined(separator: " ")
         }
