@@ -161,6 +161,25 @@ struct MeterHistoryTests {
         let csv = try await HTTP.http(server.port, "GET", base + "&agg=max&format=csv")
         #expect(csv.body.split(separator: "\n").count == 3)
 
+        // A session's rows carry its transaction, and so do their cursors: paged one by one,
+        // every row comes back once.
+        let sessionRows = "/db/charge_sessions/\(transactionID)/meter-values"
+        let whole = try object(try await HTTP.http(server.port, "GET", sessionRows).json as Any)
+        let wholeItems = whole["items"] as? [[String: Any]] ?? []
+        #expect(wholeItems.count == 5)
+        var pagedTimes: [String] = []
+        var sessionCursor: String?
+        repeat {
+            let path = sessionRows + "?limit=1" + (sessionCursor.map { "&cursor=\($0)" } ?? "")
+            let answer = try await HTTP.http(server.port, "GET", path)
+            #expect(answer.status == 200, "\(path): \(answer.body)")
+            let page = try object(answer.json as Any)
+            pagedTimes += (page["items"] as? [[String: Any]] ?? []).compactMap { $0["timestamp"] as? String }
+            sessionCursor = page["next_cursor"] as? String
+            if let sessionCursor { #expect(sessionCursor.hasSuffix(".\(transactionID)")) }
+        } while sessionCursor != nil && pagedTimes.count < 10
+        #expect(pagedTimes == wholeItems.compactMap { $0["timestamp"] as? String })
+
         #expect(try await HTTP.http(server.port, "GET", "/db/charge_sessions/999999/meter-values").status == 404)
         #expect(try await HTTP.http(server.port, "GET", "/db/chargers/999999/meter-values").status == 404)
         let badBucket = try await HTTP.http(

@@ -19,22 +19,29 @@ enum MeterHistory {
     /// The OCPP connector ids a query may name (those a charger may send).
     static let connectorIDs = 0...Int(Int32.max)
 
-    /// What a `next_cursor` looks like: a timestamp in milliseconds, a dot and a series id (32 bits).
+    /// What a `next_cursor` looks like: a timestamp in milliseconds, a dot and a series id (32
+    /// bits), and for a row of a charging session a dot and its transaction id.
     static let cursorPattern =
         "^-?[0-9]{1,18}\\.(0|[1-9][0-9]{0,8}|[1-3][0-9]{9}|4[01][0-9]{8}|42[0-8][0-9]{7}|429[0-3][0-9]{6}"
         + "|4294[0-8][0-9]{5}|42949[0-5][0-9]{4}|429496[0-6][0-9]{3}|4294967[01][0-9]{2}|42949672[0-8][0-9]"
-        + "|429496729[0-5])$"
+        + "|429496729[0-5])(\\.-?(0|[1-9][0-9]{0,17}))?$"
 
     /// The cursor `text` spells, when it matches ``cursorPattern``.
     static func cursor(_ text: String) -> EventCursor? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
+        guard parts.count == 2 || parts.count == 3 else { return nil }
         let timestamp = parts[0].hasPrefix("-") ? parts[0].dropFirst() : parts[0]
         let series = parts[1]
         guard (1...18).contains(timestamp.count), timestamp.allSatisfy(isDigit),
             (1...10).contains(series.count), series.allSatisfy(isDigit),
             series == "0" || !series.hasPrefix("0")
         else { return nil }
+        if parts.count == 3 {
+            let transaction = parts[2].hasPrefix("-") ? parts[2].dropFirst() : parts[2]
+            guard (1...18).contains(transaction.count), transaction.allSatisfy(isDigit),
+                transaction == "0" || !transaction.hasPrefix("0")
+            else { return nil }
+        }
         return EventCursor(text)
     }
 
