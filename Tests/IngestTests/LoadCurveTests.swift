@@ -28,9 +28,7 @@ struct LoadCurveTests {
     func curves(backend: TestBackend) async throws {
         let server = try await IngestTestServer.start(backend: backend)
         func json(_ method: String, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
-            let answer = try await HTTP.http(server.port, method, path, body: body)
-            #expect((200..<300).contains(answer.status), "\(method) \(path): \(answer.body)")
-            return try object(answer.json as Any)
+            try await server.json(method, path, body)
         }
         let company = try #require(try await json("POST", "/db/companies", #"{"name":"Curves"}"#)["id"] as? Int)
         let other = try #require(try await json("POST", "/db/companies", #"{"name":"Others"}"#)["id"] as? Int)

@@ -19,24 +19,22 @@ enum LoadCurves {
         timeSeries: TimeSeriesStore,
         relational: RelationalStore
     ) {
-        router.get("/db/sites/:site_id/meter-values") { request, context in
-            try await APIError.mapping {
-                let id = try ResourceRoutes<Site>.pathID("site_id", context)
-                let parameters = try Parameters(request.uri.queryParameters)
-                let site = try await relational.get(Site.self, id: id, company: context.company)
-                let chargers = try await relational.chargePointIDs(site: site.id)
-                return try await answer(parameters, chargers: chargers, timeSeries: timeSeries)
+        func curve<Entity: StoredEntity>(
+            of type: Entity.Type,
+            _ idParameter: String,
+            chargers: @escaping @Sendable (Entity) async throws -> [String]
+        ) {
+            router.get("/db/\(Entity.table)/:\(idParameter)/meter-values") { request, context in
+                try await APIError.mapping {
+                    let id = try ResourceRoutes<Entity>.pathID(idParameter, context)
+                    let parameters = try Parameters(request.uri.queryParameters)
+                    let owner = try await relational.get(Entity.self, id: id, company: context.company)
+                    return try await answer(parameters, chargers: try await chargers(owner), timeSeries: timeSeries)
+                }
             }
         }
-        router.get("/db/companies/:company_id/meter-values") { request, context in
-            try await APIError.mapping {
-                let id = try ResourceRoutes<Company>.pathID("company_id", context)
-                let parameters = try Parameters(request.uri.queryParameters)
-                let company = try await relational.get(Company.self, id: id, company: context.company)
-                let chargers = try await relational.chargePointIDs(company: company.id)
-                return try await answer(parameters, chargers: chargers, timeSeries: timeSeries)
-            }
-        }
+        curve(of: Site.self, "site_id") { try await relational.chargePointIDs(site: $0.id) }
+        curve(of: Company.self, "company_id") { try await relational.chargePointIDs(company: $0.id) }
     }
 
     static let aggregates = ["avg", "min", "max", "first", "last", "sum", "count"]

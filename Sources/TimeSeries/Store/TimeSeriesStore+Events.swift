@@ -9,21 +9,9 @@ extension TimeSeriesStore {
         query.kinds = [.event]
         let snapshot = snapshot()
         let collected = try collect(query, snapshot, selection: .all)
-        var merged: [(timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)] = []
-        for (series, rows) in collected {
-            if let eventTypes {
-                guard let type = snapshot.keys[Int(series)].eventType, eventTypes.contains(type) else { continue }
-            }
-            var rows = rows
-            rows.normalize()
-            for index in rows.timestamps.indices {
-                merged.append((rows.timestamps[index], series, rows.transactions[index], rows.values[index]))
-            }
-        }
-        if query.descending {
-            merged.sort { pageOrderPrecedes(($1.0, $1.1, $1.2), ($0.0, $0.1, $0.2)) }
-        } else {
-            merged.sort { pageOrderPrecedes(($0.0, $0.1, $0.2), ($1.0, $1.1, $1.2)) }
+        let merged = Self.pageOrdered(collected, descending: query.descending) { series in
+            guard let eventTypes else { return true }
+            return snapshot.keys[Int(series)].eventType.map(eventTypes.contains) ?? false
         }
         var start = 0
         if let cursor = query.cursor {
@@ -35,20 +23,6 @@ extension TimeSeriesStore {
                 } ?? merged.count
         }
         let end = min(merged.count, start + max(1, query.limit))
-        let page = merged[start..<end].map { row in
-            EventRow(
-                series: snapshot.keys[Int(row.series)],
-                timestamp: row.timestamp,
-                value: row.value,
-                transactionID: row.transaction
-            )
-        }
-        let next = end < merged.count ? merged[end - 1] : nil
-        return EventPage(
-            rows: page,
-            nextCursor: next.map {
-                EventCursor(timestamp: $0.timestamp, seriesID: $0.series, transactionID: $0.transaction)
-            }
-        )
+        return Self.page(merged[start..<end], more: end < merged.count, keys: snapshot.keys)
     }
 }

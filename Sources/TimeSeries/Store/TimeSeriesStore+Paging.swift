@@ -1,5 +1,8 @@
 import Synchronization
 
+/// A row of a page before it becomes an ``EventRow``: the series by id.
+typealias PageRow = (timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)
+
 /// Decoded blocks of one read: a block that several windows of a page overlap is decoded once.
 struct BlockCache {
     struct Key: Hashable {
@@ -185,22 +188,7 @@ extension TimeSeriesStore {
             let complete = from == lower && to == upper
             if merged.count > limit || complete {
                 let end = min(merged.count, limit)
-                let keys = state.snapshot.keys
-                let page = merged[0..<end].map { row in
-                    EventRow(
-                        series: keys[Int(row.series)],
-                        timestamp: row.timestamp,
-                        value: row.value,
-                        transactionID: row.transaction
-                    )
-                }
-                let next = end < merged.count ? merged[end - 1] : nil
-                return EventPage(
-                    rows: page,
-                    nextCursor: next.map {
-                        EventCursor(timestamp: $0.timestamp, seriesID: $0.series, transactionID: $0.transaction)
-                    }
-                )
+                return Self.page(merged[0..<end], more: end < merged.count, keys: state.snapshot.keys)
             }
             window = window > fullSpan / 4 ? fullSpan : window * 4
         }
@@ -215,7 +203,7 @@ extension TimeSeriesStore {
         from: Int64,
         to: Int64,
         cache: inout BlockCache
-    ) throws -> [(timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)] {
+    ) throws -> [PageRow] {
         var collected: [UInt32: SeriesRows] = [:]
         let transaction = query.transactionID
         try forEachSeriesRun(in: candidates, wanted, from: from, to: to, transaction: transaction, cache: &cache) {
@@ -239,23 +227,10 @@ extension TimeSeriesStore {
             let upper = Self.firstIndex(in: rows.timestamps, lower..<rows.timestamps.count, notBefore: to)
             guard lower < upper else { continue }
             var merged = collected.removeValue(forKey: series) ?? SeriesRows()
-            for index in lower..<upper {
-                merged.append(
-                    rows.timestamps[index],
-                    rows.values[index],
-                    transaction: rows.transactions[index],
-                    rank: rows.ranks[index]
-                )
-            }
+            merged.append(rows, lower..<upper)
             collected[series] = merged
         }
-        var merged: [(timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)] = []
-        for (series, var rows) in collected {
-            rows.normalize()
-            for index in rows.timestamps.indices {
-                merged.append((rows.timestamps[index], series, rows.transactions[index], rows.values[index]))
-            }
-        }
+        var merged = Self.pageOrdered(collected, descending: query.descending)
         if let cursor = query.cursor {
             merged.removeAll { row in
                 query.descending
@@ -263,12 +238,48 @@ extension TimeSeriesStore {
                     : !cursor.precedes(row.timestamp, row.series, row.transaction)
             }
         }
-        if query.descending {
+        return merged
+    }
+
+    /// The rows of `collected` (of the series `including` keeps), normalized per series, in
+    /// a page's order.
+    static func pageOrdered(
+        _ collected: [UInt32: SeriesRows],
+        descending: Bool,
+        including: (UInt32) -> Bool = { _ in true }
+    ) -> [PageRow] {
+        var merged: [PageRow] = []
+        for (series, var rows) in collected where including(series) {
+            rows.normalize()
+            for index in rows.timestamps.indices {
+                merged.append((rows.timestamps[index], series, rows.transactions[index], rows.values[index]))
+            }
+        }
+        if descending {
             merged.sort { pageOrderPrecedes(($1.0, $1.1, $1.2), ($0.0, $0.1, $0.2)) }
         } else {
             merged.sort { pageOrderPrecedes(($0.0, $0.1, $0.2), ($1.0, $1.1, $1.2)) }
         }
         return merged
+    }
+
+    /// A page of `rows`; when more rows follow, its cursor is after its last row.
+    static func page(_ rows: ArraySlice<PageRow>, more: Bool, keys: [SeriesKey]) -> EventPage {
+        let page = rows.map { row in
+            EventRow(
+                series: keys[Int(row.series)],
+                timestamp: row.timestamp,
+                value: row.value,
+                transactionID: row.transaction
+            )
+        }
+        let next = more ? rows.last : nil
+        return EventPage(
+            rows: page,
+            nextCursor: next.map {
+                EventCursor(timestamp: $0.timestamp, seriesID: $0.series, transactionID: $0.transaction)
+            }
+        )
     }
 
     /// A first window expected to hold a page and a half: the page's rows over the rows per

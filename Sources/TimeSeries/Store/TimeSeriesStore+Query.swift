@@ -43,6 +43,18 @@ struct SeriesRows {
         }
         self = result
     }
+
+    /// Appends the rows at `range` of `other`, with their transactions and ranks.
+    mutating func append(_ other: SeriesRows, _ range: Range<Int>) {
+        for index in range {
+            append(
+                other.timestamps[index],
+                other.values[index],
+                transaction: other.transactions[index],
+                rank: other.ranks[index]
+            )
+        }
+    }
 }
 
 /// Whether row `lhs` comes before `rhs` in a page's ascending order: by timestamp, series,
@@ -269,14 +281,7 @@ extension TimeSeriesStore {
         }
         for (series, rows) in memory {
             var merged = collected.removeValue(forKey: series) ?? SeriesRows()
-            for index in rows.timestamps.indices {
-                merged.append(
-                    rows.timestamps[index],
-                    rows.values[index],
-                    transaction: rows.transactions[index],
-                    rank: rows.ranks[index]
-                )
-            }
+            merged.append(rows, rows.timestamps.indices)
             collected[series] = merged
         }
         return collected

@@ -7,6 +7,7 @@ import NIOCore
 import Relational
 import ServiceLifecycle
 import TestSupport
+import Testing
 import TimeSeries
 
 @testable import Ingest
@@ -233,5 +234,14 @@ final class IngestTestServer: Sendable {
             guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting until \(what)") }
             try await Task.sleep(for: .milliseconds(10))
         }
+    }
+}
+
+extension IngestTestServer {
+    /// A JSON object from the REST API, expecting a 2xx answer.
+    func json(_ method: String, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
+        let answer = try await CommandEndpointTests.http(port, method, path, body: body)
+        #expect((200..<300).contains(answer.status), "\(method) \(path): \(answer.body)")
+        return try object(answer.json as Any)
     }
 }
