@@ -10,9 +10,6 @@ import TimeSeries
 /// listed (``PortUptime``), in JSON or CSV. What operators of public chargers submit to
 /// funding programmes (US NEVI, 23 CFR 680.112 and 680.116) each quarter.
 enum SiteReport {
-    /// The longest period one report covers.
-    static let maximumDays = 400
-
     static func register(
         on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
@@ -52,7 +49,7 @@ enum SiteReport {
         }
     }
 
-    /// `from` and `to` (at most ``maximumDays`` apart; by default the last 30 days) and `format`.
+    /// `from` and `to` (by default the last 30 days) and `format`.
     struct Period: Sendable {
         var from: Int64 = 0
         var to: Int64 = 0
@@ -75,16 +72,12 @@ enum SiteReport {
                 default: throw parameter.unknown("report", accepts: "from, to, format")
                 }
             }
-            // By default the 30 days up to now.
-            let to = end ?? Int64((Date().timeIntervalSince1970 * 1000).rounded())
+            // By default the 30 days up to now; from a given start, up to now; up to a given end,
+            // the 30 days before it. A start at or after the end is an empty period. The cost
+            // follows the statuses and sessions stored in the period, not its length.
+            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+            let to = end ?? (start == nil ? now : max(now, start!))
             let from = start ?? to - 30 * 86_400_000
-            guard to > from, to - from <= Int64(SiteReport.maximumDays) * 86_400_000 else {
-                throw ResourceCoding.Invalid(
-                    location: ["query", "to"],
-                    message: "must be after from, at most \(SiteReport.maximumDays) days later",
-                    type: "value_error"
-                )
-            }
             self.from = from
             self.to = to
         }

@@ -63,7 +63,7 @@ extension OpenAPIDocument {
                         "to",
                         in: "query",
                         date,
-                        "End of the period (default: now); at most \(SiteReport.maximumDays) days after from."
+                        "End of the period (default: now, or from when from is later); at or before from: an empty period."
                     ),
                     parameter(
                         "format",
