@@ -11,11 +11,20 @@
 /// - texts: the text bytes of the rows that have text, in row order;
 /// - transactions (format version 2 on): runs of (transaction as ``TransactionCode`` writes
 ///   it, count), since a
-///   session's rows follow each other.
+///   session's rows follow each other;
+/// - summaries (format version 3 on): per series, the pre-aggregates of its numeric rows in
+///   each aligned slot of ``summarySlotMilliseconds`` (``SlotSummary``), so that an aggregate
+///   in buckets of whole slots reads these instead of the samples.
 enum BlockCodec {
-    static let columnCount = 6
-    /// Blocks of segment format version 1 lack the transaction column.
-    static let legacyColumnCount = 5
+    /// The columns of a block, by the segment's format version (1: no transactions, 2: no
+    /// summaries).
+    static func columnCount(version: UInt32) -> Int {
+        switch version {
+        case ...1: 5
+        case 2: 6
+        default: 7
+        }
+    }
 
     struct Columns {
         var seriesIDs: [UInt32] = []
@@ -41,7 +50,8 @@ enum BlockCodec {
         static let all: Selection = [.kinds, .numbers, .texts, .transactions]
     }
 
-    static func encode(_ rows: ArraySlice<StoredRow>) -> [UInt8] {
+    /// - Parameter version: The segment's format version: 2 leaves the summaries out.
+    static func encode(_ rows: ArraySlice<StoredRow>, version: UInt32 = Segment.formatVersion) -> [UInt8] {
         var series = ByteWriter(capacity: 64)
         var runID = rows.first?.seriesID ?? 0
         var runLength: UInt64 = 0
@@ -116,8 +126,9 @@ enum BlockCodec {
         let runs = seriesRuns(rows.map(\.seriesID))
         let columns = [
             series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers, runs: runs), texts.bytes, transactions.bytes,
+            version >= 3 ? encodeSummaries(rows, runs: runs) : [],
         ]
-        for column in columns {
+        for column in columns.prefix(columnCount(version: version)) {
             let compressed = LZ4.compress(column)
             block.writeVarint(UInt64(column.count))
             block.writeVarint(UInt64(compressed.count))
@@ -162,7 +173,10 @@ enum BlockCodec {
     private static let modeDeltaOfDelta: UInt8 = 2
     private static let modeFrameOfReference: UInt8 = 3
 
-    private static func encodeRun(_ numbers: ArraySlice<Double>, into writer: inout ByteWriter) {
+    /// The smallest power of ten (as its exponent, up to 9) that makes every number an exact
+    /// integer, with those integers; `nil` when none does (or for a negative zero, which an
+    /// integer cannot keep).
+    static func scaledIntegers(_ numbers: some Collection<Double>) -> (scale: Int, integers: [Int64])? {
         scales: for scale in 0..<powersOfTen.count {
             let factor = powersOfTen[scale]
             var integers: [Int64] = []
@@ -174,6 +188,19 @@ enum BlockCodec {
                 }
                 integers.append(Int64(scaled))
             }
+            return (scale, integers)
+        }
+        return nil
+    }
+
+    /// An integer of scale `scale` as the number it stands for (as the numbers column decodes it).
+    @inline(__always)
+    static func unscaled(_ integer: Int64, scale: Int) -> Double {
+        scale == 0 ? Double(integer) : Double(integer) / powersOfTen[scale]
+    }
+
+    private static func encodeRun(_ numbers: ArraySlice<Double>, into writer: inout ByteWriter) {
+        if let (scale, integers) = scaledIntegers(numbers) {
             var deltaSize = 0
             var deltaOfDeltaSize = 0
             var previous: Int64 = 0
@@ -274,19 +301,16 @@ enum BlockCodec {
         return numbers
     }
 
-    /// Decodes the series and timestamp columns always, the others as `selection` asks.
-    /// - Parameter version: The segment's format version.
-    static func decode(
+    /// A block's row count and its columns, still compressed, with their sizes.
+    static func columnSlices(
         _ block: UnsafeRawBufferPointer,
-        selection: Selection,
-        version: UInt32 = Segment.formatVersion
-    ) throws -> Columns {
+        version: UInt32
+    ) throws -> (count: Int, columns: [(size: Int, compressed: UnsafeRawBufferPointer)]) {
         var reader = ByteReader(block)
         let count = Int(try reader.readVarint())
         guard count <= block.count * 64 else { throw ByteReader.Truncated() }
-        var columns = Columns()
         var raw: [(size: Int, compressed: UnsafeRawBufferPointer)] = []
-        for _ in 0..<(version >= 2 ? columnCount : legacyColumnCount) {
+        for _ in 0..<columnCount(version: version) {
             let size = Int(try reader.readVarint())
             let compressedSize = Int(try reader.readVarint())
             guard compressedSize <= reader.remaining else { throw ByteReader.Truncated() }
@@ -295,13 +319,27 @@ enum BlockCodec {
             )
             reader.position += compressedSize
         }
-        func column(_ index: Int) throws -> [UInt8] {
-            do {
-                return try LZ4.decompress(raw[index].compressed, originalSize: raw[index].size)
-            } catch {
-                throw ByteReader.Truncated()
-            }
+        return (count, raw)
+    }
+
+    static func decompress(_ column: (size: Int, compressed: UnsafeRawBufferPointer)) throws -> [UInt8] {
+        do {
+            return try LZ4.decompress(column.compressed, originalSize: column.size)
+        } catch {
+            throw ByteReader.Truncated()
         }
+    }
+
+    /// Decodes the series and timestamp columns always, the others as `selection` asks.
+    /// - Parameter version: The segment's format version.
+    static func decode(
+        _ block: UnsafeRawBufferPointer,
+        selection: Selection,
+        version: UInt32 = Segment.formatVersion
+    ) throws -> Columns {
+        let (count, raw) = try columnSlices(block, version: version)
+        var columns = Columns()
+        func column(_ index: Int) throws -> [UInt8] { try decompress(raw[index]) }
 
         let series = try column(0)
         try series.withUnsafeBytes { bytes throws in

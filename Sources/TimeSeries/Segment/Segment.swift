@@ -38,14 +38,16 @@ struct BlockInfo: Sendable {
 ///
 /// Format version 2 adds a transaction column to each block and each block's distinct
 /// transactions to its footer entry; version 1 (series keys with their transaction) is read
-/// only to convert a directory (``LegacyConversion``).
+/// only to convert a directory (``LegacyConversion``). Version 3 adds each block's summaries
+/// (``SlotSummary``); a version 2 segment is read as it is (its aggregates from its rows)
+/// until compaction rewrites it.
 ///
 /// Its file's descriptor is in the store's ``SegmentFiles``, which may close it between
 /// reads and open it again.
 final class Segment: Sendable {
     static let headerMagic: [UInt8] = Array("OTSG".utf8)
     static let trailerMagic: [UInt8] = Array("OTSE".utf8)
-    static let formatVersion: UInt32 = 2
+    static let formatVersion: UInt32 = 3
     static let legacyFormatVersion: UInt32 = 1
     static let fileExtension = "seg"
 
@@ -73,20 +75,24 @@ final class Segment: Sendable {
     /// Builds the bytes of a segment from blocks of rows sorted by (series, timestamp, transaction):
     /// `nextBlock` fills the buffer it is given with at most `limit` rows, and returns false
     /// when no rows are left.
+    /// - Parameter version: ``formatVersion``; 2 writes what an earlier build wrote (for tests
+    ///   of reading it).
     static func build(
         estimatedRows: Int,
         blockRows: Int,
+        version: UInt32 = formatVersion,
         nextBlock: (_ block: inout [StoredRow], _ limit: Int) -> Bool
     ) -> [UInt8] {
+        precondition(version > legacyFormatVersion && version <= formatVersion, "no writer for version \(version)")
         var file = ByteWriter(capacity: estimatedRows * 2 + 64)
         file.bytes.append(contentsOf: headerMagic)
-        file.write(formatVersion)
+        file.write(version)
         var infos: [BlockInfo] = []
         var rows: [StoredRow] = []
         rows.reserveCapacity(blockRows)
         while nextBlock(&rows, blockRows) {
             let slice = rows[...]
-            let block = BlockCodec.encode(slice)
+            let block = BlockCodec.encode(slice, version: version)
             var minimum = Int64.max
             var maximum = Int64.min
             var series: [UInt32] = []
@@ -172,8 +178,11 @@ final class Segment: Sendable {
                         + "server: this build reads versions up to \(Self.formatVersion)"
                 )
             }
-            guard version == Self.formatVersion || (legacy && version == Self.legacyFormatVersion) else {
-                throw Corrupt(path: path, reason: "format version \(version), this build reads \(Self.formatVersion)")
+            guard version > Self.legacyFormatVersion || (legacy && version == Self.legacyFormatVersion) else {
+                throw Corrupt(
+                    path: path,
+                    reason: "format version \(version), this build reads versions 2 to \(Self.formatVersion)"
+                )
             }
             self.version = version
             let trailer = try FileIO.read(descriptor, offset: size - 12, count: 12, path: path)
@@ -268,13 +277,7 @@ final class Segment: Sendable {
     /// Reads and checks block `index`, then decodes the columns `selection` asks for.
     /// - Throws: ``Corrupt`` on a checksum mismatch or an undecodable block.
     func readBlock(_ index: Int, selection: BlockCodec.Selection) throws -> BlockCodec.Columns {
-        let info = blocks[index]
-        let bytes = try files.withDescriptor(segment: identity, path: path) { descriptor in
-            try FileIO.read(descriptor, offset: info.offset, count: info.length, path: path)
-        }
-        guard bytes.count == info.length, CRC32C.checksum(bytes) == info.checksum else {
-            throw Corrupt(path: path, reason: "block \(index) checksum mismatch")
-        }
+        let bytes = try readChecked(index)
         do {
             return try bytes.withUnsafeBytes { buffer throws in
                 try BlockCodec.decode(buffer, selection: selection, version: version)
@@ -282,6 +285,33 @@ final class Segment: Sendable {
         } catch {
             throw Corrupt(path: path, reason: "block \(index) does not decode")
         }
+    }
+
+    /// Reads and checks block `index` and decodes its summaries; `nil` for a segment of a
+    /// format version without them.
+    /// - Throws: ``Corrupt`` on a checksum mismatch or undecodable summaries.
+    func readSummaries(_ index: Int) throws -> [SeriesSummary]? {
+        guard version >= 3 else { return nil }
+        let bytes = try readChecked(index)
+        do {
+            return try bytes.withUnsafeBytes { buffer throws in
+                try BlockCodec.decodeSummaries(buffer, version: version)
+            }
+        } catch {
+            throw Corrupt(path: path, reason: "block \(index)'s summaries do not decode")
+        }
+    }
+
+    /// Block `index`'s bytes, checked against its checksum.
+    private func readChecked(_ index: Int) throws -> [UInt8] {
+        let info = blocks[index]
+        let bytes = try files.withDescriptor(segment: identity, path: path) { descriptor in
+            try FileIO.read(descriptor, offset: info.offset, count: info.length, path: path)
+        }
+        guard bytes.count == info.length, CRC32C.checksum(bytes) == info.checksum else {
+            throw Corrupt(path: path, reason: "block \(index) checksum mismatch")
+        }
+        return bytes
     }
 
     /// Every row of the segment (for compaction), in (series, timestamp, transaction) order.

@@ -115,7 +115,7 @@ enum LegacyConversion {
         var legacySegments: [(path: String, sequence: UInt64)] = []
         var nextSequence: UInt64 = 1
         for (path, sequence) in segmentFiles(directory) {
-            if try segmentVersion(path) == Segment.formatVersion {
+            if try segmentVersion(path) != Segment.legacyFormatVersion {
                 try FileIO.remove(path)
             } else {
                 legacySegments.append((path, sequence))

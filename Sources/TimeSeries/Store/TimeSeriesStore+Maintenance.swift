@@ -66,7 +66,8 @@ extension TimeSeriesStore {
 
     /// Runs of segments to merge, oldest day first: within a day, in sequence order, segments
     /// below `targetRows` that follow each other (a large one ends a run), at most
-    /// `targetRows` rows together, at least `compactionThreshold` (and two) of them.
+    /// `targetRows` rows together, at least `compactionThreshold` (and two) of them. A segment
+    /// of an older format version (without summaries) is rewritten even alone, large or not.
     ///
     /// A merged segment takes the name and sequence of the newest segment of its run, so it
     /// stays older than every later segment of its day and newer than every earlier one:
@@ -81,10 +82,13 @@ extension TimeSeriesStore {
         for dayPath in byDay.keys.sorted() {
             var run: [Segment] = []
             var rows = 0
+            func due(_ run: [Segment]) -> Bool {
+                run.count >= smallest || run.contains { $0.version < Segment.formatVersion }
+            }
             for segment in byDay[dayPath]!.sorted(by: { $0.sequence < $1.sequence }) {
-                let large = segment.rowCount >= targetRows
+                let large = segment.rowCount >= targetRows && segment.version == Segment.formatVersion
                 if large || segment.rowCount > targetRows - rows {
-                    if run.count >= smallest { runs.append(run) }
+                    if due(run) { runs.append(run) }
                     run = []
                     rows = 0
                 }
@@ -93,7 +97,7 @@ extension TimeSeriesStore {
                     rows += segment.rowCount
                 }
             }
-            if run.count >= smallest { runs.append(run) }
+            if due(run) { runs.append(run) }
         }
         return runs
     }

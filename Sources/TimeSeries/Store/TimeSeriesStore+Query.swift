@@ -93,6 +93,8 @@ extension TimeSeriesStore {
         precondition(bucketMilliseconds > 0, "bucket width must be positive")
         try aggregate(
             query,
+            // Narrower buckets cut every slot: its rows are read anyway.
+            summaries: bucketMilliseconds >= BlockCodec.summarySlotMilliseconds,
             bucket: { timestamp in
                 let start = floorDivide(timestamp, bucketMilliseconds) * bucketMilliseconds
                 return (start, start + bucketMilliseconds)
@@ -107,36 +109,62 @@ extension TimeSeriesStore {
     public func summarize(_ query: EventQuery) throws -> [AggregateBucket] {
         let start = query.from ?? Int64.min
         var buckets: [AggregateBucket] = []
-        try aggregate(query, bucket: { _ in (start, Int64.max) }) { buckets.append($0) }
+        try aggregate(query, summaries: true, bucket: { _ in (start, Int64.max) }) { buckets.append($0) }
         return buckets
     }
 
     /// Aggregates in the buckets `bucket` gives a timestamp (its start and exclusive end),
     /// series by series.
+    /// - Parameter summaries: Whether to read the blocks' summaries where a slot lies whole in
+    ///   one bucket (a query by session always reads rows: a slot mixes sessions).
     private func aggregate(
         _ query: EventQuery,
+        summaries: Bool,
         bucket: @escaping (Int64) -> (start: Int64, end: Int64),
         _ body: (AggregateBucket) throws -> Void
     ) throws {
         let snapshot = snapshot()
-        let chunks = try collectNumeric(query, snapshot)
+        let selected = SeriesSelection(query, wantedSeries(query, snapshot).0)
+        guard summaries, selected.transaction == nil else {
+            try aggregateRows(try collectNumeric(selected, snapshot), snapshot, bucket: bucket, body)
+            return
+        }
+        try aggregateFromSummaries(selected, snapshot, bucket: bucket, body)
+    }
+
+    /// Aggregates each series' chunks of rows, series by series in ascending id.
+    func aggregateRows(
+        _ chunks: [UInt32: [NumericChunk]],
+        _ snapshot: Snapshot,
+        bucket: @escaping (Int64) -> (start: Int64, end: Int64),
+        _ body: (AggregateBucket) throws -> Void
+    ) throws {
         var buckets: [AggregateBucket] = []
         for series in chunks.keys.sorted() {
             var accumulator = BucketAccumulator(series: snapshot.keys[Int(series)], bucket: bucket)
-            for chunk in Self.disjoint(chunks[series]!) {
-                chunk.timestamps.withUnsafeBufferPointer { timestamps in
-                    chunk.numbers.withUnsafeBufferPointer { numbers in
-                        chunk.kinds.withUnsafeBufferPointer { kinds in
-                            for index in chunk.range where ValueCodec.isNumeric(kinds[index]) {
-                                accumulator.add(timestamps[index], numbers[index], into: &buckets)
-                            }
+            Self.fold(chunks[series]!, into: &accumulator, &buckets)
+            accumulator.finish(into: &buckets)
+            for finished in buckets { try body(finished) }
+            buckets.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Adds one series' chunks of rows to its accumulator in time order.
+    static func fold(
+        _ chunks: [NumericChunk],
+        into accumulator: inout BucketAccumulator,
+        _ buckets: inout [AggregateBucket]
+    ) {
+        for chunk in disjoint(chunks) {
+            chunk.timestamps.withUnsafeBufferPointer { timestamps in
+                chunk.numbers.withUnsafeBufferPointer { numbers in
+                    chunk.kinds.withUnsafeBufferPointer { kinds in
+                        for index in chunk.range where ValueCodec.isNumeric(kinds[index]) {
+                            accumulator.add(timestamps[index], numbers[index], into: &buckets)
                         }
                     }
                 }
             }
-            accumulator.finish(into: &buckets)
-            for finished in buckets { try body(finished) }
-            buckets.removeAll(keepingCapacity: true)
         }
     }
 
@@ -228,9 +256,16 @@ extension TimeSeriesStore {
 
     /// Per matching series, the numeric rows in the query's time range, as chunks.
     func collectNumeric(_ query: EventQuery, _ snapshot: Snapshot) throws -> [UInt32: [NumericChunk]] {
+        try collectNumeric(SeriesSelection(query, wantedSeries(query, snapshot).0), snapshot)
+    }
+
+    /// Per selected series, the numeric rows in the selection's time range, as chunks.
+    func collectNumeric(_ selected: SeriesSelection, _ snapshot: Snapshot) throws -> [UInt32: [NumericChunk]] {
         var chunks: [UInt32: [NumericChunk]] = [:]
+        // The transaction column only to find a session's rows, or to tell rows of one
+        // timestamp apart where sources overlap (merged by ``disjoint(_:)``).
         let selection: BlockCodec.Selection = [.kinds, .numbers, .transactions]
-        let memory = try forEachSeriesRun(query, snapshot, selection: selection) { segment, columns, run in
+        let memory = try forEachSeriesRun(selected, snapshot, selection: selection) { segment, columns, run in
             chunks[columns.seriesIDs[run.lowerBound], default: []].append(
                 NumericChunk(
                     timestamps: columns.timestamps,
@@ -256,7 +291,8 @@ extension TimeSeriesStore {
         selection: BlockCodec.Selection
     ) throws -> [UInt32: SeriesRows] {
         var collected: [UInt32: SeriesRows] = [:]
-        let memory = try forEachSeriesRun(query, snapshot, selection: selection) { segment, columns, run in
+        let selected = SeriesSelection(query, wantedSeries(query, snapshot).0)
+        let memory = try forEachSeriesRun(selected, snapshot, selection: selection) { segment, columns, run in
             let series = columns.seriesIDs[run.lowerBound]
             var rows = collected.removeValue(forKey: series) ?? SeriesRows()
             for row in run {
@@ -292,16 +328,13 @@ extension TimeSeriesStore {
     /// are skipped from the footer index alone: its series, times and transactions); returns
     /// the memtables' rows of the selected series, normalized.
     private func forEachSeriesRun(
-        _ query: EventQuery,
+        _ selected: SeriesSelection,
         _ snapshot: Snapshot,
         selection: BlockCodec.Selection,
         _ body: (Segment, BlockCodec.Columns, Range<Int>) throws -> Void
     ) throws -> [UInt32: SeriesRows] {
-        let (wanted, wantedIDs) = wantedSeries(query, snapshot)
-        guard !wantedIDs.isEmpty else { return [:] }
-        let from = query.from ?? Int64.min
-        let to = query.to ?? Int64.max
-        let transaction = query.transactionID
+        guard selected.wanted.contains(true) else { return [:] }
+        let (wanted, from, to, transaction) = (selected.wanted, selected.from, selected.to, selected.transaction)
         let selection = transaction == nil ? selection : selection.union(.transactions)
         let candidates = candidateBlocks(wanted, from: from, to: to, transaction: transaction, snapshot)
         var cache = BlockCache(selection: selection)
@@ -469,64 +502,5 @@ extension TimeSeriesStore {
     /// the block's ids, not in the number of wanted series.
     static func holdsAny(_ ids: [UInt32], of wanted: [Bool]) -> Bool {
         ids.contains { Int($0) < wanted.count && wanted[Int($0)] }
-    }
-}
-
-/// Folds one series' rows, in time order, into buckets (of a fixed width, or one for all).
-struct BucketAccumulator {
-    let series: SeriesKey
-    let bucket: (Int64) -> (start: Int64, end: Int64)
-    private var start = Int64.min
-    private var end = Int64.min
-    private var count = 0
-    private var sum = 0.0
-    private var minimum = 0.0
-    private var maximum = 0.0
-    private var first = 0.0
-    private var last = 0.0
-    private var firstTimestamp: Int64 = 0
-    private var lastTimestamp: Int64 = 0
-
-    init(series: SeriesKey, bucket: @escaping (Int64) -> (start: Int64, end: Int64)) {
-        self.series = series
-        self.bucket = bucket
-    }
-
-    @inline(__always)
-    mutating func add(_ timestamp: Int64, _ number: Double, into buckets: inout [AggregateBucket]) {
-        if timestamp >= end || timestamp < start {
-            finish(into: &buckets)
-            (start, end) = bucket(timestamp)
-            minimum = number
-            maximum = number
-            first = number
-            firstTimestamp = timestamp
-        }
-        count += 1
-        sum += number
-        minimum = Swift.min(minimum, number)
-        maximum = Swift.max(maximum, number)
-        last = number
-        lastTimestamp = timestamp
-    }
-
-    mutating func finish(into buckets: inout [AggregateBucket]) {
-        guard count > 0 else { return }
-        buckets.append(
-            AggregateBucket(
-                series: series,
-                start: start,
-                count: count,
-                sum: sum,
-                minimum: minimum,
-                maximum: maximum,
-                first: first,
-                last: last,
-                firstTimestamp: firstTimestamp,
-                lastTimestamp: lastTimestamp
-            )
-        )
-        count = 0
-        sum = 0
     }
 }
