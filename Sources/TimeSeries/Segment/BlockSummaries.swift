@@ -24,33 +24,57 @@ struct SeriesSummary: Sendable {
 
 /// The summaries column (format version 3 on).
 ///
-/// Layout: the slot width (varint, milliseconds), then per series run: its id (varint), its
-/// first row's time (signed varint) and its last's after it (varint), its slot count (varint)
-/// and, with slots, a mode: 1 and the run's scale (as the numbers column finds it) when its
-/// numeric values are exact integers at that scale, 0 otherwise. Per slot: the slot index
-/// after the previous one (the first after the run's first row's slot), the count, the first
-/// row's time after the slot's start and the last's after the first (varints); then the
-/// values: scaled, the first after the previous slot's last and the last after the first
-/// (signed varints), the first above the minimum and the maximum above the first, the sum
-/// above count times the minimum (varints); otherwise the sum, minimum, maximum, first and
-/// last as 8-byte doubles.
+/// Layout: the slot width (varint, milliseconds) and the number of series runs, then
+/// sections, each a length-prefixed byte string, field by field over every slot of the block,
+/// so that LZ4 folds the regular ones (counts, times) to almost nothing:
+/// 1. runs: per series run, its id, its first row's time (signed, after the previous run's),
+///    its last's after its first, its slot count, and with slots a mode: 1 and the run's scale
+///    (as the numbers column finds it) when its numeric values are exact integers at that
+///    scale, 0 otherwise;
+/// 2. per slot, the slot index after the previous one of its run (the first after its run's
+///    first row's slot);
+/// 3. to 5. per slot, its count, its first row's time after the slot's start and its last's
+///    after its first, each as the (signed) change from the previous slot's;
+/// 6. the values of the scaled runs' slots: the first after the previous slot's last, the last
+///    after the first (signed), the first above the minimum, the maximum above the first, the
+///    sum above count times the minimum;
+/// 7. those of the other runs' slots: the sum, minimum, maximum, first and last as doubles.
 extension BlockCodec {
     /// One hour: buckets of whole hours (and days) read summaries only.
     static let summarySlotMilliseconds: Int64 = 3_600_000
 
     private static let summaryRaw: UInt8 = 0
     private static let summaryScaled: UInt8 = 1
+    private static let summarySections = 7
+
+    /// The changes of a field from slot to slot.
+    private struct DeltaWriter {
+        var writer = ByteWriter()
+        var previous: Int64 = 0
+
+        mutating func write(_ value: Int64) {
+            writer.writeSignedVarint(value &- previous)
+            previous = value
+        }
+    }
 
     static func encodeSummaries(_ rows: ArraySlice<StoredRow>, runs: [Range<Int>]) -> [UInt8] {
         let width = summarySlotMilliseconds
-        var writer = ByteWriter(capacity: 16 + runs.count * 64)
-        writer.writeVarint(UInt64(width))
+        var headers = ByteWriter(capacity: runs.count * 8)
+        var slotIndexes = ByteWriter()
+        var counts = DeltaWriter()
+        var offsets = DeltaWriter()
+        var spans = DeltaWriter()
+        var scaledValues = ByteWriter()
+        var rawValues = ByteWriter()
+        var previousRunStart: Int64 = 0
         for run in runs {
             let runRows = rows[(rows.startIndex + run.lowerBound)..<(rows.startIndex + run.upperBound)]
             let firstTimestamp = runRows.first!.timestamp
-            writer.writeVarint(UInt64(runRows.first!.seriesID))
-            writer.writeSignedVarint(firstTimestamp)
-            writer.writeVarint(UInt64(bitPattern: runRows.last!.timestamp &- firstTimestamp))
+            headers.writeVarint(UInt64(runRows.first!.seriesID))
+            headers.writeSignedVarint(firstTimestamp &- previousRunStart)
+            headers.writeVarint(UInt64(bitPattern: runRows.last!.timestamp &- firstTimestamp))
+            previousRunStart = firstTimestamp
             var timestamps: [Int64] = []
             var numbers: [Double] = []
             for row in runRows {
@@ -60,37 +84,35 @@ extension BlockCodec {
                 numbers.append(number)
             }
             let slots = slotRanges(timestamps, width: width)
-            writer.writeVarint(UInt64(slots.count))
+            headers.writeVarint(UInt64(slots.count))
             guard !slots.isEmpty else { continue }
             var previousSlot = floorDivide(firstTimestamp, width)
-            func writeTimes(_ slot: Int64, _ range: Range<Int>) {
-                writer.writeVarint(UInt64(slot - previousSlot))
-                writer.writeVarint(UInt64(range.count))
-                // Wrapping, as the reader undoes it: a slot near the ends of time may not fit.
-                writer.writeVarint(UInt64(bitPattern: timestamps[range.lowerBound] &- slot &* width))
-                writer.writeVarint(UInt64(timestamps[range.upperBound - 1] - timestamps[range.lowerBound]))
+            for (slot, range) in slots {
+                slotIndexes.writeVarint(UInt64(slot - previousSlot))
                 previousSlot = slot
+                counts.write(Int64(range.count))
+                // Wrapping, as the reader undoes it: a slot near the ends of time may not fit.
+                offsets.write(timestamps[range.lowerBound] &- slot &* width)
+                spans.write(timestamps[range.upperBound - 1] - timestamps[range.lowerBound])
             }
             if let (scale, integers) = scaledIntegers(numbers), let sums = scaledSums(integers, slots) {
-                writer.write(summaryScaled)
-                writer.write(UInt8(scale))
+                headers.write(summaryScaled)
+                headers.write(UInt8(scale))
                 var previousLast: Int64 = 0
-                for ((slot, range), sumAboveMinimum) in zip(slots, sums) {
-                    writeTimes(slot, range)
+                for ((_, range), sumAboveMinimum) in zip(slots, sums) {
                     let values = integers[range]
                     let first = values.first!
                     let last = values.last!
-                    writer.writeSignedVarint(first &- previousLast)
-                    writer.writeSignedVarint(last &- first)
-                    writer.writeVarint(UInt64(first &- values.min()!))
-                    writer.writeVarint(UInt64(values.max()! &- first))
-                    writer.writeVarint(sumAboveMinimum)
+                    scaledValues.writeSignedVarint(first &- previousLast)
+                    scaledValues.writeSignedVarint(last &- first)
+                    scaledValues.writeVarint(UInt64(first &- values.min()!))
+                    scaledValues.writeVarint(UInt64(values.max()! &- first))
+                    scaledValues.writeVarint(sumAboveMinimum)
                     previousLast = last
                 }
             } else {
-                writer.write(summaryRaw)
-                for (slot, range) in slots {
-                    writeTimes(slot, range)
+                headers.write(summaryRaw)
+                for (_, range) in slots {
                     let values = numbers[range]
                     var sum = 0.0
                     var minimum = values.first!
@@ -101,11 +123,21 @@ extension BlockCodec {
                         minimum = Swift.min(minimum, value)
                         maximum = Swift.max(maximum, value)
                     }
-                    for value in [sum, minimum, maximum, values.first!, values.last!] { writer.write(value.bitPattern) }
+                    for value in [sum, minimum, maximum, values.first!, values.last!] {
+                        rawValues.write(value.bitPattern)
+                    }
                 }
             }
         }
-        return writer.bytes
+        var column = ByteWriter(capacity: 32 + headers.bytes.count + slotIndexes.bytes.count * 8)
+        column.writeVarint(UInt64(width))
+        column.writeVarint(UInt64(runs.count))
+        for section in [
+            headers, slotIndexes, counts.writer, offsets.writer, spans.writer, scaledValues, rawValues,
+        ] {
+            column.writeBytes(section.bytes)
+        }
+        return column.bytes
     }
 
     /// The rows of each slot: consecutive ranges of `timestamps` (ascending) by slot index.
@@ -152,67 +184,78 @@ extension BlockCodec {
         let (_, columns) = try columnSlices(block, version: version)
         let bytes = try decompress(columns[6])
         return try bytes.withUnsafeBytes { buffer throws in
-            var reader = ByteReader(buffer)
-            let width = Int64(bitPattern: try reader.readVarint())
-            guard width > 0 else { throw ByteReader.Truncated() }
+            var column = ByteReader(buffer)
+            let width = Int64(bitPattern: try column.readVarint())
+            let runCount = Int(try column.readVarint())
+            guard width > 0, runCount <= column.remaining else { throw ByteReader.Truncated() }
+            var sections: [ByteReader] = []
+            for _ in 0..<summarySections { sections.append(ByteReader(try column.readBytes())) }
+            var counts: Int64 = 0
+            var offsets: Int64 = 0
+            var spans: Int64 = 0
             var summaries: [SeriesSummary] = []
-            while !reader.isAtEnd {
-                let seriesID = UInt32(truncatingIfNeeded: try reader.readVarint())
-                let firstTimestamp = try reader.readSignedVarint()
-                let lastTimestamp = firstTimestamp &+ Int64(bitPattern: try reader.readVarint())
-                let slotCount = Int(try reader.readVarint())
-                guard slotCount <= reader.remaining else { throw ByteReader.Truncated() }
+            summaries.reserveCapacity(runCount)
+            var runStart: Int64 = 0
+            for _ in 0..<runCount {
+                let seriesID = UInt32(truncatingIfNeeded: try sections[0].readVarint())
+                runStart &+= try sections[0].readSignedVarint()
+                let lastTimestamp = runStart &+ Int64(bitPattern: try sections[0].readVarint())
+                let slotCount = Int(try sections[0].readVarint())
+                guard slotCount <= sections[1].remaining else { throw ByteReader.Truncated() }
                 var summary = SeriesSummary(
                     seriesID: seriesID,
-                    firstTimestamp: firstTimestamp,
+                    firstTimestamp: runStart,
                     lastTimestamp: lastTimestamp,
                     slots: []
                 )
-                if slotCount > 0 {
-                    summary.slots.reserveCapacity(slotCount)
-                    let mode = try reader.readByte()
-                    guard mode == summaryRaw || mode == summaryScaled else { throw ByteReader.Truncated() }
-                    let scale = mode == summaryScaled ? Int(try reader.readByte()) : 0
-                    guard scale <= 9 else { throw ByteReader.Truncated() }
-                    var slot = floorDivide(firstTimestamp, width)
-                    var previousLast: Int64 = 0
-                    for _ in 0..<slotCount {
-                        slot &+= Int64(bitPattern: try reader.readVarint())
-                        let count = Int(try reader.readVarint())
-                        let first = slot &* width &+ Int64(bitPattern: try reader.readVarint())
-                        let last = first &+ Int64(bitPattern: try reader.readVarint())
-                        var entry = SlotSummary(
-                            slot: slot,
-                            count: count,
-                            sum: 0,
-                            minimum: 0,
-                            maximum: 0,
-                            first: 0,
-                            last: 0,
-                            firstTimestamp: first,
-                            lastTimestamp: last
-                        )
-                        if mode == summaryScaled {
-                            let firstValue = previousLast &+ (try reader.readSignedVarint())
-                            let lastValue = firstValue &+ (try reader.readSignedVarint())
-                            let minimum = firstValue &- Int64(bitPattern: try reader.readVarint())
-                            let maximum = firstValue &+ Int64(bitPattern: try reader.readVarint())
-                            let sum = Int64(count) &* minimum &+ Int64(bitPattern: try reader.readVarint())
-                            entry.first = unscaled(firstValue, scale: scale)
-                            entry.last = unscaled(lastValue, scale: scale)
-                            entry.minimum = unscaled(minimum, scale: scale)
-                            entry.maximum = unscaled(maximum, scale: scale)
-                            entry.sum = unscaled(sum, scale: scale)
-                            previousLast = lastValue
-                        } else {
-                            entry.sum = try reader.readDouble()
-                            entry.minimum = try reader.readDouble()
-                            entry.maximum = try reader.readDouble()
-                            entry.first = try reader.readDouble()
-                            entry.last = try reader.readDouble()
-                        }
-                        summary.slots.append(entry)
+                guard slotCount > 0 else {
+                    summaries.append(summary)
+                    continue
+                }
+                summary.slots.reserveCapacity(slotCount)
+                let mode = try sections[0].readByte()
+                guard mode == summaryRaw || mode == summaryScaled else { throw ByteReader.Truncated() }
+                let scale = mode == summaryScaled ? Int(try sections[0].readByte()) : 0
+                guard scale <= 9 else { throw ByteReader.Truncated() }
+                var slot = floorDivide(runStart, width)
+                var previousLast: Int64 = 0
+                for _ in 0..<slotCount {
+                    slot &+= Int64(bitPattern: try sections[1].readVarint())
+                    counts &+= try sections[2].readSignedVarint()
+                    offsets &+= try sections[3].readSignedVarint()
+                    spans &+= try sections[4].readSignedVarint()
+                    let first = slot &* width &+ offsets
+                    var entry = SlotSummary(
+                        slot: slot,
+                        count: Int(counts),
+                        sum: 0,
+                        minimum: 0,
+                        maximum: 0,
+                        first: 0,
+                        last: 0,
+                        firstTimestamp: first,
+                        lastTimestamp: first &+ spans
+                    )
+                    if mode == summaryScaled {
+                        let firstValue = previousLast &+ (try sections[5].readSignedVarint())
+                        let lastValue = firstValue &+ (try sections[5].readSignedVarint())
+                        let minimum = firstValue &- Int64(bitPattern: try sections[5].readVarint())
+                        let maximum = firstValue &+ Int64(bitPattern: try sections[5].readVarint())
+                        let sum = Int64(counts) &* minimum &+ Int64(bitPattern: try sections[5].readVarint())
+                        entry.first = unscaled(firstValue, scale: scale)
+                        entry.last = unscaled(lastValue, scale: scale)
+                        entry.minimum = unscaled(minimum, scale: scale)
+                        entry.maximum = unscaled(maximum, scale: scale)
+                        entry.sum = unscaled(sum, scale: scale)
+                        previousLast = lastValue
+                    } else {
+                        entry.sum = try sections[6].readDouble()
+                        entry.minimum = try sections[6].readDouble()
+                        entry.maximum = try sections[6].readDouble()
+                        entry.first = try sections[6].readDouble()
+                        entry.last = try sections[6].readDouble()
                     }
+                    summary.slots.append(entry)
                 }
                 summaries.append(summary)
             }
