@@ -57,6 +57,12 @@ let package = Package(
             swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
+            name: "SoakBenchmark",
+            dependencies: [.product(name: "TimeSeries", package: "ocpp-server")],
+            path: "Sources/SoakBenchmark",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+        ),
+        .executableTarget(
             name: "RelationalBenchmark",
             dependencies: [
                 .product(name: "Relational", package: "ocpp-server"),
