@@ -85,11 +85,11 @@ enum SoakBenchmark {
             } else if now - time > 5 * minute {
                 behind += 1
             }
-            var batch: [EventRow] = []
-            batch.reserveCapacity(streams.count * 11)
+            var batch: [EventRow]? = []
+            batch!.reserveCapacity(streams.count * 11)
             for index in streams.indices { streams[index].rows(minute: minuteIndex, into: &batch) }
-            try store.appendBlocking(batch)
-            appended += batch.count
+            try store.appendBlocking(batch!)
+            appended += batch!.count
             if minuteIndex % 360 == 359 { report(store, time + minute, appended, directory) }
         }
         service.cancel()
@@ -107,9 +107,17 @@ enum SoakBenchmark {
             var expected: [EventRow] = []
             for connector in 1...2 {
                 var stream = ConnectorStream(charger: charger, connector: connector)
-                var rows: [EventRow] = []
-                for minuteIndex in 0..<minutes { stream.rows(minute: minuteIndex, into: &rows) }
-                expected += rows.filter { $0.timestamp >= keptFrom }
+                var rows: [EventRow]? = []
+                var skipped: [EventRow]? = nil
+                let firstKept = Int((keptFrom - start) / minute) - 1
+                for minuteIndex in 0..<minutes {
+                    if minuteIndex < firstKept {
+                        stream.rows(minute: minuteIndex, into: &skipped)
+                    } else {
+                        stream.rows(minute: minuteIndex, into: &rows)
+                    }
+                }
+                expected += rows!.filter { $0.timestamp >= keptFrom }
             }
             let stored = try store.query(
                 EventQuery(chargePointIDs: [ConnectorStream.name(charger)], from: keptFrom, to: end, limit: Int.max)
@@ -227,7 +235,9 @@ struct ConnectorStream {
         return minuteOfDay >= start && minuteOfDay < end ? (number, start, end) : nil
     }
 
-    mutating func rows(minute minuteIndex: Int, into rows: inout [EventRow]) {
+    /// Appends minute `minuteIndex`'s rows to `rows` (the minutes must come in order, from 0:
+    /// the energy register carries over); with `rows` nil, only moves the register on.
+    mutating func rows(minute minuteIndex: Int, into rows: inout [EventRow]?) {
         let time = SoakBenchmark.start + Int64(minuteIndex) * SoakBenchmark.minute
         let day = minuteIndex / 1440
         let minuteOfDay = minuteIndex % 1440
@@ -235,7 +245,7 @@ struct ConnectorStream {
         let transaction = charging.map { ((charger * 2 + connector) * 100_000) + day * 4 + $0.number + 1 }
         let noise = Self.hash(charger, connector, minuteIndex, 7)
         if let charging, charging.start == minuteOfDay {
-            rows.append(
+            rows?.append(
                 EventRow(
                     series: status,
                     timestamp: time - 1000,
@@ -251,6 +261,7 @@ struct ConnectorStream {
             soc = Double(min(100, 20 + (minuteOfDay - charging.start) * 70 / max(1, charging.end - charging.start)))
             energy += (power / 60).rounded()
         }
+        guard rows != nil else { return }
         let current = (power / 3 / 230 * 10).rounded() / 10
         let values: [Double] = [
             energy, power, current, current, current,
@@ -259,10 +270,10 @@ struct ConnectorStream {
         ]
         for (index, key) in keys.enumerated() {
             let value = index >= 5 && index <= 7 || index == 9 ? values[index] / 10 : values[index]
-            rows.append(EventRow(series: key, timestamp: time, value: .number(value), transactionID: transaction))
+            rows?.append(EventRow(series: key, timestamp: time, value: .number(value), transactionID: transaction))
         }
         if let charging, charging.end - 1 == minuteOfDay {
-            rows.append(
+            rows?.append(
                 EventRow(
                     series: status,
                     timestamp: time + 1000,
