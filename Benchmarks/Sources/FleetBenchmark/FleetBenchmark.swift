@@ -10,16 +10,19 @@ import TimeSeries
 ///
 /// Usage: FleetBenchmark --directory DIR [--chargers 1000] [--connectors 2] [--measurands 10]
 ///        [--sessions-per-day 4] [--days 30] [--site-size 100] [--seed 42] [--sync always|never|MS]
+///        [--compaction passes|days]
 @main
 enum FleetBenchmark {
     static let usage =
         "usage: FleetBenchmark --directory DIR [--chargers N] [--connectors N] [--measurands 1-10]"
         + " [--sessions-per-day N] [--days N] [--site-size N] [--seed N] [--sync always|never|MS]"
+        + " [--compaction passes|days]"
 
     static func main() async throws {
         var shape = FleetShape()
         var directory: String?
         var sync = SyncPolicy.always
+        var wholeDays = false
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         func number(_ range: ClosedRange<Int>) -> Int {
             guard let text = arguments.next(), let value = Int(text), range.contains(value) else {
@@ -37,6 +40,12 @@ enum FleetBenchmark {
             case "--site-size": shape.siteSize = number(1...99_999)
             case "--seed": shape.seed = UInt64(number(0...Int.max))
             case "--directory": directory = arguments.next()
+            case "--compaction":
+                switch arguments.next() {
+                case "passes": wholeDays = false
+                case "days": wholeDays = true
+                default: fail("--compaction needs passes (the server's maintenance) or days (compact())")
+                }
             case "--sync":
                 switch arguments.next() {
                 case "always": sync = .always
@@ -90,8 +99,11 @@ enum FleetBenchmark {
             )
         )
 
-        print("time series (\(sync), flushed and compacted at the end of each day):")
-        let load = try FleetLoad(shape: shape, directory: dataDirectory, options: options).run()
+        print(
+            "time series (sync \(sync); at each day's end flushed and "
+                + (wholeDays ? "compacted whole (compact()):" : "compacted by maintenance passes (maintain(now:)):")
+        )
+        let load = try FleetLoad(shape: shape, directory: dataDirectory, options: options, wholeDays: wholeDays).run()
         let disk = ProcessFigures.diskUsage(dataDirectory)
         let statistics = load.statistics!
         let appendSeconds = load.loadSeconds - load.compactionSeconds

@@ -3,13 +3,18 @@ import TimeSeries
 
 /// Phase "load", time-series side: the generator runs on a thread of its own and hands
 /// minute batches through a short queue to this thread, which appends them (one append, one
-/// log record and with the default sync policy one fdatasync, per minute of the fleet). At
-/// the end of each day the memtable is flushed and the day compacted, as the server's
-/// maintenance does behind a live fleet; appending and compacting are timed apart.
+/// log record and with the default sync policy one fdatasync, per minute of the fleet). As in
+/// a live server, the memtable becomes segments when it is `memtableAgeMilliseconds` old by
+/// the data's clock (or full first), and at the end of each day the day is compacted as the
+/// server's maintenance does; appending and compacting are timed apart.
 struct FleetLoad {
     let shape: FleetShape
     let directory: String
     let options: TimeSeriesOptions
+    /// Each day's segments merged into one (``TimeSeriesStore/compact()``, as
+    /// TimeSeriesBenchmark does) instead of the server's maintenance passes (segments of at
+    /// most `compactionTargetRows`, at most `compactionRowsPerPass` merged per pass).
+    let wholeDays: Bool
 
     struct Result {
         var points = 0
@@ -46,11 +51,17 @@ struct FleetLoad {
         let cpuStarted = ProcessFigures.cpuSeconds()
         var dayStarted = started
         var dayPoints = 0
+        var minutes = 0
+        let flushMinutes = max(1, Int(options.memtableAgeMilliseconds / 60_000))
         generator.start()
         loop: while true {
             switch queue.take() {
             case .batch(let rows):
                 try store.appendBlocking(rows)
+                minutes += 1
+                // A live fleet's memtable is flushed when it is 10 minutes old (or full first):
+                // the same here, by the data's clock.
+                if minutes % flushMinutes == 0 { try store.flush() }
                 var statuses = 0
                 for row in rows where row.series.kind == .status { statuses += 1 }
                 result.statusRows += statuses
@@ -60,10 +71,18 @@ struct FleetLoad {
                 try store.flush()
                 let compactStarted = ProcessFigures.now()
                 let compactCPUStarted = ProcessFigures.threadCPUSeconds()
-                let report = try store.compact()
+                if wholeDays {
+                    result.compactedSegments += try store.compact().mergedSegments
+                } else {
+                    // The server's passes, until one finds nothing left to merge.
+                    while true {
+                        let merged = try store.maintain(now: TimeSeriesClock.system.now()).mergedSegments
+                        if merged == 0 { break }
+                        result.compactedSegments += merged
+                    }
+                }
                 result.compactionSeconds += ProcessFigures.now() - compactStarted
                 result.compactionCPU += ProcessFigures.threadCPUSeconds() - compactCPUStarted
-                result.compactedSegments += report.mergedSegments
                 let statistics = store.statistics
                 let descriptors = ProcessFigures.openDescriptors()
                 result.peakDescriptors = max(result.peakDescriptors, descriptors)
