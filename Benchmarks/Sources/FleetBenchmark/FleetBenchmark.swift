@@ -121,6 +121,17 @@ enum FleetBenchmark {
                 )
             ),
             (
+                "store threads",
+                load.writerCPU.map { writer in
+                    String(
+                        format: "writer %.1f CPU s (%.2f M points/s per core), flusher %.1f CPU s",
+                        writer,
+                        Double(load.points) / writer / 1e6,
+                        load.flusherCPU ?? 0
+                    )
+                } ?? "not told apart"
+            ),
+            (
                 "generator",
                 String(format: "%.1f CPU s on its own thread (not counted above)", load.generatorCPU)
             ),

@@ -23,6 +23,9 @@ struct FleetLoad {
         var compactionSeconds = 0.0
         var compactionCPU = 0.0
         var processCPU = 0.0
+        /// The store's writer and flusher threads (CPU seconds), when they could be told apart.
+        var writerCPU: Double?
+        var flusherCPU: Double?
         var generatorCPU = 0.0
         var finalFlushSeconds = 0.0
         var statistics: TimeSeriesStatistics?
@@ -32,8 +35,11 @@ struct FleetLoad {
     }
 
     func run() throws -> Result {
+        let threadsBefore = ProcessFigures.threadIDs()
         let store = try TimeSeriesStore(directory: directory, options: options)
         defer { store.close() }
+        // The store starts its writer, then its flusher: the two new threads, in id order.
+        let storeThreads = ProcessFigures.threadIDs().subtracting(threadsBefore).sorted()
         let queue = BatchQueue(capacity: 8)
         let generatorShape = shape
         let generator = Thread {
@@ -112,6 +118,10 @@ struct FleetLoad {
         result.finalFlushSeconds = ProcessFigures.now() - flushStarted
         result.loadSeconds = ProcessFigures.now() - started
         result.processCPU = ProcessFigures.cpuSeconds() - cpuStarted
+        if storeThreads.count == 2 {
+            result.writerCPU = ProcessFigures.threadCPUSeconds(id: storeThreads[0])
+            result.flusherCPU = ProcessFigures.threadCPUSeconds(id: storeThreads[1])
+        }
         result.statistics = store.statistics
         result.descriptorsAtEnd = ProcessFigures.openDescriptors()
         result.peakDescriptors = max(result.peakDescriptors, result.descriptorsAtEnd)

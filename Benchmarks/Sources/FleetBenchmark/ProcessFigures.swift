@@ -20,6 +20,22 @@ enum ProcessFigures {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
+    /// The ids of this process's threads.
+    static func threadIDs() -> Set<Int> {
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []).compactMap { Int($0) })
+    }
+
+    /// User plus system CPU seconds of thread `id` of this process (/proc/self/task/ID/stat).
+    static func threadCPUSeconds(id: Int) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/self/task/\(id)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        // After the command's closing parenthesis: state (field 3), ..., utime (14), stime (15).
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// Peak resident set size in bytes.
     static func peakRSS() -> Int {
         var usage = rusage()
