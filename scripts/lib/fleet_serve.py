@@ -90,7 +90,7 @@ def main():
             elapsed = (time.perf_counter() - began) * 1000
             if response.status != 200:
                 sys.exit(f"GET {path}: {response.status} {body[:300]!r}")
-            return elapsed, json.loads(body)
+            return elapsed, json.loads(body), len(body)
 
         rng = random.Random(14)
         start, days = fleet["start_ms"], fleet["days"]
@@ -138,9 +138,11 @@ def main():
         ]
         for name, target, goal in goals:
             latencies = []
+            sizes = []
             for index in range(warmup + requests):
                 path, check, expected = target()
-                elapsed, answer = get(path)
+                elapsed, answer, size = get(path)
+                sizes.append(size)
                 problem = check(answer)
                 if problem:
                     sys.exit(f"GET {path}: {problem}")
@@ -149,10 +151,12 @@ def main():
                 if index >= warmup:
                     latencies.append(elapsed)
             latencies.sort()
+            sizes.sort()
             p50 = latencies[len(latencies) // 2]
             p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
             summary.append((name, f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms "
-                                  f"({requests} requests after {warmup} warm-up; {goal})"))
+                                  f"({requests} requests after {warmup} warm-up, median answer "
+                                  f"{sizes[len(sizes) // 2] / 1024:.0f} KiB; {goal})"))
         summary.append(("server after queries", process_figures(server.pid)))
     finally:
         server.send_signal(signal.SIGTERM)
