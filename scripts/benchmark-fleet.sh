@@ -88,4 +88,8 @@ if [ "$phase" != load ]; then
 fi
 
 log "summary"
-cat "$dir"/load.log "$dir"/serve.log 2>/dev/null | awk 'FNR == 1 { p = 0 } /^summary/ { p = 1; print; next } p && /^  / { print; next } { p = 0 }'
+for file in "$dir"/load.log "$dir"/serve.log; do
+    if [ -f "$file" ]; then
+        awk '/^summary/ { p = 1; print; next } p && /^  / { print; next } { p = 0 }' "$file"
+    fi
+done
