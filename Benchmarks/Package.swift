@@ -63,6 +63,16 @@ let package = Package(
             swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
+            name: "FleetBenchmark",
+            dependencies: [
+                .product(name: "TimeSeries", package: "ocpp-server"),
+                .product(name: "Relational", package: "ocpp-server"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/FleetBenchmark",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+        ),
+        .executableTarget(
             name: "RelationalBenchmark",
             dependencies: [
                 .product(name: "Relational", package: "ocpp-server"),
