@@ -154,3 +154,37 @@ struct MaintenanceTests {
         reopened.close()
     }
 }
+
+/// Which segments compaction merges.
+@Suite("Compaction runs")
+struct CompactionRunTests {
+    @Test("Flushes of full memtables are merged once a run is full, and a past day's tail too")
+    func fullRuns() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let options = TimeSeriesOptions(memtableRows: 10_000_000, compactionThreshold: 4, compactionTargetRows: 1_000)
+        let store = try TimeSeriesStore(directory: directory.path, options: options)
+        defer { store.close() }
+        let maintenance = MaintenanceTests()
+        // Day 0: five flushes of 300 rows (more than a quarter of the target each, as a full
+        // memtable's flush is); day 1 (the newest): two.
+        for flush in 0..<5 {
+            try store.appendBlocking(maintenance.rows(day: 0, count: 300, connector: flush + 1))
+            try store.flush()
+        }
+        for flush in 0..<2 {
+            try store.appendBlocking(maintenance.rows(day: 1, count: 300, connector: flush + 1))
+            try store.flush()
+        }
+        let runs = store.compactionRuns(targetRows: 1_000)
+        // Three fill a run (a fourth would not fit); the last two end a past day; the newest
+        // day's two wait for more.
+        #expect(runs.map { $0.map(\.rowCount) } == [[300, 300, 300], [300, 300]])
+
+        let report = try store.maintain(now: MaintenanceTests.base + 2 * MaintenanceTests.day)
+        #expect(report.mergedSegments == 5 && report.writtenSegments == 2)
+        #expect(store.statistics.segments == 4)
+        #expect(store.compactionRuns(targetRows: 1_000).isEmpty, "merged segments do not merge again at once")
+        #expect(try store.query(EventQuery(limit: Int.max)).rows.count == 2_100)
+    }
+}

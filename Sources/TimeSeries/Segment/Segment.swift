@@ -61,6 +61,10 @@ final class Segment: Sendable {
     let maxTimestamp: Int64
     let rowCount: Int
     let byteCount: Int
+    /// The least and the greatest transaction of its rows (`nil`: none has one): a query by
+    /// session skips a segment outside it without looking at its blocks (the server numbers
+    /// sessions in order, so a day's segments hold a narrow range).
+    let transactionRange: ClosedRange<Int>?
     /// Unique among the segments a process opens (a compacted file keeps its name and path).
     let identity: UInt64
     private let files: SegmentFiles
@@ -210,6 +214,9 @@ final class Segment: Sendable {
             self.minTimestamp = blocks.map(\.minTimestamp).min() ?? 0
             self.maxTimestamp = blocks.map(\.maxTimestamp).max() ?? 0
             self.rowCount = blocks.reduce(0) { $0 + $1.rowCount }
+            let lowest = blocks.compactMap(\.transactionIDs.first).min()
+            let highest = blocks.compactMap(\.transactionIDs.last).max()
+            self.transactionRange = lowest.flatMap { lowest in highest.map { lowest...$0 } }
             self.byteCount = size
         } catch {
             Glibc.close(descriptor)

@@ -66,7 +66,10 @@ extension TimeSeriesStore {
 
     /// Runs of segments to merge, oldest day first: within a day, in sequence order, segments
     /// below `targetRows` that follow each other (a large one ends a run), at most
-    /// `targetRows` rows together, at least `compactionThreshold` (and two) of them. A segment
+    /// `targetRows` rows together. A run is merged when it holds at least
+    /// `compactionThreshold` (and two) segments, or at least two when it is full (the next
+    /// segment would not fit: flushes of full memtables, a quarter of the target or more each,
+    /// would otherwise never gather enough) or is the end of a day before the newest. A segment
     /// of an older format version (without summaries) is rewritten even alone, large or not.
     ///
     /// A merged segment takes the name and sequence of the newest segment of its run, so it
@@ -79,16 +82,19 @@ extension TimeSeriesStore {
         let byDay = Dictionary(grouping: segments) { FileIO.parent(of: $0.path) }
         let smallest = max(2, options.compactionThreshold)
         var runs: [[Segment]] = []
+        let newestDay = byDay.keys.max()
         for dayPath in byDay.keys.sorted() {
             var run: [Segment] = []
             var rows = 0
-            func due(_ run: [Segment]) -> Bool {
-                run.count >= smallest || run.contains { $0.version < Segment.formatVersion }
+            func due(_ run: [Segment], closed: Bool) -> Bool {
+                run.count >= smallest || (closed && run.count >= 2)
+                    || run.contains { $0.version < Segment.formatVersion }
             }
             for segment in byDay[dayPath]!.sorted(by: { $0.sequence < $1.sequence }) {
                 let large = segment.rowCount >= targetRows && segment.version == Segment.formatVersion
                 if large || segment.rowCount > targetRows - rows {
-                    if due(run) { runs.append(run) }
+                    // Full when the segment does not fit; a large one just ends the run.
+                    if due(run, closed: !large) { runs.append(run) }
                     run = []
                     rows = 0
                 }
@@ -97,7 +103,7 @@ extension TimeSeriesStore {
                     rows += segment.rowCount
                 }
             }
-            if due(run) { runs.append(run) }
+            if due(run, closed: dayPath != newestDay) { runs.append(run) }
         }
         return runs
     }

@@ -362,7 +362,9 @@ extension TimeSeriesStore {
         var candidates: [CandidateBlock] = []
         var skipped = 0
         for segment in snapshot.segments {
-            guard segment.maxTimestamp >= from, segment.minTimestamp < to else {
+            guard segment.maxTimestamp >= from, segment.minTimestamp < to,
+                transaction.map({ segment.transactionRange?.contains($0) ?? false }) ?? true
+            else {
                 skipped += segment.blocks.count
                 continue
             }
