@@ -97,7 +97,9 @@ enum HistoryFormat {
             series.append(bucket.series, transaction: transactionID, to: &output)
             append(#","value":"#, to: &output)
             appendJSONNumber(value(of: bucket, aggregate), to: &output)
-            append(#","count":\#(bucket.count)}"#, to: &output)
+            append(#","count":"#, to: &output)
+            appendInteger(Int64(bucket.count), to: &output)
+            output.append(UInt8(ascii: "}"))
         }
         append(#"],"next_cursor":null}"#, to: &output)
         return output
@@ -136,14 +138,27 @@ enum HistoryFormat {
     struct SeriesText {
         let json: Bool
         private var rendered: [SeriesKey: (head: [UInt8], tail: [UInt8])] = [:]
+        private var last: (key: SeriesKey, parts: (head: [UInt8], tail: [UInt8]))?
 
         init(json: Bool) { self.json = json }
 
         mutating func append(_ key: SeriesKey, transaction: Int?, to output: inout [UInt8]) {
             let parts: (head: [UInt8], tail: [UInt8])
-            if let known = rendered[key] { parts = known } else { parts = render(key) }
+            // Rows and buckets come series by series: the last one first.
+            if let last, last.key == key {
+                parts = last.parts
+            } else if let known = rendered[key] {
+                parts = known
+            } else {
+                parts = render(key)
+            }
+            last = (key, parts)
             output.append(contentsOf: parts.head)
-            HistoryFormat.append(transaction.map(String.init) ?? (json ? "null" : ""), to: &output)
+            if let transaction {
+                HistoryFormat.appendInteger(Int64(transaction), to: &output)
+            } else if json {
+                HistoryFormat.append("null", to: &output)
+            }
             output.append(contentsOf: parts.tail)
         }
 
@@ -180,8 +195,28 @@ enum HistoryFormat {
         value.isFinite ? EventValue.number(value).text : "null"
     }
 
+    /// As ``jsonNumber(_:)`` writes it, without building a string for a whole number.
     private static func appendJSONNumber(_ value: Double, to output: inout [UInt8]) {
-        append(jsonNumber(value), to: &output)
+        if value.rounded() == value, abs(value) < 1e15, value != 0 || value.sign == .plus {
+            appendInteger(Int64(value), to: &output)
+        } else {
+            append(jsonNumber(value), to: &output)
+        }
+    }
+
+    /// The decimal digits of `value`, as `String(value)` has them.
+    static func appendInteger(_ value: Int64, to output: inout [UInt8]) {
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            output.append(contentsOf: digits[(20 - count)...])
+        }
     }
 
     private static func append(_ text: String, to output: inout [UInt8]) {
