@@ -5,9 +5,11 @@
 /// - series ids: runs of (id, count), since rows are grouped by series;
 /// - timestamps: delta-of-delta, zigzag varints (regular sampling makes them ~1 byte);
 /// - kinds: runs of (kind, count);
-/// - numbers: scaled integers (the smallest power of ten that makes every value in the
-///   block an exact integer, up to 10^9) as zigzag varint deltas; otherwise the XOR of each
-///   value's bits with the previous one's;
+/// - numbers, per series run: scaled integers (the smallest power of ten that makes every
+///   value of the run an exact integer, up to 10^9) as the smallest of zigzag varint deltas,
+///   deltas of deltas, varint offsets from the minimum or (format version 3 on) offsets
+///   bit-packed in as many bits as the largest needs; otherwise the XOR of each value's bits
+///   with the previous one's;
 /// - texts: the text bytes of the rows that have text, in row order;
 /// - transactions (format version 2 on): runs of (transaction as ``TransactionCode`` writes
 ///   it, count), since a
@@ -125,7 +127,8 @@ enum BlockCodec {
         block.writeVarint(UInt64(rows.count))
         let runs = seriesRuns(rows.map(\.seriesID))
         let columns = [
-            series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers, runs: runs), texts.bytes, transactions.bytes,
+            series.bytes, times.bytes, kinds.bytes, encodeNumbers(numbers, runs: runs, packed: version >= 3),
+            texts.bytes, transactions.bytes,
             version >= 3 ? encodeSummaries(rows, runs: runs) : [],
         ]
         for column in columns.prefix(columnCount(version: version)) {
@@ -148,10 +151,11 @@ enum BlockCodec {
     /// power of ten that makes its values exact integers (up to 10^9) and then the smaller
     /// of deltas (fluctuating values) and deltas of deltas (steadily rising registers); a run
     /// that no scale fits keeps the XOR of each value's bits with the previous one's.
-    static func encodeNumbers(_ numbers: [Double], runs: [Range<Int>]) -> [UInt8] {
+    /// - Parameter packed: Whether bit-packed offsets may be chosen (format version 3 on).
+    static func encodeNumbers(_ numbers: [Double], runs: [Range<Int>], packed: Bool = true) -> [UInt8] {
         var writer = ByteWriter(capacity: numbers.count * 2 + runs.count * 2)
         for run in runs {
-            encodeRun(numbers[run], into: &writer)
+            encodeRun(numbers[run], packed: packed, into: &writer)
         }
         return writer.bytes
     }
@@ -172,6 +176,8 @@ enum BlockCodec {
     private static let modeDelta: UInt8 = 1
     private static let modeDeltaOfDelta: UInt8 = 2
     private static let modeFrameOfReference: UInt8 = 3
+    /// Format version 3 on: offsets from the minimum in as many bits as the largest needs.
+    private static let modeFrameOfReferenceBits: UInt8 = 4
 
     /// The smallest power of ten (as its exponent, up to 9) that makes every number an exact
     /// integer, with those integers; `nil` when none does (or for a negative zero, which an
@@ -199,7 +205,7 @@ enum BlockCodec {
         scale == 0 ? Double(integer) : Double(integer) / powersOfTen[scale]
     }
 
-    private static func encodeRun(_ numbers: ArraySlice<Double>, into writer: inout ByteWriter) {
+    private static func encodeRun(_ numbers: ArraySlice<Double>, packed: Bool, into writer: inout ByteWriter) {
         if let (scale, integers) = scaledIntegers(numbers) {
             var deltaSize = 0
             var deltaOfDeltaSize = 0
@@ -221,6 +227,31 @@ enum BlockCodec {
             let (range, overflow) = maximum.subtractingReportingOverflow(minimum)
             let offsetSize =
                 overflow ? Int.max : varintSize(minimum) + integers.count * unsignedVarintSize(UInt64(range))
+            // The same offsets bit-packed: noise around a level (voltage, temperature) takes a
+            // few bits a value, where a varint takes a byte or two.
+            let bits = overflow ? 64 : 64 - UInt64(range).leadingZeroBitCount
+            let packedSize =
+                overflow || !packed ? Int.max : varintSize(minimum) + 1 + (integers.count * bits + 7) / 8
+            if packedSize < offsetSize && packedSize < deltaSize && packedSize < deltaOfDeltaSize {
+                writer.write(modeFrameOfReferenceBits)
+                writer.write(UInt8(scale))
+                writer.writeSignedVarint(minimum)
+                writer.write(UInt8(bits))
+                var buffer: UInt64 = 0
+                var buffered = 0
+                for integer in integers {
+                    // At most 55 bits an offset (values below 9e15): the buffer never overflows.
+                    buffer |= UInt64(integer &- minimum) << buffered
+                    buffered += bits
+                    while buffered >= 8 {
+                        writer.write(UInt8(truncatingIfNeeded: buffer))
+                        buffer >>= 8
+                        buffered -= 8
+                    }
+                }
+                if buffered > 0 { writer.write(UInt8(truncatingIfNeeded: buffer)) }
+                return
+            }
             if offsetSize < deltaSize && offsetSize < deltaOfDeltaSize {
                 writer.write(modeFrameOfReference)
                 writer.write(UInt8(scale))
@@ -275,12 +306,34 @@ enum BlockCodec {
                 }
                 continue
             }
-            guard mode == modeDelta || mode == modeDeltaOfDelta || mode == modeFrameOfReference else {
+            guard
+                mode == modeDelta || mode == modeDeltaOfDelta || mode == modeFrameOfReference
+                    || mode == modeFrameOfReferenceBits
+            else {
                 throw ByteReader.Truncated()
             }
             let scale = Int(try reader.readByte())
             guard scale < powersOfTen.count else { throw ByteReader.Truncated() }
             let factor = powersOfTen[scale]
+            if mode == modeFrameOfReferenceBits {
+                let minimum = try reader.readSignedVarint()
+                let bits = Int(try reader.readByte())
+                guard bits <= 56, (run.count * bits + 7) / 8 <= reader.remaining else { throw ByteReader.Truncated() }
+                let mask: UInt64 = bits == 0 ? 0 : UInt64.max >> (64 - bits)
+                var buffer: UInt64 = 0
+                var buffered = 0
+                for _ in run {
+                    while buffered < bits {
+                        buffer |= UInt64(try reader.readByte()) << buffered
+                        buffered += 8
+                    }
+                    let integer = minimum &+ Int64(bitPattern: buffer & mask)
+                    buffer = bits == 64 ? 0 : buffer >> bits
+                    buffered -= bits
+                    numbers.append(scale == 0 ? Double(integer) : Double(integer) / factor)
+                }
+                continue
+            }
             if mode == modeFrameOfReference {
                 let minimum = try reader.readSignedVarint()
                 for _ in run {
