@@ -171,6 +171,48 @@ struct SummaryTests {
         }
     }
 
+    @Test("A few series' blocks are found by binary search over the series ranges: the same rows as a full pass")
+    func sparseSeries() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 8))
+        defer { store.close() }
+        let chargers = (0..<25).map { "CP-\($0)" }
+        var rows: [EventRow] = []
+        for (index, chargePoint) in chargers.enumerated() {
+            for connector in 1...2 {
+                for minute in 0..<(7 + index % 13) {
+                    rows.append(
+                        EventRow(
+                            series: sample(chargePoint, connector: connector),
+                            timestamp: Self.base + Int64(minute) * Self.minute,
+                            value: .number(Double(index * 100 + minute))
+                        )
+                    )
+                }
+            }
+        }
+        try store.appendBlocking(rows)
+        try store.flush()
+        #expect(store.statistics.segments == 1)
+        var random = DifferentialTests.SplitMix(state: 7)
+        for _ in 0..<40 {
+            let chosen = Array(
+                Set((0..<Int.random(in: 1...3, using: &random)).map { _ in chargers.randomElement(using: &random)! })
+            )
+            var query = EventQuery(chargePointIDs: Set(chosen), limit: Int.max)
+            if Bool.random(using: &random) {
+                query.from = Self.base + Int64.random(in: 0...10, using: &random) * Self.minute
+                query.to = query.from! + Int64.random(in: 1...10, using: &random) * Self.minute
+            }
+            let expected = rows.filter { row in
+                chosen.contains(row.series.chargePointID) && query.includes(timestamp: row.timestamp)
+            }
+            let answer = try store.query(query).rows
+            #expect(Set(answer) == Set(expected) && answer.count == expected.count, "\(query)")
+        }
+    }
+
     /// A month of one series every minute, in time order, compacted day by day.
     static func month(_ store: TimeSeriesStore) throws {
         var energy = 0.0

@@ -20,6 +20,16 @@ struct BlockInfo: Sendable {
     /// counted): a query by transaction skips blocks without it from the footer alone.
     var transactionIDs: [Int]
 
+    func holds(series: UInt32) -> Bool {
+        var low = 0
+        var high = seriesIDs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if seriesIDs[middle] < series { low = middle + 1 } else { high = middle }
+        }
+        return low < seriesIDs.count && seriesIDs[low] == series
+    }
+
     func holds(transaction: Int) -> Bool {
         var low = 0
         var high = transactionIDs.count
@@ -65,6 +75,9 @@ final class Segment: Sendable {
     /// session skips a segment outside it without looking at its blocks (the server numbers
     /// sessions in order, so a day's segments hold a narrow range).
     let transactionRange: ClosedRange<Int>?
+    /// Whether each block's series come after the previous block's, as every writer sorts
+    /// them: then a series' blocks can be found by binary search.
+    let seriesAscending: Bool
     /// Unique among the segments a process opens (a compacted file keeps its name and path).
     let identity: UInt64
     private let files: SegmentFiles
@@ -217,6 +230,9 @@ final class Segment: Sendable {
             let lowest = blocks.compactMap(\.transactionIDs.first).min()
             let highest = blocks.compactMap(\.transactionIDs.last).max()
             self.transactionRange = lowest.flatMap { lowest in highest.map { lowest...$0 } }
+            self.seriesAscending = zip(blocks, blocks.dropFirst()).allSatisfy { pair in
+                (pair.0.seriesIDs.last ?? 0) <= (pair.1.seriesIDs.first ?? 0)
+            }
             self.byteCount = size
         } catch {
             Glibc.close(descriptor)

@@ -352,6 +352,10 @@ extension TimeSeriesStore {
     /// The blocks that can hold rows of `wanted` in `from..<to` (of `transaction`, if given),
     /// in segment order; every other block is skipped from the footer index alone (and
     /// counted as skipped).
+    ///
+    /// A segment's rows are sorted by series, so its blocks' series ranges ascend: for a few
+    /// wanted series, each one's blocks are found by binary search, and the cost follows the
+    /// series asked for rather than the blocks stored.
     func candidateBlocks(
         _ wanted: [Bool],
         from: Int64,
@@ -361,6 +365,8 @@ extension TimeSeriesStore {
     ) -> [CandidateBlock] {
         var candidates: [CandidateBlock] = []
         var skipped = 0
+        var wantedIDs: [UInt32] = []
+        for (id, isWanted) in wanted.enumerated() where isWanted { wantedIDs.append(UInt32(id)) }
         for segment in snapshot.segments {
             guard segment.maxTimestamp >= from, segment.minTimestamp < to,
                 transaction.map({ segment.transactionRange?.contains($0) ?? false }) ?? true
@@ -368,16 +374,43 @@ extension TimeSeriesStore {
                 skipped += segment.blocks.count
                 continue
             }
-            for (index, block) in segment.blocks.enumerated() {
-                guard block.maxTimestamp >= from, block.minTimestamp < to,
-                    transaction.map(block.holds(transaction:)) ?? true,
-                    Self.holdsAny(block.seriesIDs, of: wanted)
-                else {
-                    skipped += 1
-                    continue
-                }
-                candidates.append(CandidateBlock(segment: segment, index: index))
+            let blocks = segment.blocks
+            func matches(_ block: BlockInfo) -> Bool {
+                block.maxTimestamp >= from && block.minTimestamp < to
+                    && (transaction.map(block.holds(transaction:)) ?? true)
             }
+            guard segment.seriesAscending, wantedIDs.count * 8 < blocks.count else {
+                for (index, block) in blocks.enumerated() {
+                    if matches(block) && Self.holdsAny(block.seriesIDs, of: wanted) {
+                        candidates.append(CandidateBlock(segment: segment, index: index))
+                    } else {
+                        skipped += 1
+                    }
+                }
+                continue
+            }
+            let before = candidates.count
+            var indices: [Int] = []
+            for id in wantedIDs {
+                // The first block whose greatest series is not below `id`.
+                var low = 0
+                var high = blocks.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if (blocks[middle].seriesIDs.last ?? 0) < id { low = middle + 1 } else { high = middle }
+                }
+                while low < blocks.count, (blocks[low].seriesIDs.first ?? .max) <= id {
+                    if indices.last != low, matches(blocks[low]), blocks[low].holds(series: id) { indices.append(low) }
+                    low += 1
+                }
+            }
+            indices.sort()
+            var previous = -1
+            for index in indices where index != previous {
+                candidates.append(CandidateBlock(segment: segment, index: index))
+                previous = index
+            }
+            skipped += blocks.count - (candidates.count - before)
         }
         noteBlocks(decoded: 0, skipped: skipped)
         return candidates
