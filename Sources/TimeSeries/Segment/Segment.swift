@@ -20,24 +20,19 @@ struct BlockInfo: Sendable {
     /// counted): a query by transaction skips blocks without it from the footer alone.
     var transactionIDs: [Int]
 
-    func holds(series: UInt32) -> Bool {
-        var low = 0
-        var high = seriesIDs.count
-        while low < high {
-            let middle = (low + high) / 2
-            if seriesIDs[middle] < series { low = middle + 1 } else { high = middle }
-        }
-        return low < seriesIDs.count && seriesIDs[low] == series
-    }
+    func holds(series: UInt32) -> Bool { Self.sorted(seriesIDs, contains: series) }
 
-    func holds(transaction: Int) -> Bool {
+    func holds(transaction: Int) -> Bool { Self.sorted(transactionIDs, contains: transaction) }
+
+    /// Whether ascending `values` hold `value` (binary search).
+    static func sorted<Value: Comparable>(_ values: [Value], contains value: Value) -> Bool {
         var low = 0
-        var high = transactionIDs.count
+        var high = values.count
         while low < high {
             let middle = (low + high) / 2
-            if transactionIDs[middle] < transaction { low = middle + 1 } else { high = middle }
+            if values[middle] < value { low = middle + 1 } else { high = middle }
         }
-        return low < transactionIDs.count && transactionIDs[low] == transaction
+        return low < values.count && values[low] == value
     }
 }
 
