@@ -178,8 +178,13 @@ extension BlockCodec {
         return sums
     }
 
-    /// The block's summaries, or `nil` for a block of a format version without them.
-    static func decodeSummaries(_ block: UnsafeRawBufferPointer, version: UInt32) throws -> [SeriesSummary]? {
+    /// The block's summaries of the series `wants` selects, or `nil` for a block of a format
+    /// version without them. The other series' slots are read past, not built.
+    static func decodeSummaries(
+        _ block: UnsafeRawBufferPointer,
+        version: UInt32,
+        wants: (UInt32) -> Bool = { _ in true }
+    ) throws -> [SeriesSummary]? {
         guard version >= 3 else { return nil }
         let (_, columns) = try columnSlices(block, version: version)
         let bytes = try decompress(columns[6])
@@ -208,11 +213,12 @@ extension BlockCodec {
                     lastTimestamp: lastTimestamp,
                     slots: []
                 )
+                let wanted = wants(seriesID)
                 guard slotCount > 0 else {
-                    summaries.append(summary)
+                    if wanted { summaries.append(summary) }
                     continue
                 }
-                summary.slots.reserveCapacity(slotCount)
+                if wanted { summary.slots.reserveCapacity(slotCount) }
                 let mode = try sections[0].readByte()
                 guard mode == summaryRaw || mode == summaryScaled else { throw ByteReader.Truncated() }
                 let scale = mode == summaryScaled ? Int(try sections[0].readByte()) : 0
@@ -224,6 +230,15 @@ extension BlockCodec {
                     counts &+= try sections[2].readSignedVarint()
                     offsets &+= try sections[3].readSignedVarint()
                     spans &+= try sections[4].readSignedVarint()
+                    guard wanted else {
+                        // Read past its values: the next run's follow them.
+                        if mode == summaryScaled {
+                            for _ in 0..<5 { _ = try sections[5].readVarint() }
+                        } else {
+                            for _ in 0..<5 { _ = try sections[6].readUInt64() }
+                        }
+                        continue
+                    }
                     let first = slot &* width &+ offsets
                     var entry = SlotSummary(
                         slot: slot,
@@ -257,7 +272,7 @@ extension BlockCodec {
                     }
                     summary.slots.append(entry)
                 }
-                summaries.append(summary)
+                if wanted { summaries.append(summary) }
             }
             return summaries
         }

@@ -305,15 +305,15 @@ final class Segment: Sendable {
         }
     }
 
-    /// Reads and checks block `index` and decodes its summaries; `nil` for a segment of a
-    /// format version without them.
+    /// Reads and checks block `index` and decodes its summaries of the series `wants` selects;
+    /// `nil` for a segment of a format version without them.
     /// - Throws: ``Corrupt`` on a checksum mismatch or undecodable summaries.
-    func readSummaries(_ index: Int) throws -> [SeriesSummary]? {
+    func readSummaries(_ index: Int, wants: (UInt32) -> Bool = { _ in true }) throws -> [SeriesSummary]? {
         guard version >= 3 else { return nil }
         let bytes = try readChecked(index)
         do {
             return try bytes.withUnsafeBytes { buffer throws in
-                try BlockCodec.decodeSummaries(buffer, version: version)
+                try BlockCodec.decodeSummaries(buffer, version: version, wants: wants)
             }
         } catch {
             throw Corrupt(path: path, reason: "block \(index)'s summaries do not decode")

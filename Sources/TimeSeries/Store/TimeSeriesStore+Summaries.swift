@@ -33,7 +33,7 @@ extension TimeSeriesStore {
         for (order, candidate) in candidates.enumerated() where !corrupt.contains(candidate.segment.identity) {
             let summaries: [SeriesSummary]?
             do {
-                summaries = try candidate.segment.readSummaries(candidate.index)
+                summaries = try candidate.segment.readSummaries(candidate.index, wants: selected.wants)
             } catch let error as Segment.Corrupt {
                 corrupt.insert(candidate.segment.identity)
                 noteCorrupt(candidate.segment, error)
