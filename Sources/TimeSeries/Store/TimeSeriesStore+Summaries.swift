@@ -110,11 +110,8 @@ extension TimeSeriesStore {
                             noteCorrupt(piece.candidate!.segment, error)
                             continue
                         }
-                        guard
-                            let run = BlockCodec.seriesRuns(columns.seriesIDs).first(where: {
-                                columns.seriesIDs[$0.lowerBound] == series
-                            })
-                        else { continue }
+                        let run = Self.run(of: series, in: columns.seriesIDs)
+                        guard !run.isEmpty else { continue }
                         let lower = Self.firstIndex(
                             in: columns.timestamps,
                             run,
@@ -133,6 +130,21 @@ extension TimeSeriesStore {
             buckets.removeAll(keepingCapacity: true)
         }
         noteBlocks(decoded: decoded, skipped: 0)
+    }
+
+    /// The rows of `series` in a block's series column (ascending: rows are sorted by series),
+    /// by binary search: a block cut at many slots is not walked again for each.
+    private static func run(of series: UInt32, in seriesIDs: [UInt32]) -> Range<Int> {
+        func firstIndex(where isAfter: (UInt32) -> Bool) -> Int {
+            var low = 0
+            var high = seriesIDs.count
+            while low < high {
+                let middle = (low + high) / 2
+                if isAfter(seriesIDs[middle]) { high = middle } else { low = middle + 1 }
+            }
+            return low
+        }
+        return firstIndex { $0 >= series }..<firstIndex { $0 > series }
     }
 
     /// Whether two of one series' pieces (in order of their first times) from different
