@@ -15,7 +15,7 @@ struct AuditLogTests {
     typealias Answer = DatabaseEndpointTests.Answer
 
     struct Client: Sendable {
-        let client: any TestClientProtocol
+        let client: LiveClient
         var token: String?
 
         /// The same client, sending `token` as its bearer token.
@@ -55,7 +55,7 @@ struct AuditLogTests {
                 authentication: authenticated ? .bearer(APIAuthenticator(store: store)) : .disabled,
                 logger: TestBackend.logger
             )
-            try await application.test(.live) { client in
+            try await application.testLive { client in
                 try await body(Client(client: client), store)
             }
         }

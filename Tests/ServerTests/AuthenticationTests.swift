@@ -29,7 +29,7 @@ struct AuthenticationTests {
     }
 
     struct Client: Sendable {
-        let client: any TestClientProtocol
+        let client: LiveClient
 
         func callAsFunction(
             _ method: HTTPRequest.Method,
@@ -94,7 +94,7 @@ struct AuthenticationTests {
                     ),
                     logger: TestBackend.logger
                 )
-                try await application.test(.live) { client in
+                try await application.testLive { client in
                     try await body(Client(client: client), store)
                 }
             }
@@ -490,8 +490,8 @@ struct AuthenticationTests {
                     authentication: .bearer(APIAuthenticator(store: store)),
                     logger: TestBackend.logger
                 )
-                try await open.test(.live) { openClient in
-                    try await guarded.test(.live) { guardedClient in
+                try await open.testLive { openClient in
+                    try await guarded.testLive { guardedClient in
                         let openCall = Client(client: openClient)
                         let guardedCall = Client(client: guardedClient)
                         var checked = 0

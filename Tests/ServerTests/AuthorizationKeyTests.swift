@@ -36,7 +36,7 @@ struct AuthorizationKeyTests {
                 authentication: .disabled,
                 logger: TestBackend.logger
             )
-            try await application.test(.live) { client in
+            try await application.testLive { client in
                 try await body(Client(client: client), store)
             }
         } catch {

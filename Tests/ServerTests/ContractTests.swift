@@ -29,7 +29,7 @@ struct ContractTests {
                 authentication: .disabled,
                 logger: TestBackend.logger
             )
-            try await application.test(.live) { client in
+            try await application.testLive { client in
                 try await body(Call(client: client))
             }
         }

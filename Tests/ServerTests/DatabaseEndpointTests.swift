@@ -40,14 +40,14 @@ struct DatabaseEndpointTests {
                 authentication: .disabled,
                 logger: TestBackend.logger
             )
-            try await application.test(.live) { client in
+            try await application.testLive { client in
                 try await body(Client(client: client))
             }
         }
     }
 
     struct Client: Sendable {
-        let client: any TestClientProtocol
+        let client: LiveClient
 
         func callAsFunction(_ method: HTTPRequest.Method, _ uri: String, _ json: String? = nil) async throws -> Answer {
             try await client.execute(

@@ -27,7 +27,7 @@ struct HardeningTests {
 
     /// Runs `body` against the API on a fresh SQLite database, over a real socket.
     static func withAPI(
-        _ body: @escaping @Sendable (_ client: any TestClientProtocol) async throws -> Void
+        _ body: @escaping @Sendable (_ client: LiveClient) async throws -> Void
     )
         async throws
     {
@@ -39,12 +39,12 @@ struct HardeningTests {
                 authentication: .disabled,
                 logger: TestBackend.logger
             )
-            try await application.test(.live) { client in try await body(client) }
+            try await application.testLive { client in try await body(client) }
         }
     }
 
     static func call(
-        _ client: any TestClientProtocol,
+        _ client: LiveClient,
         _ method: HTTPRequest.Method,
         _ uri: String,
         contentType: String? = nil,
@@ -216,7 +216,7 @@ struct HardeningTests {
 
     static func docsClient(
         directory: String?,
-        _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+        _ body: @escaping @Sendable (LiveClient) async throws -> Void
     )
         async throws
     {
@@ -224,7 +224,7 @@ struct HardeningTests {
         router.add(middleware: ErrorMiddleware())
         SwaggerUI.register(on: router, directory: directory)
         let application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await application.test(.live) { client in try await body(client) }
+        try await application.testLive { client in try await body(client) }
     }
 
     static func expectHardened(_ answer: Answer, _ what: String) {

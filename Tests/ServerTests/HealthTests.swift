@@ -15,7 +15,7 @@ struct HealthTests {
             authentication: .disabled,
             logger: Logger(label: "test")
         )
-        try await application.test(.live) { client in
+        try await application.testLive { client in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json")
@@ -40,7 +40,7 @@ struct HealthTests {
             authentication: .disabled,
             logger: Logger(label: "test")
         )
-        try await application.test(.live) { client in
+        try await application.testLive { client in
             try await client.execute(uri: "/ready", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("unavailable"))

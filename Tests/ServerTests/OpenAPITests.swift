@@ -113,7 +113,7 @@ struct OpenAPITests {
             authentication: .disabled,
             logger: Logger(label: "test")
         )
-        try await application.test(.live) { client in
+        try await application.testLive { client in
             try await client.execute(uri: "/openapi.json", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json")

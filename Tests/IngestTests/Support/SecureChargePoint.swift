@@ -73,7 +73,8 @@ final class SecureChargePoint {
                         try pipeline.addHandler(UpgradeResponseReader(promise: promise, events: continuation))
                     }
                 }
-                .connect(host: "127.0.0.1", port: port).get()
+                .connectTimeout(.seconds(60))
+                .connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port)).get()
         } catch {
             promise.fail(error)
             continuation.finish()

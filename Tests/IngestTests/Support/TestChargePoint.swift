@@ -44,7 +44,10 @@ final class TestChargePoint: Sendable {
     ) async throws -> TestChargePoint {
         let inbox = Inbox()
         let negotiated = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { channel in
+            // By address: a name would wait for a resolver thread, which a busy test process may not
+            // give it before the connect timeout.
+            .connectTimeout(.seconds(60))
+            .connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port)) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let upgrader = NIOTypedWebSocketClientUpgrader<String??>(
                         maxFrameSize: maxFrameSize,
