@@ -103,7 +103,7 @@ public struct EventCursor: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether a row at (`timestamp`, `seriesID`, `transactionID`) comes after the cursor in
     /// ascending order.
-    func precedes(_ timestamp: Int64, _ seriesID: UInt32, _ transactionID: Int?) -> Bool {
+    public func precedes(_ timestamp: Int64, _ seriesID: UInt32, _ transactionID: Int?) -> Bool {
         if (self.timestamp, self.seriesID) != (timestamp, seriesID) {
             return (self.timestamp, self.seriesID) < (timestamp, seriesID)
         }

@@ -40,6 +40,10 @@ public struct TimeSeriesOptions: Sendable, Hashable {
     /// The days rows are filed under (see ``TimestampWindow``); `nil`: every row under its own
     /// UTC day.
     public var timestampWindow: TimestampWindow?
+    /// Rows a live subscriber may fall behind before it is dropped (``LiveEvent/overflowed``).
+    public var liveBufferRows: Int
+    /// Live subscriptions open at once at most.
+    public var maximumLiveSubscribers: Int
 
     public init(
         syncPolicy: SyncPolicy = .always,
@@ -53,7 +57,9 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         maintenanceInterval: Duration = .seconds(60),
         maximumOpenFiles: Int = 256,
         maximumSeriesPerChargePoint: Int? = nil,
-        timestampWindow: TimestampWindow? = nil
+        timestampWindow: TimestampWindow? = nil,
+        liveBufferRows: Int = 10_000,
+        maximumLiveSubscribers: Int = 10_000
     ) {
         self.syncPolicy = syncPolicy
         self.memtableRows = memtableRows
@@ -67,6 +73,8 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         self.maximumOpenFiles = maximumOpenFiles
         self.maximumSeriesPerChargePoint = maximumSeriesPerChargePoint
         self.timestampWindow = timestampWindow
+        self.liveBufferRows = liveBufferRows
+        self.maximumLiveSubscribers = maximumLiveSubscribers
     }
 }
 

@@ -107,7 +107,11 @@ extension TimeSeriesStore {
     /// The pages of `query` (of `limit` rows each, from its cursor on), read in turn from one
     /// snapshot taken now.
     public func pages(_ query: EventQuery) -> EventPager {
-        let snapshot = snapshot()
+        pages(query, in: snapshot())
+    }
+
+    /// The pages of `query` as `snapshot` holds its rows.
+    func pages(_ query: EventQuery, in snapshot: Snapshot) -> EventPager {
         let (wanted, wantedIDs) = wantedSeries(query, snapshot)
         var lower = query.from ?? Int64.min
         var upper = query.to ?? Int64.max

@@ -153,8 +153,7 @@ extension TimeSeriesStore {
                         }
                         state.define(key, id: id)
                     }
-                    state.memtable.append(batch.rows)
-                    state.memtableCount += batch.rows.count
+                    state.appendToMemtable(batch.rows)
                     replayed += batch.rows.count
                 }
                 return .success(replayed)

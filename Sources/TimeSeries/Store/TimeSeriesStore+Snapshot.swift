@@ -7,6 +7,11 @@ extension TimeSeriesStore {
         var byChargePoint: [String: [UInt32]]
         var segments: [Segment]
         var memory: [[StoredRow]]
+        /// The rows committed before the snapshot: it holds exactly the rows at positions
+        /// below this (``LiveRow/position``).
+        var position: UInt64 = 0
+        /// The position of `memory`'s first row (`memory` is in commit order).
+        var memoryPosition: UInt64 = 0
     }
 
     func snapshot() -> Snapshot {
@@ -15,7 +20,9 @@ extension TimeSeriesStore {
                 keys: state.seriesKeys,
                 byChargePoint: state.seriesByChargePoint,
                 segments: state.segments,
-                memory: state.frozen.flatMap(\.chunks) + state.memtable
+                memory: state.frozen.flatMap(\.chunks) + state.memtable,
+                position: state.committedRows,
+                memoryPosition: state.firstPositionInMemory
             )
         }
     }

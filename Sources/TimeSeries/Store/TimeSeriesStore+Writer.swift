@@ -205,15 +205,16 @@ extension TimeSeriesStore {
             try? FileIO.truncate(walDescriptor, to: sizeBefore, path: walPath)
             throw error
         }
-        let wasEmpty = state.withLock { state in
+        let (wasEmpty, firstPosition) = state.withLock { state in
             for (id, key) in newSeries { state.define(key, id: id) }
             let wasEmpty = state.memtableCount == 0
-            state.memtable.append(rows)
-            state.memtableCount += rows.count
-            return wasEmpty
+            let firstPosition = state.committedRows
+            state.appendToMemtable(rows)
+            return (wasEmpty, firstPosition)
         }
         if wasEmpty { memtableStarted = monotonicMilliseconds() }
         committed = true
+        feed.publish(rows, firstPosition: firstPosition, newSeries: newSeries)
         return resolution.refused
     }
 

@@ -39,6 +39,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
     let metrics: TimeSeriesMetrics
     /// The segment files' descriptors (a bounded number open).
     let files: SegmentFiles
+    /// Committed rows for live subscriptions (``subscribe(_:)``).
+    let feed: LiveFeed
+    /// Tells positions of this store's opening from those of another (a restart).
+    public let epoch = UInt64.random(in: 1...UInt64.max)
     /// Held by compaction and retention throughout: one of them runs at a time.
     let maintenance = Mutex(())
     /// Held while a day's directory is written to or removed: the flusher's new segment and
@@ -64,6 +68,10 @@ public final class TimeSeriesStore: @unchecked Sendable {
         var seriesByChargePoint: [String: [UInt32]] = [:]
         var memtable: [[StoredRow]] = []
         var memtableCount = 0
+        /// Rows committed since the store opened, recovered ones first: the position in commit
+        /// order of the next row (``LiveRow/position``). The memtable holds the last
+        /// `memtableCount` of them, and the frozen tables those before, in commit order.
+        var committedRows: UInt64 = 0
         /// Memtables handed to the flusher, oldest first; readable until their segments are in.
         /// Changed only through ``TimeSeriesStore/updateFlushState(_:)``.
         var frozen: [FrozenTable] = []
@@ -76,6 +84,18 @@ public final class TimeSeriesStore: @unchecked Sendable {
         var blocksSkipped = 0
         /// The next new segment's number (a merged segment takes the number of the newest it replaces).
         var nextSegmentSequence: UInt64 = 1
+
+        /// Appends committed rows to the memtable.
+        mutating func appendToMemtable(_ rows: [StoredRow]) {
+            memtable.append(rows)
+            memtableCount += rows.count
+            committedRows += UInt64(rows.count)
+        }
+
+        /// The position of the first row still in memory (frozen tables, then the memtable).
+        var firstPositionInMemory: UInt64 {
+            committedRows - UInt64(memtableCount + frozen.reduce(0) { $0 + $1.rowCount })
+        }
 
         mutating func define(_ key: SeriesKey, id: UInt32) {
             guard Int(id) == seriesKeys.count else { return }
@@ -201,7 +221,12 @@ public final class TimeSeriesStore: @unchecked Sendable {
         self.logger = logger
         self.metrics = TimeSeriesMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         self.files = SegmentFiles(capacity: max(1, options.maximumOpenFiles))
+        self.feed = LiveFeed(
+            bufferLimit: max(1, options.liveBufferRows),
+            maximumSubscribers: max(0, options.maximumLiveSubscribers)
+        )
         try recover()
+        feed.seed(state.withLock { $0.seriesKeys })
         updateGauges()
         memtableStarted = monotonicMilliseconds()
         lastSync = memtableStarted
@@ -216,6 +241,7 @@ public final class TimeSeriesStore: @unchecked Sendable {
         closed.withLock { closed in
             guard !closed else { return }
             closed = true
+            feed.close()
             queue.lock()
             stopping = true
             let writer = writerThread

@@ -1,0 +1,257 @@
+import Synchronization
+
+/// Which rows a live subscription receives: those of some charge points' series of some kinds.
+public struct LiveFilter: Sendable, Hashable {
+    public var chargePointIDs: Set<String>
+    public var kinds: Set<SeriesKey.Kind>
+
+    public init(chargePointIDs: Set<String>, kinds: Set<SeriesKey.Kind> = [.sample, .status]) {
+        self.chargePointIDs = chargePointIDs
+        self.kinds = kinds
+    }
+
+    func matches(_ key: SeriesKey) -> Bool {
+        kinds.contains(key.kind) && chargePointIDs.contains(key.chargePointID)
+    }
+}
+
+/// A committed row as a live subscription sees it.
+public struct LiveRow: Sendable, Hashable {
+    /// The row's place in commit order among the rows committed since the store opened
+    /// (rows recovered from the log on open first).
+    public var position: UInt64
+    public var seriesID: UInt32
+    public var row: EventRow
+
+    /// Where the row is in the history's order (what ``EventQuery/cursor`` takes).
+    public var cursor: EventCursor {
+        EventCursor(timestamp: row.timestamp, seriesID: seriesID, transactionID: row.transactionID)
+    }
+}
+
+/// What ``LiveSubscription/next(wakingAfter:)`` answers.
+public enum LiveEvent: Sendable, Equatable {
+    /// Rows committed since the last answer, in commit order.
+    case rows([LiveRow])
+    /// Nothing arrived within the wait.
+    case idle
+    /// The subscriber fell more than its buffer behind: it gets nothing more.
+    case overflowed
+    /// The store closed, or the subscription was finished.
+    case closed
+}
+
+/// Hands committed rows to live subscriptions: called by the writer thread after each
+/// commit, it costs an array look-up per row when no subscription wants the row's series.
+///
+/// A subscriber's rows wait in a buffer of at most `bufferLimit` rows; a subscriber whose
+/// buffer would grow past that is dropped (``LiveEvent/overflowed``), so a slow reader never
+/// slows the writer or holds memory without bound.
+final class LiveFeed: Sendable {
+    struct Subscriber {
+        let filter: LiveFilter
+        /// Rows before this position are the subscriber's snapshot's, not its live rows'.
+        var start: UInt64 = 0
+        var pending: [LiveRow] = []
+        var ending: LiveEvent?
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    struct State {
+        /// Every series' key, by id (a key is one reference).
+        var keys: [SeriesKey] = []
+        var subscribers: [UInt64: Subscriber] = [:]
+        var nextID: UInt64 = 0
+        /// Per series id: -1 not worked out yet, 0 no subscriber, n > 0 `routes[n - 1]`.
+        var routeIndex: [Int32] = []
+        var routes: [[UInt64]] = []
+        var closed = false
+
+        mutating func resetRoutes() {
+            routes.removeAll(keepingCapacity: true)
+            for index in routeIndex.indices { routeIndex[index] = -1 }
+        }
+
+        mutating func route(_ series: UInt32) -> [UInt64]? {
+            let index = Int(series)
+            guard index < routeIndex.count else { return nil }
+            var slot = routeIndex[index]
+            if slot < 0 {
+                let key = keys[index]
+                let wanting = subscribers.filter { $0.value.ending == nil && $0.value.filter.matches(key) }.map(\.key)
+                if wanting.isEmpty {
+                    slot = 0
+                } else {
+                    routes.append(wanting.sorted())
+                    slot = Int32(routes.count)
+                }
+                routeIndex[index] = slot
+            }
+            return slot == 0 ? nil : routes[Int(slot) - 1]
+        }
+    }
+
+    let state = Mutex(State())
+    let bufferLimit: Int
+    let maximumSubscribers: Int
+
+    init(bufferLimit: Int, maximumSubscribers: Int) {
+        self.bufferLimit = bufferLimit
+        self.maximumSubscribers = maximumSubscribers
+    }
+
+    /// The series defined before the writer started (the dictionary and the recovered log).
+    func seed(_ keys: [SeriesKey]) {
+        state.withLock { state in
+            state.keys = keys
+            state.routeIndex = Array(repeating: -1, count: keys.count)
+        }
+    }
+
+    /// Rows just committed, the first at `firstPosition`, with the series their commit defined.
+    /// Writer thread only.
+    func publish(_ rows: [StoredRow], firstPosition: UInt64, newSeries: [(UInt32, SeriesKey)]) {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            for (id, key) in newSeries where Int(id) == state.keys.count {
+                state.keys.append(key)
+                state.routeIndex.append(-1)
+            }
+            guard !state.subscribers.isEmpty else { return [] }
+            var reached: Set<UInt64> = []
+            var position = firstPosition
+            for row in rows {
+                defer { position += 1 }
+                guard let route = state.route(row.seriesID) else { continue }
+                let live = LiveRow(
+                    position: position,
+                    seriesID: row.seriesID,
+                    row: EventRow(
+                        series: state.keys[Int(row.seriesID)],
+                        timestamp: row.timestamp,
+                        value: row.value,
+                        transactionID: row.transactionID
+                    )
+                )
+                for id in route {
+                    // A row before the subscriber's start is in its snapshot (published late).
+                    guard let subscriber = state.subscribers[id], subscriber.ending == nil,
+                        position >= subscriber.start
+                    else { continue }
+                    state.subscribers[id]!.pending.append(live)
+                    reached.insert(id)
+                    if state.subscribers[id]!.pending.count > bufferLimit {
+                        state.subscribers[id]!.pending = []
+                        state.subscribers[id]!.ending = .overflowed
+                        state.resetRoutes()
+                    }
+                }
+            }
+            return reached.compactMap { id in
+                defer { state.subscribers[id]?.waiter = nil }
+                return state.subscribers[id]?.waiter
+            }
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
+    /// Adds a subscriber; `nil` when the store is closed or has ``maximumSubscribers``.
+    func add(_ filter: LiveFilter) -> UInt64? {
+        state.withLock { state in
+            guard !state.closed, state.subscribers.count < maximumSubscribers else { return nil }
+            let id = state.nextID
+            state.nextID += 1
+            state.subscribers[id] = Subscriber(filter: filter)
+            state.resetRoutes()
+            return id
+        }
+    }
+
+    /// Sets where the subscriber's live rows begin; rows buffered before that are dropped.
+    func setStart(_ id: UInt64, _ start: UInt64) {
+        state.withLock { state in
+            guard var subscriber = state.subscribers[id] else { return }
+            subscriber.start = start
+            subscriber.pending.removeAll { $0.position < start }
+            state.subscribers[id] = subscriber
+        }
+    }
+
+    /// The subscriber's rows since the last call, or how it ended; `nil` when there is
+    /// nothing yet.
+    func take(_ id: UInt64) -> LiveEvent? {
+        state.withLock { state -> LiveEvent? in
+            guard var subscriber = state.subscribers[id] else { return .closed }
+            if !subscriber.pending.isEmpty {
+                let rows = subscriber.pending
+                subscriber.pending = []
+                state.subscribers[id] = subscriber
+                return .rows(rows)
+            }
+            return subscriber.ending
+        }
+    }
+
+    /// Resumes `waiter` when the subscriber has rows or has ended: at once if it has.
+    func wait(_ id: UInt64, _ waiter: CheckedContinuation<Void, Never>) {
+        let ready = state.withLock { state -> Bool in
+            guard var subscriber = state.subscribers[id], subscriber.pending.isEmpty, subscriber.ending == nil else {
+                return true
+            }
+            let previous = subscriber.waiter
+            subscriber.waiter = waiter
+            state.subscribers[id] = subscriber
+            // One waiter at a time: an earlier one (there is none in proper use) is let go.
+            previous?.resume()
+            return false
+        }
+        if ready { waiter.resume() }
+    }
+
+    /// Wakes the subscriber's waiter, if any (for a timeout or a cancelled task).
+    func wake(_ id: UInt64) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.subscribers[id]?.waiter = nil }
+            return state.subscribers[id]?.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Ends the subscriber: it answers `ending` once its buffered rows are taken.
+    func finish(_ id: UInt64, _ ending: LiveEvent = .closed) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.subscribers[id] != nil else { return nil }
+            if state.subscribers[id]!.ending == nil { state.subscribers[id]!.ending = ending }
+            state.resetRoutes()
+            defer { state.subscribers[id]!.waiter = nil }
+            return state.subscribers[id]!.waiter
+        }
+        waiter?.resume()
+    }
+
+    func remove(_ id: UInt64) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let removed = state.subscribers.removeValue(forKey: id)
+            if removed != nil { state.resetRoutes() }
+            return removed?.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Ends every subscriber (the store is closing) and refuses new ones.
+    func close() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.closed = true
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            for id in Array(state.subscribers.keys) {
+                if state.subscribers[id]!.ending == nil { state.subscribers[id]!.ending = .closed }
+                if let waiter = state.subscribers[id]!.waiter { waiters.append(waiter) }
+                state.subscribers[id]!.waiter = nil
+            }
+            state.resetRoutes()
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+
+@testable import TimeSeries
+
+/// Live subscriptions: committed rows handed over in commit order, joined exactly to the
+/// subscription's snapshot, bounded per subscriber.
+@Suite("Live subscriptions")
+struct LiveFeedTests {
+    static let base: Int64 = 1_714_521_600_000
+
+    static func status(_ chargePointID: String, connector: Int = 1) -> SeriesKey {
+        SeriesKey(chargePointID: chargePointID, connectorID: connector, kind: .status)
+    }
+
+    static func rows(_ chargePointID: String, _ range: Range<Int>, series: SeriesKey? = nil) -> [EventRow] {
+        range.map { index in
+            EventRow(
+                series: series ?? sample(chargePointID),
+                timestamp: base + Int64(index) * 1000,
+                value: .number(Double(index))
+            )
+        }
+    }
+
+    /// Every row the subscription hands over until `count` have come (or a non-row event).
+    static func collect(_ subscription: LiveSubscription, count: Int) async -> (rows: [LiveRow], end: LiveEvent?) {
+        var rows: [LiveRow] = []
+        while rows.count < count {
+            switch await subscription.next(wakingAfter: .seconds(30)) {
+            case .rows(let more): rows += more
+            case .idle: return (rows, .idle)
+            case let other: return (rows, other)
+            }
+        }
+        return (rows, nil)
+    }
+
+    static func withStore<T>(
+        _ options: TimeSeriesOptions = TimeSeriesOptions(),
+        _ body: (TimeSeriesStore) async throws -> T
+    ) async throws -> T {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        let store = try TimeSeriesStore(directory: directory.path, options: options)
+        defer { store.close() }
+        return try await body(store)
+    }
+
+    @Test("Rows committed after subscribing come in commit order, filtered; those before are the snapshot's")
+    func order() async throws {
+        try await Self.withStore { store in
+            try await store.append(Self.rows("CP-1", 0..<5))
+            let subscription = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            #expect(subscription.start == 5)
+            // Out of time order on purpose: the stream follows commits, not timestamps.
+            try await store.append(Self.rows("CP-1", 10..<13))
+            try await store.append(Self.rows("CP-2", 0..<50))
+            try await store.append(Self.rows("CP-1", 5..<8))
+            try await store.append([EventRow(series: Self.status("CP-1"), timestamp: Self.base, value: .text("Charging"))])
+            try await store.append([
+                EventRow(series: sample("CP-1").withKind(.event), timestamp: Self.base, value: .text("x"))
+            ])
+            try await store.append(Self.rows("CP-1", 8..<9))
+            let (rows, end) = await Self.collect(subscription, count: 8)
+            #expect(end == nil)
+            #expect(rows.map { $0.row.value.number ?? -1 } == [10, 11, 12, 5, 6, 7, -1, 8])
+            #expect(rows.last?.row.series.chargePointID == "CP-1")
+            #expect(rows[6].row.value == .text("Charging"))
+            // Positions count every committed row, the other charger's and the event's too.
+            #expect(rows.map(\.position) == [5, 6, 7, 58, 59, 60, 61, 63])
+            // The snapshot holds the 5 rows before, none after.
+            let page = try subscription.history(EventQuery(chargePointIDs: ["CP-1"], limit: 100)).next()
+            #expect(page?.rows.map { $0.value.number ?? -1 } == [0, 1, 2, 3, 4])
+            #expect(await subscription.next(wakingAfter: .milliseconds(50)) == .idle)
+        }
+    }
+
+    @Test("Recent rows from a position are those committed up to the start, until they are flushed")
+    func recent() async throws {
+        try await Self.withStore { store in
+            try await store.append(Self.rows("CP-1", 0..<3))
+            try await store.append(Self.rows("CP-2", 0..<3))
+            try await store.append(Self.rows("CP-1", 3..<6))
+            let subscription = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            #expect(subscription.recent(from: 0)?.map(\.position) == [0, 1, 2, 6, 7, 8])
+            #expect(subscription.recent(from: 7)?.map(\.position) == [7, 8])
+            #expect(subscription.recent(from: 9)?.isEmpty == true)
+            #expect(subscription.recent(from: 7)?.map { $0.row.value.number } == [4, 5])
+            try store.flush()
+            let later = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            #expect(later.oldestRecent == 9)
+            #expect(later.recent(from: 8) == nil)
+            #expect(later.recent(from: 9)?.isEmpty == true)
+            try await store.append(Self.rows("CP-1", 6..<7))
+            let (rows, _) = await Self.collect(later, count: 1)
+            #expect(rows.map(\.position) == [9])
+        }
+    }
+
+    @Test("Subscribing while a writer appends: snapshot plus live rows are every row once")
+    func meeting() async throws {
+        try await Self.withStore { store in
+            let writer = Task {
+                for batch in 0..<200 {
+                    try await store.append(Self.rows("CP-1", batch * 5..<(batch * 5 + 5)))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            let subscription = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            try await writer.value
+            let live = await Self.collect(subscription, count: 1000 - Int(subscription.start)).rows
+            var before: [EventRow] = []
+            let pager = subscription.history(EventQuery(chargePointIDs: ["CP-1"], limit: 100))
+            while let page = try pager.next() { before += page.rows }
+            let values = (before.map { $0.value.number! } + live.map { $0.row.value.number! }).map { Int($0) }
+            #expect(before.count == Int(subscription.start))
+            #expect(values == Array(0..<1000))
+            #expect(live.map(\.position) == Array(subscription.start..<1000))
+        }
+    }
+
+    @Test("A subscriber more than its buffer behind is dropped; others and the writer go on")
+    func overflow() async throws {
+        var options = TimeSeriesOptions()
+        options.liveBufferRows = 10
+        try await Self.withStore(options) { store in
+            let slow = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            let other = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-2"])))
+            try await store.append(Self.rows("CP-1", 0..<8))
+            try await store.append(Self.rows("CP-2", 0..<5))
+            try await store.append(Self.rows("CP-1", 8..<16))
+            #expect(await slow.next(wakingAfter: .seconds(1)) == .overflowed)
+            #expect(await slow.next(wakingAfter: .seconds(1)) == .overflowed)
+            let (rows, _) = await Self.collect(other, count: 5)
+            #expect(rows.count == 5)
+            // The dropped subscriber can still read what it missed, from memory.
+            #expect(slow.recent(from: slow.start)?.isEmpty == true)
+            let resumed = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            #expect(resumed.recent(from: 0)?.count == 16)
+            #expect(try allRows(store).count == 21)
+        }
+    }
+
+    @Test("Closing the store ends every subscription; a full store refuses more")
+    func closing() async throws {
+        var options = TimeSeriesOptions()
+        options.maximumLiveSubscribers = 2
+        try await Self.withStore(options) { store in
+            let first = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            let second = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            #expect(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])) == nil)
+            #expect(store.liveSubscriberCount == 2)
+            second.finish()
+            #expect(await second.next(wakingAfter: .seconds(1)) == .closed)
+            let waiting = Task { await first.next(wakingAfter: .seconds(30)) }
+            try await Task.sleep(for: .milliseconds(50))
+            store.close()
+            #expect(await waiting.value == .closed)
+            #expect(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])) == nil)
+        }
+    }
+
+    @Test("A cancelled wait returns at once")
+    func cancelled() async throws {
+        try await Self.withStore { store in
+            let subscription = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
+            let started = ContinuousClock.now
+            let waiting = Task { await subscription.next(wakingAfter: .seconds(60)) }
+            try await Task.sleep(for: .milliseconds(50))
+            waiting.cancel()
+            #expect(await waiting.value == .idle)
+            #expect(ContinuousClock.now - started < .seconds(30))
+        }
+    }
+}
+
+extension SeriesKey {
+    func withKind(_ kind: Kind) -> SeriesKey {
+        SeriesKey(
+            chargePointID: chargePointID,
+            connectorID: connectorID,
+            kind: kind,
+            measurand: measurand,
+            phase: phase,
+            unit: unit,
+            location: location,
+            context: context,
+            format: format,
+            eventType: kind == .event ? "Test" : nil
+        )
+    }
+}
