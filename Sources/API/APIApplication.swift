@@ -144,6 +144,7 @@ public enum APIApplication {
             LoadCurves.register(on: router, timeSeries: timeSeries, relational: relational)
             SiteReport.register(on: router, timeSeries: timeSeries, relational: relational)
             ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational)
+            LiveStreams.register(on: router, timeSeries: timeSeries, relational: relational)
         }
         router.get("/openapi.json") { _, _ in
             RawJSON(bytes: OpenAPIDocument.json)

@@ -21,26 +21,8 @@ enum HistoryFormat {
         var series = SeriesText(json: true)
         for (index, row) in rows.enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
-            append(#"{"timestamp":""#, to: &output)
-            OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)
-            output.append(UInt8(ascii: "\""))
-            series.append(row.series, transaction: row.transactionID, to: &output)
-            switch row.value {
-            case .number(let number):
-                append(#","value":"#, to: &output)
-                appendJSONNumber(number, to: &output)
-            case .numberWithText(let number, let text):
-                append(#","value":"#, to: &output)
-                appendJSONNumber(number, to: &output)
-                append(#","raw":"#, to: &output)
-                appendJSONString(text, to: &output)
-            case .text(let text), .payload(let text):
-                append(#","value":null,"raw":"#, to: &output)
-                appendJSONString(text, to: &output)
-            case .status(let status):
-                append(#","value":"#, to: &output)
-                appendJSONString(status.status, to: &output)
-            }
+            output.append(UInt8(ascii: "{"))
+            appendRowFields(row, series: &series, to: &output)
             output.append(UInt8(ascii: "}"))
         }
         append(#"],"next_cursor":"#, to: &output)
@@ -51,6 +33,31 @@ enum HistoryFormat {
         }
         output.append(UInt8(ascii: "}"))
         return output
+    }
+
+    /// A row's fields as ``rowsJSON(_:nextCursor:)`` writes them, from `"timestamp"` to its
+    /// value (the braces are the caller's).
+    static func appendRowFields(_ row: EventRow, series: inout SeriesText, to output: inout [UInt8]) {
+        append(#""timestamp":""#, to: &output)
+        OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)
+        output.append(UInt8(ascii: "\""))
+        series.append(row.series, transaction: row.transactionID, to: &output)
+        switch row.value {
+        case .number(let number):
+            append(#","value":"#, to: &output)
+            appendJSONNumber(number, to: &output)
+        case .numberWithText(let number, let text):
+            append(#","value":"#, to: &output)
+            appendJSONNumber(number, to: &output)
+            append(#","raw":"#, to: &output)
+            appendJSONString(text, to: &output)
+        case .text(let text), .payload(let text):
+            append(#","value":null,"raw":"#, to: &output)
+            appendJSONString(text, to: &output)
+        case .status(let status):
+            append(#","value":"#, to: &output)
+            appendJSONString(status.status, to: &output)
+        }
     }
 
     static func rowsCSV(_ rows: [EventRow], header: Bool = true) -> [UInt8] {
@@ -219,12 +226,12 @@ enum HistoryFormat {
         }
     }
 
-    private static func append(_ text: String, to output: inout [UInt8]) {
+    static func append(_ text: String, to output: inout [UInt8]) {
         var text = text
         text.withUTF8 { output.append(contentsOf: $0) }
     }
 
-    private static func appendJSONString(_ text: String, to output: inout [UInt8]) {
+    static func appendJSONString(_ text: String, to output: inout [UInt8]) {
         JSONWriter.appendString(text, to: &output)
     }
 

@@ -1,0 +1,298 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Protocol
+import Relational
+import ServiceLifecycle
+import TimeSeries
+
+/// Live streams of a charger's or a site's samples and status changes, as Server-Sent Events,
+/// sent as the rows are acknowledged to the charger (committed to the time-series store).
+///
+/// Every event's id says how far the client has read: `CURSOR@EPOCH-NEXT`, where CURSOR is the
+/// history cursor (`next_cursor` of the meter history) of the latest-dated row sent so far, and
+/// EPOCH-NEXT the store's opening and the position in commit order of the next row. A client
+/// that reconnects with `Last-Event-ID` gets, in this order:
+/// - **exact**: the rows committed after NEXT, from the store's memory tables, when the store
+///   is the same opening and still holds them there (the last minutes; see README); no row is
+///   missed or repeated, late-dated ones included;
+/// - **history**: otherwise (a restart, or rows already in segments), the rows dated after
+///   CURSOR, from the history; a row dated before CURSOR that arrived while the client was away
+///   is not among them. A plain history cursor as `Last-Event-ID` starts here too, so a client
+///   can open the stream where its history read ended;
+/// - then live rows, from the same snapshot on: none is missed or repeated at the seam.
+///
+/// A client more than `OCPP_STREAM_BUFFER_ROWS` rows behind is sent `event: dropped` and the
+/// stream ends (it may reconnect with its last id); a shutting-down server sends `event: end`.
+enum LiveStreams {
+    /// How often an idle stream sends a comment, so proxies keep it and a gone client is noticed.
+    static let defaultHeartbeat: Duration = .seconds(15)
+    /// Rows read from the history per page while catching up.
+    static let replayPageRows = 1000
+
+    static func register(
+        on router: Router<APIRequestContext>,
+        timeSeries: TimeSeriesStore,
+        relational: RelationalStore,
+        heartbeat: Duration = defaultHeartbeat
+    ) {
+        func stream<Entity: StoredEntity>(
+            of type: Entity.Type,
+            _ idParameter: String,
+            chargers: @escaping @Sendable (Entity) async throws -> [String]
+        ) {
+            router.get("/db/\(Entity.table)/:\(idParameter)/meter-values/stream") { request, context in
+                try await APIError.mapping {
+                    let id = try ResourceRoutes<Entity>.pathID(idParameter, context)
+                    try QueryParameter.each(request.uri.queryParameters) { parameter throws(ResourceCoding.Invalid) in
+                        throw parameter.unknown("a live stream", accepts: "none (resume with the Last-Event-ID header)")
+                    }
+                    let resume = try lastEventID(request)
+                    let owner = try await relational.get(Entity.self, id: id, company: context.company)
+                    let chargePointIDs = Set(try await chargers(owner))
+                    guard let subscription = timeSeries.subscribe(LiveFilter(chargePointIDs: chargePointIDs)) else {
+                        throw APIError.detail(
+                            "too many live streams are open (or the server is stopping); try again later",
+                            status: .serviceUnavailable
+                        )
+                    }
+                    return response(subscription, resume: resume, heartbeat: heartbeat)
+                }
+            }
+        }
+        stream(of: Charger.self, "charger_id") { [$0.chargePointID] }
+        stream(of: Site.self, "site_id") { try await relational.chargePointIDs(site: $0.id) }
+    }
+
+    /// Where a client resumes: what an event id of this stream (or a history cursor) says.
+    struct Position: Equatable, Sendable {
+        var cursor: EventCursor?
+        var epoch: UInt64?
+        var next: UInt64?
+
+        /// `CURSOR@EPOCH-NEXT`, `@EPOCH-NEXT` or `CURSOR` (a history cursor).
+        init?(_ text: String) {
+            guard text.utf8.count <= 128 else { return nil }
+            let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+            if !parts[0].isEmpty {
+                guard let cursor = MeterHistory.cursor(String(parts[0])) else { return nil }
+                self.cursor = cursor
+            }
+            if parts.count == 2 {
+                let place = parts[1].split(separator: "-", omittingEmptySubsequences: false)
+                guard place.count == 2, (1...16).contains(place[0].count), place[0].allSatisfy(\.isHexDigit),
+                    let epoch = UInt64(place[0], radix: 16),
+                    (1...20).contains(place[1].count), place[1].allSatisfy(\.isASCII),
+                    let next = UInt64(place[1])
+                else { return nil }
+                self.epoch = epoch
+                self.next = next
+            } else if cursor == nil {
+                return nil
+            }
+        }
+
+        init(cursor: EventCursor?, epoch: UInt64?, next: UInt64?) {
+            self.cursor = cursor
+            self.epoch = epoch
+            self.next = next
+        }
+
+        var text: String {
+            let place = epoch.map { epoch in "@" + String(epoch, radix: 16) + "-" + String(next ?? 0) } ?? ""
+            return (cursor?.description ?? "") + place
+        }
+    }
+
+    static func lastEventID(_ request: Request) throws -> Position? {
+        guard let text = request.headers[HTTPField.Name("Last-Event-ID")!] else { return nil }
+        guard let position = Position(text) else {
+            throw APIError.invalid(
+                location: ["header", "Last-Event-ID"],
+                message: "not an event id of this stream nor a history cursor",
+                type: "value_error"
+            )
+        }
+        return position
+    }
+
+    static func response(_ subscription: LiveSubscription, resume: Position?, heartbeat: Duration) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        // nginx buffers responses unless told not to.
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { writer in
+                var stream = EventStream(subscription: subscription)
+                try await withGracefulShutdownHandler {
+                    try await stream.run(resume: resume, heartbeat: heartbeat, writer: &writer)
+                } onGracefulShutdown: {
+                    subscription.finish(.closed)
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// One client's stream: what it has been sent, and the events' bytes.
+    struct EventStream {
+        let subscription: LiveSubscription
+        /// The latest-dated row sent (or where the stream started).
+        var cursor: EventCursor?
+        /// The position of the next row, once the stream is exact (`nil` while catching up
+        /// from the history, whose rows have no position).
+        var next: UInt64?
+        var series = HistoryFormat.SeriesText(json: true)
+
+        init(subscription: LiveSubscription) {
+            self.subscription = subscription
+        }
+
+        var id: Position { Position(cursor: cursor, epoch: next.map { _ in subscription.epoch }, next: next) }
+
+        mutating func run(resume: Position?, heartbeat: Duration, writer: inout any ResponseBodyWriter) async throws {
+            var output: [UInt8] = []
+            HistoryFormat.append("retry: 3000\n\n", to: &output)
+            let subscription = subscription
+            let recent: [LiveRow]? =
+                if let resume, resume.epoch == subscription.epoch, let from = resume.next {
+                    try await MeterHistory.offloaded { subscription.recent(from: from) }
+                } else {
+                    nil
+                }
+            if let resume, let from = resume.next, let rows = recent {
+                cursor = resume.cursor
+                next = from
+                event("ready", #"{"replay":"exact"}"#, to: &output)
+                try await write(rows, output: &output, writer: &writer)
+            } else if let resumeCursor = resume?.cursor {
+                cursor = resumeCursor
+                event("ready", #"{"replay":"history"}"#, to: &output)
+                try await flush(&output, writer: &writer)
+                let pager = subscription.history(
+                    EventQuery(
+                        chargePointIDs: subscription.filter.chargePointIDs,
+                        kinds: subscription.filter.kinds,
+                        limit: LiveStreams.replayPageRows,
+                        cursor: resumeCursor
+                    )
+                )
+                while let page = try await MeterHistory.offloaded({ try pager.next() }) {
+                    for row in page.rows { rowEvent(row, cursor: nil, to: &output) }
+                    try await flush(&output, writer: &writer)
+                }
+                next = subscription.start
+            } else {
+                // A new stream (or one whose place is lost): live rows from now on. Its history
+                // cursor is the latest-dated row stored before it opened, so that a resume after
+                // a restart catches up from the history after that.
+                let mode = resume == nil ? "none" : "lost"
+                let filter = subscription.filter
+                let latest = try await MeterHistory.offloaded {
+                    try subscription.history(
+                        EventQuery(chargePointIDs: filter.chargePointIDs, kinds: filter.kinds, descending: true, limit: 1)
+                    ).next()?.rows.first
+                }
+                cursor = latest.map(historyCursor)
+                next = subscription.start
+                event("ready", #"{"replay":"\#(mode)"}"#, to: &output)
+            }
+            // The history's rows are all before the start: the id now says so.
+            comment("caught up", to: &output, withID: true)
+            try await flush(&output, writer: &writer)
+            while true {
+                switch await subscription.next(wakingAfter: heartbeat) {
+                case .rows(let rows):
+                    try await write(rows, output: &output, writer: &writer)
+                case .idle:
+                    comment("keep-alive", to: &output, withID: false)
+                    try await flush(&output, writer: &writer)
+                case .overflowed:
+                    event(
+                        "dropped",
+                        #"{"detail":"this client fell more rows behind than the server buffers; reconnect with the last event id to resume"}"#,
+                        to: &output
+                    )
+                    try await flush(&output, writer: &writer)
+                    return
+                case .closed:
+                    event("end", #"{"detail":"the server is stopping; reconnect with the last event id to resume"}"#, to: &output)
+                    try await flush(&output, writer: &writer)
+                    return
+                }
+            }
+        }
+
+        private mutating func write(_ rows: [LiveRow], output: inout [UInt8], writer: inout any ResponseBodyWriter)
+            async throws
+        {
+            for row in rows {
+                rowEvent(row.row, cursor: row.cursor, position: row.position, to: &output)
+                if output.count >= 1 << 16 { try await flush(&output, writer: &writer) }
+            }
+            try await flush(&output, writer: &writer)
+        }
+
+        /// A row's event. `cursor`: the live row's; `nil` for a history row (its order is the
+        /// history's, so its own cursor is the latest-dated yet).
+        private mutating func rowEvent(
+            _ row: EventRow,
+            cursor rowCursor: EventCursor?,
+            position: UInt64? = nil,
+            to output: inout [UInt8]
+        ) {
+            if let position { next = position + 1 }
+            let rowCursor = rowCursor ?? historyCursor(row)
+            if let current = cursor {
+                if current.precedes(rowCursor.timestamp, rowCursor.seriesID, rowCursor.transactionID) { cursor = rowCursor }
+            } else {
+                cursor = rowCursor
+            }
+            HistoryFormat.append("id: " + id.text + "\nevent: " + (row.series.kind == .status ? "status" : "sample"), to: &output)
+            HistoryFormat.append("\ndata: {\"charge_point_id\":", to: &output)
+            HistoryFormat.appendJSONString(row.series.chargePointID, to: &output)
+            output.append(UInt8(ascii: ","))
+            HistoryFormat.appendRowFields(row, series: &series, to: &output)
+            if case .status(let status) = row.value {
+                func field(_ name: String, _ value: String?) {
+                    HistoryFormat.append(",\"\(name)\":", to: &output)
+                    if let value { HistoryFormat.appendJSONString(value, to: &output) } else { HistoryFormat.append("null", to: &output) }
+                }
+                field("error_code", status.errorCode)
+                field("info", status.info)
+                field("vendor_id", status.vendorID)
+                field("vendor_error_code", status.vendorErrorCode)
+            }
+            HistoryFormat.append("}\n\n", to: &output)
+        }
+
+        /// A history row's cursor. History rows come with their series' key, not its id: the
+        /// page's own cursor order is (timestamp, series id, transaction).
+        private func historyCursor(_ row: EventRow) -> EventCursor {
+            EventCursor(timestamp: row.timestamp, seriesID: subscription.seriesID(of: row.series) ?? 0, transactionID: row.transactionID)
+        }
+
+        private func event(_ name: String, _ data: String, to output: inout [UInt8]) {
+            HistoryFormat.append("id: " + id.text + "\nevent: " + name + "\ndata: " + data + "\n\n", to: &output)
+        }
+
+        private func comment(_ text: String, to output: inout [UInt8], withID: Bool) {
+            if withID {
+                // An event with an id and no data: the browser keeps the id, dispatches nothing.
+                HistoryFormat.append("id: " + id.text + "\n: " + text + "\n\n", to: &output)
+            } else {
+                HistoryFormat.append(": " + text + "\n\n", to: &output)
+            }
+        }
+
+        private func flush(_ output: inout [UInt8], writer: inout any ResponseBodyWriter) async throws {
+            guard !output.isEmpty else { return }
+            try await writer.write(ByteBuffer(bytes: output))
+            output.removeAll(keepingCapacity: true)
+        }
+    }
+}

@@ -1,0 +1,285 @@
+import Foundation
+import TestSupport
+import Testing
+import TimeSeries
+
+@testable import Ingest
+
+/// Live streams over Server-Sent Events: what chargers send appears as it is acknowledged, a
+/// reconnect with `Last-Event-ID` misses and repeats nothing, a slow client is dropped with a
+/// final event, bad requests get clear errors.
+@Suite("Live streams")
+struct LiveStreamTests {
+    static func meterValues(_ uniqueID: String, _ samples: [(String, String)], connector: Int = 1) -> String {
+        LoadCurveTests.meterValues(
+            uniqueID,
+            connector: connector,
+            samples.map { time, value in
+                (time, #"{"value":"\#(value)","measurand":"Energy.Active.Import.Register","unit":"Wh"}"#)
+            }
+        )
+    }
+
+    static func status(_ uniqueID: String, _ status: String, errorCode: String = "NoError", at time: String) -> String {
+        #"[2,"\#(uniqueID)","StatusNotification",{"connectorId":1,"status":"\#(status)","errorCode":"\#(errorCode)","timestamp":"\#(time)"}]"#
+    }
+
+    /// A booted charger and its id in the database.
+    static func charger(_ server: IngestTestServer, _ name: String) async throws -> (TestChargePoint, Int) {
+        let charger = try await server.connect(name)
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let list = try await server.json("GET", "/db/chargers/?charge_point_id=\(name)")
+        let id = try #require((list["items"] as? [[String: Any]])?.first?["id"] as? Int)
+        return (charger, id)
+    }
+
+    /// Sends `frame` and expects its CALLRESULT.
+    static func send(_ charger: TestChargePoint, _ frame: String) async throws {
+        try await charger.send(frame)
+        let answer = try await charger.nextText()
+        #expect(answer.hasPrefix("[3,"), "\(answer)")
+    }
+
+    /// The value of a sample event, or the status of a status event.
+    static func value(_ event: ServerSentEvent) -> String {
+        let object = event.object
+        if let number = object["value"] as? Double { return String(Int(number)) }
+        return object["value"] as? String ?? "?"
+    }
+
+    @Test("A charger's samples and status changes arrive as acknowledged; a reconnect misses and repeats nothing")
+    func resume() async throws {
+        let server = try await IngestTestServer.start()
+        do {
+            let (charger, id) = try await Self.charger(server, "CP-LIVE1")
+            let path = "/db/chargers/\(id)/meter-values/stream"
+            let stream = try await EventStreamClient.open(port: server.port, path)
+            #expect(stream.status == 200)
+            #expect(stream.header("Content-Type")?.hasPrefix("text/event-stream") == true)
+            #expect(stream.header("Cache-Control") == "no-store")
+            let ready = await stream.next(1)
+            #expect(ready.map(\.type) == ["ready"])
+            #expect(ready.first?.object["replay"] as? String == "none")
+
+            try await Self.send(charger, Self.meterValues("m1", [("2026-03-01T10:00:00Z", "100"), ("2026-03-01T10:01:00Z", "110")]))
+            try await Self.send(charger, Self.status("s1", "Charging", at: "2026-03-01T10:00:30Z"))
+            var received = await stream.next(3)
+            #expect(received.map(\.type) == ["sample", "sample", "status"])
+            #expect(received.map(Self.value) == ["100", "110", "Charging"])
+            let status = received.last?.object ?? [:]
+            #expect(status["charge_point_id"] as? String == "CP-LIVE1")
+            #expect(status["error_code"] as? String == "NoError")
+            #expect(status["connector_id"] as? Int == 1)
+            #expect(received.first?.object["timestamp"] as? String == "2026-03-01T10:00:00.000Z")
+            #expect(received.first?.object["unit"] as? String == "Wh")
+            let resumeID = stream.lastEventID
+            #expect(resumeID.contains("@"))
+            await stream.close()
+
+            // While the client is away: a new sample, then one dated before everything sent.
+            try await Self.send(charger, Self.meterValues("m2", [("2026-03-01T10:05:00Z", "150")]))
+            try await Self.send(charger, Self.meterValues("m3", [("2026-03-01T09:00:00Z", "50")]))
+            try await Self.send(charger, Self.status("s2", "Faulted", errorCode: "GroundFailure", at: "2026-03-01T10:05:30Z"))
+
+            let again = try await EventStreamClient.open(port: server.port, path, lastEventID: resumeID)
+            let resumed = await again.next(4)
+            #expect(resumed.first?.type == "ready")
+            #expect(resumed.first?.object["replay"] as? String == "exact")
+            #expect(resumed.dropFirst().map(Self.value) == ["150", "50", "Faulted"])
+            #expect(resumed.last?.object["error_code"] as? String == "GroundFailure")
+            received += resumed.dropFirst()
+            // And live again after the catch-up.
+            try await Self.send(charger, Self.meterValues("m4", [("2026-03-01T10:06:00Z", "160")]))
+            let live = await again.next(1)
+            #expect(live.map(Self.value) == ["160"])
+            received += live
+            // The cursor in the id is the latest-dated row's: the late row did not move it back.
+            #expect(again.lastEventID.hasPrefix(String(OCPPMillis.of("2026-03-01T10:06:00Z"))))
+            await again.close()
+
+            // Every sample and status the store holds for the charger, once.
+            let stored = try server.rows("CP-LIVE1", kinds: [.sample, .status])
+            #expect(received.count == stored.count)
+            #expect(Set(received.map(Self.value)).count == received.count)
+            #expect(
+                Set(received.map(Self.value))
+                    == Set(stored.map { row in
+                        if case .status(let status) = row.value { return status.status }
+                        return row.value.number.map { String(Int($0)) } ?? "?"
+                    })
+            )
+            await charger.close()
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test("Rows no longer in memory, another store opening or a history cursor: catch-up from the history")
+    func historyResume() async throws {
+        let server = try await IngestTestServer.start()
+        do {
+            let (charger, id) = try await Self.charger(server, "CP-LIVE2")
+            let path = "/db/chargers/\(id)/meter-values/stream"
+            let stream = try await EventStreamClient.open(port: server.port, path)
+            _ = await stream.next(1)
+            try await Self.send(charger, Self.meterValues("m1", [("2026-03-01T10:00:00Z", "1"), ("2026-03-01T10:01:00Z", "2")]))
+            #expect(await stream.next(2).map(Self.value) == ["1", "2"])
+            let resumeID = stream.lastEventID
+            await stream.close()
+            try await Self.send(charger, Self.meterValues("m2", [("2026-03-01T10:02:00Z", "3"), ("2026-03-01T10:03:00Z", "4")]))
+            // The rows go to segments: the place in commit order cannot be served any more.
+            try server.timeSeries.flush()
+
+            let again = try await EventStreamClient.open(port: server.port, path, lastEventID: resumeID)
+            let resumed = await again.next(3)
+            #expect(resumed.first?.object["replay"] as? String == "history")
+            #expect(resumed.dropFirst().map(Self.value) == ["3", "4"])
+            try await Self.send(charger, Self.meterValues("m3", [("2026-03-01T10:04:00Z", "5")]))
+            #expect(await again.next(1).map(Self.value) == ["5"])
+            let exactAgain = again.lastEventID
+            await again.close()
+
+            // Another opening of the store (a restart): its positions mean nothing here.
+            let cursor = try #require(resumeID.split(separator: "@").first)
+            let restarted = try await EventStreamClient.open(port: server.port, path, lastEventID: "\(cursor)@1-0")
+            let fromHistory = await restarted.next(4)
+            #expect(fromHistory.first?.object["replay"] as? String == "history")
+            #expect(fromHistory.dropFirst().map(Self.value) == ["3", "4", "5"])
+            await restarted.close()
+
+            // A history read's cursor opens the stream where the read ended.
+            let page = try await server.json("GET", "/db/chargers/\(id)/meter-values?limit=2")
+            let next = try #require(page["next_cursor"] as? String)
+            let continued = try await EventStreamClient.open(port: server.port, path, lastEventID: next)
+            let rest = await continued.next(4)
+            #expect(rest.first?.object["replay"] as? String == "history")
+            #expect(rest.dropFirst().map(Self.value) == ["3", "4", "5"])
+            await continued.close()
+
+            // A position without a cursor, of another opening: the place is lost, said so.
+            let lost = try await EventStreamClient.open(port: server.port, path, lastEventID: "@1-0")
+            #expect(await lost.next(1).first?.object["replay"] as? String == "lost")
+            await lost.close()
+
+            // The exact id still works while its rows are in memory.
+            let exact = try await EventStreamClient.open(port: server.port, path, lastEventID: exactAgain)
+            #expect(await exact.next(1).first?.object["replay"] as? String == "exact")
+            await exact.close()
+            await charger.close()
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test("A site's stream carries its chargers' rows only; bad requests are clear errors")
+    func siteAndErrors() async throws {
+        var options = TimeSeriesOptions()
+        options.maximumLiveSubscribers = 2
+        let server = try await IngestTestServer.start(timeSeriesOptions: options)
+        do {
+            let company = try #require(try await server.json("POST", "/db/companies", #"{"name":"Live"}"#)["id"] as? Int)
+            let site = try #require(
+                try await server.json("POST", "/db/sites", #"{"company_id":\#(company),"name":"Depot"}"#)["id"] as? Int
+            )
+            var chargers: [TestChargePoint] = []
+            for name in ["CP-SA", "CP-SB", "CP-SC"] {
+                let (charger, id) = try await Self.charger(server, name)
+                if name != "CP-SC" { _ = try await server.json("PATCH", "/db/chargers/\(id)", #"{"site_id":\#(site)}"#) }
+                chargers.append(charger)
+            }
+            let stream = try await EventStreamClient.open(port: server.port, "/db/sites/\(site)/meter-values/stream")
+            #expect(stream.status == 200)
+            _ = await stream.next(1)
+            for (index, charger) in chargers.enumerated() {
+                try await Self.send(charger, Self.meterValues("m", [("2026-03-01T10:00:00Z", "\(index + 1)")]))
+            }
+            let events = await stream.next(2)
+            #expect(events.map { $0.object["charge_point_id"] as? String } == ["CP-SA", "CP-SB"])
+            #expect(await stream.next(1, timeout: .milliseconds(300)).isEmpty)
+
+            func refused(_ path: String, lastEventID: String? = nil) async throws -> (Int, String) {
+                let answer = try await EventStreamClient.open(port: server.port, path, lastEventID: lastEventID)
+                defer { Task { await answer.close() } }
+                return (answer.status, answer.body)
+            }
+            #expect(try await refused("/db/chargers/987654/meter-values/stream").0 == 404)
+            #expect(try await refused("/db/sites/987654/meter-values/stream").0 == 404)
+            let badID = try await refused("/db/sites/\(site)/meter-values/stream", lastEventID: "yesterday")
+            #expect(badID.0 == 422 && badID.1.contains("Last-Event-ID"))
+            let badParameter = try await refused("/db/sites/\(site)/meter-values/stream?from=2026-01-01T00:00:00Z")
+            #expect(badParameter.0 == 422 && badParameter.1.contains("from"))
+            // Two streams at most (the options): a third is refused until one closes.
+            let second = try await EventStreamClient.open(port: server.port, "/db/sites/\(site)/meter-values/stream")
+            #expect(second.status == 200)
+            let third = try await refused("/db/sites/\(site)/meter-values/stream")
+            #expect(third.0 == 503 && third.1.contains("too many live streams"))
+            await second.close()
+            try await server.eventually("the closed stream is let go") {
+                // A closed stream is noticed at its next write: a row for its site.
+                try await Self.send(chargers[0], Self.meterValues("p", [("2026-03-01T10:10:00Z", "9")]))
+                return server.timeSeries.liveSubscriberCount < 2
+            }
+            await stream.close()
+            for charger in chargers { await charger.close() }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test("A client further behind than the buffer is dropped with a final event and resumes exactly")
+    func slowClient() async throws {
+        var options = TimeSeriesOptions()
+        options.liveBufferRows = 3
+        let server = try await IngestTestServer.start(timeSeriesOptions: options)
+        do {
+            let (charger, id) = try await Self.charger(server, "CP-LIVE3")
+            let path = "/db/chargers/\(id)/meter-values/stream"
+            let stream = try await EventStreamClient.open(port: server.port, path)
+            _ = await stream.next(1)
+            let samples = (0..<5).map { ("2026-03-01T10:0\($0):00Z", "\($0 + 10)") }
+            try await Self.send(charger, Self.meterValues("m1", samples))
+            let ending = await stream.rest()
+            #expect(ending.map(\.type) == ["dropped"])
+            #expect((ending.first?.object["detail"] as? String)?.contains("reconnect") == true)
+            let again = try await EventStreamClient.open(port: server.port, path, lastEventID: stream.lastEventID)
+            let resumed = await again.next(6)
+            #expect(resumed.first?.object["replay"] as? String == "exact")
+            #expect(resumed.dropFirst().map(Self.value) == ["10", "11", "12", "13", "14"])
+            await again.close()
+            await stream.close()
+            await charger.close()
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test("A stopping server ends its streams with a final event")
+    func shutdown() async throws {
+        let server = try await IngestTestServer.start()
+        let (charger, id) = try await Self.charger(server, "CP-LIVE4")
+        let stream = try await EventStreamClient.open(port: server.port, "/db/chargers/\(id)/meter-values/stream")
+        _ = await stream.next(1)
+        let stopping = Task { await server.stop() }
+        let ending = await stream.rest()
+        #expect(ending.map(\.type) == ["end"])
+        await stopping.value
+        await charger.close()
+        await stream.close()
+    }
+}
+
+/// Milliseconds since 1970 of an ISO 8601 time, for comparing ids' cursors.
+enum OCPPMillis {
+    static func of(_ text: String) -> Int64 {
+        let formatter = ISO8601DateFormatter()
+        return Int64((formatter.date(from: text)?.timeIntervalSince1970 ?? 0) * 1000)
+    }
+}
