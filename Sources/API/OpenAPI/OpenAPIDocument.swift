@@ -24,6 +24,7 @@ enum OpenAPIDocument {
         meterHistory(into: &paths)
         chargerHistory(into: &paths)
         loadCurves(into: &paths)
+        liveStreams(into: &paths)
         siteReport(into: &paths)
         auditLog(into: &paths)
         tokens(into: &paths)
