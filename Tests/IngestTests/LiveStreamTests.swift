@@ -61,7 +61,10 @@ struct LiveStreamTests {
             #expect(ready.map(\.type) == ["ready"])
             #expect(ready.first?.object["replay"] as? String == "none")
 
-            try await Self.send(charger, Self.meterValues("m1", [("2026-03-01T10:00:00Z", "100"), ("2026-03-01T10:01:00Z", "110")]))
+            try await Self.send(
+                charger,
+                Self.meterValues("m1", [("2026-03-01T10:00:00Z", "100"), ("2026-03-01T10:01:00Z", "110")])
+            )
             try await Self.send(charger, Self.status("s1", "Charging", at: "2026-03-01T10:00:30Z"))
             var received = await stream.next(3)
             #expect(received.map(\.type) == ["sample", "sample", "status"])
@@ -79,7 +82,10 @@ struct LiveStreamTests {
             // While the client is away: a new sample, then one dated before everything sent.
             try await Self.send(charger, Self.meterValues("m2", [("2026-03-01T10:05:00Z", "150")]))
             try await Self.send(charger, Self.meterValues("m3", [("2026-03-01T09:00:00Z", "50")]))
-            try await Self.send(charger, Self.status("s2", "Faulted", errorCode: "GroundFailure", at: "2026-03-01T10:05:30Z"))
+            try await Self.send(
+                charger,
+                Self.status("s2", "Faulted", errorCode: "GroundFailure", at: "2026-03-01T10:05:30Z")
+            )
 
             let again = try await EventStreamClient.open(port: server.port, path, lastEventID: resumeID)
             let resumed = await again.next(4)
@@ -103,10 +109,12 @@ struct LiveStreamTests {
             #expect(Set(received.map(Self.value)).count == received.count)
             #expect(
                 Set(received.map(Self.value))
-                    == Set(stored.map { row in
-                        if case .status(let status) = row.value { return status.status }
-                        return row.value.number.map { String(Int($0)) } ?? "?"
-                    })
+                    == Set(
+                        stored.map { row in
+                            if case .status(let status) = row.value { return status.status }
+                            return row.value.number.map { String(Int($0)) } ?? "?"
+                        }
+                    )
             )
             await charger.close()
         } catch {
@@ -124,11 +132,17 @@ struct LiveStreamTests {
             let path = "/db/chargers/\(id)/meter-values/stream"
             let stream = try await EventStreamClient.open(port: server.port, path)
             _ = await stream.next(1)
-            try await Self.send(charger, Self.meterValues("m1", [("2026-03-01T10:00:00Z", "1"), ("2026-03-01T10:01:00Z", "2")]))
+            try await Self.send(
+                charger,
+                Self.meterValues("m1", [("2026-03-01T10:00:00Z", "1"), ("2026-03-01T10:01:00Z", "2")])
+            )
             #expect(await stream.next(2).map(Self.value) == ["1", "2"])
             let resumeID = stream.lastEventID
             await stream.close()
-            try await Self.send(charger, Self.meterValues("m2", [("2026-03-01T10:02:00Z", "3"), ("2026-03-01T10:03:00Z", "4")]))
+            try await Self.send(
+                charger,
+                Self.meterValues("m2", [("2026-03-01T10:02:00Z", "3"), ("2026-03-01T10:03:00Z", "4")])
+            )
             // The rows go to segments: the place in commit order cannot be served any more.
             try server.timeSeries.flush()
 
@@ -181,14 +195,18 @@ struct LiveStreamTests {
         options.maximumLiveSubscribers = 2
         let server = try await IngestTestServer.start(timeSeriesOptions: options)
         do {
-            let company = try #require(try await server.json("POST", "/db/companies", #"{"name":"Live"}"#)["id"] as? Int)
+            let company = try #require(
+                try await server.json("POST", "/db/companies", #"{"name":"Live"}"#)["id"] as? Int
+            )
             let site = try #require(
                 try await server.json("POST", "/db/sites", #"{"company_id":\#(company),"name":"Depot"}"#)["id"] as? Int
             )
             var chargers: [TestChargePoint] = []
             for name in ["CP-SA", "CP-SB", "CP-SC"] {
                 let (charger, id) = try await Self.charger(server, name)
-                if name != "CP-SC" { _ = try await server.json("PATCH", "/db/chargers/\(id)", #"{"site_id":\#(site)}"#) }
+                if name != "CP-SC" {
+                    _ = try await server.json("PATCH", "/db/chargers/\(id)", #"{"site_id":\#(site)}"#)
+                }
                 chargers.append(charger)
             }
             let stream = try await EventStreamClient.open(port: server.port, "/db/sites/\(site)/meter-values/stream")

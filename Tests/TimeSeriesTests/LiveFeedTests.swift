@@ -57,7 +57,9 @@ struct LiveFeedTests {
             try await store.append(Self.rows("CP-1", 10..<13))
             try await store.append(Self.rows("CP-2", 0..<50))
             try await store.append(Self.rows("CP-1", 5..<8))
-            try await store.append([EventRow(series: Self.status("CP-1"), timestamp: Self.base, value: .text("Charging"))])
+            try await store.append([
+                EventRow(series: Self.status("CP-1"), timestamp: Self.base, value: .text("Charging"))
+            ])
             try await store.append([
                 EventRow(series: sample("CP-1").withKind(.event), timestamp: Self.base, value: .text("x"))
             ])

@@ -194,7 +194,12 @@ enum LiveStreams {
                 let filter = subscription.filter
                 let latest = try await MeterHistory.offloaded {
                     try subscription.history(
-                        EventQuery(chargePointIDs: filter.chargePointIDs, kinds: filter.kinds, descending: true, limit: 1)
+                        EventQuery(
+                            chargePointIDs: filter.chargePointIDs,
+                            kinds: filter.kinds,
+                            descending: true,
+                            limit: 1
+                        )
                     ).next()?.rows.first
                 }
                 cursor = latest.map(historyCursor)
@@ -220,14 +225,22 @@ enum LiveStreams {
                     try await flush(&output, writer: &writer)
                     return
                 case .closed:
-                    event("end", #"{"detail":"the server is stopping; reconnect with the last event id to resume"}"#, to: &output)
+                    event(
+                        "end",
+                        #"{"detail":"the server is stopping; reconnect with the last event id to resume"}"#,
+                        to: &output
+                    )
                     try await flush(&output, writer: &writer)
                     return
                 }
             }
         }
 
-        private mutating func write(_ rows: [LiveRow], output: inout [UInt8], writer: inout any ResponseBodyWriter)
+        private mutating func write(
+            _ rows: [LiveRow],
+            output: inout [UInt8],
+            writer: inout any ResponseBodyWriter
+        )
             async throws
         {
             for row in rows {
@@ -248,11 +261,16 @@ enum LiveStreams {
             if let position { next = position + 1 }
             let rowCursor = rowCursor ?? historyCursor(row)
             if let current = cursor {
-                if current.precedes(rowCursor.timestamp, rowCursor.seriesID, rowCursor.transactionID) { cursor = rowCursor }
+                if current.precedes(rowCursor.timestamp, rowCursor.seriesID, rowCursor.transactionID) {
+                    cursor = rowCursor
+                }
             } else {
                 cursor = rowCursor
             }
-            HistoryFormat.append("id: " + id.text + "\nevent: " + (row.series.kind == .status ? "status" : "sample"), to: &output)
+            HistoryFormat.append(
+                "id: " + id.text + "\nevent: " + (row.series.kind == .status ? "status" : "sample"),
+                to: &output
+            )
             HistoryFormat.append("\ndata: {\"charge_point_id\":", to: &output)
             HistoryFormat.appendJSONString(row.series.chargePointID, to: &output)
             output.append(UInt8(ascii: ","))
@@ -260,7 +278,11 @@ enum LiveStreams {
             if case .status(let status) = row.value {
                 func field(_ name: String, _ value: String?) {
                     HistoryFormat.append(",\"\(name)\":", to: &output)
-                    if let value { HistoryFormat.appendJSONString(value, to: &output) } else { HistoryFormat.append("null", to: &output) }
+                    if let value {
+                        HistoryFormat.appendJSONString(value, to: &output)
+                    } else {
+                        HistoryFormat.append("null", to: &output)
+                    }
                 }
                 field("error_code", status.errorCode)
                 field("info", status.info)
@@ -273,7 +295,11 @@ enum LiveStreams {
         /// A history row's cursor. History rows come with their series' key, not its id: the
         /// page's own cursor order is (timestamp, series id, transaction).
         private func historyCursor(_ row: EventRow) -> EventCursor {
-            EventCursor(timestamp: row.timestamp, seriesID: subscription.seriesID(of: row.series) ?? 0, transactionID: row.transactionID)
+            EventCursor(
+                timestamp: row.timestamp,
+                seriesID: subscription.seriesID(of: row.series) ?? 0,
+                transactionID: row.transactionID
+            )
         }
 
         private func event(_ name: String, _ data: String, to output: inout [UInt8]) {

@@ -31,10 +31,17 @@ extension OpenAPIDocument {
                         lastEventID,
                     ],
                     responses: [
-                        "200": response("The stream; it ends only with `dropped` or `end`.", ["type": "string"], type: "text/event-stream"),
+                        "200": response(
+                            "The stream; it ends only with `dropped` or `end`.",
+                            ["type": "string"],
+                            type: "text/event-stream"
+                        ),
                         "404": response("No such \(name).", reference("Detail")),
                         "422": invalid,
-                        "503": response("Too many live streams are open, or the server is stopping.", reference("Detail")),
+                        "503": response(
+                            "Too many live streams are open, or the server is stopping.",
+                            reference("Detail")
+                        ),
                     ]
                 )
             )

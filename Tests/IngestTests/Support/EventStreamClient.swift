@@ -49,7 +49,12 @@ final class EventStreamClient: Sendable {
     }
 
     /// Opens `path` with `Last-Event-ID: lastEventID` when given.
-    static func open(port: Int, _ path: String, lastEventID: String? = nil, token: String? = nil) async throws
+    static func open(
+        port: Int,
+        _ path: String,
+        lastEventID: String? = nil,
+        token: String? = nil
+    ) async throws
         -> EventStreamClient
     {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -177,7 +182,13 @@ final class EventStreamClient: Sendable {
                         data = []
                     }
                     guard !data.isEmpty else { continue }
-                    events.append(ServerSentEvent(type: type.isEmpty ? "message" : type, data: data.joined(separator: "\n"), id: lastID))
+                    events.append(
+                        ServerSentEvent(
+                            type: type.isEmpty ? "message" : type,
+                            data: data.joined(separator: "\n"),
+                            id: lastID
+                        )
+                    )
                     continue
                 }
                 if line.hasPrefix(":") { continue }
