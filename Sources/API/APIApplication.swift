@@ -144,7 +144,12 @@ public enum APIApplication {
             LoadCurves.register(on: router, timeSeries: timeSeries, relational: relational)
             SiteReport.register(on: router, timeSeries: timeSeries, relational: relational)
             ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational)
-            LiveStreams.register(on: router, timeSeries: timeSeries, relational: relational)
+            LiveStreams.register(
+                on: router,
+                timeSeries: timeSeries,
+                relational: relational,
+                authenticator: authentication.authenticator
+            )
         }
         router.get("/openapi.json") { _, _ in
             RawJSON(bytes: OpenAPIDocument.json)

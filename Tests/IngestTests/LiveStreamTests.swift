@@ -1,8 +1,10 @@
 import Foundation
+import Relational
 import TestSupport
 import Testing
 import TimeSeries
 
+@testable import API
 @testable import Ingest
 
 /// Live streams over Server-Sent Events: what chargers send appears as it is acknowledged, a
@@ -270,6 +272,61 @@ struct LiveStreamTests {
             #expect(resumed.first?.object["replay"] as? String == "exact")
             #expect(resumed.dropFirst().map(Self.value) == ["10", "11", "12", "13", "14"])
             await again.close()
+            await stream.close()
+            await charger.close()
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test("A stream ends when its token is revoked; a token of another company does not see the charger")
+    func revokedToken() async throws {
+        let server = try await IngestTestServer.start(authenticated: true)
+        do {
+            let store = server.relational
+            let admin = try await store.createAPIToken(name: "fleet", role: "admin")
+            let id = try await store.create(Charger.self, .init(chargePointID: "CP-LIVE5")).id
+            let charger = try await server.connect("CP-LIVE5")
+            _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+            let company = try await store.create(Company.self, .init(name: "Elsewhere")).id
+            let tenant = try await store.createAPIToken(name: "tenant", role: "analyst", companyID: company)
+            let hidden = try await EventStreamClient.open(
+                port: server.port,
+                "/db/chargers/\(id)/meter-values/stream",
+                token: tenant.token
+            )
+            #expect(hidden.status == 404)
+            await hidden.close()
+            let unauthenticated = try await EventStreamClient.open(
+                port: server.port,
+                "/db/chargers/\(id)/meter-values/stream"
+            )
+            #expect(unauthenticated.status == 401)
+            await unauthenticated.close()
+
+            let analyst = try await store.createAPIToken(name: "analyst", role: "analyst")
+            let stream = try await EventStreamClient.open(
+                port: server.port,
+                "/db/chargers/\(id)/meter-values/stream",
+                token: analyst.token
+            )
+            #expect(stream.status == 200)
+            _ = await stream.next(1)
+            let revoked = try await CommandEndpointTests.http(
+                server.port,
+                "DELETE",
+                "/db/api_tokens/\(analyst.record.id)",
+                token: admin.token
+            )
+            #expect(revoked.status == 204)
+            // The stream checks its token when it wakes, at most every few seconds.
+            try await Task.sleep(for: LiveStreams.tokenRecheck)
+            try await Self.send(charger, Self.meterValues("m1", [("2026-03-01T10:00:00Z", "1")]))
+            let ending = await stream.rest()
+            #expect(ending.map(\.type) == ["end"])
+            #expect((ending.first?.object["detail"] as? String)?.contains("revoked") == true)
             await stream.close()
             await charger.close()
         } catch {

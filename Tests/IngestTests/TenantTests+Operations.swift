@@ -161,6 +161,19 @@ extension TenantTests {
             return try await both(try relayBody(endpoint, own), try relayBody(endpoint, other), 200, 404)
         }
         if last == "authorization_key" { return try await both("{}", "{}", 502, 404) }
+        // A live stream that is served never ends: its answer's head is read, then it is closed.
+        if last == "stream" {
+            func open(_ world: World) async throws -> HTTP.HTTPResponse {
+                let stream = try await EventStreamClient.open(
+                    port: call.port,
+                    world.uri(template, token: tokenID),
+                    token: token
+                )
+                await stream.close()
+                return HTTP.HTTPResponse(status: stream.status, body: stream.body)
+            }
+            return Answers(own: try await open(own), other: try await open(other), expectedOwn: 200, expectedOther: 404)
+        }
         // The fleet's own routes: refused to every caller limited to a company by the role table.
         if ["api_tokens", "audit_log"].contains(segments.dropFirst().first) || template == "/metrics" {
             return try await both(nil, nil, 403, 403)

@@ -31,10 +31,15 @@ enum LiveStreams {
     /// Rows read from the history per page while catching up.
     static let replayPageRows = 1000
 
+    /// How often a stream checks that its caller's token is still valid (revoked, expired):
+    /// at most this often, when it wakes for rows or for a heartbeat.
+    static let tokenRecheck: Duration = .seconds(5)
+
     static func register(
         on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
         relational: RelationalStore,
+        authenticator: APIAuthenticator?,
         heartbeat: Duration = defaultHeartbeat
     ) {
         func stream<Entity: StoredEntity>(
@@ -57,7 +62,12 @@ enum LiveStreams {
                             status: .serviceUnavailable
                         )
                     }
-                    return response(subscription, resume: resume, heartbeat: heartbeat)
+                    return response(
+                        subscription,
+                        resume: resume,
+                        heartbeat: heartbeat,
+                        revoked: authenticator.map { tokenCheck($0, request) }
+                    )
                 }
             }
         }
@@ -117,7 +127,28 @@ enum LiveStreams {
         return position
     }
 
-    static func response(_ subscription: LiveSubscription, resume: Position?, heartbeat: Duration) -> Response {
+    /// Why the caller's token no longer opens the API (`nil`: it still does). A database that
+    /// cannot be asked does not end the stream; the next check asks again.
+    static func tokenCheck(_ authenticator: APIAuthenticator, _ request: Request) -> @Sendable () async -> String? {
+        let header = request.headers[.authorization]
+        return {
+            do {
+                _ = try await authenticator.principal(bearer: try AuthenticationMiddleware.bearerToken(header))
+                return nil
+            } catch let error as APIAuthenticationError {
+                return error.reason
+            } catch {
+                return nil
+            }
+        }
+    }
+
+    static func response(
+        _ subscription: LiveSubscription,
+        resume: Position?,
+        heartbeat: Duration,
+        revoked: (@Sendable () async -> String?)?
+    ) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream; charset=utf-8"
         headers[.cacheControl] = "no-store"
@@ -129,7 +160,7 @@ enum LiveStreams {
             body: ResponseBody { writer in
                 var stream = EventStream(subscription: subscription)
                 try await withGracefulShutdownHandler {
-                    try await stream.run(resume: resume, heartbeat: heartbeat, writer: &writer)
+                    try await stream.run(resume: resume, heartbeat: heartbeat, revoked: revoked, writer: &writer)
                 } onGracefulShutdown: {
                     subscription.finish(.closed)
                 }
@@ -154,7 +185,12 @@ enum LiveStreams {
 
         var id: Position { Position(cursor: cursor, epoch: next.map { _ in subscription.epoch }, next: next) }
 
-        mutating func run(resume: Position?, heartbeat: Duration, writer: inout any ResponseBodyWriter) async throws {
+        mutating func run(
+            resume: Position?,
+            heartbeat: Duration,
+            revoked: (@Sendable () async -> String?)?,
+            writer: inout any ResponseBodyWriter
+        ) async throws {
             var output: [UInt8] = []
             HistoryFormat.append("retry: 3000\n\n", to: &output)
             let subscription = subscription
@@ -209,8 +245,23 @@ enum LiveStreams {
             // The history's rows are all before the start: the id now says so.
             comment("caught up", to: &output, withID: true)
             try await flush(&output, writer: &writer)
+            var checked = ContinuousClock.now
             while true {
-                switch await subscription.next(wakingAfter: heartbeat) {
+                let woke = await subscription.next(wakingAfter: heartbeat)
+                if let revoked, ContinuousClock.now - checked >= LiveStreams.tokenRecheck {
+                    checked = ContinuousClock.now
+                    if let reason = await revoked() {
+                        let detail = "the token no longer opens the API (\(reason)); the stream ends"
+                        var data: [UInt8] = []
+                        HistoryFormat.append(#"{"detail":"#, to: &data)
+                        HistoryFormat.appendJSONString(detail, to: &data)
+                        HistoryFormat.append("}", to: &data)
+                        self.event("end", String(decoding: data, as: UTF8.self), to: &output)
+                        try await flush(&output, writer: &writer)
+                        return
+                    }
+                }
+                switch woke {
                 case .rows(let rows):
                     try await write(rows, output: &output, writer: &writer)
                 case .idle:

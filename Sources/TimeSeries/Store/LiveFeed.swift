@@ -55,6 +55,9 @@ final class LiveFeed: Sendable {
         var pending: [LiveRow] = []
         var ending: LiveEvent?
         var waiter: CheckedContinuation<Void, Never>?
+        /// A wake that found no waiter (a cancellation just before the wait): the next wait
+        /// returns at once.
+        var woken = false
     }
 
     struct State {
@@ -194,7 +197,10 @@ final class LiveFeed: Sendable {
     /// Resumes `waiter` when the subscriber has rows or has ended: at once if it has.
     func wait(_ id: UInt64, _ waiter: CheckedContinuation<Void, Never>) {
         let ready = state.withLock { state -> Bool in
-            guard var subscriber = state.subscribers[id], subscriber.pending.isEmpty, subscriber.ending == nil else {
+            guard var subscriber = state.subscribers[id], subscriber.pending.isEmpty, subscriber.ending == nil,
+                !subscriber.woken
+            else {
+                state.subscribers[id]?.woken = false
                 return true
             }
             let previous = subscriber.waiter
@@ -210,8 +216,12 @@ final class LiveFeed: Sendable {
     /// Wakes the subscriber's waiter, if any (for a timeout or a cancelled task).
     func wake(_ id: UInt64) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state.subscribers[id]?.waiter = nil }
-            return state.subscribers[id]?.waiter
+            guard let waiter = state.subscribers[id]?.waiter else {
+                state.subscribers[id]?.woken = true
+                return nil
+            }
+            state.subscribers[id]?.waiter = nil
+            return waiter
         }
         waiter?.resume()
     }
