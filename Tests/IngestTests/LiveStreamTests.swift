@@ -336,6 +336,28 @@ struct LiveStreamTests {
         await server.stop()
     }
 
+    @Test("Event ids are read back as written; anything else is refused")
+    func ids() {
+        let cursor = EventCursor(timestamp: 1_772_359_200_000, seriesID: 3, transactionID: -9)
+        let position = LiveStreams.Position(cursor: cursor, epoch: 0xabc, next: 42)
+        #expect(position.text == "1772359200000.3.-9@abc-42")
+        #expect(LiveStreams.Position(position.text) == position)
+        #expect(
+            LiveStreams.Position("1772359200000.3")
+                == LiveStreams.Position(
+                    cursor: EventCursor(timestamp: 1_772_359_200_000, seriesID: 3),
+                    epoch: nil,
+                    next: nil
+                )
+        )
+        #expect(LiveStreams.Position("@ffffffffffffffff-0") == LiveStreams.Position(cursor: nil, epoch: .max, next: 0))
+        let refused = [
+            "", "@", "1.2@", "1.2@abc", "1.2@xyz-1", "1.2@abc-+1", "1.2@abc--1", "1.2@abc-1-2", "abc",
+            "1.2@10000000000000000-1", "1.2@abc-99999999999999999999", String(repeating: "1", count: 200),
+        ]
+        for text in refused { #expect(LiveStreams.Position(text) == nil, "\(text)") }
+    }
+
     @Test("A stopping server ends its streams with a final event")
     func shutdown() async throws {
         let server = try await IngestTestServer.start()

@@ -93,7 +93,7 @@ enum LiveStreams {
                 let place = parts[1].split(separator: "-", omittingEmptySubsequences: false)
                 guard place.count == 2, (1...16).contains(place[0].count), place[0].allSatisfy(\.isHexDigit),
                     let epoch = UInt64(place[0], radix: 16),
-                    (1...20).contains(place[1].count), place[1].allSatisfy(\.isASCII),
+                    (1...20).contains(place[1].count), place[1].allSatisfy({ $0 >= "0" && $0 <= "9" }),
                     let next = UInt64(place[1])
                 else { return nil }
                 self.epoch = epoch
