@@ -26,6 +26,22 @@ struct LiveStreamTests {
         #"[2,"\#(uniqueID)","StatusNotification",{"connectorId":1,"status":"\#(status)","errorCode":"\#(errorCode)","timestamp":"\#(time)"}]"#
     }
 
+    /// Runs `body` against a new server, and stops it whatever happens.
+    static func withServer(
+        _ options: TimeSeriesOptions = TimeSeriesOptions(),
+        authenticated: Bool = false,
+        _ body: (IngestTestServer) async throws -> Void
+    ) async throws {
+        let server = try await IngestTestServer.start(authenticated: authenticated, timeSeriesOptions: options)
+        do {
+            try await body(server)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
     /// A booted charger and its id in the database.
     static func charger(_ server: IngestTestServer, _ name: String) async throws -> (TestChargePoint, Int) {
         let charger = try await server.connect(name)
@@ -51,8 +67,7 @@ struct LiveStreamTests {
 
     @Test("A charger's samples and status changes arrive as acknowledged; a reconnect misses and repeats nothing")
     func resume() async throws {
-        let server = try await IngestTestServer.start()
-        do {
+        try await Self.withServer { server in
             let (charger, id) = try await Self.charger(server, "CP-LIVE1")
             let path = "/db/chargers/\(id)/meter-values/stream"
             let stream = try await EventStreamClient.open(port: server.port, path)
@@ -119,17 +134,12 @@ struct LiveStreamTests {
                     )
             )
             await charger.close()
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @Test("Rows no longer in memory, another store opening or a history cursor: catch-up from the history")
     func historyResume() async throws {
-        let server = try await IngestTestServer.start()
-        do {
+        try await Self.withServer { server in
             let (charger, id) = try await Self.charger(server, "CP-LIVE2")
             let path = "/db/chargers/\(id)/meter-values/stream"
             let stream = try await EventStreamClient.open(port: server.port, path)
@@ -184,19 +194,14 @@ struct LiveStreamTests {
             #expect(await exact.next(1).first?.object["replay"] as? String == "exact")
             await exact.close()
             await charger.close()
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @Test("A site's stream carries its chargers' rows only; bad requests are clear errors")
     func siteAndErrors() async throws {
         var options = TimeSeriesOptions()
         options.maximumLiveSubscribers = 2
-        let server = try await IngestTestServer.start(timeSeriesOptions: options)
-        do {
+        try await Self.withServer(options) { server in
             let company = try #require(
                 try await server.json("POST", "/db/companies", #"{"name":"Live"}"#)["id"] as? Int
             )
@@ -245,19 +250,14 @@ struct LiveStreamTests {
             }
             await stream.close()
             for charger in chargers { await charger.close() }
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @Test("A client further behind than the buffer is dropped with a final event and resumes exactly")
     func slowClient() async throws {
         var options = TimeSeriesOptions()
         options.liveBufferRows = 3
-        let server = try await IngestTestServer.start(timeSeriesOptions: options)
-        do {
+        try await Self.withServer(options) { server in
             let (charger, id) = try await Self.charger(server, "CP-LIVE3")
             let path = "/db/chargers/\(id)/meter-values/stream"
             let stream = try await EventStreamClient.open(port: server.port, path)
@@ -274,17 +274,12 @@ struct LiveStreamTests {
             await again.close()
             await stream.close()
             await charger.close()
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @Test("A stream ends when its token is revoked; a token of another company does not see the charger")
     func revokedToken() async throws {
-        let server = try await IngestTestServer.start(authenticated: true)
-        do {
+        try await Self.withServer(authenticated: true) { server in
             let store = server.relational
             let admin = try await store.createAPIToken(name: "fleet", role: "admin")
             let id = try await store.create(Charger.self, .init(chargePointID: "CP-LIVE5")).id
@@ -329,11 +324,7 @@ struct LiveStreamTests {
             #expect((ending.first?.object["detail"] as? String)?.contains("revoked") == true)
             await stream.close()
             await charger.close()
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @Test("Event ids are read back as written; anything else is refused")

@@ -61,7 +61,11 @@ struct LiveFeedTests {
                 EventRow(series: Self.status("CP-1"), timestamp: Self.base, value: .text("Charging"))
             ])
             try await store.append([
-                EventRow(series: sample("CP-1").withKind(.event), timestamp: Self.base, value: .text("x"))
+                EventRow(
+                    series: SeriesKey(chargePointID: "CP-1", connectorID: 1, kind: .event, eventType: "Test"),
+                    timestamp: Self.base,
+                    value: .text("x")
+                )
             ])
             try await store.append(Self.rows("CP-1", 8..<9))
             let (rows, end) = await Self.collect(subscription, count: 8)
@@ -174,22 +178,5 @@ struct LiveFeedTests {
             #expect(await waiting.value == .idle)
             #expect(ContinuousClock.now - started < .seconds(30))
         }
-    }
-}
-
-extension SeriesKey {
-    func withKind(_ kind: Kind) -> SeriesKey {
-        SeriesKey(
-            chargePointID: chargePointID,
-            connectorID: connectorID,
-            kind: kind,
-            measurand: measurand,
-            phase: phase,
-            unit: unit,
-            location: location,
-            context: context,
-            format: format,
-            eventType: kind == .event ? "Test" : nil
-        )
     }
 }
