@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import Testing
 
 @testable import TimeSeries
@@ -38,11 +39,12 @@ struct LiveFeedTests {
 
     static func withStore<T>(
         _ options: TimeSeriesOptions = TimeSeriesOptions(),
+        metrics: TestMetrics = TestMetrics(),
         _ body: (TimeSeriesStore) async throws -> T
     ) async throws -> T {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let store = try TimeSeriesStore(directory: directory.path, options: options)
+        let store = try TimeSeriesStore(directory: directory.path, options: options, metricsFactory: metrics)
         defer { store.close() }
         return try await body(store)
     }
@@ -130,7 +132,8 @@ struct LiveFeedTests {
     func overflow() async throws {
         var options = TimeSeriesOptions()
         options.liveBufferRows = 10
-        try await Self.withStore(options) { store in
+        let metrics = TestMetrics()
+        try await Self.withStore(options, metrics: metrics) { store in
             let slow = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
             let other = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-2"])))
             try await store.append(Self.rows("CP-1", 0..<8))
@@ -145,6 +148,8 @@ struct LiveFeedTests {
             let resumed = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
             #expect(resumed.recent(from: 0)?.count == 16)
             #expect(try allRows(store).count == 21)
+            #expect(try metrics.expectCounter("ocpp_ts_live_dropped_total").totalValue == 1)
+            #expect(try metrics.expectGauge("ocpp_ts_live_subscriptions").lastValue == 3)
         }
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Synchronization
 
 /// Which rows a live subscription receives: those of some charge points' series of some kinds.
@@ -97,10 +98,12 @@ final class LiveFeed: Sendable {
     let state = Mutex(State())
     let bufferLimit: Int
     let maximumSubscribers: Int
+    let metrics: TimeSeriesMetrics
 
-    init(bufferLimit: Int, maximumSubscribers: Int) {
+    init(bufferLimit: Int, maximumSubscribers: Int, metrics: TimeSeriesMetrics) {
         self.bufferLimit = bufferLimit
         self.maximumSubscribers = maximumSubscribers
+        self.metrics = metrics
     }
 
     /// The series defined before the writer started (the dictionary and the recovered log).
@@ -114,6 +117,7 @@ final class LiveFeed: Sendable {
     /// Rows just committed, the first at `firstPosition`, with the series their commit defined.
     /// Writer thread only.
     func publish(_ rows: [StoredRow], firstPosition: UInt64, newSeries: [(UInt32, SeriesKey)]) {
+        var dropped = 0
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             for (id, key) in newSeries where Int(id) == state.keys.count {
                 state.keys.append(key)
@@ -146,6 +150,7 @@ final class LiveFeed: Sendable {
                         state.subscribers[id]!.pending = []
                         state.subscribers[id]!.ending = .overflowed
                         state.resetRoutes()
+                        dropped += 1
                     }
                 }
             }
@@ -154,6 +159,7 @@ final class LiveFeed: Sendable {
                 return state.subscribers[id]?.waiter
             }
         }
+        if dropped > 0 { metrics.liveDropped.increment(by: dropped) }
         for waiter in woken { waiter.resume() }
     }
 
@@ -165,6 +171,7 @@ final class LiveFeed: Sendable {
             state.nextID += 1
             state.subscribers[id] = Subscriber(filter: filter)
             state.resetRoutes()
+            metrics.liveSubscriptions.record(state.subscribers.count)
             return id
         }
     }
@@ -241,7 +248,10 @@ final class LiveFeed: Sendable {
     func remove(_ id: UInt64) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             let removed = state.subscribers.removeValue(forKey: id)
-            if removed != nil { state.resetRoutes() }
+            if removed != nil {
+                state.resetRoutes()
+                metrics.liveSubscriptions.record(state.subscribers.count)
+            }
             return removed?.waiter
         }
         waiter?.resume()

@@ -17,6 +17,10 @@ final class TimeSeriesMetrics: Sendable {
     let maintenancePasses: Counter
     /// Rows dated outside ``TimeSeriesOptions/timestampWindow``, filed under its edge days.
     let rowsOutsideWindow: Counter
+    /// Live subscriptions open (``TimeSeriesStore/subscribe(_:)``).
+    let liveSubscriptions: Gauge
+    /// Live subscriptions dropped for falling more than their buffer behind.
+    let liveDropped: Counter
     /// Held while the gauges are read from the store and set: the last to read sets last.
     let updating = Mutex(())
 
@@ -30,6 +34,8 @@ final class TimeSeriesMetrics: Sendable {
         maintenanceFailures = Counter(label: "ocpp_ts_maintenance_failures_total", factory: factory)
         maintenancePasses = Counter(label: "ocpp_ts_maintenance_passes_total", factory: factory)
         rowsOutsideWindow = Counter(label: "ocpp_ts_rows_outside_window_total", factory: factory)
+        liveSubscriptions = Gauge(label: "ocpp_ts_live_subscriptions", factory: factory)
+        liveDropped = Counter(label: "ocpp_ts_live_dropped_total", factory: factory)
     }
 }
 

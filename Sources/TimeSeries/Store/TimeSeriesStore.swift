@@ -223,7 +223,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
         self.files = SegmentFiles(capacity: max(1, options.maximumOpenFiles))
         self.feed = LiveFeed(
             bufferLimit: max(1, options.liveBufferRows),
-            maximumSubscribers: max(0, options.maximumLiveSubscribers)
+            maximumSubscribers: max(0, options.maximumLiveSubscribers),
+            metrics: metrics
         )
         try recover()
         feed.seed(state.withLock { $0.seriesKeys })
