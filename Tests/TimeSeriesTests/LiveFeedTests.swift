@@ -94,6 +94,7 @@ struct LiveFeedTests {
             #expect(subscription.recent(from: 0)?.map(\.position) == [0, 1, 2, 6, 7, 8])
             #expect(subscription.recent(from: 7)?.map(\.position) == [7, 8])
             #expect(subscription.recent(from: 9)?.isEmpty == true)
+            #expect(subscription.recent(from: 10) == nil)
             #expect(subscription.recent(from: 7)?.map { $0.row.value.number } == [4, 5])
             try store.flush()
             let later = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))

@@ -226,7 +226,6 @@ enum LiveStreams {
                     for row in page.rows { rowEvent(row, cursor: nil, to: &output) }
                     try await flush(&output, writer: &writer)
                 }
-                next = subscription.start
             } else {
                 // A new stream (or one whose place is lost): live rows from now on. Its history
                 // cursor is the latest-dated row stored before it opened, so that a resume after
@@ -247,7 +246,8 @@ enum LiveStreams {
                 next = subscription.start
                 event("ready", #"{"replay":"\#(mode)"}"#, to: &output)
             }
-            // The history's rows are all before the start: the id now says so.
+            // Every row before the start is sent (or is not the stream's): the id now says so.
+            next = max(next ?? 0, subscription.start)
             comment("caught up", to: &output, withID: true)
             try await flush(&output, writer: &writer)
             var checked = ContinuousClock.now

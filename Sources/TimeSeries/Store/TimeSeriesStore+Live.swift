@@ -56,9 +56,10 @@ public final class LiveSubscription: Sendable {
 
     /// The rows of the filter committed at positions from `position` up to ``start``, in
     /// commit order, from the memory tables; `nil` when some of them are no longer there (they
-    /// are in segments, where commit order is not kept).
+    /// are in segments, where commit order is not kept) or `position` lies past the start
+    /// (no row there was committed yet: not a position this opening gave out).
     public func recent(from position: UInt64) -> [LiveRow]? {
-        guard position >= snapshot.memoryPosition else { return nil }
+        guard position >= snapshot.memoryPosition, position <= snapshot.position else { return nil }
         guard position < snapshot.position else { return [] }
         var rows: [LiveRow] = []
         var wanted: [UInt32: Bool] = [:]
