@@ -65,6 +65,9 @@ final class LiveFeed: Sendable {
         /// Every series' key, by id (a key is one reference).
         var keys: [SeriesKey] = []
         var subscribers: [UInt64: Subscriber] = [:]
+        /// The subscribers of each charge point: a series' route is worked out from its own
+        /// charge point's few, not from every subscriber.
+        var byChargePoint: [String: [UInt64]] = [:]
         var nextID: UInt64 = 0
         /// Per series id: -1 not worked out yet, 0 no subscriber, n > 0 `routes[n - 1]`.
         var routeIndex: [Int32] = []
@@ -82,7 +85,10 @@ final class LiveFeed: Sendable {
             var slot = routeIndex[index]
             if slot < 0 {
                 let key = keys[index]
-                let wanting = subscribers.filter { $0.value.ending == nil && $0.value.filter.matches(key) }.map(\.key)
+                let wanting = (byChargePoint[key.chargePointID] ?? []).filter { id in
+                    guard let subscriber = subscribers[id] else { return false }
+                    return subscriber.ending == nil && subscriber.filter.kinds.contains(key.kind)
+                }
                 if wanting.isEmpty {
                     slot = 0
                 } else {
@@ -170,6 +176,7 @@ final class LiveFeed: Sendable {
             let id = state.nextID
             state.nextID += 1
             state.subscribers[id] = Subscriber(filter: filter)
+            for chargePointID in filter.chargePointIDs { state.byChargePoint[chargePointID, default: []].append(id) }
             state.resetRoutes()
             metrics.liveSubscriptions.record(state.subscribers.count)
             return id
@@ -248,7 +255,13 @@ final class LiveFeed: Sendable {
     func remove(_ id: UInt64) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             let removed = state.subscribers.removeValue(forKey: id)
-            if removed != nil {
+            if let removed {
+                for chargePointID in removed.filter.chargePointIDs {
+                    state.byChargePoint[chargePointID]?.removeAll { $0 == id }
+                    if state.byChargePoint[chargePointID]?.isEmpty == true {
+                        state.byChargePoint[chargePointID] = nil
+                    }
+                }
                 state.resetRoutes()
                 metrics.liveSubscriptions.record(state.subscribers.count)
             }
