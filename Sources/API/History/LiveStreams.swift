@@ -183,6 +183,9 @@ enum LiveStreams {
         /// from the history, whose rows have no position).
         var next: UInt64?
         var series = HistoryFormat.SeriesText(json: true)
+        var prefixes: [SeriesKey: [UInt8]] = [:]
+        var lastPrefix: (key: SeriesKey, bytes: [UInt8])?
+        var epochText: [UInt8] = []
 
         init(subscription: LiveSubscription) {
             self.subscription = subscription
@@ -328,13 +331,8 @@ enum LiveStreams {
             } else {
                 cursor = rowCursor
             }
-            HistoryFormat.append(
-                "id: " + id.text + "\nevent: " + (row.series.kind == .status ? "status" : "sample"),
-                to: &output
-            )
-            HistoryFormat.append("\ndata: {\"charge_point_id\":", to: &output)
-            HistoryFormat.appendJSONString(row.series.chargePointID, to: &output)
-            output.append(UInt8(ascii: ","))
+            appendID(to: &output)
+            output.append(contentsOf: prefix(row.series))
             HistoryFormat.appendRowFields(row, series: &series, to: &output)
             if case .status(let status) = row.value {
                 func field(_ name: String, _ value: String?) {
@@ -361,6 +359,52 @@ enum LiveStreams {
                 seriesID: subscription.seriesID(of: row.series) ?? 0,
                 transactionID: row.transactionID
             )
+        }
+
+        /// `id: ...` and its line end, as ``id``'s text, written as bytes: a busy stream writes
+        /// one per row.
+        private mutating func appendID(to output: inout [UInt8]) {
+            HistoryFormat.append("id: ", to: &output)
+            if let cursor {
+                HistoryFormat.appendInteger(cursor.timestamp, to: &output)
+                output.append(UInt8(ascii: "."))
+                HistoryFormat.appendInteger(Int64(cursor.seriesID), to: &output)
+                if let transaction = cursor.transactionID {
+                    output.append(UInt8(ascii: "."))
+                    HistoryFormat.appendInteger(Int64(transaction), to: &output)
+                }
+            }
+            if let next {
+                if epochText.isEmpty { epochText = Array(String(subscription.epoch, radix: 16).utf8) }
+                output.append(UInt8(ascii: "@"))
+                output.append(contentsOf: epochText)
+                output.append(UInt8(ascii: "-"))
+                if next <= UInt64(Int64.max) {
+                    HistoryFormat.appendInteger(Int64(next), to: &output)
+                } else {
+                    HistoryFormat.append(String(next), to: &output)
+                }
+            }
+            output.append(UInt8(ascii: "\n"))
+        }
+
+        /// `event: ...` and the start of the data up to the row's fields, per series.
+        private mutating func prefix(_ key: SeriesKey) -> [UInt8] {
+            if let last = lastPrefix, last.key == key { return last.bytes }
+            let bytes =
+                prefixes[key]
+                ?? {
+                    var bytes: [UInt8] = []
+                    HistoryFormat.append(key.kind == .status ? "event: status" : "event: sample", to: &bytes)
+                    HistoryFormat.append("\ndata: {\"charge_point_id\":", to: &bytes)
+                    HistoryFormat.appendJSONString(key.chargePointID, to: &bytes)
+                    bytes.append(UInt8(ascii: ","))
+                    if prefixes.count >= 10_000 { prefixes.removeAll() }
+                    prefixes[key] = bytes
+                    return bytes
+                }()
+            lastPrefix = (key, bytes)
+            return bytes
         }
 
         private func event(_ name: String, _ data: String, to output: inout [UInt8]) {

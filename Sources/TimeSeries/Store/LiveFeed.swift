@@ -49,7 +49,10 @@ public enum LiveEvent: Sendable, Equatable {
 /// buffer would grow past that is dropped (``LiveEvent/overflowed``), so a slow reader never
 /// slows the writer or holds memory without bound.
 final class LiveFeed: Sendable {
-    struct Subscriber {
+    /// One subscriber's state, changed only under the feed's lock (a reference, so that rows
+    /// are appended to its buffer in place: a copy of the struct would copy the buffer).
+    final class Subscriber {
+        let id: UInt64
         let filter: LiveFilter
         /// Rows before this position are the subscriber's snapshot's, not its live rows'.
         var start: UInt64 = 0
@@ -59,6 +62,19 @@ final class LiveFeed: Sendable {
         /// A wake that found no waiter (a cancellation just before the wait): the next wait
         /// returns at once.
         var woken = false
+        /// Whether the publish under way reached it already (its waiter is resumed once).
+        var reached = false
+
+        init(id: UInt64, filter: LiveFilter) {
+            self.id = id
+            self.filter = filter
+        }
+
+        /// The waiter, taken.
+        func takeWaiter() -> CheckedContinuation<Void, Never>? {
+            defer { waiter = nil }
+            return waiter
+        }
     }
 
     struct State {
@@ -67,11 +83,11 @@ final class LiveFeed: Sendable {
         var subscribers: [UInt64: Subscriber] = [:]
         /// The subscribers of each charge point: a series' route is worked out from its own
         /// charge point's few, not from every subscriber.
-        var byChargePoint: [String: [UInt64]] = [:]
+        var byChargePoint: [String: [Subscriber]] = [:]
         var nextID: UInt64 = 0
         /// Per series id: -1 not worked out yet, 0 no subscriber, n > 0 `routes[n - 1]`.
         var routeIndex: [Int32] = []
-        var routes: [[UInt64]] = []
+        var routes: [[Subscriber]] = []
         var closed = false
 
         mutating func resetRoutes() {
@@ -79,20 +95,19 @@ final class LiveFeed: Sendable {
             for index in routeIndex.indices { routeIndex[index] = -1 }
         }
 
-        mutating func route(_ series: UInt32) -> [UInt64]? {
+        mutating func route(_ series: UInt32) -> [Subscriber]? {
             let index = Int(series)
             guard index < routeIndex.count else { return nil }
             var slot = routeIndex[index]
             if slot < 0 {
                 let key = keys[index]
-                let wanting = (byChargePoint[key.chargePointID] ?? []).filter { id in
-                    guard let subscriber = subscribers[id] else { return false }
-                    return subscriber.ending == nil && subscriber.filter.kinds.contains(key.kind)
+                let wanting = (byChargePoint[key.chargePointID] ?? []).filter {
+                    $0.ending == nil && $0.filter.kinds.contains(key.kind)
                 }
                 if wanting.isEmpty {
                     slot = 0
                 } else {
-                    routes.append(wanting.sorted())
+                    routes.append(wanting)
                     slot = Int32(routes.count)
                 }
                 routeIndex[index] = slot
@@ -130,7 +145,7 @@ final class LiveFeed: Sendable {
                 state.routeIndex.append(-1)
             }
             guard !state.subscribers.isEmpty else { return [] }
-            var reached: Set<UInt64> = []
+            var reached: [Subscriber] = []
             var position = firstPosition
             for row in rows {
                 defer { position += 1 }
@@ -145,24 +160,25 @@ final class LiveFeed: Sendable {
                         transactionID: row.transactionID
                     )
                 )
-                for id in route {
+                for subscriber in route {
                     // A row before the subscriber's start is in its snapshot (published late).
-                    guard let subscriber = state.subscribers[id], subscriber.ending == nil,
-                        position >= subscriber.start
-                    else { continue }
-                    state.subscribers[id]!.pending.append(live)
-                    reached.insert(id)
-                    if state.subscribers[id]!.pending.count > bufferLimit {
-                        state.subscribers[id]!.pending = []
-                        state.subscribers[id]!.ending = .overflowed
+                    guard subscriber.ending == nil, position >= subscriber.start else { continue }
+                    subscriber.pending.append(live)
+                    if !subscriber.reached {
+                        subscriber.reached = true
+                        reached.append(subscriber)
+                    }
+                    if subscriber.pending.count > bufferLimit {
+                        subscriber.pending = []
+                        subscriber.ending = .overflowed
                         state.resetRoutes()
                         dropped += 1
                     }
                 }
             }
-            return reached.compactMap { id in
-                defer { state.subscribers[id]?.waiter = nil }
-                return state.subscribers[id]?.waiter
+            return reached.compactMap { subscriber in
+                subscriber.reached = false
+                return subscriber.takeWaiter()
             }
         }
         if dropped > 0 { metrics.liveDropped.increment(by: dropped) }
@@ -175,8 +191,11 @@ final class LiveFeed: Sendable {
             guard !state.closed, state.subscribers.count < maximumSubscribers else { return nil }
             let id = state.nextID
             state.nextID += 1
-            state.subscribers[id] = Subscriber(filter: filter)
-            for chargePointID in filter.chargePointIDs { state.byChargePoint[chargePointID, default: []].append(id) }
+            let subscriber = Subscriber(id: id, filter: filter)
+            state.subscribers[id] = subscriber
+            for chargePointID in filter.chargePointIDs {
+                state.byChargePoint[chargePointID, default: []].append(subscriber)
+            }
             state.resetRoutes()
             metrics.liveSubscriptions.record(state.subscribers.count)
             return id
@@ -186,10 +205,9 @@ final class LiveFeed: Sendable {
     /// Sets where the subscriber's live rows begin; rows buffered before that are dropped.
     func setStart(_ id: UInt64, _ start: UInt64) {
         state.withLock { state in
-            guard var subscriber = state.subscribers[id] else { return }
+            guard let subscriber = state.subscribers[id] else { return }
             subscriber.start = start
             subscriber.pending.removeAll { $0.position < start }
-            state.subscribers[id] = subscriber
         }
     }
 
@@ -197,11 +215,10 @@ final class LiveFeed: Sendable {
     /// nothing yet.
     func take(_ id: UInt64) -> LiveEvent? {
         state.withLock { state -> LiveEvent? in
-            guard var subscriber = state.subscribers[id] else { return .closed }
+            guard let subscriber = state.subscribers[id] else { return .closed }
             if !subscriber.pending.isEmpty {
                 let rows = subscriber.pending
                 subscriber.pending = []
-                state.subscribers[id] = subscriber
                 return .rows(rows)
             }
             return subscriber.ending
@@ -211,17 +228,14 @@ final class LiveFeed: Sendable {
     /// Resumes `waiter` when the subscriber has rows or has ended: at once if it has.
     func wait(_ id: UInt64, _ waiter: CheckedContinuation<Void, Never>) {
         let ready = state.withLock { state -> Bool in
-            guard var subscriber = state.subscribers[id], subscriber.pending.isEmpty, subscriber.ending == nil,
-                !subscriber.woken
-            else {
-                state.subscribers[id]?.woken = false
+            guard let subscriber = state.subscribers[id] else { return true }
+            guard subscriber.pending.isEmpty, subscriber.ending == nil, !subscriber.woken else {
+                subscriber.woken = false
                 return true
             }
-            let previous = subscriber.waiter
-            subscriber.waiter = waiter
-            state.subscribers[id] = subscriber
             // One waiter at a time: an earlier one (there is none in proper use) is let go.
-            previous?.resume()
+            subscriber.takeWaiter()?.resume()
+            subscriber.waiter = waiter
             return false
         }
         if ready { waiter.resume() }
@@ -230,11 +244,11 @@ final class LiveFeed: Sendable {
     /// Wakes the subscriber's waiter, if any (for a timeout or a cancelled task).
     func wake(_ id: UInt64) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let waiter = state.subscribers[id]?.waiter else {
-                state.subscribers[id]?.woken = true
+            guard let subscriber = state.subscribers[id] else { return nil }
+            guard let waiter = subscriber.takeWaiter() else {
+                subscriber.woken = true
                 return nil
             }
-            state.subscribers[id]?.waiter = nil
             return waiter
         }
         waiter?.resume()
@@ -243,29 +257,26 @@ final class LiveFeed: Sendable {
     /// Ends the subscriber: it answers `ending` once its buffered rows are taken.
     func finish(_ id: UInt64, _ ending: LiveEvent = .closed) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.subscribers[id] != nil else { return nil }
-            if state.subscribers[id]!.ending == nil { state.subscribers[id]!.ending = ending }
+            guard let subscriber = state.subscribers[id] else { return nil }
+            if subscriber.ending == nil { subscriber.ending = ending }
             state.resetRoutes()
-            defer { state.subscribers[id]!.waiter = nil }
-            return state.subscribers[id]!.waiter
+            return subscriber.takeWaiter()
         }
         waiter?.resume()
     }
 
     func remove(_ id: UInt64) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            let removed = state.subscribers.removeValue(forKey: id)
-            if let removed {
-                for chargePointID in removed.filter.chargePointIDs {
-                    state.byChargePoint[chargePointID]?.removeAll { $0 == id }
-                    if state.byChargePoint[chargePointID]?.isEmpty == true {
-                        state.byChargePoint[chargePointID] = nil
-                    }
+            guard let removed = state.subscribers.removeValue(forKey: id) else { return nil }
+            for chargePointID in removed.filter.chargePointIDs {
+                state.byChargePoint[chargePointID]?.removeAll { $0 === removed }
+                if state.byChargePoint[chargePointID]?.isEmpty == true {
+                    state.byChargePoint[chargePointID] = nil
                 }
-                state.resetRoutes()
-                metrics.liveSubscriptions.record(state.subscribers.count)
             }
-            return removed?.waiter
+            state.resetRoutes()
+            metrics.liveSubscriptions.record(state.subscribers.count)
+            return removed.takeWaiter()
         }
         waiter?.resume()
     }
@@ -275,10 +286,9 @@ final class LiveFeed: Sendable {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.closed = true
             var waiters: [CheckedContinuation<Void, Never>] = []
-            for id in Array(state.subscribers.keys) {
-                if state.subscribers[id]!.ending == nil { state.subscribers[id]!.ending = .closed }
-                if let waiter = state.subscribers[id]!.waiter { waiters.append(waiter) }
-                state.subscribers[id]!.waiter = nil
+            for subscriber in state.subscribers.values {
+                if subscriber.ending == nil { subscriber.ending = .closed }
+                if let waiter = subscriber.takeWaiter() { waiters.append(waiter) }
             }
             state.resetRoutes()
             return waiters
