@@ -18,7 +18,9 @@
 # the streams open before the first row, so the two must be equal.
 #
 # Prints per round and as medians: confirmed MeterValues/s of A and B and their ratio, the
-# server's CPU per message and cores, the load generator's CPU per message, the subscribers'
+# same late in the run (the median of the load generator's per-second rates over the second
+# half of the measurement, after what the start costs once), the server's CPU per message and
+# cores, the load generator's CPU per message, the subscribers'
 # CPU (cores), sample events received per second during B's measurement, streams ready,
 # dropped or ended early, events received against samples stored. Exits non-zero when a B
 # run lost streams or its events disagree with the store.
@@ -150,6 +152,7 @@ run_one() {
     "$loadgen_bin" --url "ws://127.0.0.1:$port/ocpp" --chargers "$chargers" --window 1 --ramp-up "${ramp_up}s" \
         --sampled-values 10 --duration "$duration" --server-pid "$server_pid" --json "$out/$name.json" \
         2>"$out/$name.err" | tee "$out/$name.txt" | grep -vE '^$' || log "ocpp-loadgen exited with an error (see $out/$name.err)"
+    date +%s.%N >"$out/end-$name.txt"
     [ -n "$profiler" ] && wait "$profiler"
     if [ "$variant" = B ]; then
         stop_subscribers "$name"
@@ -160,7 +163,7 @@ run_one() {
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-rm -f "$out"/{A,B}-*.json "$out"/{subscribers,stored,start}-B-*
+rm -f "$out"/{A,B}-*.{json,err,txt} "$out"/{subscribers,stored,start,end}-{A,B}-*
 for round in $(seq 1 "$rounds"); do
     if [ $((round % 2)) = 1 ]; then order="A B"; else order="B A"; fi
     for variant in $order; do run_one "$variant" "$variant-$round"; done

@@ -21,7 +21,10 @@ Subcommands:
       prints the benchmark's table from OUT: per round A (no subscribers) and B (subscribers)
       side by side from ocpp-loadgen's JSON (A-ROUND.json, B-ROUND.json), with B's subscriber
       results (subscribers-B-ROUND.json), stored counts (stored-B-ROUND.json) and the load
-      generator's start time (start-B-ROUND.txt; its measurement begins RAMP_SECONDS later);
+      generator's end time (end-B-ROUND.txt: its measurement is the seconds before; without
+      it, from start-B-ROUND.txt plus RAMP_SECONDS),
+      and the load generator's per-second progress lines (A-ROUND.err, B-ROUND.err: "late"
+      is the median rate of the measurement's second half, after one-off costs of its start);
       then the medians. Exits 1 when a B run lost streams or its events disagree with the store.
 
 BASE is the REST API's base URL, http://127.0.0.1:PORT (authentication off).
@@ -340,10 +343,25 @@ def number(value, digits=0):
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def late_rate(err_path, seconds):
+    """The median of the per-second rates the load generator printed over the last half of
+    its measurement (its last, partial second left out)."""
+    if not os.path.exists(err_path) or not seconds:
+        return None
+    rates = []
+    with open(err_path) as file:
+        for line in file:
+            words = line.split()
+            if "messages/s" in words:
+                rates.append(float(words[words.index("messages/s") + 1]))
+    half = max(1, int(seconds / 2))
+    return median(rates[-half - 1:-1]) if len(rates) > half else None
+
+
 def table(out, ramp):
     ramp = float(ramp)
     rounds = sorted({int(os.path.basename(path)[2:-5]) for path in glob.glob(os.path.join(out, "[AB]-*.json"))})
-    header = ["round", "A msgs/s", "B msgs/s", "B/A", "server us/msg A", "B", "server cores A", "B",
+    header = ["round", "A msgs/s", "B msgs/s", "B/A", "late A", "late B", "B/A", "server us/msg A", "B", "server cores A", "B",
               "loadgen us/msg A", "B", "subscriber cores", "events/s", "values/s B", "streams ready",
               "dropped", "ended early", "events", "stored"]
     rows, problems = [], []
@@ -354,11 +372,20 @@ def table(out, ramp):
         subscribers = load(os.path.join(out, f"subscribers-B-{round_number}.json"))
         stored = load(os.path.join(out, f"stored-B-{round_number}.json"))
         started = load(os.path.join(out, f"start-B-{round_number}.txt"))
+        ended_at = load(os.path.join(out, f"end-B-{round_number}.txt"))
         record = {"a": a, "b": b}
+        for variant, run in (("A", a), ("B", b)):
+            record[f"late_{variant}"] = late_rate(os.path.join(out, f"{variant}-{round_number}.err"),
+                                                  run["seconds"] if run else None)
+        late_ratio = record["late_B"] / record["late_A"] if record["late_A"] and record["late_B"] else None
+        record["late_ratio"] = late_ratio
         events_rate = cores = None
-        if subscribers and b and started:
-            window_start = started + ramp
-            window_end = window_start + b["seconds"]
+        if subscribers and b and (started or ended_at):
+            if ended_at:
+                window_start, window_end = ended_at - b["seconds"], ended_at
+            else:
+                window_start = started + ramp
+                window_end = window_start + b["seconds"]
             slice_ = subscribers["slice_seconds"]
             received = sum(count for slot, count in subscribers["timeline"].items()
                            if window_start <= int(slot) * slice_ < window_end)
@@ -387,7 +414,7 @@ def table(out, ramp):
         record["ratio"] = ratio
         rows.append([
             str(round_number), get(a, "confirmed_messages_per_second"), get(b, "confirmed_messages_per_second"),
-            number(ratio, 2), get(a, "server_cpu_us_per_message", 2), get(b, "server_cpu_us_per_message", 2),
+            number(ratio, 2), number(record["late_A"]), number(record["late_B"]), number(late_ratio, 2), get(a, "server_cpu_us_per_message", 2), get(b, "server_cpu_us_per_message", 2),
             get(a, "server_cpu_cores", 2), get(b, "server_cpu_cores", 2),
             get(a, "loadgen_cpu_us_per_message", 2), get(b, "loadgen_cpu_us_per_message", 2),
             number(cores, 2), number(events_rate), get(b, "sampled_values_per_second"),
@@ -403,8 +430,11 @@ def table(out, ramp):
     a_rate, b_rate = med("a", "confirmed_messages_per_second"), med("b", "confirmed_messages_per_second")
     ratio_of_medians = b_rate / a_rate if a_rate and b_rate else None
     median_ratio = median([r["ratio"] for r in per_round])
+    late_a, late_b = median([r["late_A"] for r in per_round]), median([r["late_B"] for r in per_round])
+    late_ratio = late_b / late_a if late_a and late_b else None
     rows.append([
         "median", number(a_rate), number(b_rate), number(ratio_of_medians, 2),
+        number(late_a), number(late_b), number(late_ratio, 2),
         number(med("a", "server_cpu_us_per_message"), 2), number(med("b", "server_cpu_us_per_message"), 2),
         number(med("a", "server_cpu_cores"), 2), number(med("b", "server_cpu_cores"), 2),
         number(med("a", "loadgen_cpu_us_per_message"), 2), number(med("b", "loadgen_cpu_us_per_message"), 2),
@@ -419,10 +449,12 @@ def table(out, ramp):
     print("A: no subscribers; B: one live stream per charger, all read and parsed by one Python process on the")
     print("same cores. msgs/s: confirmed MeterValues/s (ocpp-loadgen); events/s: sample events received per")
     print("second during B's measurement; values/s B: sampled values the load generator had confirmed per second.")
+    print("late: median of the per-second rates over the second half of the measurement.")
     if ratio_of_medians is not None:
         met = ratio_of_medians >= 0.9
         print(f"B/A: {number(ratio_of_medians, 3)} by the medians (median of the rounds' ratios "
               f"{number(median_ratio, 3)}); goal B >= 0.90 x A: {'met' if met else 'NOT met'}")
+        print(f"B/A late in the measurement: {number(late_ratio, 3)}")
     for problem in problems:
         print(f"PROBLEM: {problem}")
     return 1 if problems else 0
