@@ -10,7 +10,8 @@ Subcommands:
       one asyncio process, and reads and parses every stream (HTTP/1.1, chunked or not; the
       Server-Sent Events split into events, counted by event type). Once every stream has sent
       its `ready` event it writes READY (the number of streams ready). On SIGTERM it keeps
-      reading until no byte has arrived for a second (at most 30 s), then writes RESULT:
+      reading until no byte has arrived for 3 s (at most 60 s: rows stored late in the run
+      may still be on their way), then writes RESULT:
       streams opened and ready, events by type, streams that got `dropped`, streams that
       ended otherwise, bytes, this process's CPU seconds, and a timeline of sample events per
       quarter second (wall clock) for the caller to take a rate over its measurement window.
@@ -292,10 +293,10 @@ async def subscribe(base, ids_path, result_path, ready_path):
     await stop.wait()
     stopped_at = time.time()
     # Drain: what the server sent before the load stopped is still arriving.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         seen = totals["bytes"]
-        await asyncio.sleep(1)
+        await asyncio.sleep(3)
         if totals["bytes"] == seen:
             break
     cpu_end = resource.getrusage(resource.RUSAGE_SELF)
