@@ -121,18 +121,11 @@ start_server() {
         exec "$server_bin" serve) \
         >"$work/server.log" 2>&1 &
     target_pid=$!
-    for _ in $(seq 1 300); do
-        curl -sf "http://127.0.0.1:$target_port/health" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    log "the server did not start; its log:"
-    cat "$work/server.log" >&2
-    exit 1
+    wait_until_healthy "http://127.0.0.1:$target_port" "$work/server.log"
 }
 
 stop_target() {
-    kill -TERM "$target_pid" 2>/dev/null || true
-    wait "$target_pid" 2>/dev/null || true
+    stop_process "$target_pid"
     target_pid=""
 }
 

@@ -110,17 +110,10 @@ start_server() {
         TLS_KEY_FILE="$work/server.key" OCPP_DEFAULT_SECURITY_PROFILE=1 LOG_LEVEL=error \
         exec "$server_bin" serve) >>"$work/server.log" 2>&1 &
     server_pid=$!
-    for _ in $(seq 1 300); do
-        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    log "the server did not start; its log:"
-    cat "$work/server.log" >&2
-    exit 1
+    wait_until_healthy "http://127.0.0.1:$port" "$work/server.log"
 }
 stop_server() {
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    stop_process "$server_pid"
     server_pid=
 }
 

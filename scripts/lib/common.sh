@@ -37,3 +37,21 @@ ensure_swift() {
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
+
+# wait_until_healthy URL LOG: returns once URL/health answers (30 s at most); otherwise prints
+# the server's LOG and exits.
+wait_until_healthy() {
+    for _ in $(seq 1 300); do
+        curl -sf "$1/health" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    log "the server did not start; its log:"
+    cat "$2" >&2
+    exit 1
+}
+
+# stop_process PID: SIGTERM, then wait for it to end.
+stop_process() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
