@@ -37,11 +37,18 @@ enum HistoryFormat {
 
     /// A row's fields as ``rowsJSON(_:nextCursor:)`` writes them, from `"timestamp"` to its
     /// value (the braces are the caller's).
-    static func appendRowFields(_ row: EventRow, series: inout SeriesText, to output: inout [UInt8]) {
+    /// `seriesID`, when the caller knows it, finds the series' text by id (a key hashes every
+    /// field).
+    static func appendRowFields(
+        _ row: EventRow,
+        seriesID: UInt32? = nil,
+        series: inout SeriesText,
+        to output: inout [UInt8]
+    ) {
         append(#""timestamp":""#, to: &output)
         OCPPTimestamp(millisecondsSince1970: row.timestamp).appendISO8601(to: &output)
         output.append(UInt8(ascii: "\""))
-        series.append(row.series, transaction: row.transactionID, to: &output)
+        series.append(row.series, seriesID: seriesID, transaction: row.transactionID, to: &output)
         switch row.value {
         case .number(let number):
             append(#","value":"#, to: &output)
@@ -146,18 +153,27 @@ enum HistoryFormat {
         let json: Bool
         private var rendered: [SeriesKey: (head: [UInt8], tail: [UInt8])] = [:]
         private var last: (key: SeriesKey, parts: (head: [UInt8], tail: [UInt8]))?
+        /// By series id, for callers that know it (a live stream's rows rotate through their
+        /// charger's series, so the last one is rarely the next).
+        private var renderedByID: [UInt32: (head: [UInt8], tail: [UInt8])] = [:]
 
         init(json: Bool) { self.json = json }
 
-        mutating func append(_ key: SeriesKey, transaction: Int?, to output: inout [UInt8]) {
+        mutating func append(_ key: SeriesKey, seriesID: UInt32? = nil, transaction: Int?, to output: inout [UInt8]) {
             let parts: (head: [UInt8], tail: [UInt8])
-            // Rows and buckets come series by series: the last one first.
-            if let last, last.key == key {
+            if let seriesID, let known = renderedByID[seriesID] {
+                parts = known
+            } else if let last, last.key == key {
+                // Rows and buckets come series by series: the last one first.
                 parts = last.parts
             } else if let known = rendered[key] {
                 parts = known
             } else {
                 parts = render(key)
+            }
+            if let seriesID, renderedByID[seriesID] == nil {
+                if renderedByID.count >= 10_000 { renderedByID.removeAll() }
+                renderedByID[seriesID] = parts
             }
             last = (key, parts)
             output.append(contentsOf: parts.head)

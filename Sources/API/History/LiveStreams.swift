@@ -174,6 +174,12 @@ enum LiveStreams {
         )
     }
 
+    /// What an event's first bytes depend on.
+    struct PrefixKey: Hashable {
+        var chargePointID: String
+        var kind: SeriesKey.Kind
+    }
+
     /// One client's stream: what it has been sent, and the events' bytes.
     struct EventStream {
         let subscription: LiveSubscription
@@ -183,8 +189,8 @@ enum LiveStreams {
         /// from the history, whose rows have no position).
         var next: UInt64?
         var series = HistoryFormat.SeriesText(json: true)
-        var prefixes: [SeriesKey: [UInt8]] = [:]
-        var lastPrefix: (key: SeriesKey, bytes: [UInt8])?
+        var prefixes: [PrefixKey: [UInt8]] = [:]
+        var lastPrefix: (key: PrefixKey, bytes: [UInt8])?
         var epochText: [UInt8] = []
 
         init(subscription: LiveSubscription) {
@@ -308,7 +314,7 @@ enum LiveStreams {
             async throws
         {
             for row in rows {
-                rowEvent(row.row, cursor: row.cursor, position: row.position, to: &output)
+                rowEvent(row.row, cursor: row.cursor, position: row.position, seriesID: row.seriesID, to: &output)
                 if output.count >= 1 << 16 { try await flush(&output, writer: &writer) }
             }
             try await flush(&output, writer: &writer)
@@ -320,6 +326,7 @@ enum LiveStreams {
             _ row: EventRow,
             cursor rowCursor: EventCursor?,
             position: UInt64? = nil,
+            seriesID: UInt32? = nil,
             to output: inout [UInt8]
         ) {
             if let position { next = position + 1 }
@@ -333,7 +340,7 @@ enum LiveStreams {
             }
             appendID(to: &output)
             output.append(contentsOf: prefix(row.series))
-            HistoryFormat.appendRowFields(row, series: &series, to: &output)
+            HistoryFormat.appendRowFields(row, seriesID: seriesID, series: &series, to: &output)
             if case .status(let status) = row.value {
                 func field(_ name: String, _ value: String?) {
                     HistoryFormat.append(",\"\(name)\":", to: &output)
@@ -390,9 +397,11 @@ enum LiveStreams {
 
         /// `event: ...` and the start of the data up to the row's fields, per series.
         private mutating func prefix(_ key: SeriesKey) -> [UInt8] {
-            if let last = lastPrefix, last.key == key { return last.bytes }
+            // It depends on the charger and the kind only: a key's other fields are not hashed.
+            let wanted = PrefixKey(chargePointID: key.chargePointID, kind: key.kind)
+            if let last = lastPrefix, last.key == wanted { return last.bytes }
             let bytes =
-                prefixes[key]
+                prefixes[wanted]
                 ?? {
                     var bytes: [UInt8] = []
                     HistoryFormat.append(key.kind == .status ? "event: status" : "event: sample", to: &bytes)
@@ -400,10 +409,10 @@ enum LiveStreams {
                     HistoryFormat.appendJSONString(key.chargePointID, to: &bytes)
                     bytes.append(UInt8(ascii: ","))
                     if prefixes.count >= 10_000 { prefixes.removeAll() }
-                    prefixes[key] = bytes
+                    prefixes[wanted] = bytes
                     return bytes
                 }()
-            lastPrefix = (key, bytes)
+            lastPrefix = (wanted, bytes)
             return bytes
         }
 
