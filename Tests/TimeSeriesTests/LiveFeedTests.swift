@@ -173,16 +173,16 @@ struct LiveFeedTests {
         }
     }
 
-    @Test("A cancelled wait returns at once")
+    // Without the cancellation the wait would last an hour: the time limit fails the test
+    // then, and no wall-clock bound is asserted (a busy machine may not run the task for a while).
+    @Test("A cancelled wait returns, without waiting for its timeout", .timeLimit(.minutes(5)))
     func cancelled() async throws {
         try await Self.withStore { store in
             let subscription = try #require(store.subscribe(LiveFilter(chargePointIDs: ["CP-1"])))
-            let started = ContinuousClock.now
-            let waiting = Task { await subscription.next(wakingAfter: .seconds(60)) }
+            let waiting = Task { await subscription.next(wakingAfter: .seconds(3600)) }
             try await Task.sleep(for: .milliseconds(50))
             waiting.cancel()
             #expect(await waiting.value == .idle)
-            #expect(ContinuousClock.now - started < .seconds(30))
         }
     }
 }
