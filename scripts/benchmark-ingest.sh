@@ -69,20 +69,7 @@ done
 mkdir -p "$out"
 ensure_apt_packages liblz4-dev pkg-config python3 curl gcc libc6-dev libssl-dev
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    ensure_swift
-    log "building ocpp-server and ocpp-loadgen (release)"
-    swift build -c release --product ocpp-server >/dev/null
-    (cd Benchmarks && swift build -c release --product ocpp-loadgen >/dev/null)
-fi
-server_bin=${SERVER_BIN:-"$(pwd)/.build/release/ocpp-server"}
-loadgen_bin=${LOADGEN_BIN:-"$(pwd)/Benchmarks/.build/release/ocpp-loadgen"}
-for binary in "$server_bin" "$loadgen_bin"; do
-    [ -x "$binary" ] || {
-        log "$binary is missing: build it (without SKIP_BUILD=1) or set SERVER_BIN / LOADGEN_BIN"
-        exit 1
-    }
-done
+release_binaries
 
 work=$(mktemp -d /tmp/ocpp-bench-ingest.XXXXXX)
 target_pid=""

@@ -49,20 +49,7 @@ helper="$(pwd)/scripts/lib/stream_subscribers.py"
 mkdir -p "$out"
 ensure_apt_packages liblz4-dev pkg-config python3 curl
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    ensure_swift
-    log "building ocpp-server and ocpp-loadgen (release)"
-    swift build -c release --product ocpp-server >/dev/null
-    (cd Benchmarks && swift build -c release --product ocpp-loadgen >/dev/null)
-fi
-server_bin=${SERVER_BIN:-"$(pwd)/.build/release/ocpp-server"}
-loadgen_bin=${LOADGEN_BIN:-"$(pwd)/Benchmarks/.build/release/ocpp-loadgen"}
-for binary in "$server_bin" "$loadgen_bin"; do
-    [ -x "$binary" ] || {
-        log "$binary is missing: build it (without SKIP_BUILD=1) or set SERVER_BIN / LOADGEN_BIN"
-        exit 1
-    }
-done
+release_binaries
 if [ "${PROFILE:-0}" = 1 ]; then
     command -v perf >/dev/null 2>&1 || {
         log "PROFILE=1 needs perf (Debian: linux-perf)"

@@ -55,3 +55,22 @@ stop_process() {
     kill -TERM "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
+
+# release_binaries: builds ocpp-server and ocpp-loadgen in release mode (not with SKIP_BUILD=1)
+# and sets server_bin and loadgen_bin (SERVER_BIN and LOADGEN_BIN override them).
+release_binaries() {
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        ensure_swift
+        log "building ocpp-server and ocpp-loadgen (release)"
+        swift build -c release --product ocpp-server >/dev/null
+        (cd Benchmarks && swift build -c release --product ocpp-loadgen >/dev/null)
+    fi
+    server_bin=${SERVER_BIN:-"$(pwd)/.build/release/ocpp-server"}
+    loadgen_bin=${LOADGEN_BIN:-"$(pwd)/Benchmarks/.build/release/ocpp-loadgen"}
+    for binary in "$server_bin" "$loadgen_bin"; do
+        [ -x "$binary" ] || {
+            log "$binary is missing: build it (without SKIP_BUILD=1) or set SERVER_BIN / LOADGEN_BIN"
+            exit 1
+        }
+    done
+}
