@@ -86,6 +86,16 @@ struct LiveStreamTests {
             var received = await stream.next(3)
             #expect(received.map(\.type) == ["sample", "sample", "status"])
             #expect(received.map(Self.value) == ["100", "110", "Charging"])
+            // On the wire: the two samples of one message in one `samples` event, one series, the
+            // series' fields once; then the status change as its own event.
+            let wire = stream.wireEvents.filter { $0.type != "ready" }
+            #expect(wire.map(\.type) == ["samples", "status"])
+            let groups = wire.first?.object["series"] as? [[String: Any]] ?? []
+            #expect(groups.count == 1)
+            #expect(groups.first?["measurand"] as? String == "Energy.Active.Import.Register")
+            #expect(groups.first?["charge_point_id"] as? String == "CP-LIVE1")
+            #expect((groups.first?["rows"] as? [[Any]])?.map(\.count) == [3, 3])
+            #expect(wire.first?.data.contains(#"["2026-03-01T10:01:00.000Z",110,null]"#) == true)
             let status = received.last?.object ?? [:]
             #expect(status["charge_point_id"] as? String == "CP-LIVE1")
             #expect(status["error_code"] as? String == "NoError")
@@ -324,6 +334,67 @@ struct LiveStreamTests {
             #expect((ending.first?.object["detail"] as? String)?.contains("revoked") == true)
             await stream.close()
             await charger.close()
+        }
+    }
+
+    @Test("The fleet's stream carries the caller's chargers only; kind keeps samples or status changes")
+    func fleet() async throws {
+        try await Self.withServer(authenticated: true) { server in
+            let store = server.relational
+            let admin = try await store.createAPIToken(name: "fleet", role: "admin")
+            let company = try await store.create(Company.self, .init(name: "Owner")).id
+            let site = try await store.create(Site.self, .init(companyID: company, name: "Depot")).id
+            _ = try await store.create(Charger.self, .init(siteID: site, chargePointID: "CP-FLA"))
+            _ = try await store.create(Charger.self, .init(chargePointID: "CP-FLB"))
+            let tenant = try await store.createAPIToken(name: "tenant", role: "analyst", companyID: company)
+            var chargers: [TestChargePoint] = []
+            for name in ["CP-FLA", "CP-FLB"] {
+                let charger = try await server.connect(name)
+                _ = try await charger.call(
+                    "b",
+                    "BootNotification",
+                    #"{"chargePointVendor":"V","chargePointModel":"M"}"#
+                )
+                chargers.append(charger)
+            }
+            let statuses = try await EventStreamClient.open(
+                port: server.port,
+                "/db/meter-values/stream?kind=status",
+                token: admin.token
+            )
+            let everything = try await EventStreamClient.open(
+                port: server.port,
+                "/db/meter-values/stream",
+                token: tenant.token
+            )
+            #expect(statuses.status == 200 && everything.status == 200)
+            #expect(await statuses.next(1).map(\.type) == ["ready"])
+            #expect(await everything.next(1).map(\.type) == ["ready"])
+            for (index, charger) in chargers.enumerated() {
+                try await Self.send(charger, Self.meterValues("m", [("2026-03-01T10:00:00Z", "\(index + 1)")]))
+                try await Self.send(charger, Self.status("s", "Charging", at: "2026-03-01T10:00:30Z"))
+            }
+            let seenByAdmin = await statuses.next(2)
+            #expect(seenByAdmin.map(\.type) == ["status", "status"])
+            #expect(Set(seenByAdmin.map { $0.object["charge_point_id"] as? String }) == ["CP-FLA", "CP-FLB"])
+            let seenByTenant = await everything.next(2)
+            #expect(seenByTenant.map(\.type) == ["sample", "status"])
+            #expect(seenByTenant.allSatisfy { $0.object["charge_point_id"] as? String == "CP-FLA" })
+            #expect(await everything.next(1, timeout: .milliseconds(300)).isEmpty)
+            #expect(await statuses.next(1, timeout: .milliseconds(300)).isEmpty)
+            await statuses.close()
+            await everything.close()
+
+            for query in ["kind=meter", "kind=sample&kind=status", "measurand=Power.Active.Import"] {
+                let refused = try await EventStreamClient.open(
+                    port: server.port,
+                    "/db/meter-values/stream?\(query)",
+                    token: admin.token
+                )
+                #expect(refused.status == 422, "\(query)")
+                await refused.close()
+            }
+            for charger in chargers { await charger.close() }
         }
     }
 

@@ -13,7 +13,8 @@ Subcommands:
       reading until no byte has arrived for 3 s (at most 60 s: rows stored late in the run
       may still be on their way), then writes RESULT:
       streams opened and ready, events by type, streams that got `dropped`, streams that
-      ended otherwise, bytes, this process's CPU seconds, and a timeline of sample events per
+      ended otherwise, bytes, this process's CPU seconds, and a timeline of sample rows (in
+      `samples` events) per
       quarter second (wall clock) for the caller to take a rate over its measurement window.
   count BASE IDS
       prints the number of samples stored for the chargers in IDS (a count aggregate of each
@@ -227,7 +228,15 @@ class Stream(asyncio.Protocol):
         del self.events[:end + 2]
         totals = self.totals
         # Every event of this stream begins with its id line, so each event line follows a newline.
-        samples = complete.count(b"\nevent: sample\n")
+        # Sample rows come in `samples` events, grouped by series: every row of every group counts.
+        samples = 0
+        marker = b"\nevent: samples\ndata: "
+        start = complete.find(marker)
+        while start >= 0:
+            begin = start + len(marker)
+            stop = complete.index(b"\n", begin)
+            samples += sum(len(group["rows"]) for group in json.loads(complete[begin:stop])["series"])
+            start = complete.find(marker, stop)
         if samples:
             totals["sample"] += samples
             slot = int(time.time() / SLICE)

@@ -219,7 +219,7 @@ enum HistoryFormat {
     }
 
     /// As ``jsonNumber(_:)`` writes it, without building a string for a whole number.
-    private static func appendJSONNumber(_ value: Double, to output: inout [UInt8]) {
+    static func appendJSONNumber(_ value: Double, to output: inout [UInt8]) {
         if value.rounded() == value, abs(value) < 1e15, value != 0 || value.sign == .plus {
             appendInteger(Int64(value), to: &output)
         } else {

@@ -48,6 +48,29 @@ enum LiveStreams {
         authenticator: APIAuthenticator?,
         heartbeat: Duration = defaultHeartbeat
     ) {
+        /// Opens a stream of the rows of `chargePointIDs`' series of the request's `kind`.
+        @Sendable func open(
+            _ request: Request,
+            _ chargePointIDs: Set<String>,
+            kinds: Set<SeriesKey.Kind>
+        ) throws
+            -> Response
+        {
+            let resume = try lastEventID(request)
+            guard let subscription = timeSeries.subscribe(LiveFilter(chargePointIDs: chargePointIDs, kinds: kinds))
+            else {
+                throw APIError.detail(
+                    "too many live streams are open (or the server is stopping); try again later",
+                    status: .serviceUnavailable
+                )
+            }
+            return response(
+                subscription,
+                resume: resume,
+                heartbeat: heartbeat,
+                revoked: authenticator.map { tokenCheck($0, request) }
+            )
+        }
         func stream<Entity: StoredEntity>(
             of type: Entity.Type,
             _ idParameter: String,
@@ -56,29 +79,47 @@ enum LiveStreams {
             router.get("/db/\(Entity.table)/:\(idParameter)/meter-values/stream") { request, context in
                 try await APIError.mapping {
                     let id = try ResourceRoutes<Entity>.pathID(idParameter, context)
-                    try QueryParameter.each(request.uri.queryParameters) { parameter throws(ResourceCoding.Invalid) in
-                        throw parameter.unknown("a live stream", accepts: "none (resume with the Last-Event-ID header)")
-                    }
-                    let resume = try lastEventID(request)
+                    let kinds = try self.kinds(request)
                     let owner = try await relational.get(Entity.self, id: id, company: context.company)
-                    let chargePointIDs = Set(try await chargers(owner))
-                    guard let subscription = timeSeries.subscribe(LiveFilter(chargePointIDs: chargePointIDs)) else {
-                        throw APIError.detail(
-                            "too many live streams are open (or the server is stopping); try again later",
-                            status: .serviceUnavailable
-                        )
-                    }
-                    return response(
-                        subscription,
-                        resume: resume,
-                        heartbeat: heartbeat,
-                        revoked: authenticator.map { tokenCheck($0, request) }
-                    )
+                    return try open(request, Set(try await chargers(owner)), kinds: kinds)
                 }
             }
         }
         stream(of: Charger.self, "charger_id") { [$0.chargePointID] }
         stream(of: Site.self, "site_id") { try await relational.chargePointIDs(site: $0.id) }
+        // The fleet: every charger the caller may see, as registered when the stream opens.
+        router.get("/db/meter-values/stream") { request, context in
+            try await APIError.mapping {
+                let kinds = try self.kinds(request)
+                let chargePointIDs =
+                    if let company = context.company {
+                        try await relational.chargePointIDs(of: company)
+                    } else {
+                        try await relational.allChargePointIDs()
+                    }
+                return try open(request, chargePointIDs, kinds: kinds)
+            }
+        }
+    }
+
+    /// The row kinds a stream sends: `kind=sample` or `kind=status`; both without it.
+    static func kinds(_ request: Request) throws(ResourceCoding.Invalid) -> Set<SeriesKey.Kind> {
+        var kinds: Set<SeriesKey.Kind>?
+        try QueryParameter.each(request.uri.queryParameters) { parameter throws(ResourceCoding.Invalid) in
+            guard parameter.name == "kind" else {
+                throw parameter.unknown(
+                    "a live stream",
+                    accepts: "kind (sample or status; resume with the Last-Event-ID header)"
+                )
+            }
+            guard kinds == nil else { throw parameter.invalid("at most one kind; without it, both", "value_error") }
+            switch parameter.text {
+            case "sample": kinds = [.sample]
+            case "status": kinds = [.status]
+            default: throw parameter.invalid("a kind is 'sample' or 'status'", "enum")
+            }
+        }
+        return kinds ?? [.sample, .status]
     }
 
     /// Where a client resumes: what an event id of this stream (or a history cursor) says.
@@ -175,12 +216,6 @@ enum LiveStreams {
         )
     }
 
-    /// What an event's first bytes depend on.
-    struct PrefixKey: Hashable {
-        var chargePointID: String
-        var kind: SeriesKey.Kind
-    }
-
     /// One client's stream: what it has been sent, and the events' bytes.
     struct EventStream {
         let subscription: LiveSubscription
@@ -190,9 +225,13 @@ enum LiveStreams {
         /// from the history, whose rows have no position).
         var next: UInt64?
         var series = HistoryFormat.SeriesText(json: true)
-        var prefixes: [PrefixKey: [UInt8]] = [:]
-        var lastPrefix: (key: PrefixKey, bytes: [UInt8])?
+        var prefixes: [String: [UInt8]] = [:]
+        var lastPrefix: (chargePointID: String, bytes: [UInt8])?
         var epochText: [UInt8] = []
+        /// The sample rows of the `samples` event being gathered.
+        var batch = SampleBatch()
+        /// The start of a `samples` event's group, by series id: charger and series fields.
+        var groupHeads: [UInt32: [UInt8]] = [:]
 
         init(subscription: LiveSubscription) {
             self.subscription = subscription
@@ -233,7 +272,8 @@ enum LiveStreams {
                     )
                 )
                 while let page = try await MeterHistory.offloaded({ try pager.next() }) {
-                    for row in page.rows { rowEvent(row, cursor: nil, to: &output) }
+                    for row in page.rows { add(row, cursor: nil, position: nil, seriesID: nil, to: &output) }
+                    closeBatch(to: &output)
                     try await flush(&output, writer: &writer)
                 }
             } else {
@@ -315,21 +355,17 @@ enum LiveStreams {
             async throws
         {
             for row in rows {
-                rowEvent(row.row, cursor: row.cursor, position: row.position, seriesID: row.seriesID, to: &output)
+                add(row.row, cursor: row.cursor, position: row.position, seriesID: row.seriesID, to: &output)
                 if output.count >= 1 << 16 { try await flush(&output, writer: &writer) }
             }
+            closeBatch(to: &output)
             try await flush(&output, writer: &writer)
         }
 
-        /// A row's event. `cursor`: the live row's; `nil` for a history row (its order is the
-        /// history's, so its own cursor is the latest-dated yet).
-        private mutating func rowEvent(
-            _ row: EventRow,
-            cursor rowCursor: EventCursor?,
-            position: UInt64? = nil,
-            seriesID: UInt32? = nil,
-            to output: inout [UInt8]
-        ) {
+        /// Counts a row as sent: the id's cursor and position move past it. `cursor`: the live
+        /// row's; `nil` for a history row (its order is the history's, so its own cursor is the
+        /// latest-dated yet).
+        mutating func advance(past row: EventRow, cursor rowCursor: EventCursor?, position: UInt64?) {
             if let position { next = position + 1 }
             let rowCursor = rowCursor ?? historyCursor(row)
             if let current = cursor {
@@ -339,6 +375,10 @@ enum LiveStreams {
             } else {
                 cursor = rowCursor
             }
+        }
+
+        /// A status row's own event (the row has been counted as sent).
+        mutating func statusEvent(_ row: EventRow, seriesID: UInt32?, to output: inout [UInt8]) {
             appendID(to: &output)
             output.append(contentsOf: prefix(row.series))
             HistoryFormat.appendRowFields(row, seriesID: seriesID, series: &series, to: &output)
@@ -361,7 +401,7 @@ enum LiveStreams {
 
         /// A history row's cursor. History rows come with their series' key, not its id: the
         /// page's own cursor order is (timestamp, series id, transaction).
-        private func historyCursor(_ row: EventRow) -> EventCursor {
+        func historyCursor(_ row: EventRow) -> EventCursor {
             EventCursor(
                 timestamp: row.timestamp,
                 seriesID: subscription.seriesID(of: row.series) ?? 0,
@@ -371,7 +411,7 @@ enum LiveStreams {
 
         /// `id: ...` and its line end, as ``id``'s text, written as bytes: a busy stream writes
         /// one per row.
-        private mutating func appendID(to output: inout [UInt8]) {
+        mutating func appendID(to output: inout [UInt8]) {
             HistoryFormat.append("id: ", to: &output)
             if let cursor {
                 HistoryFormat.appendInteger(cursor.timestamp, to: &output)
@@ -396,24 +436,21 @@ enum LiveStreams {
             output.append(UInt8(ascii: "\n"))
         }
 
-        /// `event: ...` and the start of the data up to the row's fields, per series.
+        /// `event: status` and the start of the data up to the row's fields, per charger.
         private mutating func prefix(_ key: SeriesKey) -> [UInt8] {
-            // It depends on the charger and the kind only: a key's other fields are not hashed.
-            let wanted = PrefixKey(chargePointID: key.chargePointID, kind: key.kind)
-            if let last = lastPrefix, last.key == wanted { return last.bytes }
+            if let last = lastPrefix, last.chargePointID == key.chargePointID { return last.bytes }
             let bytes =
-                prefixes[wanted]
+                prefixes[key.chargePointID]
                 ?? {
                     var bytes: [UInt8] = []
-                    HistoryFormat.append(key.kind == .status ? "event: status" : "event: sample", to: &bytes)
-                    HistoryFormat.append("\ndata: {\"charge_point_id\":", to: &bytes)
+                    HistoryFormat.append("event: status\ndata: {\"charge_point_id\":", to: &bytes)
                     HistoryFormat.appendJSONString(key.chargePointID, to: &bytes)
                     bytes.append(UInt8(ascii: ","))
                     if prefixes.count >= 10_000 { prefixes.removeAll() }
-                    prefixes[wanted] = bytes
+                    prefixes[key.chargePointID] = bytes
                     return bytes
                 }()
-            lastPrefix = (wanted, bytes)
+            lastPrefix = (key.chargePointID, bytes)
             return bytes
         }
 

@@ -146,6 +146,11 @@ extension RelationalStore {
         )
     }
 
+    /// The OCPP ids of every charger (an administrator's fleet).
+    public func allChargePointIDs() async throws -> Set<String> {
+        Set(try await chargePointIDs("SELECT charge_point_id FROM chargers"))
+    }
+
     private func chargePointIDs(_ query: SQLQueryString) async throws -> [String] {
         try await read { sql in
             try await sql.raw(query).all().map { try $0.decode(column: "charge_point_id", as: String.self) }

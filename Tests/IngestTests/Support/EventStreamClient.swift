@@ -18,8 +18,38 @@ struct ServerSentEvent: Sendable, Equatable {
     }
 }
 
+extension ServerSentEvent {
+    /// The event as tests count them: a `samples` event is one `sample` event per row, whose
+    /// object is the row as the meter history writes it (with `charge_point_id`); others as
+    /// they are.
+    var rows: [ServerSentEvent] {
+        guard type == "samples" else { return [self] }
+        guard let batch = object["series"] as? [[String: Any]] else {
+            return [ServerSentEvent(type: "malformed samples", data: data, id: id)]
+        }
+        var rows: [ServerSentEvent] = []
+        for group in batch {
+            var fields = group
+            fields["rows"] = nil
+            for row in group["rows"] as? [[Any]] ?? [] {
+                var object = fields
+                object["timestamp"] = row.first
+                object["value"] = row.count > 1 ? row[1] : nil
+                object["transaction_id"] = row.count > 2 ? row[2] : nil
+                if row.count > 3 { object["raw"] = row[3] }
+                let text = (try? JSONSerialization.data(withJSONObject: object)).map {
+                    String(decoding: $0, as: UTF8.self)
+                }
+                rows.append(ServerSentEvent(type: "sample", data: text ?? "{}", id: id))
+            }
+        }
+        return rows
+    }
+}
+
 /// A client of a live stream over a real connection: the answer's head, then events as they
-/// arrive, parsed as the SSE standard says (comments ignored, an id-only event updates the id).
+/// arrive, parsed as the SSE standard says (comments ignored, an id-only event updates the id),
+/// a `samples` event handed out row by row (``ServerSentEvent/rows``).
 final class EventStreamClient: Sendable {
     let status: Int
     let headers: [(String, String)]
@@ -29,6 +59,10 @@ final class EventStreamClient: Sendable {
     private let events: AsyncStream<ServerSentEvent>
     private let reader: Task<Void, Never>
     private let lastID: NIOLockedValueBox<String>
+    private let received: NIOLockedValueBox<[ServerSentEvent]>
+
+    /// Every event as it came on the wire (`samples` events whole), so far.
+    var wireEvents: [ServerSentEvent] { received.withLockedValue { $0 } }
 
     private init(
         status: Int,
@@ -37,8 +71,10 @@ final class EventStreamClient: Sendable {
         channel: any Channel,
         events: AsyncStream<ServerSentEvent>,
         reader: Task<Void, Never>,
-        lastID: NIOLockedValueBox<String>
+        lastID: NIOLockedValueBox<String>,
+        received: NIOLockedValueBox<[ServerSentEvent]>
     ) {
+        self.received = received
         self.status = status
         self.headers = headers
         self.body = body
@@ -72,6 +108,7 @@ final class EventStreamClient: Sendable {
         if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
         let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
         let lastID = NIOLockedValueBox(lastEventID ?? "")
+        let received = NIOLockedValueBox<[ServerSentEvent]>([])
         let (heads, headContinuation) = AsyncStream<(Int, [(String, String)], String)>.makeStream()
         let (events, continuation) = AsyncStream<ServerSentEvent>.makeStream()
         let reader = Task {
@@ -94,7 +131,8 @@ final class EventStreamClient: Sendable {
                     case .body(let buffer) where status == 200:
                         for event in parser.feed(String(buffer: buffer)) {
                             lastID.withLockedValue { $0 = event.id }
-                            continuation.yield(event)
+                            received.withLockedValue { $0.append(event) }
+                            for row in event.rows { continuation.yield(row) }
                         }
                     case .body(let buffer):
                         body += String(buffer: buffer)
@@ -118,7 +156,8 @@ final class EventStreamClient: Sendable {
             channel: channel.channel,
             events: events,
             reader: reader,
-            lastID: lastID
+            lastID: lastID,
+            received: received
         )
     }
 
