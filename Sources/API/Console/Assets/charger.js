@@ -26,18 +26,34 @@
     return { field: OC.el("div", { class: "field" }, OC.el("label", { for: id }, label), select), select: select };
   };
 
-  /** Groups bucket rows into chart series, one per connector and phase. */
-  OC.bucketSeries = function (items) {
+  /**
+   * Groups bucket rows into chart series, one per connector, phase and location. A series of
+   * the store is also told apart by context (Sample.Periodic, Transaction.Begin, ...) and
+   * format: their buckets at one time are folded into one point by the aggregate (the
+   * average weighted by count; min, max, sum; first and last take the first and last row).
+   */
+  OC.bucketSeries = function (items, aggregate) {
     const groups = new Map();
     items.forEach(function (item) {
       if (typeof item.value !== "number") return;
-      const name = "Connector " + item.connector_id + (item.phase ? " " + item.phase : "") + (item.location && item.location !== "Outlet" ? " (" + item.location + ")" : "");
-      if (!groups.has(name)) groups.set(name, { name: name, unit: item.unit, points: [] });
-      groups.get(name).points.push({ t: new Date(item.bucket_start || item.timestamp).getTime(), v: item.value });
+      const name = "Connector " + item.connector_id + (item.phase ? " " + item.phase : "") +
+        (item.location && item.location !== "Outlet" ? " (" + item.location + ")" : "");
+      if (!groups.has(name)) groups.set(name, { name: name, unit: item.unit, byTime: new Map() });
+      const t = new Date(item.bucket_start || item.timestamp).getTime();
+      const byTime = groups.get(name).byTime;
+      const point = byTime.get(t);
+      const count = item.count || 1;
+      if (!point) { byTime.set(t, { t: t, v: item.value, count: count }); return; }
+      if (aggregate === "avg") point.v = (point.v * point.count + item.value * count) / (point.count + count);
+      else if (aggregate === "min") point.v = Math.min(point.v, item.value);
+      else if (aggregate === "max") point.v = Math.max(point.v, item.value);
+      else if (aggregate === "sum" || aggregate === "count") point.v += item.value;
+      else if (aggregate === "last") point.v = item.value;
+      point.count += count;
     });
-    return Array.from(groups.values()).map(function (s) {
-      s.points.sort(function (a, b) { return a.t - b.t; });
-      return s;
+    return Array.from(groups.values()).map(function (group) {
+      const points = Array.from(group.byTime.values()).sort(function (a, b) { return a.t - b.t; });
+      return { name: group.name, unit: group.unit, points: points };
     });
   };
 
@@ -130,7 +146,7 @@
       chartError.textContent = "";
       try {
         const page = await OC.api("/db/chargers/" + charger.id + "/meter-values?" + query.toString());
-        const series = OC.bucketSeries(page.items);
+        const series = OC.bucketSeries(page.items, aggregate.select.value);
         const unit = series.length ? series[0].unit || "" : "";
         OC.lineChart(chartHost, {
           title: measurand.select.value + ", " + aggregate.select.value + " per " + bucket.select.value + ", " + spec[1].toLowerCase(),

@@ -21,7 +21,20 @@
     const power = Math.pow(10, Math.floor(Math.log10(raw)));
     const step = [1, 2, 5, 10].map(function (m) { return m * power; }).find(function (s) { return s >= raw; });
     const values = [];
-    for (let value = Math.ceil(low / step) * step; value <= high + step * 1e-9; value += step) values.push(value);
+    const top = Math.ceil(high / step - 1e-9) * step;
+    for (let value = Math.ceil(low / step) * step; value <= top + step * 1e-9; value += step) values.push(value);
+    return values;
+  }
+
+  const timeSteps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+    172800, 604800].map(function (seconds) { return seconds * 1000; });
+
+  /** Round local times in [low, high], at most six of them. */
+  function timeTicks(low, high) {
+    const step = timeSteps.find(function (s) { return (high - low) / s <= 6; }) || timeSteps[timeSteps.length - 1];
+    const offset = new Date(low).getTimezoneOffset() * 60000;
+    const values = [];
+    for (let t = Math.ceil((low - offset) / step) * step + offset; t <= high; t += step) values.push(t);
     return values;
   }
 
@@ -73,11 +86,10 @@
         axis.appendChild(svg("text", { x: margin.left - 6, y: y(value) + 4, "text-anchor": "end" }, OC.number(value, 2)));
       });
       const span = tMax - tMin;
-      for (let index = 0; index <= 5; index++) {
-        const t = tMin + span * index / 5;
+      timeTicks(tMin, tMax).forEach(function (t) {
         axis.appendChild(svg("line", { x1: x(t), x2: x(t), y1: margin.top + plotH, y2: margin.top + plotH + 5 }));
         axis.appendChild(svg("text", { x: x(t), y: margin.top + plotH + 18, "text-anchor": "middle" }, timeTick(t, span)));
-      }
+      });
       axis.appendChild(svg("path", { d: "M" + margin.left + " " + margin.top + "V" + (margin.top + plotH) + "H" + (margin.left + plotW), fill: "none" }));
       axis.appendChild(svg("text", { x: margin.left + plotW / 2, y: height - 6, "text-anchor": "middle" }, options.xLabel || "Time (local)"));
       axis.appendChild(svg("text", { x: 14, y: margin.top + plotH / 2, "text-anchor": "middle", transform: "rotate(-90 14 " + (margin.top + plotH / 2) + ")" }, options.yLabel || options.unit || ""));

@@ -64,7 +64,7 @@
     try {
       const summary = await OC.api("/db/charge_sessions/" + session.id + "/summary");
       summaryHost.textContent = "";
-      summaryHost.appendChild(OC.el("table", { id: "summary-table" },
+      summaryHost.appendChild(OC.el("table", { id: "summary-table", class: "compact" },
         OC.el("caption", {}, "What the session's samples and meter readings add up to"),
         OC.el("tbody", {},
           OC.el("tr", {}, OC.el("th", { scope: "row" }, "Energy"), OC.el("td", { id: "summary-energy" },
