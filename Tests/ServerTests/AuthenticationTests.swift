@@ -560,11 +560,11 @@ struct AuthenticationTests {
                 }
             }
         }
-        // /docs and the Swagger UI files it loads are public too.
+        // /docs and the Swagger UI files it loads are public too, and so are the console's page and files.
         #expect(public_.contains("GET /docs"))
         #expect(
             public_.filter { !$0.hasPrefix("GET /docs") }.sorted() == [
-                "GET /health", "GET /openapi.json", "GET /ready",
+                "GET /", "GET /console/{file}", "GET /health", "GET /openapi.json", "GET /ready",
             ]
         )
         for name in ["APIToken", "APITokenPage", "CreatedAPIToken", "APITokenCreate"] {

@@ -151,6 +151,7 @@
         OC.lineChart(chartHost, {
           title: measurand.select.value + ", " + aggregate.select.value + " per " + bucket.select.value + ", " + spec[1].toLowerCase(),
           unit: unit, yLabel: measurand.select.value + (unit ? " (" + unit + ")" : ""), series: series,
+          from: from.getTime(), to: to.getTime(),
           empty: "No " + measurand.select.value + " samples in this range.",
         });
       } catch (error) {

@@ -50,7 +50,8 @@
   /**
    * Draws into `container` (emptied first). `options`: `title`, `unit`, `yLabel`, `xLabel`,
    * `series`: [{name, points: [{t: milliseconds, v: number}]}], `empty` (text when there is
-   * no point). Returns the figure element.
+   * no point), `from` and `to` (milliseconds: the time axis's range, by default the data's).
+   * Returns the figure element.
    */
   OC.lineChart = function (container, options) {
     const id = "chart-" + (++chartCount);
@@ -70,8 +71,9 @@
       summary = options.empty || "No data in this range.";
       root.appendChild(svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "empty" }, summary));
     } else {
-      let tMin = Math.min.apply(null, all.map(function (p) { return p.t; }));
-      let tMax = Math.max.apply(null, all.map(function (p) { return p.t; }));
+      // The time axis spans the range asked for (options.from, options.to), or else the data's.
+      let tMin = Math.min.apply(null, all.map(function (p) { return p.t; }).concat(options.from ? [options.from] : []));
+      let tMax = Math.max.apply(null, all.map(function (p) { return p.t; }).concat(options.to ? [options.to] : []));
       if (tMax === tMin) { tMin -= 30000; tMax += 30000; }
       let vMin = Math.min(0, Math.min.apply(null, all.map(function (p) { return p.v; })));
       let vMax = Math.max.apply(null, all.map(function (p) { return p.v; }));
