@@ -24,8 +24,11 @@ extension OpenAPIDocument {
                     parameter(
                         "file",
                         in: "path",
-                        ["type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$"],
-                        "The file's name, e.g. console.js."
+                        [
+                            "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$",
+                            "examples": ["app.js", "console.css"],
+                        ],
+                        "The file's name, e.g. app.js."
                     )
                 ],
                 responses: [
