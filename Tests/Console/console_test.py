@@ -102,6 +102,30 @@ def collect_requests(driver):
             requested.append(message["params"]["request"]["url"])
 
 
+def check_accessible(driver, page):
+    """Every control has a label or a name, every table a caption, every chart a text alternative."""
+    problems = driver.execute_script("""
+        const problems = [];
+        document.querySelectorAll("main input, main select").forEach(function (e) {
+            if (!e.labels || e.labels.length === 0) problems.push("unlabelled " + e.tagName + "#" + e.id);
+        });
+        document.querySelectorAll("main table").forEach(function (t) {
+            if (!t.caption || !t.caption.textContent.trim()) problems.push("table without caption");
+            if (t.querySelectorAll("th[scope]").length === 0) problems.push("table without header cells");
+        });
+        document.querySelectorAll("button").forEach(function (b) {
+            if (!b.textContent.trim() && !b.getAttribute("aria-label")) problems.push("nameless button");
+        });
+        document.querySelectorAll("main svg").forEach(function (svg) {
+            const desc = svg.querySelector("desc");
+            if (svg.getAttribute("role") !== "img" || !desc || !desc.textContent.trim()) problems.push("mute chart");
+        });
+        if (!document.querySelector("[aria-live]")) problems.push("no live region");
+        return problems;
+    """)
+    check(problems == [], "the %s page labels its controls, tables and charts: %r" % (page, problems))
+
+
 def screenshot(driver, name):
     os.makedirs(SCREENSHOTS, exist_ok=True)
     height = driver.execute_script("return Math.max(document.body.scrollHeight, 768)")
@@ -204,6 +228,9 @@ def test_fleet(driver, charger):
 
     # A live change: connector 2 recovers, so the charger is no longer faulted; no reload.
     mark_page(driver)
+    if "/db/meter-values/stream" in api("/openapi.json")["paths"]:
+        eventually("the fleet's status stream is open",
+                   lambda: driver.find_element(By.ID, "fleet-live").get_attribute("data-state") == "live")
     live_state = driver.find_element(By.ID, "fleet-live").get_attribute("data-state")
     charger.send_status(2, "Available")
     eventually("the fleet row changes without a reload",
@@ -212,6 +239,7 @@ def test_fleet(driver, charger):
     charger.send_status(2, "Faulted", error_code="GroundFailure")
     eventually("faulted again, first again", lambda: rows()[0].get_attribute("data-charge-point-id") == CHARGER_ID
                and rows()[0].get_attribute("data-status") == "Faulted", timeout=20)
+    check_accessible(driver, "fleet")
     screenshot(driver, "fleet")
     collect_requests(driver)
 
@@ -296,6 +324,7 @@ def test_charger(driver, charger):
     driver.find_element(By.ID, "confirm-ok").click()
     eventually("unlocked", lambda: "Unlocked" in driver.find_element(By.ID, "command-result").text)
     check(charger.received()[-1] == ("UnlockConnector", {"connector_id": 2}), "the charger received the unlock")
+    check_accessible(driver, "charger")
     screenshot(driver, "charger")
     collect_requests(driver)
 
@@ -323,6 +352,7 @@ def test_session(driver, charger):
     with open(path) as file:
         lines = file.read().splitlines()
     check(lines[0].startswith("timestamp,") and len(lines) > 20, "the CSV has a header and the samples")
+    check_accessible(driver, "session")
     screenshot(driver, "session")
     collect_requests(driver)
 
@@ -337,6 +367,7 @@ def test_analyst(driver):
     eventually("the analyst's charger page", lambda: driver.find_element(By.ID, "commands-not-allowed"))
     check(driver.find_elements(By.CSS_SELECTOR, "#charger-commands button") == [], "an analyst gets no command buttons")
     check("analyst" in driver.find_element(By.ID, "commands-not-allowed").text, "the page says why")
+    check_accessible(driver, "charger-analyst")
     screenshot(driver, "charger-analyst")
     collect_requests(driver)
 

@@ -84,6 +84,11 @@
     OC.whoami = null;
     showSignIn("Signed out.");
   });
+  // The hash is the route: the skip link moves the focus instead of changing it.
+  document.querySelector(".skip").addEventListener("click", function (event) {
+    event.preventDefault();
+    view.focus();
+  });
   window.addEventListener("hashchange", route);
   route();
 })();
