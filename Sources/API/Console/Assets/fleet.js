@@ -114,13 +114,25 @@
         state.connectors.set(charger.id, list);
       }
       if ((connector.status_at || "") > event.timestamp) return;
+      const before = OC.chargerStatus(list);
       connector.status = event.value;
       connector.status_at = event.timestamp;
       connector.error_code = event.error_code;
       const connection = state.connected.get(charger.charge_point_id);
       if (connection) connection.last_message_at = event.timestamp;
-      render();
-      OC.announce(charger.charge_point_id + " connector " + event.connector_id + " is now " + event.value);
+      scheduleRender();
+      // A fleet changes all the time: only faults and recoveries are read out.
+      const after = OC.chargerStatus(list);
+      if ((before === "Faulted") !== (after === "Faulted")) {
+        OC.announce(charger.charge_point_id + (after === "Faulted" ? " is faulted" : " is no longer faulted, now " + after));
+      }
+    }
+
+    // A busy fleet sends many changes a second: the table is drawn at most every 250 ms.
+    let renderTimer = null;
+    function scheduleRender() {
+      if (renderTimer) return;
+      renderTimer = setTimeout(function () { renderTimer = null; render(); }, 250);
     }
 
     function startPolling() {
@@ -151,6 +163,7 @@
     return function () {
       if (stream) stream.close();
       if (poll) clearInterval(poll);
+      if (renderTimer) clearTimeout(renderTimer);
       clearInterval(clock);
     };
   };
