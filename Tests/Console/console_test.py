@@ -9,12 +9,14 @@ Screenshots of every page go to SCREENSHOT_DIR.
 
 Environment: CONSOLE_URL (http://127.0.0.1:PORT), OCPP_URL (ws://127.0.0.1:PORT/ocpp),
 OPERATOR_TOKEN, ANALYST_TOKEN, LOADGEN_CHARGERS (how many loadgen runs), SCREENSHOT_DIR,
+OCPP_SERVER_BIN and CONSOLE_DATABASE_URL (to make a company's token with the CLI),
 CHROMIUM (/usr/bin/chromium), CHROMEDRIVER (/usr/bin/chromedriver).
 """
 
 import base64
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +54,13 @@ def check(condition, what):
 
 def api(path, token=OPERATOR):
     request = urllib.request.Request(BASE + path, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def api_write(method, path, body):
+    request = urllib.request.Request(BASE + path, method=method, data=json.dumps(body).encode(), headers={
+        "Authorization": "Bearer " + OPERATOR, "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -372,6 +381,29 @@ def test_analyst(driver):
     collect_requests(driver)
 
 
+def test_company(driver):
+    """A token limited to a company sees that company's chargers only."""
+    company = api_write("POST", "/db/companies/", {"name": "Console Tenant"})
+    site = api_write("POST", "/db/sites/", {"company_id": company["id"], "name": "Depot"})
+    tenant_charger = api_list("/db/chargers/?charge_point_id=LG-0")[0]
+    api_write("PATCH", "/db/chargers/%d" % tenant_charger["id"], {"site_id": site["id"]})
+    created = subprocess.run(
+        [os.environ["OCPP_SERVER_BIN"], "token", "create", "--role", "operator", "--company", str(company["id"]),
+         "--name", "console-tenant", "--database-url", os.environ["CONSOLE_DATABASE_URL"]],
+        check=True, capture_output=True, text=True)
+    token = created.stdout.strip().splitlines()[-1]
+    driver.find_element(By.ID, "sign-out").click()
+    eventually("signed out", lambda: driver.find_element(By.ID, "token-input").is_displayed())
+    sign_in(driver, token)
+    check("company %d" % company["id"] in driver.find_element(By.ID, "who-text").text, "the page names the company")
+    eventually("the company's fleet", lambda: [r.get_attribute("data-charge-point-id") for r in
+                                              driver.find_elements(By.CSS_SELECTOR, "#fleet-chargers tbody tr")]
+               == ["LG-0"])
+    check(True, "a company's token sees only the company's charger")
+    collect_requests(driver)
+    return token
+
+
 def main():
     global DOWNLOADS
     DOWNLOADS = tempfile.mkdtemp(prefix="console-downloads-")
@@ -386,11 +418,13 @@ def main():
         test_charger(driver, charger)
         test_session(driver, charger)
         test_analyst(driver)
+        tenant = test_company(driver)
         collect_requests(driver)
         outside = [url for url in requested
                    if not (url.startswith(BASE + "/") or url.startswith("data:") or url.startswith("blob:" + BASE))]
         check(len(requested) > 20 and outside == [], "all %d requests stayed on loopback" % len(requested))
-        check(not any(OPERATOR in url or ANALYST in url for url in requested), "no token in any URL")
+        check(not any(token in url for url in requested for token in (OPERATOR, ANALYST, tenant)),
+              "no token in any URL")
         # Script errors only: answers the API refused are the pages' business, and shown there.
         errors = [entry for entry in driver.get_log("browser")
                   if entry["level"] == "SEVERE" and entry.get("source") != "network"]
