@@ -43,16 +43,16 @@ enum Console {
 
     /// Adds `/`, `/console/{file}` and `/whoami`.
     static func register(on router: Router<APIRequestContext>, directory: String? = Console.directory) {
-        let assets = directory.map { SwaggerUI.Assets(directory: $0) }
-        let page: ByteBuffer? = directory.flatMap { directory in
-            FileManager.default.contents(atPath: directory + "/index.html").map { ByteBuffer(bytes: $0) }
+        let files = directory.map(read) ?? [:]
+        let page = directory.flatMap { FileManager.default.contents(atPath: $0 + "/index.html") }.map {
+            ByteBuffer(bytes: $0)
         }
         router.get("/") { _, _ in
             respond(page ?? ByteBuffer(string: missingPage), type: "text/html; charset=utf-8")
         }
         router.get("/console/{file}") { _, context in
             let name = try context.parameters.require("file")
-            guard let assets, let (bytes, type) = try await assets.file(name) else {
+            guard let (bytes, type) = files[name] else {
                 throw APIError.detail("no console file named '\(name)'", status: .notFound)
             }
             return respond(bytes, type: type)
@@ -60,6 +60,19 @@ enum Console {
         router.get("/whoami") { _, context in
             Caller(context.principal)
         }
+    }
+
+    /// Every file of `directory` a script or style sheet may name (``SwaggerUI/Assets/mediaType(of:)``),
+    /// read once when the router is built (a few tens of kilobytes), so no request reads a file.
+    static func read(_ directory: String) -> [String: (ByteBuffer, String)] {
+        var files: [String: (ByteBuffer, String)] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let type = SwaggerUI.Assets.mediaType(of: name),
+                let data = FileManager.default.contents(atPath: directory + "/" + name)
+            else { continue }
+            files[name] = (ByteBuffer(bytes: data), type)
+        }
+        return files
     }
 
     private static func respond(_ body: ByteBuffer, type: String) -> Response {
