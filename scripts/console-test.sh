@@ -54,7 +54,7 @@ loadgen_pid=$!
 log "the console in headless Chromium against 127.0.0.1:$port ($chargers loadgen chargers and a test charger)"
 if ! CONSOLE_URL="http://127.0.0.1:$port" OCPP_URL="ws://127.0.0.1:$port/ocpp" OPERATOR_TOKEN="$operator_token" \
     ANALYST_TOKEN="$analyst_token" LOADGEN_CHARGERS="$chargers" SCREENSHOT_DIR="$PWD/.build/console-screenshots" \
-    OCPP_SERVER_BIN="$bin_dir/ocpp-server" CONSOLE_DATABASE_URL="sqlite:///$work/console.db" \
+    OCPP_SERVER_BIN="$bin_dir/ocpp-server" CONSOLE_DATABASE_URL="sqlite:///$work/console.db" SE_OFFLINE=true \
     "$venv/bin/python" Tests/Console/console_test.py; then
     log "the console test failed; the server's log:"
     tail -40 "$work/server.log" >&2
