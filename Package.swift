@@ -134,6 +134,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            // The operator console's page, scripts and style sheet (served by Console.swift).
+            resources: [.copy("Console/Assets")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

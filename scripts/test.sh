@@ -2,7 +2,8 @@
 # Runs the whole test suite: format lint, a warning-free build, the generated protocol code
 # checked against the schemas, every test (with a throwaway PostgreSQL cluster whose URL the
 # tests read from OCPP_TEST_POSTGRES_URL), then schemathesis against the running server's
-# /openapi.json: every check with an admin token, and no write that succeeds with an analyst's.
+# /openapi.json: every check with an admin token, and no write that succeeds with an analyst's;
+# last, the operator console in headless Chromium (scripts/console-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
@@ -126,3 +127,8 @@ schemathesis_failed() {
 { grep -vE '^  - |^💡|^$' "$api_dir/schemathesis-analyst.log" || true; } | tail -8 >&2
 stop_api
 rm -rf "$api_dir"
+
+# --- The console in a real browser --------------------------------------------------------
+# Headless Chromium (Debian's chromium, chromium-driver) and Selenium against the debug
+# server fed by ocpp-loadgen and a test charger; screenshots in .build/console-screenshots.
+OCPP_TEST_VENV="$venv" scripts/console-test.sh "$bin_dir"

@@ -155,6 +155,7 @@ public enum APIApplication {
             RawJSON(bytes: OpenAPIDocument.json)
         }
         SwaggerUI.register(on: router)
+        Console.register(on: router)
         router.get("/health") { _, _ in
             ServiceStatus(status: "ok")
         }

@@ -161,6 +161,8 @@ extension TenantTests {
             return try await both(try relayBody(endpoint, own), try relayBody(endpoint, other), 200, 404)
         }
         if last == "authorization_key" { return try await both("{}", "{}", 502, 404) }
+        // Who the caller is: the same answer whichever company's rows the test names.
+        if template == "/whoami" { return try await both(nil, nil, 200, 200) }
         // A live stream that is served never ends: its answer's head is read, then it is closed.
         if last == "stream" {
             func open(_ world: World) async throws -> HTTP.HTTPResponse {

@@ -395,6 +395,8 @@ struct AuthenticationTests {
 
     /// The rules the issue states, written independently of ``APIAccessPolicy``.
     static func expectedAllowed(_ role: APIRole, _ method: HTTPRequest.Method, _ route: String) -> Bool {
+        // Who the caller is: anyone with a token may ask.
+        if route == "/whoami" { return true }
         let adminOnly = route.hasPrefix("/db/api_tokens") || route.hasPrefix("/db/audit_log")
         let relay = route.hasPrefix("/db/ocpp/")
         switch role {
@@ -437,15 +439,17 @@ struct AuthenticationTests {
                     let rule = APIAccessPolicy.rule(method: route.method, path: route.path.description)
                     #expect(rule != nil, "no rule for \(route.method) \(route.path)")
                 }
-                // The public routes are exactly the probes, the document, its page and the WebSocket endpoint.
+                // The public routes are exactly the probes, the document, its page, the console's page and files,
+                // and the WebSocket endpoint.
                 let open = routes.filter {
                     APIAccessPolicy.isPublic(method: $0.method, path: $0.path.description, metricsPublic: false)
                 }.map { "\($0.method) \($0.path)" }.sorted()
                 // /docs and the Swagger UI files it loads.
                 #expect(open.contains("GET /docs"))
+                #expect(open.filter { $0.hasPrefix("GET /console/") }.count == 1)
                 #expect(
-                    open.filter { !$0.hasPrefix("GET /docs") }
-                        == ["GET /health", "GET /ocpp/**", "GET /openapi.json", "GET /ready"]
+                    open.filter { !$0.hasPrefix("GET /docs") && !$0.hasPrefix("GET /console/") }
+                        == ["GET /", "GET /health", "GET /ocpp/**", "GET /openapi.json", "GET /ready"]
                 )
             }
         }
@@ -453,11 +457,12 @@ struct AuthenticationTests {
 
     /// A request to `route` (a registered pattern) with every parameter filled in.
     static func concrete(_ route: String) -> String {
-        route.split(separator: "/").map { segment -> String in
+        let path = route.split(separator: "/").map { segment -> String in
             if segment == "{charge_point_id}" || segment == "**" { return "CP-1" }
             // An id no row has: nothing is found, so nothing is changed.
             return segment.hasPrefix("{") ? "987654" : String(segment)
         }.reduce("") { $0 + "/" + $1 }
+        return path.isEmpty ? "/" : path
     }
 
     @Test("Route x role: each role gets 403 exactly where the table refuses it, else what authentication-off answers")
@@ -555,11 +560,11 @@ struct AuthenticationTests {
                 }
             }
         }
-        // /docs and the Swagger UI files it loads are public too.
+        // /docs and the Swagger UI files it loads are public too, and so are the console's page and files.
         #expect(public_.contains("GET /docs"))
         #expect(
             public_.filter { !$0.hasPrefix("GET /docs") }.sorted() == [
-                "GET /health", "GET /openapi.json", "GET /ready",
+                "GET /", "GET /console/{file}", "GET /health", "GET /openapi.json", "GET /ready",
             ]
         )
         for name in ["APIToken", "APITokenPage", "CreatedAPIToken", "APITokenCreate"] {

@@ -29,6 +29,7 @@ enum OpenAPIDocument {
         auditLog(into: &paths)
         tokens(into: &paths)
         swaggerUI(into: &paths)
+        console(into: &paths)
         secure(&paths)
         var schemas = baseSchemas()
         if case .object(let ocpp)? = JSONValue.parse(Array(OCPPSchemas.json.utf8)) {
@@ -36,6 +37,7 @@ enum OpenAPIDocument {
         }
         relayedSchemas(into: &schemas)
         tokenSchemas(into: &schemas)
+        consoleSchemas(into: &schemas)
         for resource in DatabaseRoutes.resources {
             resourceSchemas(resource, into: &schemas)
         }

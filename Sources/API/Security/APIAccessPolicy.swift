@@ -57,6 +57,11 @@ public enum APIAccessPolicy {
         Rule([.get], "/ready", nil),
         Rule([.get], "/openapi.json", nil),
         Rule([.get], "/docs/**", nil),
+        // The console's page and files; what it shows comes from the API, with the caller's token.
+        Rule([.get], "/", nil),
+        Rule([.get], "/console/*", nil),
+        // Who the caller is: every role may ask.
+        Rule([.get], "/whoami", Set(APIRole.allCases)),
         Rule([], "/ocpp/**", nil),
         // Public too with METRICS_PUBLIC=true.
         Rule([.get], "/metrics", readers, tenants: false),
