@@ -196,7 +196,7 @@
       sessionsHost.appendChild(OC.notice("The sessions could not be read: " + error.message, true));
     });
 
-    stream = OC.stream("/db/chargers/" + charger.id + "/meter-values/stream", {
+    stream = OC.stream("/db/chargers/" + charger.id + "/meter-values/stream?kind=status", {
       event: function (type, data) {
         if (type !== "status") return;
         const current = connectors.get(data.connector_id) || { connector_id: data.connector_id };
