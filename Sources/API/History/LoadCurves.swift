@@ -196,30 +196,47 @@ enum LoadCurves {
         struct Sum {
             var value = 0.0
             var series = 0
-            var chargers: Set<String> = []
+            var chargers = 0
+        }
+        /// A bucket of one charger: counted once among the bucket's chargers.
+        struct Reporting: Hashable {
+            var start: Int64
+            var charger: Int
         }
         var sums: [Int64: Sum] = [:]
+        var reporting: Set<Reporting> = []
+        var chargerIndex: [String: Int] = [:]
         var units: Set<String?> = []
+        // Buckets come series by series: what a series contributes is worked out once.
+        var current: (series: SeriesKey, summed: Bool, factor: Double, charger: Int)?
         try timeSeries.aggregate(query, bucketMilliseconds: parameters.bucket) { bucket in
-            let series = bucket.series
-            guard series.connectorID >= 1 || parameters.connectorID != nil, series.phase == parameters.phase,
-                series.location == nil || series.location == "Outlet"
-            else { return }
-            let (factor, unit) = base(series.unit)
+            if current?.series != bucket.series {
+                let series = bucket.series
+                let summed =
+                    (series.connectorID >= 1 || parameters.connectorID != nil) && series.phase == parameters.phase
+                    && (series.location == nil || series.location == "Outlet")
+                let (factor, unit) = base(series.unit)
+                if summed { units.insert(unit) }
+                let charger = chargerIndex[series.chargePointID] ?? chargerIndex.count
+                chargerIndex[series.chargePointID] = charger
+                current = (series, summed, factor, charger)
+            }
+            guard let current, current.summed else { return }
             let folded = HistoryFormat.value(of: bucket, parameters.aggregate)
-            units.insert(unit)
-            var sum = sums[bucket.start] ?? Sum()
-            sum.value += parameters.aggregate == "count" ? folded : folded * factor
-            sum.series += 1
-            sum.chargers.insert(series.chargePointID)
-            sums[bucket.start] = sum
+            let counted = reporting.insert(Reporting(start: bucket.start, charger: current.charger)).inserted
+            func add(_ sum: inout Sum) {
+                sum.value += parameters.aggregate == "count" ? folded : folded * current.factor
+                sum.series += 1
+                if counted { sum.chargers += 1 }
+            }
+            add(&sums[bucket.start, default: Sum()])
         }
         let items = sums.keys.sorted().map { start in
             let sum = sums[start]!
             return Point(
                 bucketStart: Date(timeIntervalSince1970: Double(start) / 1000),
                 value: sum.value,
-                chargers: sum.chargers.count,
+                chargers: sum.chargers,
                 series: sum.series
             )
         }

@@ -32,15 +32,7 @@ extension OpenAPIDocument {
                     )
                 ],
                 responses: [
-                    "200": [
-                        "description": "The file.",
-                        "content": [
-                            "text/javascript": ["schema": ["type": "string"]],
-                            "text/css": ["schema": ["type": "string"]],
-                            "image/png": ["schema": ["type": "string", "contentEncoding": "binary"]],
-                            "application/json": ["schema": ["type": "object"]],
-                        ],
-                    ],
+                    "200": staticFile,
                     "404": response("No such file.", reference("Detail")),
                 ]
             )

@@ -29,18 +29,21 @@ extension OpenAPIDocument {
                     )
                 ],
                 responses: [
-                    "200": [
-                        "description": "The file.",
-                        "content": [
-                            "text/javascript": ["schema": ["type": "string"]],
-                            "text/css": ["schema": ["type": "string"]],
-                            "image/png": ["schema": ["type": "string", "contentEncoding": "binary"]],
-                            "application/json": ["schema": ["type": "object"]],
-                        ],
-                    ],
+                    "200": staticFile,
                     "404": response("No such file, or Swagger UI is not installed.", reference("Detail")),
                 ]
             )
         )
     }
+
+    /// The answer of a file the server serves for a page (`/docs/assets/{file}`, `/console/{file}`).
+    static let staticFile: JSONValue = [
+        "description": "The file.",
+        "content": [
+            "text/javascript": ["schema": ["type": "string"]],
+            "text/css": ["schema": ["type": "string"]],
+            "image/png": ["schema": ["type": "string", "contentEncoding": "binary"]],
+            "application/json": ["schema": ["type": "object"]],
+        ],
+    ]
 }

@@ -132,6 +132,18 @@ struct ByteReader {
         return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
     }
 
+    /// Steps over `count` varints without decoding them.
+    mutating func skipVarints(_ count: Int) throws(Truncated) {
+        var left = count
+        var position = self.position
+        while left > 0 {
+            guard position < bytes.count else { throw Truncated() }
+            if bytes[position] < 0x80 { left &-= 1 }
+            position &+= 1
+        }
+        self.position = position
+    }
+
     mutating func readBytes() throws(Truncated) -> UnsafeRawBufferPointer {
         let count = try readVarint()
         guard count <= UInt64(remaining) else { throw Truncated() }

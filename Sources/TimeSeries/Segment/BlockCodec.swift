@@ -296,62 +296,92 @@ enum BlockCodec {
         var reader = ByteReader(bytes)
         var numbers: [Double] = []
         numbers.reserveCapacity(runs.last?.upperBound ?? 0)
-        for run in runs {
-            let mode = try reader.readByte()
-            if mode == modeXOR {
-                var previous: UInt64 = 0
-                for _ in run {
-                    previous ^= try reader.readUInt64()
-                    numbers.append(Double(bitPattern: previous))
-                }
-                continue
-            }
-            guard
-                mode == modeDelta || mode == modeDeltaOfDelta || mode == modeFrameOfReference
-                    || mode == modeFrameOfReferenceBits
-            else {
-                throw ByteReader.Truncated()
-            }
-            let scale = Int(try reader.readByte())
-            guard scale < powersOfTen.count else { throw ByteReader.Truncated() }
-            let factor = powersOfTen[scale]
-            if mode == modeFrameOfReferenceBits {
-                let minimum = try reader.readSignedVarint()
-                let bits = Int(try reader.readByte())
-                guard bits <= 56, (run.count * bits + 7) / 8 <= reader.remaining else { throw ByteReader.Truncated() }
-                let mask: UInt64 = bits == 0 ? 0 : UInt64.max >> (64 - bits)
-                var buffer: UInt64 = 0
-                var buffered = 0
-                for _ in run {
-                    while buffered < bits {
-                        buffer |= UInt64(try reader.readByte()) << buffered
-                        buffered += 8
-                    }
-                    let integer = minimum &+ Int64(bitPattern: buffer & mask)
-                    buffer = bits == 64 ? 0 : buffer >> bits
-                    buffered -= bits
-                    numbers.append(scale == 0 ? Double(integer) : Double(integer) / factor)
-                }
-                continue
-            }
-            if mode == modeFrameOfReference {
-                let minimum = try reader.readSignedVarint()
-                for _ in run {
-                    let integer = minimum &+ Int64(bitPattern: try reader.readVarint())
-                    numbers.append(scale == 0 ? Double(integer) : Double(integer) / factor)
-                }
-                continue
-            }
-            var previous: Int64 = 0
-            var delta: Int64 = 0
-            for _ in run {
-                let encoded = try reader.readSignedVarint()
-                delta = mode == modeDelta ? encoded : delta &+ encoded
-                previous = previous &+ delta
-                numbers.append(scale == 0 ? Double(previous) : Double(previous) / factor)
-            }
-        }
+        for run in runs { try decodeRun(&reader, count: run.count, into: &numbers) }
         return numbers
+    }
+
+    /// Decodes the next run of the numbers column, of `count` values, appending them to `numbers`.
+    static func decodeRun(_ reader: inout ByteReader, count: Int, into numbers: inout [Double]) throws {
+        let mode = try reader.readByte()
+        if mode == modeXOR {
+            var previous: UInt64 = 0
+            for _ in 0..<count {
+                previous ^= try reader.readUInt64()
+                numbers.append(Double(bitPattern: previous))
+            }
+            return
+        }
+        let factor = try readScale(mode, &reader)
+        let scaled = factor != 1
+        if mode == modeFrameOfReferenceBits {
+            let minimum = try reader.readSignedVarint()
+            let bits = Int(try reader.readByte())
+            guard bits <= 56, (count * bits + 7) / 8 <= reader.remaining else { throw ByteReader.Truncated() }
+            let mask: UInt64 = bits == 0 ? 0 : UInt64.max >> (64 - bits)
+            var buffer: UInt64 = 0
+            var buffered = 0
+            for _ in 0..<count {
+                while buffered < bits {
+                    buffer |= UInt64(try reader.readByte()) << buffered
+                    buffered += 8
+                }
+                let integer = minimum &+ Int64(bitPattern: buffer & mask)
+                buffer = bits == 64 ? 0 : buffer >> bits
+                buffered -= bits
+                numbers.append(scaled ? Double(integer) / factor : Double(integer))
+            }
+            return
+        }
+        if mode == modeFrameOfReference {
+            let minimum = try reader.readSignedVarint()
+            for _ in 0..<count {
+                let integer = minimum &+ Int64(bitPattern: try reader.readVarint())
+                numbers.append(scaled ? Double(integer) / factor : Double(integer))
+            }
+            return
+        }
+        var previous: Int64 = 0
+        var delta: Int64 = 0
+        for _ in 0..<count {
+            let encoded = try reader.readSignedVarint()
+            delta = mode == modeDelta ? encoded : delta &+ encoded
+            previous = previous &+ delta
+            numbers.append(scaled ? Double(previous) / factor : Double(previous))
+        }
+    }
+
+    /// Steps over the next run of the numbers column, of `count` values, without decoding them.
+    static func skipRun(_ reader: inout ByteReader, count: Int) throws {
+        let mode = try reader.readByte()
+        if mode == modeXOR {
+            guard count <= reader.remaining / 8 else { throw ByteReader.Truncated() }
+            reader.position += count * 8
+            return
+        }
+        _ = try readScale(mode, &reader)
+        if mode == modeFrameOfReferenceBits {
+            _ = try reader.readSignedVarint()
+            let bits = Int(try reader.readByte())
+            guard bits <= 56, (count * bits + 7) / 8 <= reader.remaining else { throw ByteReader.Truncated() }
+            reader.position += (count * bits + 7) / 8
+            return
+        }
+        if mode == modeFrameOfReference { _ = try reader.readSignedVarint() }
+        try reader.skipVarints(count)
+    }
+
+    /// The factor of a run's scale byte, after checking its mode byte.
+    @inline(__always)
+    private static func readScale(_ mode: UInt8, _ reader: inout ByteReader) throws -> Double {
+        guard
+            mode == modeDelta || mode == modeDeltaOfDelta || mode == modeFrameOfReference
+                || mode == modeFrameOfReferenceBits
+        else {
+            throw ByteReader.Truncated()
+        }
+        let scale = Int(try reader.readByte())
+        guard scale < powersOfTen.count else { throw ByteReader.Truncated() }
+        return powersOfTen[scale]
     }
 
     /// A block's row count and its columns, still compressed, with their sizes.

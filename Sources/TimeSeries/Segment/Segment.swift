@@ -292,13 +292,17 @@ final class Segment: Sendable {
         return blocks
     }
 
-    /// Reads and checks block `index`, then decodes the columns `selection` asks for.
+    /// Reads and checks block `index`, then decodes the columns `selection` asks for, of the
+    /// rows of the series `wanted` selects (a bitmap by id; `nil`: every row).
     /// - Throws: ``Corrupt`` on a checksum mismatch or an undecodable block.
-    func readBlock(_ index: Int, selection: BlockCodec.Selection) throws -> BlockCodec.Columns {
+    func readBlock(_ index: Int, selection: BlockCodec.Selection, wanted: [Bool]? = nil) throws -> BlockCodec.Columns {
         let bytes = try readChecked(index)
         do {
             return try bytes.withUnsafeBytes { buffer throws in
-                try BlockCodec.decode(buffer, selection: selection, version: version)
+                guard let wanted else { return try BlockCodec.decode(buffer, selection: selection, version: version) }
+                return try BlockCodec.decode(buffer, selection: selection, version: version) { id in
+                    Int(id) < wanted.count && wanted[Int(id)]
+                }
             }
         } catch {
             throw Corrupt(path: path, reason: "block \(index) does not decode")

@@ -3,35 +3,6 @@ import Synchronization
 /// A row of a page before it becomes an ``EventRow``: the series by id.
 typealias PageRow = (timestamp: Int64, series: UInt32, transaction: Int?, value: EventValue)
 
-/// Decoded blocks of one read: a block that several windows of a page overlap is decoded once.
-struct BlockCache {
-    struct Key: Hashable {
-        var segment: UInt64
-        var block: Int
-    }
-
-    let selection: BlockCodec.Selection
-    private var decoded: [Key: (columns: BlockCodec.Columns, info: BlockInfo)] = [:]
-
-    init(selection: BlockCodec.Selection) {
-        self.selection = selection
-    }
-
-    /// The block's columns, and whether this call decoded them.
-    mutating func columns(_ candidate: TimeSeriesStore.CandidateBlock) throws -> (BlockCodec.Columns, Bool) {
-        let key = Key(segment: candidate.segment.identity, block: candidate.index)
-        if let cached = decoded[key] { return (cached.columns, false) }
-        let columns = try candidate.segment.readBlock(candidate.index, selection: selection)
-        decoded[key] = (columns, candidate.info)
-        return (columns, true)
-    }
-
-    /// Lets go of the decoded blocks whose footer entry `isBehind` says no read needs again.
-    mutating func forget(where isBehind: (BlockInfo) -> Bool) {
-        decoded = decoded.filter { !isBehind($0.value.info) }
-    }
-}
-
 /// Reads the pages of one query in turn, from one snapshot: the footer pass that finds the
 /// candidate blocks and the memtables' rows are gathered once, each page reads from where the
 /// previous one ended, and decoded blocks behind it are let go. Reading a whole range page by

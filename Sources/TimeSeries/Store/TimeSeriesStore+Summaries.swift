@@ -78,7 +78,7 @@ extension TimeSeriesStore {
         let chunks = try collectNumeric(fromRows, snapshot)
 
         var buckets: [AggregateBucket] = []
-        var cache = BlockCache(selection: [.kinds, .numbers])
+        var cache = BlockCache(selection: [.kinds, .numbers], wanted: selected.wanted)
         var decoded = 0
         for series in Set(pieces.keys).union(chunks.keys).sorted() {
             var accumulator = BucketAccumulator(series: snapshot.keys[Int(series)], bucket: bucket)
