@@ -338,7 +338,6 @@ extension TimeSeriesStore {
         let selection = transaction == nil ? selection : selection.union(.transactions)
         let candidates = candidateBlocks(wanted, from: from, to: to, transaction: transaction, snapshot)
         var cache = BlockCache(selection: selection, wanted: wanted)
-        cache.prefetch(candidates)
         try forEachSeriesRun(in: candidates, wanted, from: from, to: to, transaction: transaction, cache: &cache, body)
         return memoryRows(wanted, from: from, to: to, transaction: transaction, snapshot)
     }
