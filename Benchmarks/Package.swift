@@ -8,7 +8,8 @@ let package = Package(
     name: "ocpp-server-benchmarks",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "ocpp-loadgen", targets: ["OCPPLoadgen"])
+        .executable(name: "ocpp-loadgen", targets: ["OCPPLoadgen"]),
+        .executable(name: "ocpp-stream-subscribers", targets: ["StreamSubscribers"]),
     ],
     dependencies: [
         .package(name: "ocpp-server", path: ".."),
@@ -49,6 +50,16 @@ let package = Package(
                 // connection's event loop).
                 .unsafeFlags(["-enforce-exclusivity=unchecked"]),
             ]
+        ),
+        .executableTarget(
+            name: "StreamSubscribers",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/StreamSubscribers",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
             name: "TimeSeriesBenchmark",

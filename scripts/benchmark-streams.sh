@@ -8,7 +8,8 @@
 #   A  no subscribers
 #   B  one live stream per charger (GET /db/chargers/{id}/meter-values/stream), all opened
 #      before the load starts and read and parsed (de-chunked, split into events, counted by
-#      type) by one Python asyncio process on the same cores
+#      type) by ocpp-stream-subscribers (Benchmarks/Sources/StreamSubscribers: one process,
+#      all streams on one event loop thread) on the same cores
 # Odd rounds run A then B, even rounds B then A. Every run gets a fresh server (embedded
 # defaults: SQLite, every CALLRESULT after its fdatasync; 127.0.0.1; API_AUTH_DISABLED=true)
 # on a fresh data directory, whose chargers LG-0 ... LG-999 (the load generator's ids) are
@@ -32,8 +33,10 @@
 #   CHARGERS     chargers, and subscribers in B (default 1000)
 #   PROFILE=1    afterwards one more B run (left out of the table) with
 #                `perf record -g` on the server for 10 s; the report goes to $OUT/perf-B.txt
-#   SKIP_BUILD=1 do not build; use SERVER_BIN and LOADGEN_BIN (default: the release build paths)
+#   SKIP_BUILD=1 do not build; use SERVER_BIN, LOADGEN_BIN and SUBSCRIBERS_BIN (default: the
+#                release build paths)
 #   SERVER_BIN, LOADGEN_BIN  the binaries to measure
+#   SUBSCRIBERS_BIN  the subscribers (default Benchmarks/.build/release/ocpp-stream-subscribers)
 #   OUT          where the JSON of each run, the load generator's output and the table go
 #                (default /tmp/ocpp-bench-streams)
 set -euo pipefail
@@ -50,6 +53,15 @@ mkdir -p "$out"
 ensure_apt_packages liblz4-dev pkg-config python3 curl
 
 release_binaries
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "building ocpp-stream-subscribers (release)"
+    (cd Benchmarks && swift build -c release --product ocpp-stream-subscribers >/dev/null)
+fi
+subscribers_bin=${SUBSCRIBERS_BIN:-"$(pwd)/Benchmarks/.build/release/ocpp-stream-subscribers"}
+[ -x "$subscribers_bin" ] || {
+    log "$subscribers_bin is missing: build it (without SKIP_BUILD=1) or set SUBSCRIBERS_BIN"
+    exit 1
+}
 if [ "${PROFILE:-0}" = 1 ]; then
     command -v perf >/dev/null 2>&1 || {
         log "PROFILE=1 needs perf (Debian: linux-perf)"
@@ -89,7 +101,7 @@ stop_server() {
 # start_subscribers NAME: one stream per charger, returning once every stream is ready.
 start_subscribers() {
     rm -f "$work/ready"
-    python3 "$helper" subscribe "$base" "$work/ids.json" "$out/subscribers-$1.json" "$work/ready" \
+    "$subscribers_bin" "$base" "$work/ids.json" "$out/subscribers-$1.json" "$work/ready" \
         2>"$out/subscribers-$1.err" &
     subscriber_pid=$!
     for _ in $(seq 1 1200); do

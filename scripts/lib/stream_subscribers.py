@@ -1,21 +1,12 @@
-"""Live-stream subscribers for scripts/benchmark-streams.sh (Python standard library only).
+"""Helpers of scripts/benchmark-streams.sh (Python standard library only). The subscribers
+themselves are ocpp-stream-subscribers (Benchmarks/Sources/StreamSubscribers), whose RESULT
+JSON `table` reads.
 
 Subcommands:
   register BASE COUNT PREFIX IDS
       creates the chargers PREFIX-0 ... PREFIX-(COUNT-1) with POST /db/chargers/ (an existing
       one is looked up by charge_point_id instead) and writes {charge_point_id: database id}
       as JSON to IDS.
-  subscribe BASE IDS RESULT READY
-      opens one GET /db/chargers/{id}/meter-values/stream per charger in IDS, all from this
-      one asyncio process, and reads and parses every stream (HTTP/1.1, chunked or not; the
-      Server-Sent Events split into events, counted by event type). Once every stream has sent
-      its `ready` event it writes READY (the number of streams ready). On SIGTERM it keeps
-      reading until no byte has arrived for 3 s (at most 60 s: rows stored late in the run
-      may still be on their way), then writes RESULT:
-      streams opened and ready, events by type, streams that got `dropped`, streams that
-      ended otherwise, bytes, this process's CPU seconds, and a timeline of sample rows (in
-      `samples` events) per
-      quarter second (wall clock) for the caller to take a rate over its measurement window.
   count BASE IDS
       prints the number of samples stored for the chargers in IDS (a count aggregate of each
       charger's meter history), as JSON {"stored_samples": N, "chargers": M}.
@@ -36,15 +27,9 @@ import asyncio
 import glob
 import json
 import os
-import resource
-import signal
 import statistics
 import sys
-import time
 import urllib.parse
-
-SLICE = 0.25  # seconds per timeline slot
-
 
 def split_base(base):
     url = urllib.parse.urlsplit(base)
@@ -149,192 +134,6 @@ async def count_stored(base, ids_path):
 
     counts = await in_parallel(list(ids.values()), stored, 8, host, port)
     print(json.dumps({"stored_samples": sum(counts.values()), "chargers": len(counts)}))
-
-
-class Stream(asyncio.Protocol):
-    """One live stream: de-chunks the HTTP body and counts its events by type."""
-
-    def __init__(self, totals, charger_id):
-        self.totals = totals
-        self.charger_id = charger_id
-        self.head = bytearray()
-        self.in_body = False
-        self.chunked = False
-        self.raw = bytearray()  # body bytes not yet de-chunked
-        self.chunk_left = 0  # bytes of the current chunk still to come (-1: its CRLF)
-        self.events = bytearray()  # de-chunked text not yet split into events
-        self.ready = asyncio.get_running_loop().create_future()
-        self.closed = asyncio.get_running_loop().create_future()
-        self.ended = None  # why the stream ended, once it has
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.totals["bytes"] += len(data)
-        if not self.in_body:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.head[:end].decode("latin-1").lower()
-            data = bytes(self.head[end + 4:])
-            self.head = bytearray()
-            status = head.split(" ", 2)[1]
-            if status != "200":
-                self.fail(f"HTTP {status}: {data[:200]!r}")
-                return
-            self.in_body = True
-            self.chunked = "transfer-encoding: chunked" in head
-        if self.chunked:
-            self.raw += data
-            self.dechunk()
-        else:
-            self.events += data
-        self.parse()
-
-    def dechunk(self):
-        raw, position = self.raw, 0
-        while position < len(raw):
-            if self.chunk_left > 0:
-                take = min(self.chunk_left, len(raw) - position)
-                self.events += raw[position:position + take]
-                position += take
-                self.chunk_left -= take
-                if self.chunk_left == 0:
-                    self.chunk_left = -1
-            elif self.chunk_left == -1:
-                if len(raw) - position < 2:
-                    break
-                position += 2
-                self.chunk_left = 0
-            else:
-                end = raw.find(b"\r\n", position)
-                if end < 0:
-                    break
-                size = int(raw[position:end].split(b";")[0], 16)
-                position = end + 2
-                if size == 0:
-                    self.finish("the server ended the response")
-                    break
-                self.chunk_left = size
-        del raw[:position]
-
-    def parse(self):
-        end = self.events.rfind(b"\n\n")
-        if end < 0:
-            return
-        complete = bytes(self.events[:end + 2])
-        del self.events[:end + 2]
-        totals = self.totals
-        # Every event of this stream begins with its id line, so each event line follows a newline.
-        # Sample rows come in `samples` events, grouped by series: every row of every group counts.
-        samples = 0
-        marker = b"\nevent: samples\ndata: "
-        start = complete.find(marker)
-        while start >= 0:
-            begin = start + len(marker)
-            stop = complete.index(b"\n", begin)
-            samples += sum(len(group["rows"]) for group in json.loads(complete[begin:stop])["series"])
-            start = complete.find(marker, stop)
-        if samples:
-            totals["sample"] += samples
-            slot = int(time.time() / SLICE)
-            timeline = totals["timeline"]
-            timeline[slot] = timeline.get(slot, 0) + samples
-        totals["status"] += complete.count(b"\nevent: status\n")
-        totals["keep_alive"] += complete.count(b": keep-alive\n")
-        if not self.ready.done() and (complete.startswith(b"event: ready\n") or b"\nevent: ready\n" in complete):
-            totals["ready"] += 1
-            self.ready.set_result(True)
-        if b"\nevent: dropped\n" in complete:
-            totals["dropped"] += 1
-            self.finish("dropped")
-        elif b"\nevent: end\n" in complete:
-            self.finish("end")
-
-    def finish(self, why):
-        if self.ended is None:
-            self.ended = why
-        self.transport.close()
-
-    def fail(self, why):
-        self.totals["errors"].append(f"charger {self.charger_id}: {why}")
-        self.finish(why)
-
-    def connection_lost(self, exc):
-        if self.ended is None:
-            self.ended = f"connection lost ({exc})" if exc else "connection closed"
-        if not self.ready.done():
-            self.ready.set_result(False)
-        if not self.closed.done():
-            self.closed.set_result(True)
-
-
-async def subscribe(base, ids_path, result_path, ready_path):
-    host, port = split_base(base)
-    with open(ids_path) as file:
-        ids = list(json.load(file).values())
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    totals = {"bytes": 0, "sample": 0, "status": 0, "keep_alive": 0, "ready": 0, "dropped": 0,
-              "errors": [], "timeline": {}}
-    streams = []
-    opening = asyncio.Semaphore(64)
-
-    async def open_stream(charger_id):
-        async with opening:
-            _, stream = await loop.create_connection(lambda: Stream(totals, charger_id), host, port)
-            request = (f"GET /db/chargers/{charger_id}/meter-values/stream HTTP/1.1\r\n"
-                       f"Host: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n")
-            stream.transport.write(request.encode())
-            streams.append(stream)
-            await asyncio.wait_for(asyncio.shield(stream.ready), 60)
-
-    opened_at = time.time()
-    await asyncio.gather(*(open_stream(charger_id) for charger_id in ids))
-    ready_at = time.time()
-    with open(ready_path, "w") as file:
-        file.write(f"{totals['ready']}\n")
-    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
-    await stop.wait()
-    stopped_at = time.time()
-    # Drain: what the server sent before the load stopped is still arriving.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        seen = totals["bytes"]
-        await asyncio.sleep(3)
-        if totals["bytes"] == seen:
-            break
-    cpu_end = resource.getrusage(resource.RUSAGE_SELF)
-    ended = {}
-    for stream in streams:
-        if stream.ended is not None:
-            ended[stream.ended] = ended.get(stream.ended, 0) + 1
-        stream.transport.close()
-    result = {
-        "streams": len(ids),
-        "opened": len(streams),
-        "ready": totals["ready"],
-        "open_seconds": round(ready_at - opened_at, 3),
-        "sample_events": totals["sample"],
-        "status_events": totals["status"],
-        "keep_alives": totals["keep_alive"],
-        "dropped_streams": totals["dropped"],
-        "ended_streams": ended,
-        "bytes": totals["bytes"],
-        "subscriber_cpu_seconds": round(cpu_end.ru_utime + cpu_end.ru_stime
-                                        - cpu_start.ru_utime - cpu_start.ru_stime, 3),
-        "ready_at": ready_at,
-        "stopped_at": stopped_at,
-        "slice_seconds": SLICE,
-        "timeline": {str(slot): count for slot, count in sorted(totals["timeline"].items())},
-        "errors": totals["errors"][:20],
-    }
-    with open(result_path, "w") as file:
-        json.dump(result, file)
 
 
 def load(path):
@@ -456,8 +255,8 @@ def table(out, ramp):
     for row in [header] + rows:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
     print()
-    print("A: no subscribers; B: one live stream per charger, all read and parsed by one Python process on the")
-    print("same cores. msgs/s: confirmed MeterValues/s (ocpp-loadgen); events/s: sample events received per")
+    print("A: no subscribers; B: one live stream per charger, all read and parsed by ocpp-stream-subscribers on one")
+    print("thread, on the same cores. msgs/s: confirmed MeterValues/s (ocpp-loadgen); events/s: sample events received per")
     print("second during B's measurement; values/s B: sampled values the load generator had confirmed per second.")
     print("late: median of the per-second rates over the second half of the measurement.")
     if ratio_of_medians is not None:
@@ -477,8 +276,6 @@ def main(arguments):
     command, rest = arguments[0], arguments[1:]
     if command == "register" and len(rest) == 4:
         asyncio.run(register(rest[0], int(rest[1]), rest[2], rest[3]))
-    elif command == "subscribe" and len(rest) == 4:
-        asyncio.run(subscribe(*rest))
     elif command == "count" and len(rest) == 2:
         asyncio.run(count_stored(*rest))
     elif command == "table" and len(rest) == 2:
