@@ -33,6 +33,7 @@
 #   CHARGERS     chargers, and subscribers in B (default 1000)
 #   PROFILE=1    afterwards one more B run (left out of the table) with
 #                `perf record -g` on the server for 10 s; the report goes to $OUT/perf-B.txt
+#   PROFILE_VARIANTS  the variants profiled so (default B; "A B" for both, side by side)
 #   SKIP_BUILD=1 do not build; use SERVER_BIN, LOADGEN_BIN and SUBSCRIBERS_BIN (default: the
 #                release build paths)
 #   SERVER_BIN, LOADGEN_BIN  the binaries to measure
@@ -134,8 +135,8 @@ run_one() {
     if [ "$variant" = B ]; then start_subscribers "$name"; fi
     local profiler=""
     if [ "${PROFILE_RUN:-0}" = 1 ]; then
-        (sleep $((ramp_up + 4)) && exec perf record -F 999 -g -o "$out/perf-B.data" -p "$server_pid" -- sleep 10) \
-            >"$out/perf-B.log" 2>&1 &
+        (sleep $((ramp_up + 4)) && exec perf record -F 999 -g -o "$out/perf-$variant.data" -p "$server_pid" -- sleep 10) \
+            >"$out/perf-$variant.log" 2>&1 &
         profiler=$!
     fi
     log "$name: $([ "$variant" = A ] && echo "no subscribers" || echo "$chargers subscribers"), $chargers chargers at window 1, $duration"
@@ -165,10 +166,12 @@ status=0
 python3 "$helper" table "$out" "$ramp_up" | tee "$out/table.txt" || status=1
 
 if [ "${PROFILE:-0}" = 1 ]; then
-    log "profile: one more B run with perf record -g on the server"
-    PROFILE_RUN=1 run_one B profile-B
-    perf report -i "$out/perf-B.data" --stdio --no-children --percent-limit 1 2>/dev/null |
-        { if command -v swift >/dev/null 2>&1; then swift demangle --simplified; else cat; fi; } >"$out/perf-B.txt"
-    log "profile: $out/perf-B.txt"
+    for variant in ${PROFILE_VARIANTS:-B}; do
+        log "profile: one more $variant run with perf record -g on the server"
+        PROFILE_RUN=1 run_one "$variant" "profile-$variant"
+        perf report -i "$out/perf-$variant.data" --stdio --no-children --percent-limit 1 2>/dev/null |
+            { if command -v swift >/dev/null 2>&1; then swift demangle --simplified; else cat; fi; } >"$out/perf-$variant.txt"
+        log "profile: $out/perf-$variant.txt"
+    done
 fi
 exit $status

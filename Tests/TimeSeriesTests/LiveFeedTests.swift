@@ -73,8 +73,9 @@ struct LiveFeedTests {
             let (rows, end) = await Self.collect(subscription, count: 8)
             #expect(end == nil)
             #expect(rows.map { $0.row.value.number ?? -1 } == [10, 11, 12, 5, 6, 7, -1, 8])
-            #expect(rows.last?.row.series.chargePointID == "CP-1")
+            #expect(rows.last.flatMap { subscription.key(of: $0.seriesID) }?.chargePointID == "CP-1")
             #expect(rows[6].row.value == .text("Charging"))
+            #expect(subscription.key(of: rows[6].seriesID) == Self.status("CP-1"))
             // Positions count every committed row, the other charger's and the event's too.
             #expect(rows.map(\.position) == [5, 6, 7, 58, 59, 60, 61, 63])
             // The snapshot holds the 5 rows before, none after.

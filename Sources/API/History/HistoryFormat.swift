@@ -222,6 +222,8 @@ enum HistoryFormat {
     static func appendJSONNumber(_ value: Double, to output: inout [UInt8]) {
         if value.rounded() == value, abs(value) < 1e15, value != 0 || value.sign == .plus {
             appendInteger(Int64(value), to: &output)
+        } else if appendShortDecimal(value, to: &output) {
+            return
         } else {
             append(jsonNumber(value), to: &output)
         }

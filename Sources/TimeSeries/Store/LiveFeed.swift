@@ -16,17 +16,24 @@ public struct LiveFilter: Sendable, Hashable {
     }
 }
 
-/// A committed row as a live subscription sees it.
+/// A committed row as a live subscription sees it: the row as stored (its series by id; see
+/// ``LiveSubscription/key(of:)``) and its place in commit order.
 public struct LiveRow: Sendable, Hashable {
     /// The row's place in commit order among the rows committed since the store opened
     /// (rows recovered from the log on open first).
     public var position: UInt64
-    public var seriesID: UInt32
-    public var row: EventRow
+    public var row: StoredRow
+
+    public init(position: UInt64, row: StoredRow) {
+        self.position = position
+        self.row = row
+    }
+
+    public var seriesID: UInt32 { row.seriesID }
 
     /// Where the row is in the history's order (what ``EventQuery/cursor`` takes).
     public var cursor: EventCursor {
-        EventCursor(timestamp: row.timestamp, seriesID: seriesID, transactionID: row.transactionID)
+        EventCursor(timestamp: row.timestamp, seriesID: row.seriesID, transactionID: row.transactionID)
     }
 }
 
@@ -43,17 +50,18 @@ public enum LiveEvent: Sendable, Equatable {
 }
 
 /// Hands committed rows to live subscriptions: called by the writer thread after each
-/// commit, it costs an array look-up per row when no subscription wants the row's series.
+/// commit, it costs an array look-up per row when no subscription wants the row's series, and
+/// a copy of the stored row (no key, no reference counted) per subscriber that does.
 ///
 /// A subscriber's rows wait in a buffer of at most `bufferLimit` rows; a subscriber whose
 /// buffer would grow past that is dropped (``LiveEvent/overflowed``), so a slow reader never
 /// slows the writer or holds memory without bound.
 final class LiveFeed: Sendable {
-    /// One subscriber's state, changed only under the feed's lock (a reference, so that rows
-    /// are appended to its buffer in place: a copy of the struct would copy the buffer).
-    final class Subscriber {
-        let id: UInt64
-        let filter: LiveFilter
+    /// One subscriber's state, in the feed's array of slots (changed only under its lock, in
+    /// place: the writer reaches it by index, without a reference to retain per row).
+    struct Subscriber {
+        var id: UInt64
+        var filter: LiveFilter
         /// Rows before this position are the subscriber's snapshot's, not its live rows'.
         var start: UInt64 = 0
         var pending: [LiveRow] = []
@@ -64,6 +72,7 @@ final class LiveFeed: Sendable {
         var woken = false
         /// Whether the publish under way reached it already (its waiter is resumed once).
         var reached = false
+        var inUse = true
 
         init(id: UInt64, filter: LiveFilter) {
             self.id = id
@@ -71,7 +80,7 @@ final class LiveFeed: Sendable {
         }
 
         /// The waiter, taken.
-        func takeWaiter() -> CheckedContinuation<Void, Never>? {
+        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
             defer { waiter = nil }
             return waiter
         }
@@ -80,39 +89,58 @@ final class LiveFeed: Sendable {
     struct State {
         /// Every series' key, by id (a key is one reference).
         var keys: [SeriesKey] = []
-        var subscribers: [UInt64: Subscriber] = [:]
-        /// The subscribers of each charge point: a series' route is worked out from its own
-        /// charge point's few, not from every subscriber.
-        var byChargePoint: [String: [Subscriber]] = [:]
+        /// Subscribers by slot; a removed one's slot is reused.
+        var slots: [Subscriber] = []
+        var freeSlots: [Int] = []
+        var slotOfID: [UInt64: Int] = [:]
+        /// The slots of each charge point's subscribers: a series' route is worked out from its
+        /// own charge point's few, not from every subscriber.
+        var byChargePoint: [String: [Int]] = [:]
         var nextID: UInt64 = 0
-        /// Per series id: -1 not worked out yet, 0 no subscriber, n > 0 `routes[n - 1]`.
+        /// Per series id: -1 not worked out yet, 0 no subscriber, n > 0 `routes[n - 1]`, a
+        /// range of `routeSlots` (kept flat: the writer walks it without copying an array).
         var routeIndex: [Int32] = []
-        var routes: [[Subscriber]] = []
+        var routes: [(start: Int32, count: Int32)] = []
+        var routeSlots: [Int32] = []
         var closed = false
+
+        var subscriberCount: Int { slotOfID.count }
 
         mutating func resetRoutes() {
             routes.removeAll(keepingCapacity: true)
+            routeSlots.removeAll(keepingCapacity: true)
             for index in routeIndex.indices { routeIndex[index] = -1 }
         }
 
-        mutating func route(_ series: UInt32) -> [Subscriber]? {
+        /// The range of `routeSlots` that wants `series`' rows (empty: none does).
+        mutating func route(_ series: UInt32) -> Range<Int> {
             let index = Int(series)
-            guard index < routeIndex.count else { return nil }
+            guard index < routeIndex.count else { return 0..<0 }
             var slot = routeIndex[index]
             if slot < 0 {
                 let key = keys[index]
-                let wanting = (byChargePoint[key.chargePointID] ?? []).filter {
-                    $0.ending == nil && $0.filter.kinds.contains(key.kind)
+                let start = routeSlots.count
+                for subscriber in byChargePoint[key.chargePointID] ?? []
+                where slots[subscriber].ending == nil && slots[subscriber].filter.kinds.contains(key.kind) {
+                    routeSlots.append(Int32(subscriber))
                 }
-                if wanting.isEmpty {
+                if routeSlots.count == start {
                     slot = 0
                 } else {
-                    routes.append(wanting)
+                    routes.append((Int32(start), Int32(routeSlots.count - start)))
                     slot = Int32(routes.count)
                 }
                 routeIndex[index] = slot
             }
-            return slot == 0 ? nil : routes[Int(slot) - 1]
+            guard slot > 0 else { return 0..<0 }
+            let route = routes[Int(slot) - 1]
+            return Int(route.start)..<Int(route.start + route.count)
+        }
+
+        /// Runs `body` on the subscriber `id`'s state; `nil` when there is no such subscriber.
+        mutating func with<T>(_ id: UInt64, _ body: (inout Subscriber) -> T) -> T? {
+            guard let slot = slotOfID[id] else { return nil }
+            return body(&slots[slot])
         }
     }
 
@@ -135,6 +163,11 @@ final class LiveFeed: Sendable {
         }
     }
 
+    /// The key of the series `id`, as the writer has defined it.
+    func key(of id: UInt32) -> SeriesKey? {
+        state.withLock { state in Int(id) < state.keys.count ? state.keys[Int(id)] : nil }
+    }
+
     /// Rows just committed, the first at `firstPosition`, with the series their commit defined.
     /// Writer thread only.
     func publish(_ rows: [StoredRow], firstPosition: UInt64, newSeries: [(UInt32, SeriesKey)]) {
@@ -144,41 +177,32 @@ final class LiveFeed: Sendable {
                 state.keys.append(key)
                 state.routeIndex.append(-1)
             }
-            guard !state.subscribers.isEmpty else { return [] }
-            var reached: [Subscriber] = []
+            guard !state.slotOfID.isEmpty else { return [] }
+            var reached: [Int] = []
             var position = firstPosition
             for row in rows {
                 defer { position += 1 }
-                guard let route = state.route(row.seriesID) else { continue }
-                let live = LiveRow(
-                    position: position,
-                    seriesID: row.seriesID,
-                    row: EventRow(
-                        series: state.keys[Int(row.seriesID)],
-                        timestamp: row.timestamp,
-                        value: row.value,
-                        transactionID: row.transactionID
-                    )
-                )
-                for subscriber in route {
+                for member in state.route(row.seriesID) {
+                    let slot = Int(state.routeSlots[member])
                     // A row before the subscriber's start is in its snapshot (published late).
-                    guard subscriber.ending == nil, position >= subscriber.start else { continue }
-                    subscriber.pending.append(live)
-                    if !subscriber.reached {
-                        subscriber.reached = true
-                        reached.append(subscriber)
+                    guard state.slots[slot].ending == nil, position >= state.slots[slot].start else { continue }
+                    state.slots[slot].pending.append(LiveRow(position: position, row: row))
+                    if !state.slots[slot].reached {
+                        state.slots[slot].reached = true
+                        reached.append(slot)
                     }
-                    if subscriber.pending.count > bufferLimit {
-                        subscriber.pending = []
-                        subscriber.ending = .overflowed
-                        state.resetRoutes()
+                    if state.slots[slot].pending.count > bufferLimit {
+                        // Dropped: later rows skip it; its route is worked out again after this commit.
+                        state.slots[slot].pending = []
+                        state.slots[slot].ending = .overflowed
                         dropped += 1
                     }
                 }
             }
-            return reached.compactMap { subscriber in
-                subscriber.reached = false
-                return subscriber.takeWaiter()
+            if dropped > 0 { state.resetRoutes() }
+            return reached.compactMap { slot in
+                state.slots[slot].reached = false
+                return state.slots[slot].takeWaiter()
             }
         }
         if dropped > 0 { metrics.liveDropped.increment(by: dropped) }
@@ -188,16 +212,24 @@ final class LiveFeed: Sendable {
     /// Adds a subscriber; `nil` when the store is closed or has ``maximumSubscribers``.
     func add(_ filter: LiveFilter) -> UInt64? {
         state.withLock { state in
-            guard !state.closed, state.subscribers.count < maximumSubscribers else { return nil }
+            guard !state.closed, state.subscriberCount < maximumSubscribers else { return nil }
             let id = state.nextID
             state.nextID += 1
             let subscriber = Subscriber(id: id, filter: filter)
-            state.subscribers[id] = subscriber
+            let slot: Int
+            if let free = state.freeSlots.popLast() {
+                slot = free
+                state.slots[slot] = subscriber
+            } else {
+                slot = state.slots.count
+                state.slots.append(subscriber)
+            }
+            state.slotOfID[id] = slot
             for chargePointID in filter.chargePointIDs {
-                state.byChargePoint[chargePointID, default: []].append(subscriber)
+                state.byChargePoint[chargePointID, default: []].append(slot)
             }
             state.resetRoutes()
-            metrics.liveSubscriptions.record(state.subscribers.count)
+            metrics.liveSubscriptions.record(state.subscriberCount)
             return id
         }
     }
@@ -205,9 +237,10 @@ final class LiveFeed: Sendable {
     /// Sets where the subscriber's live rows begin; rows buffered before that are dropped.
     func setStart(_ id: UInt64, _ start: UInt64) {
         state.withLock { state in
-            guard let subscriber = state.subscribers[id] else { return }
-            subscriber.start = start
-            subscriber.pending.removeAll { $0.position < start }
+            _ = state.with(id) { subscriber in
+                subscriber.start = start
+                subscriber.pending.removeAll { $0.position < start }
+            }
         }
     }
 
@@ -215,28 +248,30 @@ final class LiveFeed: Sendable {
     /// nothing yet.
     func take(_ id: UInt64) -> LiveEvent? {
         state.withLock { state -> LiveEvent? in
-            guard let subscriber = state.subscribers[id] else { return .closed }
-            if !subscriber.pending.isEmpty {
-                let rows = subscriber.pending
-                subscriber.pending = []
-                return .rows(rows)
-            }
-            return subscriber.ending
+            state.with(id) { subscriber -> LiveEvent? in
+                if !subscriber.pending.isEmpty {
+                    var rows: [LiveRow] = []
+                    swap(&rows, &subscriber.pending)
+                    return .rows(rows)
+                }
+                return subscriber.ending
+            } ?? .closed
         }
     }
 
     /// Resumes `waiter` when the subscriber has rows or has ended: at once if it has.
     func wait(_ id: UInt64, _ waiter: CheckedContinuation<Void, Never>) {
         let ready = state.withLock { state -> Bool in
-            guard let subscriber = state.subscribers[id] else { return true }
-            guard subscriber.pending.isEmpty, subscriber.ending == nil, !subscriber.woken else {
-                subscriber.woken = false
-                return true
-            }
-            // One waiter at a time: an earlier one (there is none in proper use) is let go.
-            subscriber.takeWaiter()?.resume()
-            subscriber.waiter = waiter
-            return false
+            state.with(id) { subscriber -> Bool in
+                guard subscriber.pending.isEmpty, subscriber.ending == nil, !subscriber.woken else {
+                    subscriber.woken = false
+                    return true
+                }
+                // One waiter at a time: an earlier one (there is none in proper use) is let go.
+                subscriber.takeWaiter()?.resume()
+                subscriber.waiter = waiter
+                return false
+            } ?? true
         }
         if ready { waiter.resume() }
     }
@@ -244,12 +279,13 @@ final class LiveFeed: Sendable {
     /// Wakes the subscriber's waiter, if any (for a timeout or a cancelled task).
     func wake(_ id: UInt64) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let subscriber = state.subscribers[id] else { return nil }
-            guard let waiter = subscriber.takeWaiter() else {
-                subscriber.woken = true
-                return nil
-            }
-            return waiter
+            state.with(id) { subscriber -> CheckedContinuation<Void, Never>? in
+                guard let waiter = subscriber.takeWaiter() else {
+                    subscriber.woken = true
+                    return nil
+                }
+                return waiter
+            } ?? nil
         }
         waiter?.resume()
     }
@@ -257,26 +293,33 @@ final class LiveFeed: Sendable {
     /// Ends the subscriber: it answers `ending` once its buffered rows are taken.
     func finish(_ id: UInt64, _ ending: LiveEvent = .closed) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let subscriber = state.subscribers[id] else { return nil }
-            if subscriber.ending == nil { subscriber.ending = ending }
+            let waiter = state.with(id) { subscriber -> CheckedContinuation<Void, Never>? in
+                if subscriber.ending == nil { subscriber.ending = ending }
+                return subscriber.takeWaiter()
+            }
             state.resetRoutes()
-            return subscriber.takeWaiter()
+            return waiter ?? nil
         }
         waiter?.resume()
     }
 
     func remove(_ id: UInt64) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let removed = state.subscribers.removeValue(forKey: id) else { return nil }
-            for chargePointID in removed.filter.chargePointIDs {
-                state.byChargePoint[chargePointID]?.removeAll { $0 === removed }
+            guard let slot = state.slotOfID.removeValue(forKey: id) else { return nil }
+            let waiter = state.slots[slot].takeWaiter()
+            for chargePointID in state.slots[slot].filter.chargePointIDs {
+                state.byChargePoint[chargePointID]?.removeAll { $0 == slot }
                 if state.byChargePoint[chargePointID]?.isEmpty == true {
                     state.byChargePoint[chargePointID] = nil
                 }
             }
+            state.slots[slot] = Subscriber(id: id, filter: LiveFilter(chargePointIDs: [], kinds: []))
+            state.slots[slot].inUse = false
+            state.slots[slot].ending = .closed
+            state.freeSlots.append(slot)
             state.resetRoutes()
-            metrics.liveSubscriptions.record(state.subscribers.count)
-            return removed.takeWaiter()
+            metrics.liveSubscriptions.record(state.subscriberCount)
+            return waiter
         }
         waiter?.resume()
     }
@@ -286,9 +329,9 @@ final class LiveFeed: Sendable {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.closed = true
             var waiters: [CheckedContinuation<Void, Never>] = []
-            for subscriber in state.subscribers.values {
-                if subscriber.ending == nil { subscriber.ending = .closed }
-                if let waiter = subscriber.takeWaiter() { waiters.append(waiter) }
+            for slot in state.slots.indices where state.slots[slot].inUse {
+                if state.slots[slot].ending == nil { state.slots[slot].ending = .closed }
+                if let waiter = state.slots[slot].takeWaiter() { waiters.append(waiter) }
             }
             state.resetRoutes()
             return waiters
@@ -296,5 +339,5 @@ final class LiveFeed: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+    var subscriberCount: Int { state.withLock { $0.subscriberCount } }
 }

@@ -54,6 +54,12 @@ public final class LiveSubscription: Sendable {
         snapshot.byChargePoint[key.chargePointID]?.first { snapshot.keys[Int($0)] == key }
     }
 
+    /// The key of the series `id` names (a live row carries its series by id): `nil` for an id
+    /// the store has not defined.
+    public func key(of id: UInt32) -> SeriesKey? {
+        store.feed.key(of: id)
+    }
+
     /// The rows of the filter committed at positions from `position` up to ``start``, in
     /// commit order, from the memory tables; `nil` when some of them are no longer there (they
     /// are in segments, where commit order is not kept) or `position` lies past the start
@@ -69,27 +75,15 @@ public final class LiveSubscription: Sendable {
             guard chunkPosition + UInt64(chunk.count) > position else { continue }
             let skip = position > chunkPosition ? Int(position - chunkPosition) : 0
             for (offset, row) in chunk.enumerated().dropFirst(skip) {
-                let key = snapshot.keys[Int(row.seriesID)]
                 let matches: Bool
                 if let known = wanted[row.seriesID] {
                     matches = known
                 } else {
-                    matches = filter.matches(key)
+                    matches = filter.matches(snapshot.keys[Int(row.seriesID)])
                     wanted[row.seriesID] = matches
                 }
                 guard matches else { continue }
-                rows.append(
-                    LiveRow(
-                        position: chunkPosition + UInt64(offset),
-                        seriesID: row.seriesID,
-                        row: EventRow(
-                            series: key,
-                            timestamp: row.timestamp,
-                            value: row.value,
-                            transactionID: row.transactionID
-                        )
-                    )
-                )
+                rows.append(LiveRow(position: chunkPosition + UInt64(offset), row: row))
             }
         }
         return rows

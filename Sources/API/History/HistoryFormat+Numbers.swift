@@ -1,0 +1,147 @@
+import Protocol
+
+/// Cheaper spellings of what a stream or a page writes for every row: a timestamp whose
+/// minute the previous row shared, a whole number or one with at most three decimals, written
+/// through a pointer into room reserved once per row. Each writes exactly the bytes of the
+/// general path (`OCPPTimestamp.appendISO8601`, the number's canonical text).
+extension HistoryFormat {
+    /// Writes bytes through a pointer into room the caller reserved (and bounds).
+    struct ByteWriter {
+        let base: UnsafeMutablePointer<UInt8>
+        private(set) var count = 0
+
+        init(_ base: UnsafeMutablePointer<UInt8>) { self.base = base }
+
+        @inline(__always) mutating func byte(_ value: UInt8) {
+            base[count] = value
+            count += 1
+        }
+
+        mutating func bytes(_ bytes: [UInt8]) {
+            bytes.withUnsafeBufferPointer { source in
+                guard let address = source.baseAddress else { return }
+                (base + count).update(from: address, count: source.count)
+            }
+            count += bytes.count
+        }
+
+        /// `value`'s decimal digits, `width` of them (zero-padded).
+        @inline(__always) mutating func digits(_ value: Int, width: Int) {
+            var remaining = value
+            var index = count + width - 1
+            while index >= count {
+                base[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+                index -= 1
+            }
+            count += width
+        }
+
+        /// At most 20 bytes.
+        mutating func integer(_ value: Int64) {
+            if value < 0 { byte(UInt8(ascii: "-")) }
+            var magnitude = value.magnitude
+            var width = 1
+            var bound: UInt64 = 10
+            while magnitude >= bound, width < 19 {
+                width += 1
+                bound &*= 10
+            }
+            if width == 19, magnitude >= bound { width = 20 }
+            var index = count + width - 1
+            while index >= count {
+                base[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                index -= 1
+            }
+            count += width
+        }
+
+        /// `value` as ``HistoryFormat/appendJSONNumber(_:to:)`` writes it, when it is a whole
+        /// number below 10^15 or a short decimal (see ``HistoryFormat/appendShortDecimal(_:to:)``);
+        /// `false`, writing nothing, otherwise. At most 21 bytes.
+        mutating func shortNumber(_ value: Double) -> Bool {
+            if value.rounded() == value, abs(value) < 1e15, value != 0 || value.sign == .plus {
+                integer(Int64(value))
+                return true
+            }
+            let magnitude = abs(value)
+            guard magnitude >= 0.001, magnitude < 1e9 else { return false }
+            let thousandths = (magnitude * 1000).rounded()
+            guard thousandths / 1000 == magnitude else { return false }
+            let scaled = Int64(thousandths)
+            guard scaled % 1000 != 0 else { return false }
+            if value < 0 { byte(UInt8(ascii: "-")) }
+            integer(scaled / 1000)
+            byte(UInt8(ascii: "."))
+            let fraction = Int(scaled % 1000)
+            if fraction % 100 == 0 {
+                digits(fraction / 100, width: 1)
+            } else if fraction % 10 == 0 {
+                digits(fraction / 10, width: 2)
+            } else {
+                digits(fraction, width: 3)
+            }
+            return true
+        }
+    }
+
+    /// Runs `body` on a writer with `capacity` bytes of room, then appends what it wrote,
+    /// unless it answers `false` (it could not write its text this way).
+    @inline(__always) @discardableResult
+    static func write(to output: inout [UInt8], capacity: Int, _ body: (inout ByteWriter) -> Bool) -> Bool {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { room in
+            var writer = ByteWriter(room.baseAddress!)
+            guard body(&writer) else { return false }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: room[..<writer.count]))
+            return true
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ`, remembering the text up to the minute: rows come dated
+    /// close together, so most share it with the row before.
+    struct TimestampText {
+        private var minute: Int64 = .min
+        private var prefix: [UInt8] = []
+
+        /// At most 24 bytes, or the general path's length for a year past 9999.
+        mutating func write(_ milliseconds: Int64, to writer: inout ByteWriter) {
+            let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 60_000)
+            let minute = remainder < 0 ? quotient - 1 : quotient
+            if minute != self.minute {
+                var full: [UInt8] = []
+                OCPPTimestamp(millisecondsSince1970: milliseconds).appendISO8601(to: &full)
+                // What follows the minute is always `SS.sssZ`.
+                prefix = Array(full[..<(full.count - 7)])
+                self.minute = minute
+            }
+            writer.bytes(prefix)
+            let withinMinute = Int(milliseconds - minute * 60_000)
+            writer.digits(withinMinute / 1000, width: 2)
+            writer.byte(UInt8(ascii: "."))
+            writer.digits(withinMinute % 1000, width: 3)
+            writer.byte(UInt8(ascii: "Z"))
+        }
+
+        mutating func append(_ milliseconds: Int64, to output: inout [UInt8]) {
+            HistoryFormat.write(to: &output, capacity: 64) {
+                write(milliseconds, to: &$0)
+                return true
+            }
+        }
+    }
+
+    /// Writes `value` when it has at most three decimals and lies between 0.001 and 10^9 in
+    /// magnitude (or is a whole number below 10^15), as its canonical text does; `false`,
+    /// writing nothing, otherwise.
+    ///
+    /// Why the text is the canonical one: the canonical text is the shortest decimal that reads
+    /// back as `value`. When `thousandths / 1000` reads back as `value`, no other decimal with
+    /// at most three decimals does (below 10^9 neighbouring doubles are less than 10^-6 apart,
+    /// and such decimals at least 10^-3), and one with fewer digits would be one of them; so
+    /// that decimal, trailing zeros dropped, is the shortest. Below 0.001 and from 2^53 on the
+    /// canonical text takes an exponent, which this never writes.
+    static func appendShortDecimal(_ value: Double, to output: inout [UInt8]) -> Bool {
+        write(to: &output, capacity: 32) { $0.shortNumber(value) }
+    }
+}
