@@ -186,4 +186,57 @@ struct LiveFeedTests {
             #expect(await waiting.value == .idle)
         }
     }
+
+    @Test("Rows handed over in runs read back row by row with their positions; trimming keeps the rest")
+    func runs() {
+        let stored = (0..<10).map {
+            StoredRow(seriesID: UInt32($0 % 3), timestamp: Self.base + Int64($0), value: .number(Double($0)))
+        }
+        var rows = LiveRows()
+        rows.append(stored, 0..<3, position: 100)
+        rows.append(stored, 3..<5, position: 103)  // continues the run
+        rows.append(stored, 5..<9, position: 200)
+        rows.append(stored, 9..<10, position: 300)
+        #expect(rows.runs.count == 3)
+        #expect(rows.count == 10)
+        #expect(Array(rows).map(\.position) == [100, 101, 102, 103, 104, 200, 201, 202, 203, 300])
+        #expect(Array(rows).map(\.row) == stored)
+        var trimmed = rows
+        trimmed.removeBefore(202)
+        #expect(Array(trimmed).map(\.position) == [202, 203, 300])
+        #expect(Array(trimmed).map(\.row) == Array(stored[7...]))
+        trimmed.removeBefore(301)
+        #expect(trimmed.isEmpty)
+    }
+
+    @Test("A subscriber whose start falls inside a published run gets the run's rows from its start on")
+    func startInsideRun() throws {
+        let feed = LiveFeed(
+            bufferLimit: 100,
+            maximumSubscribers: 10,
+            metrics: TimeSeriesMetrics(factory: TestMetrics())
+        )
+        let keys = (0..<4).map {
+            SeriesKey(chargePointID: $0 < 2 ? "CP-1" : "CP-2", connectorID: 1, kind: .sample, measurand: "M\($0)")
+        }
+        feed.seed(keys)
+        let first = try #require(feed.add(LiveFilter(chargePointIDs: ["CP-1"])))
+        let second = try #require(feed.add(LiveFilter(chargePointIDs: ["CP-1", "CP-2"])))
+        feed.setStart(first, 13)
+        feed.setStart(second, 10)
+        // Positions 10-13 CP-1, 14-15 CP-2, 16-17 CP-1.
+        let series: [UInt32] = [0, 1, 0, 1, 2, 3, 1, 0]
+        let rows = series.enumerated().map {
+            StoredRow(seriesID: $1, timestamp: Self.base + Int64($0), value: .number(Double($0)))
+        }
+        feed.publish(rows, firstPosition: 10, newSeries: [])
+        guard case .rows(let forFirst) = feed.take(first), case .rows(let forSecond) = feed.take(second) else {
+            Issue.record("no rows")
+            return
+        }
+        #expect(Array(forFirst).map(\.position) == [13, 16, 17])
+        #expect(Array(forFirst).map(\.row) == [rows[3], rows[6], rows[7]])
+        #expect(Array(forSecond).map(\.position) == Array(10...17))
+        #expect(feed.take(first) == nil)
+    }
 }

@@ -363,7 +363,7 @@ enum LiveStreams {
         }
 
         private mutating func write(
-            _ rows: [LiveRow],
+            _ rows: some Sequence<LiveRow>,
             output: inout [UInt8],
             writer: inout any ResponseBodyWriter
         )

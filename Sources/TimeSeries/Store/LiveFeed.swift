@@ -37,10 +37,77 @@ public struct LiveRow: Sendable, Hashable {
     }
 }
 
+/// Rows handed to a subscriber, in commit order: the stored rows and the runs of consecutive
+/// positions they came in (a charger's message is one run), so that the writer copies a run
+/// at a time instead of building a ``LiveRow`` per row.
+public struct LiveRows: Sendable, Equatable, Sequence {
+    struct Run: Sendable, Equatable {
+        var position: UInt64
+        var count: Int
+    }
+
+    var rows: [StoredRow] = []
+    var runs: [Run] = []
+
+    public var count: Int { rows.count }
+    public var isEmpty: Bool { rows.isEmpty }
+
+    /// Appends `source[range]`, whose first row is at `position`.
+    mutating func append(_ source: [StoredRow], _ range: Range<Int>, position: UInt64) {
+        if let last = runs.last, last.position + UInt64(last.count) == position {
+            runs[runs.count - 1].count += range.count
+        } else {
+            runs.append(Run(position: position, count: range.count))
+        }
+        // Row by row: appending the slice took the unspecialized path, a value witness per row.
+        // (No reserveCapacity: called per run, it would reallocate each time, without growth.)
+        for index in range { rows.append(source[index]) }
+    }
+
+    /// Keeps the rows at `start` and after.
+    mutating func removeBefore(_ start: UInt64) {
+        var kept = LiveRows()
+        var index = 0
+        for run in runs {
+            defer { index += run.count }
+            let end = run.position + UInt64(run.count)
+            guard end > start else { continue }
+            let skip = run.position < start ? Int(start - run.position) : 0
+            kept.append(rows, (index + skip)..<(index + run.count), position: run.position + UInt64(skip))
+        }
+        self = kept
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let rows: LiveRows
+        var index = 0
+        var run = 0
+        var position: UInt64 = 0
+        var leftInRun = 0
+
+        public mutating func next() -> LiveRow? {
+            guard index < rows.rows.count else { return nil }
+            if leftInRun == 0 {
+                position = rows.runs[run].position
+                leftInRun = rows.runs[run].count
+                run += 1
+            }
+            defer {
+                index += 1
+                position += 1
+                leftInRun -= 1
+            }
+            return LiveRow(position: position, row: rows.rows[index])
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(rows: self) }
+}
+
 /// What ``LiveSubscription/next(wakingAfter:)`` answers.
 public enum LiveEvent: Sendable, Equatable {
     /// Rows committed since the last answer, in commit order.
-    case rows([LiveRow])
+    case rows(LiveRows)
     /// Nothing arrived within the wait.
     case idle
     /// The subscriber fell more than its buffer behind: it gets nothing more.
@@ -50,8 +117,9 @@ public enum LiveEvent: Sendable, Equatable {
 }
 
 /// Hands committed rows to live subscriptions: called by the writer thread after each
-/// commit, it costs an array look-up per row when no subscription wants the row's series, and
-/// a copy of the stored row (no key, no reference counted) per subscriber that does.
+/// commit, it costs an array look-up per row when no subscription wants the row's series; the
+/// rows a subscriber wants are copied to it a run at a time (a charger's message is one run:
+/// its rows come together and share their subscribers).
 ///
 /// A subscriber's rows wait in a buffer of at most `bufferLimit` rows; a subscriber whose
 /// buffer would grow past that is dropped (``LiveEvent/overflowed``), so a slow reader never
@@ -64,7 +132,7 @@ final class LiveFeed: Sendable {
         var filter: LiveFilter
         /// Rows before this position are the subscriber's snapshot's, not its live rows'.
         var start: UInt64 = 0
-        var pending: [LiveRow] = []
+        var pending = LiveRows()
         var ending: LiveEvent?
         var waiter: CheckedContinuation<Void, Never>?
         /// A wake that found no waiter (a cancellation just before the wait): the next wait
@@ -86,6 +154,11 @@ final class LiveFeed: Sendable {
         }
     }
 
+    struct ChargePointKind: Hashable {
+        var chargePointID: String
+        var kind: SeriesKey.Kind
+    }
+
     struct State {
         /// Every series' key, by id (a key is one reference).
         var keys: [SeriesKey] = []
@@ -102,6 +175,9 @@ final class LiveFeed: Sendable {
         var routeIndex: [Int32] = []
         var routes: [(start: Int32, count: Int32)] = []
         var routeSlots: [Int32] = []
+        /// The route of a charge point's series of one kind: its series share it, so the rows of
+        /// one message make one run.
+        var routeOfChargePoint: [ChargePointKind: Int32] = [:]
         var closed = false
 
         var subscriberCount: Int { slotOfID.count }
@@ -109,32 +185,42 @@ final class LiveFeed: Sendable {
         mutating func resetRoutes() {
             routes.removeAll(keepingCapacity: true)
             routeSlots.removeAll(keepingCapacity: true)
+            routeOfChargePoint.removeAll(keepingCapacity: true)
             for index in routeIndex.indices { routeIndex[index] = -1 }
         }
 
-        /// The range of `routeSlots` that wants `series`' rows (empty: none does).
-        mutating func route(_ series: UInt32) -> Range<Int> {
+        /// The route of `series`' rows: 0 when no subscriber wants them, n > 0 for
+        /// ``members(_:)`` (series of one charge point and kind share theirs).
+        mutating func route(_ series: UInt32) -> Int32 {
             let index = Int(series)
-            guard index < routeIndex.count else { return 0..<0 }
-            var slot = routeIndex[index]
-            if slot < 0 {
-                let key = keys[index]
-                let start = routeSlots.count
-                for subscriber in byChargePoint[key.chargePointID] ?? []
-                where slots[subscriber].ending == nil && slots[subscriber].filter.kinds.contains(key.kind) {
-                    routeSlots.append(Int32(subscriber))
-                }
-                if routeSlots.count == start {
-                    slot = 0
-                } else {
-                    routes.append((Int32(start), Int32(routeSlots.count - start)))
-                    slot = Int32(routes.count)
-                }
-                routeIndex[index] = slot
+            guard index < routeIndex.count else { return 0 }
+            let known = routeIndex[index]
+            if known >= 0 { return known }
+            let key = keys[index]
+            let shared = ChargePointKind(chargePointID: key.chargePointID, kind: key.kind)
+            if let route = routeOfChargePoint[shared] {
+                routeIndex[index] = route
+                return route
             }
-            guard slot > 0 else { return 0..<0 }
-            let route = routes[Int(slot) - 1]
-            return Int(route.start)..<Int(route.start + route.count)
+            let start = routeSlots.count
+            for subscriber in byChargePoint[key.chargePointID] ?? []
+            where slots[subscriber].ending == nil && slots[subscriber].filter.kinds.contains(key.kind) {
+                routeSlots.append(Int32(subscriber))
+            }
+            var route: Int32 = 0
+            if routeSlots.count > start {
+                routes.append((Int32(start), Int32(routeSlots.count - start)))
+                route = Int32(routes.count)
+            }
+            routeOfChargePoint[shared] = route
+            routeIndex[index] = route
+            return route
+        }
+
+        /// The range of `routeSlots` of route `route` (> 0).
+        func members(_ route: Int32) -> Range<Int> {
+            let entry = routes[Int(route) - 1]
+            return Int(entry.start)..<Int(entry.start + entry.count)
         }
 
         /// Runs `body` on the subscriber `id`'s state; `nil` when there is no such subscriber.
@@ -179,26 +265,39 @@ final class LiveFeed: Sendable {
             }
             guard !state.slotOfID.isEmpty else { return [] }
             var reached: [Int] = []
-            var position = firstPosition
-            for row in rows {
-                defer { position += 1 }
-                for member in state.route(row.seriesID) {
+            /// Hands `rows[start..<end]` (one route's, consecutive) to the route's subscribers.
+            func deliver(_ route: Int32, _ start: Int, _ end: Int) {
+                let first = firstPosition + UInt64(start)
+                for member in state.members(route) {
                     let slot = Int(state.routeSlots[member])
-                    // A row before the subscriber's start is in its snapshot (published late).
-                    guard state.slots[slot].ending == nil, position >= state.slots[slot].start else { continue }
-                    state.slots[slot].pending.append(LiveRow(position: position, row: row))
+                    guard state.slots[slot].ending == nil else { continue }
+                    // Rows before the subscriber's start are in its snapshot (published late).
+                    let subscriberStart = state.slots[slot].start
+                    let skip = first >= subscriberStart ? 0 : Int(min(subscriberStart - first, UInt64(end - start)))
+                    guard start + skip < end else { continue }
+                    state.slots[slot].pending.append(rows, (start + skip)..<end, position: first + UInt64(skip))
                     if !state.slots[slot].reached {
                         state.slots[slot].reached = true
                         reached.append(slot)
                     }
                     if state.slots[slot].pending.count > bufferLimit {
                         // Dropped: later rows skip it; its route is worked out again after this commit.
-                        state.slots[slot].pending = []
+                        state.slots[slot].pending = LiveRows()
                         state.slots[slot].ending = .overflowed
                         dropped += 1
                     }
                 }
             }
+            var runRoute: Int32 = 0
+            var runStart = 0
+            for index in rows.indices {
+                let route = state.route(rows[index].seriesID)
+                guard route != runRoute else { continue }
+                if runRoute > 0 { deliver(runRoute, runStart, index) }
+                runRoute = route
+                runStart = index
+            }
+            if runRoute > 0 { deliver(runRoute, runStart, rows.count) }
             if dropped > 0 { state.resetRoutes() }
             return reached.compactMap { slot in
                 state.slots[slot].reached = false
@@ -239,7 +338,7 @@ final class LiveFeed: Sendable {
         state.withLock { state in
             _ = state.with(id) { subscriber in
                 subscriber.start = start
-                subscriber.pending.removeAll { $0.position < start }
+                subscriber.pending.removeBefore(start)
             }
         }
     }
@@ -250,7 +349,7 @@ final class LiveFeed: Sendable {
         state.withLock { state -> LiveEvent? in
             state.with(id) { subscriber -> LiveEvent? in
                 if !subscriber.pending.isEmpty {
-                    var rows: [LiveRow] = []
+                    var rows = LiveRows()
                     swap(&rows, &subscriber.pending)
                     return .rows(rows)
                 }
