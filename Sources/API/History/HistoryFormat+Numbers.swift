@@ -27,6 +27,10 @@ extension HistoryFormat {
 
         /// `value`'s decimal digits, `width` of them (zero-padded).
         @inline(__always) mutating func digits(_ value: Int, width: Int) {
+            digits(UInt64(value), width: width)
+        }
+
+        @inline(__always) mutating func digits(_ value: UInt64, width: Int) {
             var remaining = value
             var index = count + width - 1
             while index >= count {
@@ -40,7 +44,7 @@ extension HistoryFormat {
         /// At most 20 bytes.
         mutating func integer(_ value: Int64) {
             if value < 0 { byte(UInt8(ascii: "-")) }
-            var magnitude = value.magnitude
+            let magnitude = value.magnitude
             var width = 1
             var bound: UInt64 = 10
             while magnitude >= bound, width < 19 {
@@ -48,13 +52,7 @@ extension HistoryFormat {
                 bound &*= 10
             }
             if width == 19, magnitude >= bound { width = 20 }
-            var index = count + width - 1
-            while index >= count {
-                base[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                index -= 1
-            }
-            count += width
+            digits(magnitude, width: width)
         }
 
         /// `value` as ``HistoryFormat/appendJSONNumber(_:to:)`` writes it, when it is a whole
