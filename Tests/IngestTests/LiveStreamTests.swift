@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Relational
 import TestSupport
 import Testing
@@ -260,6 +261,57 @@ struct LiveStreamTests {
             }
             await stream.close()
             for charger in chargers { await charger.close() }
+        }
+    }
+
+    @Test("A site's stream follows chargers moved onto the site and off it while it is open")
+    func siteFollowsChargers() async throws {
+        try await Self.withServer { server in
+            let company = try #require(
+                try await server.json("POST", "/db/companies", #"{"name":"Moves"}"#)["id"] as? Int
+            )
+            let site = try #require(
+                try await server.json("POST", "/db/sites", #"{"company_id":\#(company),"name":"Yard"}"#)["id"] as? Int
+            )
+            let (first, firstID) = try await Self.charger(server, "CP-MA")
+            let (second, secondID) = try await Self.charger(server, "CP-MB")
+            _ = try await server.json("PATCH", "/db/chargers/\(firstID)", #"{"site_id":\#(site)}"#)
+            let stream = try await EventStreamClient.open(port: server.port, "/db/sites/\(site)/meter-values/stream")
+            #expect(stream.status == 200)
+            _ = await stream.next(1)
+            _ = try await server.json("PATCH", "/db/chargers/\(secondID)", #"{"site_id":\#(site)}"#)
+            // Every event, as it comes (a timed-out read would end the client's stream).
+            let received = NIOLockedValueBox<[String]>([])
+            let reader = Task {
+                while true {
+                    let events = await stream.next(1, timeout: .seconds(60))
+                    guard !events.isEmpty else { return }
+                    received.withLockedValue { $0 += events.compactMap { $0.object["charge_point_id"] as? String } }
+                }
+            }
+            // Rows of both, a round at a time, until the stream's check finds the second on the site.
+            var minute = 0
+            func round() async throws -> ArraySlice<String> {
+                minute += 1
+                let mark = received.withLockedValue { $0.count }
+                let time = String(format: "2026-03-01T%02d:%02d:00Z", 11 + minute / 60, minute % 60)
+                try await Self.send(first, Self.meterValues("a\(minute)", [(time, "1")]))
+                try await Self.send(second, Self.meterValues("b\(minute)", [(time, "2")]))
+                // A stream writes once a second.
+                try await Task.sleep(for: .milliseconds(1200))
+                return received.withLockedValue { $0[mark...] }
+            }
+            try await server.eventually(timeout: .seconds(40), "the second charger's rows come") {
+                try await round().contains("CP-MB")
+            }
+            _ = try await server.json("PATCH", "/db/chargers/\(firstID)", #"{"site_id":null}"#)
+            try await server.eventually(timeout: .seconds(40), "only the second charger's rows come") {
+                Set(try await round()) == ["CP-MB"]
+            }
+            await stream.close()
+            await reader.value
+            await first.close()
+            await second.close()
         }
     }
 

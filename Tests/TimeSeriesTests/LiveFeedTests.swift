@@ -239,4 +239,25 @@ struct LiveFeedTests {
         #expect(Array(forSecond).map(\.position) == Array(10...17))
         #expect(feed.take(first) == nil)
     }
+
+    @Test("A subscriber that follows other charge points gets their rows from then on, not those it left")
+    func follow() throws {
+        let feed = LiveFeed(bufferLimit: 100, maximumSubscribers: 10, metrics: TimeSeriesMetrics(factory: TestMetrics()))
+        feed.seed([sample("CP-1"), sample("CP-2")])
+        let id = try #require(feed.add(LiveFilter(chargePointIDs: ["CP-1"])))
+        func row(_ series: UInt32, _ value: Double) -> StoredRow {
+            StoredRow(seriesID: series, timestamp: Self.base, value: .number(value))
+        }
+        feed.publish([row(0, 1), row(1, 2)], firstPosition: 0, newSeries: [])
+        feed.follow(id, ["CP-1", "CP-2"])
+        feed.publish([row(0, 3), row(1, 4)], firstPosition: 2, newSeries: [])
+        feed.follow(id, ["CP-2"])
+        feed.publish([row(0, 5), row(1, 6)], firstPosition: 4, newSeries: [])
+        guard case .rows(let rows) = feed.take(id) else {
+            Issue.record("no rows")
+            return
+        }
+        #expect(Array(rows).map(\.row.value.number) == [1, 3, 4, 6])
+        #expect(feed.filter(of: id)?.chargePointIDs == ["CP-2"])
+    }
 }

@@ -54,6 +54,11 @@ enum LiveStreams {
     /// at most this often, when it wakes for rows or for a heartbeat.
     static let tokenRecheck: Duration = .seconds(5)
 
+    /// How often a site's or the fleet's stream asks which chargers it follows (chargers moved
+    /// to or from the site, registered or removed): at most this often, when it wakes for rows
+    /// or for a heartbeat. A charger's rows are sent from the check that finds it on.
+    static let chargersRecheck: Duration = .seconds(10)
+
     static func register(
         on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
@@ -61,11 +66,13 @@ enum LiveStreams {
         authenticator: APIAuthenticator?,
         heartbeat: Duration = defaultHeartbeat
     ) {
-        /// Opens a stream of the rows of `chargePointIDs`' series of the request's `kind`.
+        /// Opens a stream of the rows of `chargePointIDs`' series of the request's `kind`;
+        /// `chargers`, for a site's or the fleet's, tells which chargers it follows from now on.
         @Sendable func open(
             _ request: Request,
             _ chargePointIDs: Set<String>,
-            kinds: Set<SeriesKey.Kind>
+            kinds: Set<SeriesKey.Kind>,
+            chargers: (@Sendable () async throws -> Set<String>)? = nil
         ) throws
             -> Response
         {
@@ -81,12 +88,16 @@ enum LiveStreams {
                 subscription,
                 resume: resume,
                 heartbeat: heartbeat,
-                revoked: authenticator.map { tokenCheck($0, request) }
+                revoked: authenticator.map { tokenCheck($0, request) },
+                chargers: chargers
             )
         }
+        /// `chargers`: the owner's chargers now; `follows`: whether they can change while the
+        /// stream is open (a site's can, a charger's is itself).
         func stream<Entity: StoredEntity>(
             of type: Entity.Type,
             _ idParameter: String,
+            follows: Bool = false,
             chargers: @escaping @Sendable (Entity) async throws -> [String]
         ) {
             router.get("/db/\(Entity.table)/:\(idParameter)/meter-values/stream") { request, context in
@@ -94,23 +105,27 @@ enum LiveStreams {
                     let id = try ResourceRoutes<Entity>.pathID(idParameter, context)
                     let kinds = try self.kinds(request)
                     let owner = try await relational.get(Entity.self, id: id, company: context.company)
-                    return try open(request, Set(try await chargers(owner)), kinds: kinds)
+                    var followed: (@Sendable () async throws -> Set<String>)?
+                    if follows { followed = { Set(try await chargers(owner)) } }
+                    return try open(request, Set(try await chargers(owner)), kinds: kinds, chargers: followed)
                 }
             }
         }
         stream(of: Charger.self, "charger_id") { [$0.chargePointID] }
-        stream(of: Site.self, "site_id") { try await relational.chargePointIDs(site: $0.id) }
-        // The fleet: every charger the caller may see, as registered when the stream opens.
+        stream(of: Site.self, "site_id", follows: true) { try await relational.chargePointIDs(site: $0.id) }
+        // The fleet: every charger the caller may see, followed as chargers are registered.
         router.get("/db/meter-values/stream") { request, context in
             try await APIError.mapping {
                 let kinds = try self.kinds(request)
-                let chargePointIDs =
-                    if let company = context.company {
+                let company = context.company
+                @Sendable func chargers() async throws -> Set<String> {
+                    if let company {
                         try await relational.chargePointIDs(of: company)
                     } else {
                         try await relational.allChargePointIDs()
                     }
-                return try open(request, chargePointIDs, kinds: kinds)
+                }
+                return try open(request, try await chargers(), kinds: kinds, chargers: chargers)
             }
         }
     }
@@ -135,58 +150,6 @@ enum LiveStreams {
         return kinds ?? [.sample, .status]
     }
 
-    /// Where a client resumes: what an event id of this stream (or a history cursor) says.
-    struct Position: Equatable, Sendable {
-        var cursor: EventCursor?
-        var epoch: UInt64?
-        var next: UInt64?
-
-        /// `CURSOR@EPOCH-NEXT`, `@EPOCH-NEXT` or `CURSOR` (a history cursor).
-        init?(_ text: String) {
-            guard text.utf8.count <= 128 else { return nil }
-            let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-            if !parts[0].isEmpty {
-                guard let cursor = MeterHistory.cursor(String(parts[0])) else { return nil }
-                self.cursor = cursor
-            }
-            if parts.count == 2 {
-                let place = parts[1].split(separator: "-", omittingEmptySubsequences: false)
-                guard place.count == 2, (1...16).contains(place[0].count), place[0].allSatisfy(\.isHexDigit),
-                    let epoch = UInt64(place[0], radix: 16),
-                    (1...20).contains(place[1].count), place[1].allSatisfy({ $0 >= "0" && $0 <= "9" }),
-                    let next = UInt64(place[1])
-                else { return nil }
-                self.epoch = epoch
-                self.next = next
-            } else if cursor == nil {
-                return nil
-            }
-        }
-
-        init(cursor: EventCursor?, epoch: UInt64?, next: UInt64?) {
-            self.cursor = cursor
-            self.epoch = epoch
-            self.next = next
-        }
-
-        var text: String {
-            let place = epoch.map { epoch in "@" + String(epoch, radix: 16) + "-" + String(next ?? 0) } ?? ""
-            return (cursor?.description ?? "") + place
-        }
-    }
-
-    static func lastEventID(_ request: Request) throws -> Position? {
-        guard let text = request.headers[HTTPField.Name("Last-Event-ID")!] else { return nil }
-        guard let position = Position(text) else {
-            throw APIError.invalid(
-                location: ["header", "Last-Event-ID"],
-                message: "not an event id of this stream nor a history cursor",
-                type: "value_error"
-            )
-        }
-        return position
-    }
-
     /// Why the caller's token no longer opens the API (`nil`: it still does). A database that
     /// cannot be asked does not end the stream; the next check asks again.
     static func tokenCheck(_ authenticator: APIAuthenticator, _ request: Request) -> @Sendable () async -> String? {
@@ -207,7 +170,8 @@ enum LiveStreams {
         _ subscription: LiveSubscription,
         resume: Position?,
         heartbeat: Duration,
-        revoked: (@Sendable () async -> String?)?
+        revoked: (@Sendable () async -> String?)?,
+        chargers: (@Sendable () async throws -> Set<String>)? = nil
     ) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream; charset=utf-8"
@@ -220,7 +184,13 @@ enum LiveStreams {
             body: ResponseBody { writer in
                 var stream = EventStream(subscription: subscription)
                 try await withGracefulShutdownHandler {
-                    try await stream.run(resume: resume, heartbeat: heartbeat, revoked: revoked, writer: &writer)
+                    try await stream.run(
+                        resume: resume,
+                        heartbeat: heartbeat,
+                        revoked: revoked,
+                        chargers: chargers,
+                        writer: &writer
+                    )
                 } onGracefulShutdown: {
                     subscription.finish(.closed)
                 }
@@ -258,6 +228,7 @@ enum LiveStreams {
             resume: Position?,
             heartbeat: Duration,
             revoked: (@Sendable () async -> String?)?,
+            chargers: (@Sendable () async throws -> Set<String>)?,
             writer: inout any ResponseBodyWriter
         ) async throws {
             var output: [UInt8] = []
@@ -316,6 +287,7 @@ enum LiveStreams {
             comment("caught up", to: &output, withID: true)
             try await flush(&output, writer: &writer)
             var checked = ContinuousClock.now
+            var chargersChecked = ContinuousClock.now
             var written = ContinuousClock.now
             while true {
                 // Right after a write, let rows gather for the rest of the interval.
@@ -334,6 +306,13 @@ enum LiveStreams {
                         self.event("end", String(decoding: data, as: UTF8.self), to: &output)
                         try await flush(&output, writer: &writer)
                         return
+                    }
+                }
+                if let chargers, ContinuousClock.now - chargersChecked >= LiveStreams.chargersRecheck {
+                    chargersChecked = ContinuousClock.now
+                    // A database that cannot be asked leaves the chargers as they were.
+                    if let current = try? await chargers(), current != subscription.filter.chargePointIDs {
+                        subscription.follow(current)
                     }
                 }
                 switch woke {

@@ -223,6 +223,14 @@ final class LiveFeed: Sendable {
             return Int(entry.start)..<Int(entry.start + entry.count)
         }
 
+        /// Takes the subscriber in `slot` off the lists of `chargePointIDs`.
+        mutating func unlink(_ slot: Int, from chargePointIDs: Set<String>) {
+            for chargePointID in chargePointIDs {
+                byChargePoint[chargePointID]?.removeAll { $0 == slot }
+                if byChargePoint[chargePointID]?.isEmpty == true { byChargePoint[chargePointID] = nil }
+            }
+        }
+
         /// Runs `body` on the subscriber `id`'s state; `nil` when there is no such subscriber.
         mutating func with<T>(_ id: UInt64, _ body: (inout Subscriber) -> T) -> T? {
             guard let slot = slotOfID[id] else { return nil }
@@ -333,6 +341,26 @@ final class LiveFeed: Sendable {
         }
     }
 
+    /// The subscriber's filter now.
+    func filter(of id: UInt64) -> LiveFilter? {
+        state.withLock { state in state.with(id) { $0.filter } }
+    }
+
+    /// Makes the subscriber follow `chargePointIDs` from the next commit on: rows of a charge
+    /// point it gains are handed over from then, none of one it loses.
+    func follow(_ id: UInt64, _ chargePointIDs: Set<String>) {
+        state.withLock { state in
+            guard let slot = state.slotOfID[id] else { return }
+            let old = state.slots[slot].filter.chargePointIDs
+            state.unlink(slot, from: old.subtracting(chargePointIDs))
+            for chargePointID in chargePointIDs.subtracting(old) {
+                state.byChargePoint[chargePointID, default: []].append(slot)
+            }
+            state.slots[slot].filter.chargePointIDs = chargePointIDs
+            state.resetRoutes()
+        }
+    }
+
     /// Sets where the subscriber's live rows begin; rows buffered before that are dropped.
     func setStart(_ id: UInt64, _ start: UInt64) {
         state.withLock { state in
@@ -406,12 +434,7 @@ final class LiveFeed: Sendable {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let slot = state.slotOfID.removeValue(forKey: id) else { return nil }
             let waiter = state.slots[slot].takeWaiter()
-            for chargePointID in state.slots[slot].filter.chargePointIDs {
-                state.byChargePoint[chargePointID]?.removeAll { $0 == slot }
-                if state.byChargePoint[chargePointID]?.isEmpty == true {
-                    state.byChargePoint[chargePointID] = nil
-                }
-            }
+            state.unlink(slot, from: state.slots[slot].filter.chargePointIDs)
             state.slots[slot] = Subscriber(id: id, filter: LiveFilter(chargePointIDs: [], kinds: []))
             state.slots[slot].inUse = false
             state.slots[slot].ending = .closed

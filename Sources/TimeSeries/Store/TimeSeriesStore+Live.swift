@@ -23,7 +23,9 @@ extension TimeSeriesStore {
 public final class LiveSubscription: Sendable {
     private let store: TimeSeriesStore
     private let id: UInt64
-    public let filter: LiveFilter
+    private let initialFilter: LiveFilter
+    /// The rows it receives: as subscribed, or as ``follow(_:)`` changed them since.
+    public var filter: LiveFilter { store.feed.filter(of: id) ?? initialFilter }
     private let snapshot: TimeSeriesStore.Snapshot
     /// The store's ``TimeSeriesStore/epoch``: positions of another epoch are another opening's.
     public let epoch: UInt64
@@ -35,7 +37,7 @@ public final class LiveSubscription: Sendable {
     init(store: TimeSeriesStore, id: UInt64, filter: LiveFilter, snapshot: TimeSeriesStore.Snapshot) {
         self.store = store
         self.id = id
-        self.filter = filter
+        self.initialFilter = filter
         self.snapshot = snapshot
         self.epoch = store.epoch
     }
@@ -112,6 +114,13 @@ public final class LiveSubscription: Sendable {
             feed.wake(id)
         }
         return feed.take(id) ?? .idle
+    }
+
+    /// Follows the charge points `chargePointIDs` from the next commit on, instead of those it
+    /// followed (a site's chargers changed): rows committed before that of a charge point it
+    /// gains are not among its live rows.
+    public func follow(_ chargePointIDs: Set<String>) {
+        store.feed.follow(id, chargePointIDs)
     }
 
     /// Ends the subscription: ``next(wakingAfter:)`` answers the rows still buffered, then
