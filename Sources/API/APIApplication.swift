@@ -24,6 +24,8 @@ public enum APIApplication {
     ///   - metrics: The registry exported at `/metrics`, if any.
     ///   - authentication: Whether and how callers are authenticated (``APIAuthentication/disabled``
     ///     only for tests and a loopback-only server).
+    ///   - cluster: In a cluster, forwards commands for chargers held by other nodes and
+    ///     serves the internal API they send theirs to; it needs `ingest` and `relational`.
     ///   - logger: The application's logger.
     ///   - onServerRunning: Called with the listening channel once the server accepts connections.
     /// - Returns: An application to run with `runService()`.
@@ -36,6 +38,7 @@ public enum APIApplication {
         relational: RelationalStore? = nil,
         metrics: PrometheusCollectorRegistry? = nil,
         authentication: APIAuthentication,
+        cluster: ClusterForwarder? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -46,7 +49,8 @@ public enum APIApplication {
                 timeSeries: timeSeries,
                 relational: relational,
                 metrics: metrics,
-                authentication: authentication
+                authentication: authentication,
+                cluster: cluster
             ),
             server: ingest.map { .ocpp($0, tls: tls) } ?? .http1(),
             configuration: ApplicationConfiguration(
@@ -62,7 +66,7 @@ public enum APIApplication {
     }
 
     /// The server's one service group: the time-series store, its maintenance, the OCPP front end's writers,
-    /// the TLS reloader, then the HTTP server and the TLS server. It shuts its services down
+    /// its cluster membership (in a cluster), the TLS reloader, then the HTTP server and the TLS server. It shuts its services down
     /// in reverse order, each after the one before has returned: the servers stop accepting
     /// and their connections close, the event writer writes everything queued, the
     /// relational coalescer flushes, the store closes. A service that fails or returns early
@@ -91,6 +95,8 @@ public enum APIApplication {
         if let timeSeries { services.append(timeSeries) }
         if let maintenance { services.append(maintenance) }
         if let ingest { services += ingest.lifecycleServices }
+        // After the servers stop: the chargers' closes are recorded, then the node leaves.
+        if let cluster = ingest?.cluster { services.append(cluster) }
         if let reloader = tls?.reloader { services.append(reloader) }
         services.append(application)
         if let tls { services.append(tls.application) }
@@ -116,7 +122,8 @@ public enum APIApplication {
         timeSeries: TimeSeriesStore? = nil,
         relational: RelationalStore? = nil,
         metrics: PrometheusCollectorRegistry? = nil,
-        authentication: APIAuthentication
+        authentication: APIAuthentication,
+        cluster: ClusterForwarder? = nil
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ErrorMiddleware())
@@ -188,7 +195,7 @@ public enum APIApplication {
             }
         }
         if let ingest {
-            ChargePointCommands.register(on: router, ingest: ingest, relational: relational)
+            ChargePointCommands.register(on: router, ingest: ingest, relational: relational, cluster: cluster)
             IntegrationRoutes.register(on: router, ingest: ingest, relational: relational)
             // Reached only by requests the WebSocket upgrader refused (or plain GETs): say why.
             router.get("/ocpp/**") { request, _ -> Response in

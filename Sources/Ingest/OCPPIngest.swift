@@ -17,6 +17,8 @@ public final class OCPPIngest: Sendable {
     /// The settings it runs with.
     public let configuration: IngestConfiguration
     let services: IngestServices
+    /// The node's cluster membership; `nil` for a server on its own.
+    public let cluster: ClusterMembership?
     /// Times of receipt of relayed messages (``relay(_:from:)``).
     let relayReceipts = ReceiptClock()
 
@@ -24,17 +26,21 @@ public final class OCPPIngest: Sendable {
     ///   - configuration: The front end's settings.
     ///   - timeSeries: Where meter values, status changes and notifications go.
     ///   - relational: Chargers, id tags, sessions, connector statuses.
+    ///   - cluster: The node's cluster membership, which records the chargers it holds; `nil`
+    ///     for a server on its own.
     ///   - logger: The logger; each connection adds its charge point id.
     public convenience init(
         configuration: IngestConfiguration = IngestConfiguration(),
         timeSeries: TimeSeriesStore,
         relational: RelationalStore,
+        cluster: ClusterMembership? = nil,
         logger: Logger
     ) {
         self.init(
             configuration: configuration,
             timeSeries: timeSeries,
             relational: relational,
+            cluster: cluster,
             commitClock: UptimeCommitClock(),
             logger: logger
         )
@@ -45,10 +51,12 @@ public final class OCPPIngest: Sendable {
         configuration: IngestConfiguration,
         timeSeries: TimeSeriesStore,
         relational: RelationalStore,
+        cluster: ClusterMembership? = nil,
         commitClock: any CommitClock,
         logger: Logger
     ) {
         self.configuration = configuration
+        self.cluster = cluster
         let metrics = IngestMetrics()
         services = IngestServices(
             configuration: configuration,
@@ -66,7 +74,7 @@ public final class OCPPIngest: Sendable {
                 store: relational,
                 lifetime: .seconds(configuration.authorizationCacheSeconds)
             ),
-            registry: ConnectionRegistry(),
+            registry: ConnectionRegistry(presence: cluster?.presence),
             metrics: metrics,
             logger: logger
         )

@@ -71,6 +71,7 @@ extension OCPPServerCommand {
                     "data_dir": "\(settings.dataDirectory)",
                     "default_security_profile": "\(settings.defaultSecurityProfile)",
                     "tls_port": "\(settings.tls.map { "\($0.port)" } ?? "off")",
+                    "cluster_node": "\(settings.cluster.map { "\($0.nodeID) at \($0.nodeURL)" } ?? "off")",
                 ]
             )
             if settings.defaultSecurityProfile == 0, !ServerConfiguration.isLoopback(settings.host) {
@@ -116,12 +117,18 @@ extension OCPPServerCommand {
                     ]
                 )
             }
+            // In a cluster: registers the node, keeps its lease and records the chargers it holds.
+            let membership = settings.cluster.map { ClusterMembership(settings: $0, store: store, logger: logger) }
             let ingest = OCPPIngest(
                 configuration: settings.ingest,
                 timeSeries: timeSeries,
                 relational: store,
+                cluster: membership,
                 logger: logger
             )
+            let forwarder = settings.cluster.map {
+                ClusterForwarder(settings: $0, relational: store, callTimeoutSeconds: settings.ingest.callTimeout)
+            }
             var jwt: APIJWTVerifier?
             if let jwks = settings.jwks {
                 do {
@@ -146,6 +153,7 @@ extension OCPPServerCommand {
                 relational: store,
                 metrics: registry,
                 authentication: authentication,
+                cluster: forwarder,
                 logger: logger,
                 onServerRunning: { channel in
                     let address = channel.localAddress.map { "\($0)" } ?? "unknown"
@@ -169,6 +177,7 @@ extension OCPPServerCommand {
                     relational: store,
                     metrics: registry,
                     authentication: authentication,
+                    cluster: forwarder,
                     logger: logger,
                     onServerRunning: { channel in
                         let address = channel.localAddress.map { "\($0)" } ?? "unknown"

@@ -29,6 +29,8 @@ struct ServerConfiguration: Sendable, Equatable {
     var jwtRoleClaim = "role"
     /// The claim a JWT's company id is in (`API_JWT_COMPANY_CLAIM`).
     var jwtCompanyClaim = "company_id"
+    /// The node's place in a cluster, when `NODE_URL` is set; `nil`: a server on its own.
+    var cluster: ClusterSettings?
 
     static let defaultHost = "0.0.0.0"
     static let defaultPort = 8000
@@ -76,6 +78,63 @@ struct ServerConfiguration: Sendable, Equatable {
         try readIngestSettings(environment)
         try readSecuritySettings(environment)
         try readAPISettings(environment)
+        try readClusterSettings(environment)
+    }
+
+    /// The cluster settings (environment only): with `NODE_URL`, the server is a node of a
+    /// cluster, which needs a PostgreSQL database, `NODE_ID` and a `CLUSTER_SECRET` of at least
+    /// 32 characters; without it, none of the cluster's settings may be set.
+    private mutating func readClusterSettings(_ environment: [String: String]) throws {
+        func value(_ name: String) -> String? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            return text
+        }
+        guard let url = value("NODE_URL") else {
+            for name in ["NODE_ID", "CLUSTER_SECRET", "CLUSTER_LEASE_SECONDS"] where value(name) != nil {
+                throw ValidationError("\(name) is set but NODE_URL is not; set NODE_URL to run as a node of a cluster")
+            }
+            return
+        }
+        guard case .postgres = databaseURL else {
+            throw ValidationError(
+                "NODE_URL is set, so this server is a node of a cluster, and the nodes share one PostgreSQL "
+                    + "database: DATABASE_URL must be postgres://... (it is \(databaseURL))"
+            )
+        }
+        guard let nodeID = value("NODE_ID") else {
+            throw ValidationError(
+                "NODE_URL is set but NODE_ID is not; give each node of the cluster its own id "
+                    + "(1 to 64 letters, digits, '-', '_' or '.')"
+            )
+        }
+        guard let secretText = value("CLUSTER_SECRET") else {
+            throw ValidationError(
+                "NODE_URL is set but CLUSTER_SECRET is not; the nodes of a cluster share a secret of at least "
+                    + "\(ClusterSecret.minimumLength) characters"
+            )
+        }
+        var leaseSeconds = ClusterSettings.defaultLeaseSeconds
+        if let text = value("CLUSTER_LEASE_SECONDS") {
+            let range = ClusterSettings.leaseSecondsRange
+            guard let number = Int(text), range.contains(number) else {
+                throw ValidationError(
+                    "CLUSTER_LEASE_SECONDS '\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound)"
+                )
+            }
+            leaseSeconds = number
+        }
+        do {
+            cluster = try ClusterSettings(
+                nodeID: nodeID,
+                nodeURL: try ClusterNodeURL(url),
+                secret: try ClusterSecret(secretText),
+                leaseSeconds: leaseSeconds
+            )
+        } catch let error as ClusterSettingsError {
+            throw ValidationError(error.reason)
+        } catch let error as ClusterSecretError {
+            throw ValidationError(error.reason)
+        }
     }
 
     /// The REST API's authentication settings (environment only).

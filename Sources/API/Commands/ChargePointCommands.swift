@@ -34,10 +34,20 @@ enum ChargePointCommands {
         ("signed_update_firmware", .signedUpdateFirmware),
     ]
 
-    static func register(on router: Router<APIRequestContext>, ingest: OCPPIngest, relational: RelationalStore?) {
+    /// Registers the routes; with `cluster`, also the internal API's command routes, and
+    /// commands for chargers held by other nodes are forwarded to them.
+    static func register(
+        on router: Router<APIRequestContext>,
+        ingest: OCPPIngest,
+        relational: RelationalStore?,
+        cluster: ClusterForwarder? = nil
+    ) {
         router.get("/charge_points") { request, context in
             // A caller limited to a company sees its company's chargers only.
             let visible = try await visibleChargePoints(context, relational)
+            if let cluster, let relational {
+                return try await listCluster(request, ingest: ingest, relational: relational, cluster, visible: visible)
+            }
             return try listConnected(request, ingest: ingest, visible: visible)
         }
         router.get("/charge_points/:charge_point_id/configuration") { request, context in
@@ -58,61 +68,112 @@ enum ChargePointCommands {
             )
         }
         for (path, action) in commands {
-            command(path, action.requestType, router, ingest, relational)
+            command(path, action.requestType, router, ingest, relational, cluster)
+        }
+        if let cluster {
+            for (path, action) in commands {
+                internalCommand(path, action.requestType, router, ingest, relational, cluster)
+            }
         }
     }
 
-    /// `POST /charge_points/{charge_point_id}/{path}` with a snake_case `Request` body.
+    /// `POST /charge_points/{charge_point_id}/{path}` with a snake_case `Request` body; with
+    /// `cluster`, a charger held by another node gets it through that node.
     private static func command<Request: OCPPRequest>(
         _ path: String,
         _ type: Request.Type,
         _ router: Router<APIRequestContext>,
         _ ingest: OCPPIngest,
-        _ relational: RelationalStore?
+        _ relational: RelationalStore?,
+        _ cluster: ClusterForwarder?
     ) {
-        router.post("/charge_points/:charge_point_id/\(path)") { request, context in
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: maximumBodySize)
-            } catch {
-                throw APIError.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
-            }
-            // An empty body is an empty object (requests without required fields).
-            let bytes = body.readableBytes == 0 ? Array("{}".utf8) : Array(buffer: body)
-            if let value = JSONValue.parse(bytes),
-                let schema = OpenAPIDocument.requestSchemas["\(Request.action.rawValue)Request"],
-                let error = SchemaBounds.violation(value, schema)
-            {
-                throw error
-            }
-            let call: Request
-            do throws(OCPPError) {
-                call = try Request.decode(
-                    from: bytes,
-                    options: OCPPDecodingOptions(unknownProperties: .reject, keyStyle: .snakeCase)
-                ).value
-            } catch {
-                throw APIError.validation(error, location: ["body"])
-            }
-            // The certificate is checked for a charger that is there to be sent it (404 otherwise).
-            if let install = call as? InstallCertificateRequest,
-                let chargePointID = try? ChargePointID(
-                    pathSegment: Substring(context.parameters.get("charge_point_id") ?? "")
-                ),
-                ingest.connection(chargePointID) != nil,
-                try await belongs(chargePointID, context, relational)
-            {
-                try checkCertificate(install.certificate)
-            }
-            return try await send(
-                call,
-                to: context.parameters.get("charge_point_id"),
-                ingest: ingest,
-                relational: relational,
-                context: context,
-                record: true
-            )
+        router.post("/charge_points/:charge_point_id/\(path)") { request, context -> Response in
+            try await run(type, path, request, context, ingest, relational, forwarding: cluster)
         }
+    }
+
+    /// `POST /cluster/v1/charge_points/{charge_point_id}/{path}`: the same command from a peer,
+    /// with the cluster secret; run here only, never forwarded again.
+    private static func internalCommand<Request: OCPPRequest>(
+        _ path: String,
+        _ type: Request.Type,
+        _ router: Router<APIRequestContext>,
+        _ ingest: OCPPIngest,
+        _ relational: RelationalStore?,
+        _ cluster: ClusterForwarder
+    ) {
+        router.post("\(ClusterForwarder.internalPrefix)/charge_points/:charge_point_id/\(path)") {
+            request,
+            context -> Response in
+            try cluster.checkSecret(request)
+            return try await run(type, path, request, context, ingest, relational, forwarding: nil)
+        }
+    }
+
+    /// Decodes and checks a command's body, then sends it to the charger: here, or through
+    /// the node that holds it when `forwarding` is given and the charger is not connected here.
+    private static func run<Command: OCPPRequest>(
+        _ type: Command.Type,
+        _ path: String,
+        _ request: Request,
+        _ context: APIRequestContext,
+        _ ingest: OCPPIngest,
+        _ relational: RelationalStore?,
+        forwarding cluster: ClusterForwarder?
+    ) async throws -> Response {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maximumBodySize)
+        } catch {
+            throw APIError.detail("the body exceeds \(maximumBodySize) bytes", status: .contentTooLarge)
+        }
+        // An empty body is an empty object (requests without required fields).
+        let bytes = body.readableBytes == 0 ? Array("{}".utf8) : Array(buffer: body)
+        if let value = JSONValue.parse(bytes),
+            let schema = OpenAPIDocument.requestSchemas["\(Command.action.rawValue)Request"],
+            let error = SchemaBounds.violation(value, schema)
+        {
+            throw error
+        }
+        let call: Command
+        do throws(OCPPError) {
+            call = try Command.decode(
+                from: bytes,
+                options: OCPPDecodingOptions(unknownProperties: .reject, keyStyle: .snakeCase)
+            ).value
+        } catch {
+            throw APIError.validation(error, location: ["body"])
+        }
+        let segment = context.parameters.get("charge_point_id")
+        let chargePointID = try? ChargePointID(pathSegment: Substring(segment ?? ""))
+        // The certificate is checked for a charger that is there to be sent it (404 otherwise).
+        if let install = call as? InstallCertificateRequest, let chargePointID,
+            ingest.connection(chargePointID) != nil,
+            try await belongs(chargePointID, context, relational)
+        {
+            try checkCertificate(install.certificate)
+        }
+        // Not here, but maybe on another node: it answers, and its answer is ours.
+        if let cluster, let chargePointID, ingest.connection(chargePointID) == nil,
+            try await belongs(chargePointID, context, relational),
+            let answer = try await cluster.forward(
+                chargePointID: chargePointID,
+                path: path,
+                action: Command.action,
+                body: bytes,
+                logger: context.logger
+            )
+        {
+            return answer
+        }
+        return try await send(
+            call,
+            to: segment,
+            ingest: ingest,
+            relational: relational,
+            context: context,
+            record: true
+        ).response(from: request, context: context)
     }
 
     /// Checks that InstallCertificate's `certificate` is one PEM X.509 certificate (a root
@@ -264,14 +325,18 @@ enum ChargePointCommands {
         }
     }
 
-    /// A connected charger, as `GET /charge_points` lists it.
+    /// A connected charger, as `GET /charge_points` lists it. In a cluster it names the node
+    /// that holds it (`node_id`, absent on a server on its own); a charger held by another
+    /// node has no `last_message_at`, `remote_address`, `registration_status` or
+    /// `subprotocol` (null): only that node knows them.
     struct ConnectedChargePoint: Encodable, Sendable {
         var chargePointID: String
         var connectedSince: Date
-        var lastMessageAt: Date
+        var lastMessageAt: Date?
         var remoteAddress: String?
         var registrationStatus: String?
         var subprotocol: String?
+        var nodeID: String?
 
         enum CodingKeys: String, CodingKey {
             case chargePointID = "charge_point_id"
@@ -280,6 +345,34 @@ enum ChargePointCommands {
             case remoteAddress = "remote_address"
             case registrationStatus = "registration_status"
             case subprotocol
+            case nodeID = "node_id"
+        }
+
+        init(_ charger: Ingest.ConnectedChargePoint, nodeID: String? = nil) {
+            chargePointID = charger.chargePointID.rawValue
+            connectedSince = charger.connectedSince
+            lastMessageAt = charger.lastMessageAt
+            remoteAddress = charger.remoteAddress
+            registrationStatus = charger.registrationStatus
+            subprotocol = charger.subprotocol
+            self.nodeID = nodeID
+        }
+
+        init(_ presence: ChargerPresenceRecord) {
+            chargePointID = presence.chargePointID
+            connectedSince = presence.connectedAt
+            nodeID = presence.nodeID
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(chargePointID, forKey: .chargePointID)
+            try container.encode(connectedSince, forKey: .connectedSince)
+            try container.encode(lastMessageAt, forKey: .lastMessageAt)
+            try container.encode(remoteAddress, forKey: .remoteAddress)
+            try container.encode(registrationStatus, forKey: .registrationStatus)
+            try container.encode(subprotocol, forKey: .subprotocol)
+            if let nodeID { try container.encode(nodeID, forKey: .nodeID) }
         }
     }
 
@@ -322,6 +415,43 @@ enum ChargePointCommands {
         ingest: OCPPIngest,
         visible: Set<String>?
     ) throws(APIError) -> PageBody<ConnectedChargePoint> {
+        let (limit, offset) = try page(request)
+        var connected = ingest.connectedChargePoints
+        if let visible { connected = connected.filter { visible.contains($0.chargePointID.rawValue) } }
+        let items = connected.dropFirst(offset).prefix(limit).map { ConnectedChargePoint($0) }
+        return PageBody(items: items, total: connected.count, limit: limit, offset: offset)
+    }
+
+    /// `GET /charge_points` in a cluster: the chargers connected to this node, and those the
+    /// presence table gives to other nodes whose lease holds, by charge point id.
+    private static func listCluster(
+        _ request: Request,
+        ingest: OCPPIngest,
+        relational: RelationalStore,
+        _ cluster: ClusterForwarder,
+        visible: Set<String>?
+    ) async throws(APIError) -> PageBody<ConnectedChargePoint> {
+        let (limit, offset) = try page(request)
+        let local = ingest.connectedChargePoints
+        let localIDs = Set(local.map(\.chargePointID.rawValue))
+        let remote = try await asking { try await relational.clusterPresence() }.filter {
+            $0.nodeID != cluster.settings.nodeID && !localIDs.contains($0.chargePointID)
+        }
+        var all =
+            local.map { ConnectedChargePoint($0, nodeID: cluster.settings.nodeID) }
+            + remote.map(ConnectedChargePoint.init)
+        if let visible { all = all.filter { visible.contains($0.chargePointID) } }
+        all.sort { $0.chargePointID < $1.chargePointID }
+        return PageBody(
+            items: Array(all.dropFirst(offset).prefix(limit)),
+            total: all.count,
+            limit: limit,
+            offset: offset
+        )
+    }
+
+    /// The `limit` (1...1000, 100) and `offset` (0...) of a list request.
+    private static func page(_ request: Request) throws(APIError) -> (limit: Int, offset: Int) {
         let query = request.uri.queryParameters
         var limit = 100
         var offset = 0
@@ -347,18 +477,6 @@ enum ChargePointCommands {
             }
             offset = value
         }
-        var connected = ingest.connectedChargePoints
-        if let visible { connected = connected.filter { visible.contains($0.chargePointID.rawValue) } }
-        let items = connected.dropFirst(offset).prefix(limit).map { charger in
-            ConnectedChargePoint(
-                chargePointID: charger.chargePointID.rawValue,
-                connectedSince: charger.connectedSince,
-                lastMessageAt: charger.lastMessageAt,
-                remoteAddress: charger.remoteAddress,
-                registrationStatus: charger.registrationStatus,
-                subprotocol: charger.subprotocol
-            )
-        }
-        return PageBody(items: items, total: connected.count, limit: limit, offset: offset)
+        return (limit, offset)
     }
 }

@@ -15,14 +15,18 @@ extension OpenAPIDocument {
             "The charger's OCPP identity."
         )
         let failures: [String: JSONValue] = [
-            "404": response("The charger is not connected.", reference("Detail")),
+            "404": response("The charger is not connected (in a cluster: to any live node).", reference("Detail")),
             "422": invalid,
             "429": response("Too many calls are queued for this charger.", reference("Detail")),
             "502": response(
-                "The charger answered with a CALLERROR, an invalid confirmation, or closed the connection.",
+                "The charger answered with a CALLERROR, an invalid confirmation, or closed the connection; in a "
+                    + "cluster also: the node holding the charger could not be reached.",
                 reference("CallError")
             ),
-            "504": response("The charger did not answer in time.", reference("Detail")),
+            "504": response(
+                "The charger did not answer in time (in a cluster also: the node holding it did not).",
+                reference("Detail")
+            ),
         ]
         /// A command's answers: the charger's confirmation of `action`, or one of the failures.
         func answers(_ action: String) -> [String: JSONValue] {
@@ -34,7 +38,7 @@ extension OpenAPIDocument {
             "get",
             operation(
                 "list_connected_charge_points",
-                "The chargers connected to this server.",
+                "The chargers connected to this server (in a cluster, to any node whose lease holds).",
                 tag: "OCPP commands",
                 parameters: [
                     parameter("limit", in: "query", integer(minimum: 1, maximum: 1000), "Items per page (100)."),

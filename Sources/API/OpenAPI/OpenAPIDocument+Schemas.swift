@@ -57,8 +57,15 @@ extension OpenAPIDocument {
                 "properties": [
                     "charge_point_id": ["type": "string"],
                     "connected_since": ["type": "string", "format": "date-time"],
-                    "last_message_at": ["type": "string", "format": "date-time"],
+                    "last_message_at": [
+                        "type": ["string", "null"], "format": "date-time",
+                        "description": "Null for a charger held by another node of a cluster.",
+                    ],
                     "remote_address": nullableText, "registration_status": nullableText, "subprotocol": nullableText,
+                    "node_id": [
+                        "type": "string",
+                        "description": "In a cluster only: the node the charger is connected to.",
+                    ],
                 ],
                 "required": [
                     "charge_point_id", "connected_since", "last_message_at", "remote_address", "registration_status",

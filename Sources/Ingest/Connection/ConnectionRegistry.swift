@@ -26,6 +26,8 @@ final class ChargePointSession: Sendable {
     let connectedSince: Date
     let remoteAddress: String?
     let subprotocol: String?
+    /// This connection's number in the process (the presence writer tells connections apart by it).
+    let serial: UInt64
     private let lastMessageMilliseconds: Synchronization.Atomic<Int64>
     private let registration: Mutex<String?>
     /// Set once the handler is in the pipeline; calls go through it.
@@ -35,12 +37,15 @@ final class ChargePointSession: Sendable {
         self.chargePointID = chargePointID
         self.channel = channel
         self.subprotocol = subprotocol
+        self.serial = Self.serials.add(1, ordering: .relaxed).newValue
         let now = Date()
         self.connectedSince = now
         self.remoteAddress = channel.remoteAddress.map(Self.describe)
         self.lastMessageMilliseconds = Synchronization.Atomic(Int64(now.timeIntervalSince1970 * 1000))
         self.registration = Mutex(registrationStatus)
     }
+
+    private static let serials = Synchronization.Atomic<UInt64>(0)
 
     private static func describe(_ address: SocketAddress) -> String {
         if let ip = address.ipAddress, let port = address.port {
@@ -74,23 +79,48 @@ final class ChargePointSession: Sendable {
 
 /// Who is connected: charge point id to its live session. A second connection with the
 /// same id replaces the first, which is closed.
+///
+/// In a cluster, each change is handed to the presence writer under the registry's lock, so
+/// the writer sees a charger's changes in the order the registry made them.
 final class ConnectionRegistry: Sendable {
     private let sessions = Mutex<[ChargePointID: ChargePointSession]>([:])
+    private let presence: ChargerPresenceSink?
+
+    /// - Parameter presence: Where connections opening and closing are reported (cluster mode).
+    init(presence: ChargerPresenceSink? = nil) {
+        self.presence = presence
+    }
 
     /// Registers `session`.
     /// - Returns: The session it replaces, to be closed by the caller.
     func register(_ session: ChargePointSession) -> ChargePointSession? {
         sessions.withLock { sessions in
-            sessions.updateValue(session, forKey: session.chargePointID)
+            presence?.record(
+                .connected(
+                    serial: session.serial,
+                    chargePointID: session.chargePointID.rawValue,
+                    at: session.connectedSince
+                )
+            )
+            return sessions.updateValue(session, forKey: session.chargePointID)
         }
     }
 
     /// Removes `session`, unless a newer connection has replaced it already.
     func remove(_ session: ChargePointSession) {
         sessions.withLock { sessions in
-            if sessions[session.chargePointID] === session {
+            let current = sessions[session.chargePointID] === session
+            if current {
                 sessions.removeValue(forKey: session.chargePointID)
             }
+            presence?.record(
+                .disconnected(
+                    serial: session.serial,
+                    chargePointID: session.chargePointID.rawValue,
+                    at: Date(),
+                    current: current
+                )
+            )
         }
     }
 

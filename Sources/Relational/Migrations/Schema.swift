@@ -286,5 +286,42 @@ enum Schema {
                 "CREATE INDEX rfid_cards_company_id ON rfid_cards (company_id)",
             ]
         ),
+        Migration(
+            version: 7,
+            name: "cluster membership, charger presence and residency intervals",
+            statements: [
+                // A node is alive while lease_expires_at is in the future by the database's clock.
+                """
+                CREATE TABLE cluster_nodes (
+                    node_id TEXT PRIMARY KEY CHECK (length(node_id) BETWEEN 1 AND 64),
+                    url TEXT NOT NULL CHECK (length(url) <= 2048),
+                    started_at {TIME} NOT NULL,
+                    lease_expires_at {TIME} NOT NULL
+                )
+                """,
+                // The node each connected charger is held by; no foreign key: a charger connects
+                // before it is known, and a row outlives its node's lease until the node returns.
+                """
+                CREATE TABLE charger_presence (
+                    charge_point_id TEXT PRIMARY KEY,
+                    node_id TEXT NOT NULL,
+                    connected_at {TIME} NOT NULL
+                )
+                """,
+                "CREATE INDEX charger_presence_node_id ON charger_presence (node_id)",
+                // Every connection's interval on its node: which nodes hold a charger's history.
+                """
+                CREATE TABLE charger_residency (
+                    id {ID},
+                    charge_point_id TEXT NOT NULL,
+                    node_id TEXT NOT NULL,
+                    connected_at {TIME} NOT NULL,
+                    disconnected_at {TIME}
+                )
+                """,
+                "CREATE INDEX charger_residency_charge_point_id ON charger_residency (charge_point_id, connected_at)",
+                "CREATE INDEX charger_residency_open ON charger_residency (node_id) WHERE disconnected_at IS NULL",
+            ]
+        ),
     ]
 }

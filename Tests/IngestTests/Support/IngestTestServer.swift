@@ -38,6 +38,7 @@ final class IngestTestServer: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
     private let dropDatabase: (@Sendable () async throws -> Void)?
+    private let stopped = NIOLockedValueBox(false)
 
     static let logger: Logger = {
         var logger = Logger(label: "ingest-tests")
@@ -77,6 +78,9 @@ final class IngestTestServer: Sendable {
     ///   - defaultSecurityProfile: The profile of chargers created without one.
     ///   - tls: The TLS listener's files; without them there is no TLS listener.
     ///   - timeSeriesOptions: The time-series store's settings.
+    ///   - database: A database another server shares (migrated already, left in place on stop);
+    ///     it overrides `backend`.
+    ///   - cluster: The node's cluster settings; its URL's port is the port the server listens on.
     static func start(
         _ configuration: IngestConfiguration = IngestConfiguration(),
         backend: TestBackend = .sqlite,
@@ -84,7 +88,9 @@ final class IngestTestServer: Sendable {
         defaultSecurityProfile: Int = 0,
         tls: TestTLSFiles? = nil,
         authenticated: Bool = false,
-        timeSeriesOptions: TimeSeriesOptions = TimeSeriesOptions()
+        timeSeriesOptions: TimeSeriesOptions = TimeSeriesOptions(),
+        database shared: DatabaseURL? = nil,
+        cluster: ClusterSettings? = nil
     ) async throws -> IngestTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocpp-ingest-\(UUID().uuidString)"
@@ -96,13 +102,17 @@ final class IngestTestServer: Sendable {
         )
         let database: DatabaseURL
         var dropDatabase: (@Sendable () async throws -> Void)?
-        switch backend {
-        case .sqlite:
-            database = .sqlite(.file(path: directory.appendingPathComponent("store.db").path))
-        case .postgres:
-            let made = try await backend.makeDatabase()
-            database = made.url
-            dropDatabase = made.drop
+        if let shared {
+            database = shared
+        } else {
+            switch backend {
+            case .sqlite:
+                database = .sqlite(.file(path: directory.appendingPathComponent("store.db").path))
+            case .postgres:
+                let made = try await backend.makeDatabase()
+                database = made.url
+                dropDatabase = made.drop
+            }
         }
         let relational = try await RelationalStore(
             url: database,
@@ -114,17 +124,21 @@ final class IngestTestServer: Sendable {
             configuration: configuration,
             timeSeries: timeSeries,
             relational: relational,
+            cluster: cluster.map { ClusterMembership(settings: $0, store: relational, logger: logger) },
             commitClock: commitClock,
             logger: logger
         )
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let application = APIApplication.make(
             host: "127.0.0.1",
-            port: 0,
+            port: cluster?.nodeURL.port ?? 0,
             ingest: ingest,
             timeSeries: timeSeries,
             relational: relational,
             authentication: authenticated ? .bearer(APIAuthenticator(store: relational)) : .disabled,
+            cluster: cluster.map {
+                ClusterForwarder(settings: $0, relational: relational, callTimeoutSeconds: configuration.callTimeout)
+            },
             logger: logger
         ) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
@@ -197,6 +211,12 @@ final class IngestTestServer: Sendable {
     /// WebSockets with 1001; then the writers finish and the stores close (the group's order).
     /// - Parameter keepFiles: Leave the data directory for the test to reopen (it removes it).
     func stop(keepFiles: Bool = false) async {
+        // A test may stop a server before the code that started it does.
+        let alreadyStopped = stopped.withLockedValue { stopped in
+            defer { stopped = true }
+            return stopped
+        }
+        guard !alreadyStopped else { return }
         await group.triggerGracefulShutdown()
         _ = try? await task.value
         await relational.shutdown()

@@ -13,13 +13,18 @@ struct ServerProcess {
     /// Starts the server; `DATA_DIR` and an SQLite database go in `directory`. Its output is
     /// dropped unless `OCPP_TEST_SERVER_LOGS` names a directory to write each server's log into
     /// (`OCPP_TEST_SERVER_LOG_LEVEL` sets its level), for looking into a failure.
-    /// - Parameter settings: More environment variables for the server.
+    /// - Parameters:
+    ///   - settings: More environment variables for the server.
+    ///   - port: The port to listen on (a free one by default).
+    ///   - logFile: Where its output goes, overriding `OCPP_TEST_SERVER_LOGS`.
     static func start(
         in directory: URL,
         logLevel: String = "error",
-        settings: [String: String] = [:]
+        settings: [String: String] = [:],
+        port: Int? = nil,
+        logFile: String? = nil
     ) throws -> ServerProcess {
-        let port = try freePort()
+        let port = try port ?? freePort()
         let environment = ProcessInfo.processInfo.environment.merging([
             "DATA_DIR": directory.appendingPathComponent("data").path,
             "DATABASE_URL": "sqlite:///\(directory.appendingPathComponent("store.db").path)",
@@ -50,6 +55,10 @@ struct ServerProcess {
             let path = "\(logs)/server-\(UUID().uuidString).log"
             _ = FileManager.default.createFile(atPath: path, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: path)
+        }
+        if let logFile {
+            _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: logFile)
         }
         let (exited, ended) = AsyncStream<Void>.makeStream()
         process.terminationHandler = { _ in ended.finish() }

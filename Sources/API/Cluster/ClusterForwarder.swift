@@ -1,0 +1,146 @@
+import HTTPTypes
+import Hummingbird
+public import Ingest
+import Logging
+import NIOCore
+import Protocol
+public import Relational
+
+/// A node's side of forwarding in a cluster: sends a command for a charger held by another
+/// node to that node's internal API, and checks the secret of commands peers send here.
+///
+/// The internal API is `POST /cluster/v1/charge_points/{charge_point_id}/{command}`, the
+/// public command's body and answer, with the cluster secret in `X-Cluster-Secret`. It runs
+/// the command on the node's own connection only; a charger not connected there is a 404.
+public struct ClusterForwarder: Sendable {
+    /// The prefix of the internal API's paths.
+    static let internalPrefix = "/cluster/v1"
+
+    /// This node's settings.
+    let settings: ClusterSettings
+    let relational: RelationalStore
+    let client: ClusterPeerClient
+    /// How long a peer may take to answer: the charger's own call timeout on the peer, plus
+    /// a margin for the hop.
+    let timeout: TimeAmount
+
+    /// - Parameters:
+    ///   - settings: This node's id, URL, secret and lease.
+    ///   - relational: The cluster's database, where presence is looked up.
+    ///   - callTimeoutSeconds: How long a charger has to answer a call (`OCPP_CALL_TIMEOUT`).
+    public init(settings: ClusterSettings, relational: RelationalStore, callTimeoutSeconds: Int) {
+        self.settings = settings
+        self.relational = relational
+        client = ClusterPeerClient()
+        timeout = .seconds(Int64(callTimeoutSeconds + settings.forwardingMarginSeconds))
+    }
+
+    /// Answers 401 unless `request` carries the cluster secret; a bearer token does not stand in for it.
+    func checkSecret(_ request: Request) throws(APIError) {
+        guard let offered = request.headers[values: .clusterSecret].first, settings.secret.matches(offered) else {
+            throw APIError.detail(
+                "the cluster's internal API needs the cluster secret in \(ClusterSettings.secretHeader)",
+                status: .unauthorized
+            )
+        }
+    }
+
+    /// Sends the command to the node that holds `chargePointID`, if another node whose lease
+    /// holds has it.
+    /// - Returns: That node's answer as it is (status, content type, body); `nil` when no
+    ///   other live node holds the charger.
+    /// - Throws: ``APIError``: 502 when the node cannot be reached or answers nonsense, 504
+    ///   when it does not answer in time, 503 when the database cannot be asked.
+    func forward(
+        chargePointID: ChargePointID,
+        path: String,
+        action: OCPPAction,
+        body: [UInt8],
+        logger: Logger
+    ) async throws(APIError) -> Response? {
+        let presence: ChargerPresenceRecord?
+        do {
+            presence = try await relational.chargerPresence(chargePointID.rawValue)
+        } catch let error as RelationalStoreError {
+            throw APIError(error)
+        } catch {
+            throw APIError(RelationalStoreError(code: .unavailable, message: "\(error)"))
+        }
+        guard let presence, presence.nodeID != settings.nodeID else { return nil }
+        let node = presence.nodeID
+        let url: ClusterNodeURL
+        do {
+            url = try ClusterNodeURL(presence.nodeURL)
+        } catch {
+            throw APIError.detail(
+                "\(action.rawValue): node \(node), which holds the charger, has an unusable URL: \(error.reason)",
+                status: .badGateway
+            )
+        }
+        let answer: PeerAnswer
+        do {
+            answer = try await client.post(
+                url,
+                path: "\(Self.internalPrefix)/charge_points/\(Self.pathSegment(chargePointID.rawValue))/\(path)",
+                headers: [(ClusterSettings.secretHeader, settings.secret.text)],
+                body: body,
+                timeout: timeout
+            )
+        } catch {
+            logger.warning(
+                "Forwarding a command to another node failed",
+                metadata: [
+                    "charge_point_id": "\(chargePointID)", "node_id": "\(node)", "node_url": "\(url)",
+                    "error": "\(error)",
+                ]
+            )
+            switch error {
+            case .timedOut:
+                throw APIError.detail(
+                    "\(action.rawValue): node \(node), which holds the charger, did not answer within "
+                        + "\(timeout.nanoseconds / 1_000_000_000) s",
+                    status: .gatewayTimeout
+                )
+            case .unreachable(let why):
+                throw APIError.detail(
+                    "\(action.rawValue): node \(node), which holds the charger, cannot be reached at \(url): \(why)",
+                    status: .badGateway
+                )
+            case .invalidAnswer(let why):
+                throw APIError.detail(
+                    "\(action.rawValue): node \(node), which holds the charger, answered unusably: \(why)",
+                    status: .badGateway
+                )
+            }
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = answer.contentType ?? "application/json"
+        return Response(
+            status: HTTPResponse.Status(code: answer.status),
+            headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
+        )
+    }
+
+    /// `id` percent-encoded but for unreserved characters, as one path segment.
+    static func pathSegment(_ id: String) -> String {
+        var text = ""
+        for byte in id.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                text.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                text += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
+            }
+        }
+        return text
+    }
+}
+
+extension HTTPField.Name {
+    /// `X-Cluster-Secret`: the cluster secret on node-to-node calls.
+    static let clusterSecret = HTTPField.Name(ClusterSettings.secretHeader)!
+}
