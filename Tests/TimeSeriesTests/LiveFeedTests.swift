@@ -242,7 +242,11 @@ struct LiveFeedTests {
 
     @Test("A subscriber that follows other charge points gets their rows from then on, not those it left")
     func follow() throws {
-        let feed = LiveFeed(bufferLimit: 100, maximumSubscribers: 10, metrics: TimeSeriesMetrics(factory: TestMetrics()))
+        let feed = LiveFeed(
+            bufferLimit: 100,
+            maximumSubscribers: 10,
+            metrics: TimeSeriesMetrics(factory: TestMetrics())
+        )
         feed.seed([sample("CP-1"), sample("CP-2")])
         let id = try #require(feed.add(LiveFilter(chargePointIDs: ["CP-1"])))
         func row(_ series: UInt32, _ value: Double) -> StoredRow {
