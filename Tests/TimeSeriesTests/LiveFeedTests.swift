@@ -187,6 +187,11 @@ struct LiveFeedTests {
         }
     }
 
+    /// A feed on its own, without a store: the writer's side is the test's `publish` calls.
+    static func feed() -> LiveFeed {
+        LiveFeed(bufferLimit: 100, maximumSubscribers: 10, metrics: TimeSeriesMetrics(factory: TestMetrics()))
+    }
+
     @Test("Rows handed over in runs read back row by row with their positions; trimming keeps the rest")
     func runs() {
         let stored = (0..<10).map {
@@ -211,11 +216,7 @@ struct LiveFeedTests {
 
     @Test("A subscriber whose start falls inside a published run gets the run's rows from its start on")
     func startInsideRun() throws {
-        let feed = LiveFeed(
-            bufferLimit: 100,
-            maximumSubscribers: 10,
-            metrics: TimeSeriesMetrics(factory: TestMetrics())
-        )
+        let feed = Self.feed()
         let keys = (0..<4).map {
             SeriesKey(chargePointID: $0 < 2 ? "CP-1" : "CP-2", connectorID: 1, kind: .sample, measurand: "M\($0)")
         }
@@ -242,11 +243,7 @@ struct LiveFeedTests {
 
     @Test("A subscriber that follows other charge points gets their rows from then on, not those it left")
     func follow() throws {
-        let feed = LiveFeed(
-            bufferLimit: 100,
-            maximumSubscribers: 10,
-            metrics: TimeSeriesMetrics(factory: TestMetrics())
-        )
+        let feed = Self.feed()
         feed.seed([sample("CP-1"), sample("CP-2")])
         let id = try #require(feed.add(LiveFilter(chargePointIDs: ["CP-1"])))
         func row(_ series: UInt32, _ value: Double) -> StoredRow {
