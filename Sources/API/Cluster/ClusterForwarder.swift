@@ -113,6 +113,19 @@ public struct ClusterForwarder: Sendable {
                 )
             }
         }
+        // Only the internal route's secret check answers 401 there: the caller's own token was
+        // accepted here, so the peer's refusal is the nodes' configuration, not the caller's.
+        guard answer.status != 401 else {
+            logger.error(
+                "A node refused this node's cluster secret: CLUSTER_SECRET differs between them",
+                metadata: ["charge_point_id": "\(chargePointID)", "node_id": "\(node)"]
+            )
+            throw APIError.detail(
+                "\(action.rawValue): node \(node), which holds the charger, refused this node's cluster secret "
+                    + "(CLUSTER_SECRET differs between the nodes)",
+                status: .badGateway
+            )
+        }
         var headers = HTTPFields()
         headers[.contentType] = answer.contentType ?? "application/json"
         return Response(
