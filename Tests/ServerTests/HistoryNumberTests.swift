@@ -52,7 +52,7 @@ struct HistoryNumberTests {
         #expect(fast > 30_000)
     }
 
-    @Test("Timestamps written minute by minute read as the full text of each")
+    @Test("Timestamps written one after another read as the full text of each")
     func timestamps() {
         var random = Numbers(state: 7)
         var text = HistoryFormat.TimestampText()
@@ -65,6 +65,14 @@ struct HistoryNumberTests {
                 time = Int64.random(in: -1_000_000_000_000...4_000_000_000_000, using: &random)
             }
             stamps.append(time)
+        }
+        // Buckets: a quarter of an hour, an hour and a day apart, across days and years.
+        for step: Int64 in [900_000, 3_600_000, 86_400_000] {
+            time = 1_703_980_800_000 - 5 * 86_400_000
+            for _ in 0..<1_000 {
+                time += step
+                stamps.append(time)
+            }
         }
         for stamp in stamps {
             var cached: [UInt8] = Array("x".utf8)

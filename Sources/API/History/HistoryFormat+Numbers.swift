@@ -25,6 +25,17 @@ extension HistoryFormat {
             count += bytes.count
         }
 
+        /// `text`'s bytes (at most the room the caller reserved for it).
+        mutating func literal(_ text: StaticString) {
+            (base + count).update(from: text.utf8Start, count: text.utf8CodeUnitCount)
+            count += text.utf8CodeUnitCount
+        }
+
+        /// A string's UTF-8 bytes (the caller reserved room for them).
+        mutating func text(_ text: String) {
+            for byte in text.utf8 { self.byte(byte) }
+        }
+
         /// `value`'s decimal digits, `width` of them (zero-padded).
         @inline(__always) mutating func digits(_ value: Int, width: Int) {
             digits(UInt64(value), width: width)
@@ -96,28 +107,34 @@ extension HistoryFormat {
         }
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.sssZ`, remembering the text up to the minute: rows come dated
-    /// close together, so most share it with the row before.
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ`, remembering the text of the day: rows and buckets come dated
+    /// close together, so most share it with the one before, and the time of day is digits.
     struct TimestampText {
-        private var minute: Int64 = .min
+        private static let dayMilliseconds: Int64 = 86_400_000
+        private var day: Int64 = .min
         private var prefix: [UInt8] = []
 
         /// At most 24 bytes, or the general path's length for a year past 9999.
         mutating func write(_ milliseconds: Int64, to writer: inout ByteWriter) {
-            let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: 60_000)
-            let minute = remainder < 0 ? quotient - 1 : quotient
-            if minute != self.minute {
+            let (quotient, remainder) = milliseconds.quotientAndRemainder(dividingBy: Self.dayMilliseconds)
+            let day = remainder < 0 ? quotient - 1 : quotient
+            if day != self.day {
                 var full: [UInt8] = []
                 OCPPTimestamp(millisecondsSince1970: milliseconds).appendISO8601(to: &full)
-                // What follows the minute is always `SS.sssZ`.
-                prefix = Array(full[..<(full.count - 7)])
-                self.minute = minute
+                // What follows the day is always `HH:MM:SS.sssZ`.
+                prefix = Array(full[..<(full.count - 13)])
+                self.day = day
             }
             writer.bytes(prefix)
-            let withinMinute = Int(milliseconds - minute * 60_000)
-            writer.digits(withinMinute / 1000, width: 2)
+            let withinDay = Int(milliseconds - day * Self.dayMilliseconds)
+            let seconds = withinDay / 1000
+            writer.digits(seconds / 3600, width: 2)
+            writer.byte(UInt8(ascii: ":"))
+            writer.digits(seconds / 60 % 60, width: 2)
+            writer.byte(UInt8(ascii: ":"))
+            writer.digits(seconds % 60, width: 2)
             writer.byte(UInt8(ascii: "."))
-            writer.digits(withinMinute % 1000, width: 3)
+            writer.digits(withinDay % 1000, width: 3)
             writer.byte(UInt8(ascii: "Z"))
         }
 

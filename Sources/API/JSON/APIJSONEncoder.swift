@@ -28,6 +28,11 @@ public struct APIJSONEncoder: ResponseEncoder {
     }
 
     /// A response carrying JSON `bytes`.
+    /// JSON already written into a buffer, sent as it is.
+    static func response(_ buffer: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+
     static func response(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status,
