@@ -46,6 +46,7 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
         ),
+        .target(name: "CRC32CHardware"),
         .target(
             name: "CivilCalendar",
             swiftSettings: swiftSettings
@@ -60,6 +61,7 @@ let package = Package(
             dependencies: [
                 "CivilCalendar",
                 "CLZ4",
+                "CRC32CHardware",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,5 +1,8 @@
-/// CRC-32C (Castagnoli), the checksum of every WAL record, segment block and footer.
-/// Slicing-by-8 tables: eight bytes per step.
+import CRC32CHardware
+
+/// CRC-32C (Castagnoli), the checksum of every WAL record, segment block and footer: by the
+/// processor's instructions where it has them, else by slicing-by-8 tables (eight bytes per
+/// step).
 enum CRC32C {
     private static let tables: [[UInt32]] = {
         var tables = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
@@ -17,8 +20,19 @@ enum CRC32C {
         return tables
     }()
 
+    /// Whether the processor's CRC-32C instructions are used (x86-64 with SSE 4.2, AArch64
+    /// with CRC): about ten times the speed of the tables, which every block read and WAL
+    /// record otherwise pays for.
+    static let hardware = crc32c_hardware_available() != 0
+
     /// The checksum of `bytes`, continuing from `seed` (the checksum of what came before).
     static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        guard hardware, let base = bytes.baseAddress else { return software(bytes, seed: seed) }
+        return ~crc32c_hardware_update(~seed, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+    }
+
+    /// The checksum by tables (slicing by 8), where the processor has no CRC-32C instructions.
+    static func software(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         var crc = ~seed
         var position = 0
         let count = bytes.count
