@@ -58,6 +58,11 @@ if ! "$venv/bin/python" scripts/lib/cluster_e2e.py --dir "$dir" --balancer "http
     log "the cluster end-to-end test failed (run directory kept: $dir)"
     exit 1
 fi
+# The shared secret is written in no log (the nodes', nginx's, PostgreSQL's).
+if grep -rlF "$(cat "$dir/cluster-secret")" "$dir"/node-*/server.log "$dir/nginx" "$dir/postgres/postgres.log"; then
+    log "the cluster secret appears in the logs above (run directory kept: $dir)"
+    exit 1
+fi
 cluster_stop "$dir"
 trap - EXIT
 rm -rf "$dir"

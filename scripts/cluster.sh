@@ -52,6 +52,7 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
 
 node_ports=()
 for index in $(seq 1 "$nodes"); do node_ports+=($((base_port + index))); done

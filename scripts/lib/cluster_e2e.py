@@ -228,6 +228,7 @@ class Charger:
         self.configured = []        # (key, value) of each ChangeConfiguration received
         self.boots = []             # time.monotonic() of each accepted BootNotification
         self.losses = []            # time.monotonic() of each lost connection
+        self.retries = []           # time.monotonic() of each reconnect attempt after a loss
         self.booted = False
         self.sending = False
 
@@ -263,6 +264,7 @@ class Charger:
                 return
             # A charger's own reconnect delay, with a little jitter as real fleets have.
             await asyncio.sleep(self.reconnect_delay * (1 + 0.5 * self.random.random()))
+            self.retries.append(time.monotonic())
 
     async def session(self, point, ingest, stop):
         answer = await point.call(call.BootNotification(charge_point_vendor="ClusterE2E", charge_point_model="Probe"),
@@ -459,10 +461,15 @@ async def scenario(cluster, node_ids, chargers, tasks, ingest, stop, ocpp_url, w
                 args.reconnect_delay * 1.5 + 30, "the killed node's chargers booted elsewhere")
     lost = [min(loss for loss in charger.losses if loss >= killed_at) - killed_at for charger in moving]
     booted = [min(boot for boot in charger.boots if boot > killed_at) - killed_at for charger in moving]
+    # From the end of each charger's reconnect delay to its accepted BootNotification: what the
+    # balancer and the surviving nodes add (a first attempt that failed counts in it).
+    beyond_delay = [min(boot for boot in charger.boots if boot > killed_at)
+                    - min(retry for retry in charger.retries if retry > killed_at) for charger in moving]
     failover = max(booted)
-    say("the killed node's %d chargers saw their connection end within %.2f s, and were booted elsewhere "
-        "%.2f s after the kill (reconnect delay %.1f s plus up to half of it as jitter; goal: delay + 5 s)"
-        % (len(moving), max(lost), failover, args.reconnect_delay))
+    say("the killed node's %d chargers saw their connection end within %.2f s and were all booted elsewhere "
+        "%.2f s after the kill: reconnect delay %.1f s plus up to half of it as jitter, then at most %.3f s "
+        "to connect and boot (goal: all within delay + 5 s)"
+        % (len(moving), max(lost), failover, args.reconnect_delay, max(beyond_delay)))
     check(failover < args.reconnect_delay * 1.5 + 30, "failover took %.1f s" % failover)
 
     async def moved_in_presence():
@@ -579,7 +586,7 @@ def main():
     except Failure as failure:
         print("FAILED: %s" % failure, file=sys.stderr, flush=True)
         sys.exit(1)
-    print("==> the cluster end to end passed in %.1f s: %d values, failover %.2f s"
+    print("==> the cluster end to end passed (the driver's part %.1f s): %d values, failover %.2f s"
           % (result["seconds"], result["acknowledged"], result["failover_seconds"]), flush=True)
 
 
