@@ -44,7 +44,8 @@ elif [ -e "$dir/cluster.env" ]; then
     log "$dir already holds a cluster: choose a new CLUSTER_DIR"
     exit 1
 fi
-dir=$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 stop() {
     log "stopping the cluster"
     cluster_stop "$dir"
@@ -58,6 +59,12 @@ node_ports=()
 for index in $(seq 1 "$nodes"); do node_ports+=($((base_port + index))); done
 pg_port=$((base_port + nodes + 1))
 
+for port in "$base_port" "${node_ports[@]}" "$pg_port"; do
+    python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null || {
+        log "port $port on 127.0.0.1 is taken: choose another CLUSTER_BASE_PORT"
+        exit 1
+    }
+done
 cluster_prepare "$dir"
 cluster_start_postgres "$dir" "$pg_port"
 cluster_write_env "$dir" "$SERVER_BIN" "$cluster_database_url" "$lease" "${node_ports[@]}"
