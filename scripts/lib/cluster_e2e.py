@@ -129,6 +129,8 @@ class Cluster:
                 status, text = response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             status, text = error.code, error.read().decode()
+        except OSError as error:  # refused, reset, timed out (URLError is one too)
+            raise Failure("%s %s%s: no answer: %s" % (method, base, path, error)) from None
         try:
             return status, json.loads(text)
         except ValueError:
