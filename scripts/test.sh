@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: format lint, a warning-free build, the generated protocol code
 # checked against the schemas, every test (with a throwaway PostgreSQL cluster whose URL the
-# tests read from OCPP_TEST_POSTGRES_URL), then schemathesis against the running server's
+# tests read from OCPP_TEST_POSTGRES_URL), a cluster of three nodes behind nginx with one
+# killed mid-ingest (scripts/cluster-test.sh), then schemathesis against the running server's
 # /openapi.json: every check with an admin token, and no write that succeeds with an analyst's;
 # last, the operator console in headless Chromium (scripts/console-test.sh).
 set -euo pipefail
@@ -76,6 +77,10 @@ rm -f "$build_log"
 log "running the tests"
 bin_dir="$(swift build --show-bin-path)"
 OCPP_BIN_DIR="$bin_dir" swift test --skip-build
+
+# --- A cluster end to end: PostgreSQL, three nodes, nginx, a node killed mid-ingest ------
+log "the cluster end to end (scripts/cluster-test.sh)"
+OCPP_TEST_VENV="$venv" scripts/cluster-test.sh "$bin_dir"
 
 # --- The API against its own OpenAPI document -----------------------------------------
 log "schemathesis against /openapi.json of a running server (PostgreSQL)"
