@@ -126,6 +126,7 @@ public enum APIApplication {
         cluster: ClusterForwarder? = nil
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        router.add(middleware: UpgradeRequestMiddleware())
         router.add(middleware: ErrorMiddleware())
         if let authenticator = authentication.authenticator {
             router.add(

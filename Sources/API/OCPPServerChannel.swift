@@ -51,7 +51,16 @@ public struct OCPPServerChannel: ServerChildChannel, HTTPChannelHandler {
         idleTimeout: Duration,
         tls: TLSListener? = nil
     ) {
-        self.responder = responder
+        self.responder = { request, writer, channel in
+            try await responder(request, writer, channel)
+            // A request that asked for an upgrade and was answered instead (see
+            // UpgradeRequestMiddleware) ends the connection: the HTTP/1.1 decoder reads nothing
+            // after it, so the next request would wait forever. Closing the input ends the
+            // request loop; the answer is sent before the output closes.
+            if request.headers[.upgrade] != nil {
+                try? await channel.close(mode: .input)
+            }
+        }
         self.ingest = ingest
         self.idleTimeout = idleTimeout
         self.tls = tls

@@ -103,6 +103,29 @@ struct ConnectionTests {
         await server.stop()
     }
 
+    @Test("An upgrade asked for after a connection's first request is answered, then the connection closes")
+    func upgradeAfterFirstRequest() async throws {
+        let server = try await IngestTestServer.start()
+        let upgrade =
+            "GET /ocpp/CP-1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            + "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+        // Only a connection's first request may upgrade. The HTTP decoder reads nothing after an
+        // upgrade request, so a connection left open would hang on the next request (as a load
+        // balancer that reuses connections would find): the answer says why and closes it.
+        let started = ContinuousClock.now
+        let answers = try await rawHTTP(
+            port: server.port,
+            "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + upgrade + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        #expect(ContinuousClock.now - started < .seconds(10), "the connection was left open")
+        #expect(answers.hasPrefix("HTTP/1.1 200"))
+        #expect(answers.contains("HTTP/1.1 426"))
+        #expect(answers.lowercased().contains("connection: close"))
+        #expect(answers.components(separatedBy: "HTTP/1.1 ").count == 3, "\(answers)")
+        await server.stop()
+    }
+
     @Test("A second connection with the same id replaces the first, which is closed")
     func replacement() async throws {
         let server = try await IngestTestServer.start()

@@ -33,7 +33,13 @@ extension HistoryFormat {
 
         /// A string's UTF-8 bytes (the caller reserved room for them).
         mutating func text(_ text: String) {
-            for byte in text.utf8 { self.byte(byte) }
+            var text = text
+            let written = text.withUTF8 { utf8 in
+                guard let address = utf8.baseAddress else { return 0 }
+                (base + count).update(from: address, count: utf8.count)
+                return utf8.count
+            }
+            count += written
         }
 
         /// `value`'s decimal digits, `width` of them (zero-padded).
