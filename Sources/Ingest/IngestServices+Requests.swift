@@ -56,6 +56,15 @@ extension IngestServices {
                 return .booted(registration)
             case .authorize(let idTag):
                 return .authorized(try await authorizations.authorization(idTag))
+            case .signCertificate(let csr):
+                guard let authority = configuration.chargerCertificateAuthority else {
+                    return .signingRefused("no charger CA is configured")
+                }
+                do throws(CertificateRequestRefusal) {
+                    return .signed(try authority.sign(csrPEM: csr, chargePointID: chargePointID, now: Self.date(now)))
+                } catch {
+                    return .signingRefused(error.description)
+                }
             case .startTransaction(let start, let rule):
                 let authorization = try await authorizations.authorization(start.idTag)
                 let transactionID = try await relational.startSession(

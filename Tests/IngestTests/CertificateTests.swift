@@ -329,13 +329,44 @@ struct CertificateTests {
     @Test("The planner answers Accepted with CertificateSigned to follow, or Rejected with the reason")
     func planning() throws {
         let ca = try TestCA()
+        // With a CA, the planner asks for the signing as a step off the event loop, then
+        // decides on its outcome (the services sign as below; signCertificateEndToEnd runs them).
         func plan(_ csr: String, _ authority: ChargerCertificateAuthority?) -> PlannedResult {
-            RequestPlanner.certificateSigning(
-                SignCertificateRequest(csr: csr),
+            let request = SignCertificateRequest(csr: csr)
+            let now: Int64 = 1_780_000_000_000
+            let configuration = IngestConfiguration(chargerCertificateAuthority: authority)
+            var planned = RequestPlanner.certificateSigning(
+                request,
                 chargePointID: "CP-PLAN",
-                now: 1_780_000_000_000,
-                configuration: IngestConfiguration(chargerCertificateAuthority: authority)
+                now: now,
+                configuration: configuration
             )
+            if case .database(.signCertificate(let asked)) = planned, let authority {
+                #expect(asked == csr)
+                let outcome: DatabaseOutcome
+                do {
+                    outcome = .signed(
+                        try authority.sign(
+                            csrPEM: asked,
+                            chargePointID: "CP-PLAN",
+                            now: Date(timeIntervalSince1970: 1_780_000_000)
+                        )
+                    )
+                } catch {
+                    outcome = .signingRefused(error.description)
+                }
+                planned = RequestPlanner.advance(
+                    .signCertificate(request),
+                    after: outcome,
+                    chargePointID: "CP-PLAN",
+                    now: now,
+                    configuration: configuration
+                )
+            }
+            guard case .decided(let result) = planned else {
+                return PlannedResult(answer: .error(.internalError, description: "the plan was not decided"))
+            }
+            return result
         }
         func status(_ result: PlannedResult) -> String {
             guard case .result(let payload, false) = result.answer else { return "not a result" }

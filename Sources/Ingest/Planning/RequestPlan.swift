@@ -89,6 +89,10 @@ enum DatabaseStep: Sendable, Hashable {
     case startTransaction(StartTransactionRequest, unknownCharger: UnknownChargerRule)
     /// Stop the session (or record the unmatched stop) and look up the id tag, if any.
     case stopTransaction(StopTransactionRequest, unknownCharger: UnknownChargerRule)
+    /// Not the database's: sign the charger's certificate request with the charger CA. An RSA
+    /// key takes milliseconds of CPU, so it runs off the event loop like the database's steps
+    /// (a fleet renewing its certificates together would otherwise stall its connections).
+    case signCertificate(csr: String)
 }
 
 /// What the database answered a ``DatabaseStep``.
@@ -103,6 +107,10 @@ enum DatabaseOutcome: Sendable, Hashable {
     case started(transactionID: Int, IDTagAuthorization?)
     /// The stopped session's connector (0 for an unmatched stop) and the id tag's card.
     case stopped(connectorID: Int, IDTagAuthorization?)
+    /// The chain the charger CA signed.
+    case signed([String])
+    /// The charger CA refused the certificate request, for this reason (for the log).
+    case signingRefused(String)
     /// The charger is not registered and the policy keeps it so.
     case notRegistered
     /// The database refuses a value the request carries (an empty idTag, a NUL character, a

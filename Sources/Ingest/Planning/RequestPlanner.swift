@@ -108,9 +108,7 @@ enum RequestPlanner {
         case .logStatusNotification(let notification):
             return stored(notification, chargePointID, now, LogStatusNotificationResponse(), isEmpty: true)
         case .signCertificate(let signing):
-            return .decided(
-                certificateSigning(signing, chargePointID: chargePointID, now: now, configuration: configuration)
-            )
+            return certificateSigning(signing, chargePointID: chargePointID, now: now, configuration: configuration)
         }
     }
 
@@ -165,6 +163,14 @@ enum RequestPlanner {
             )
         case (.stopped(let connectorID, let authorization), .stopTransaction(let stop)):
             return .decided(stopped(stop, connectorID: connectorID, authorization, chargePointID, now, configuration))
+        case (.signed(let chain), .signCertificate(let signing)):
+            return .decided(certificateSigned(signing, chain: chain, chargePointID: chargePointID, now: now))
+        case (.signingRefused(let reason), .signCertificate(let signing)):
+            return .decided(signingRejected(signing, reason: reason, chargePointID: chargePointID, now: now))
+        case (.unavailable, .signCertificate(let signing)):
+            return .decided(
+                signingRejected(signing, reason: "signing failed unexpectedly", chargePointID: chargePointID, now: now)
+            )
         case (.notRegistered, _):
             return .decided(refusal(chargePointID))
         case (.unstorable(let message), _):
@@ -177,7 +183,8 @@ enum RequestPlanner {
                     )
                 )
             )
-        case (.unavailable, _), (.booted, _), (.authorized, _), (.started, _), (.stopped, _):
+        case (.unavailable, _), (.booted, _), (.authorized, _), (.started, _), (.stopped, _), (.signed, _),
+            (.signingRefused, _):
             return .decided(failure(request.action))
         }
     }
