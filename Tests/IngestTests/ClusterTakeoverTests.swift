@@ -71,7 +71,26 @@ struct ClusterTakeoverTests {
                 #expect(old.closeReason == ClusterMembership.takenOverReason)
                 _ = try await new.call("\(move)", "Heartbeat", "{}")
                 let target = try #require(nodes.to.ingest.cluster?.settings.nodeID)
-                try await b.eventually("presence names \(target)") { try await Self.presence(b, "CP-TO") == target }
+                let left = try #require(nodes.from.ingest.cluster?.settings.nodeID)
+                // Once the old connection's close is written (its interval ends in the same
+                // transaction as its presence release), the new node's row is still there.
+                try await b.eventually("\(left)'s intervals end") {
+                    try await b.relational.chargerResidency("CP-TO").filter { $0.nodeID == left }
+                        .allSatisfy { $0.disconnectedAt != nil }
+                }
+                #expect(try await Self.presence(b, "CP-TO") == target, "move \(move)")
+                #expect(nodes.from.ingest.connection(try ChargePointID("CP-TO")) == nil)
+                if move == 0 {
+                    // A command through the node the charger left reaches it on its new node.
+                    let viaOld = try await ClusterTests.reset(
+                        new,
+                        port: nodes.from.port,
+                        path: "/charge_points/CP-TO/reset",
+                        answer: #"[3,"ID",{"status":"Accepted"}]"#
+                    )
+                    #expect(viaOld.status == 200)
+                    #expect(viaOld.body == #"{"status":"Accepted"}"#)
+                }
                 old = new
                 nodes = (nodes.to, nodes.from)
             }
@@ -84,13 +103,6 @@ struct ClusterTakeoverTests {
             // The charger is on A now (an even number of moves); the old connection on B closed.
             #expect(a.ingest.connection(try ChargePointID("CP-TO")) != nil)
             #expect(b.ingest.connection(try ChargePointID("CP-TO")) == nil)
-            try await b.eventually("B's intervals end") {
-                try await b.relational.chargerResidency("CP-TO").filter { $0.nodeID == "node-b" }
-                    .allSatisfy { $0.disconnectedAt != nil }
-            }
-            // B's old connection closing did not take A's presence: the rule is "delete only
-            // where it still names this node".
-            #expect(try await Self.presence(a, "CP-TO") == "node-a")
             try await a.eventually("every interval but the current one ends") {
                 try await a.relational.chargerResidency("CP-TO").filter { $0.disconnectedAt == nil }.map(\.nodeID)
                     == ["node-a"]
