@@ -295,4 +295,66 @@ struct ClusterTakeoverTests {
             await charger.close()
         }
     }
+
+    @Test("A claim takes a charger from an older connection or a lapsed node, never from a newer live one")
+    func claims() async throws {
+        try await TestBackend.postgres.withStore { store in
+            for node in ["node-a", "node-b"] {
+                try await store.registerClusterNode(nodeID: node, url: "http://\(node)", leaseSeconds: 60, at: Date())
+            }
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            func claim(_ node: String, _ at: Date) async throws -> Bool? {
+                let change = ChargerPresenceChange(
+                    chargePointID: "CP",
+                    presence: .claim(connectedAt: at, announce: true)
+                )
+                return try await store.applyChargerPresence(change, nodeID: node).claimed
+            }
+            #expect(try await claim("node-a", t0 + 10) == true)
+            // B's write of an older connection arrives late: refused, A keeps the charger.
+            #expect(try await claim("node-b", t0 + 5) == false)
+            #expect(try await store.chargerPresence("CP")?.nodeID == "node-a")
+            // As new is not newer.
+            #expect(try await claim("node-b", t0 + 10) == false)
+            #expect(try await claim("node-b", t0 + 11) == true)
+            #expect(try await store.chargerPresence("CP")?.nodeID == "node-b")
+            // A's stale connection closing releases nothing of B's.
+            let release = ChargerPresenceChange(chargePointID: "CP", presence: .release)
+            _ = try await store.applyChargerPresence(release, nodeID: "node-a")
+            #expect(try await store.chargerPresence("CP")?.nodeID == "node-b")
+            // A node re-asserting its own row is never refused.
+            #expect(try await claim("node-b", t0 + 11) == true)
+            // A newer connection on a node whose lease lapsed does not hold the charger.
+            try await store.registerClusterNode(nodeID: "node-b", url: "http://node-b", leaseSeconds: 60, at: Date())
+            #expect(try await claim("node-b", t0 + 20) == true)
+            try await store.executeRawSQL(
+                "UPDATE cluster_nodes SET lease_expires_at = now() - interval '1 second' WHERE node_id = 'node-b'"
+            )
+            #expect(try await claim("node-a", t0 + 15) == true)
+            #expect(try await store.chargerPresence("CP")?.nodeID == "node-a")
+            // Intervals: inserted with their ids, ended by id, and only this node's.
+            let change = ChargerPresenceChange(
+                chargePointID: "CP",
+                presence: .unchanged,
+                newIntervals: [
+                    .init(key: 1, connectedAt: t0, disconnectedAt: t0 + 1),
+                    .init(key: 2, connectedAt: t0 + 2, disconnectedAt: nil),
+                ]
+            )
+            let ids = try await store.applyChargerPresence(change, nodeID: "node-a").intervalIDs
+            let open = try #require(ids[2])
+            #expect(try await store.openResidencies(ofNode: "node-a") == [open])
+            let end = ChargerPresenceChange(
+                chargePointID: "CP",
+                presence: .unchanged,
+                endedIntervals: [.init(id: open, disconnectedAt: t0 + 3)]
+            )
+            _ = try await store.applyChargerPresence(end, nodeID: "node-b")
+            #expect(try await store.openResidencies(ofNode: "node-a") == [open], "another node's interval is not ended")
+            _ = try await store.applyChargerPresence(end, nodeID: "node-a")
+            #expect(try await store.openResidencies(ofNode: "node-a").isEmpty)
+            let intervals = try await store.chargerResidency("CP")
+            #expect(intervals.map(\.disconnectedAt) == [t0 + 1, t0 + 3])
+        }
+    }
 }
