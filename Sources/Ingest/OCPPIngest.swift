@@ -78,6 +78,7 @@ public final class OCPPIngest: Sendable {
             metrics: metrics,
             logger: logger
         )
+        cluster?.attach(services.registry)
     }
 
     /// The front end's long-lived parts, to run in the server's service group after the
@@ -287,13 +288,7 @@ public final class OCPPIngest: Sendable {
                 "A new connection replaces the charger's previous one",
                 metadata: ["charge_point_id": "\(chargePointID)"]
             )
-            if let handler = replaced.handler.withLock({ $0 }) {
-                replaced.channel.eventLoop.execute {
-                    handler.value.close(code: .policyViolation, reason: "replaced by a new connection")
-                }
-            } else {
-                replaced.channel.close(promise: nil)
-            }
+            replaced.close(code: .policyViolation, reason: "replaced by a new connection")
         }
         services.logger.info(
             "Charger connected",

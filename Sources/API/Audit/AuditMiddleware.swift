@@ -14,6 +14,9 @@ import Relational
 /// target is the path's ids, the id a create answers in `Location`, or the
 /// `charge_point_id` of a relayed OCPP message.
 ///
+/// The internal API of a cluster (`/cluster/v1/...`) is not audited: a node calls it only to
+/// run a command another node received, and that node's entry names the caller.
+///
 /// It runs inside the authentication middleware (it reads ``APIRequestContext/principal``)
 /// and the ``ErrorMiddleware``, so what it records is the status the client gets.
 struct AuditMiddleware: RouterMiddleware {
@@ -32,7 +35,11 @@ struct AuditMiddleware: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard Self.auditedMethods.contains(request.method) else {
+        // A command a peer forwards here was audited by the node that received it, with its
+        // caller: one action, one entry (the nodes share one audit log).
+        guard Self.auditedMethods.contains(request.method),
+            !request.uri.path.hasPrefix(ClusterForwarder.internalPrefix + "/")
+        else {
             return try await next(request, context)
         }
         let route = context.endpointPath

@@ -50,7 +50,7 @@ enum ChargePointCommands {
             }
             return try listConnected(request, ingest: ingest, visible: visible)
         }
-        router.get("/charge_points/:charge_point_id/configuration") { request, context in
+        router.get("/charge_points/:charge_point_id/configuration") { request, context -> Response in
             let keys = request.uri.queryParameters[values: "key"].map(String.init)
             let call = GetConfigurationRequest(key: keys.isEmpty ? nil : keys)
             do throws(OCPPError) {
@@ -58,23 +58,33 @@ enum ChargePointCommands {
             } catch {
                 throw APIError.validation(error, location: ["query"])
             }
+            let segment = context.parameters.get("charge_point_id")
+            if let cluster,
+                let answer = try await forwardIfElsewhere(
+                    call,
+                    path: internalConfigurationPath,
+                    segment: segment,
+                    ingest: ingest,
+                    relational: relational,
+                    context: context,
+                    cluster
+                )
+            {
+                return answer
+            }
             return try await send(
                 call,
-                to: context.parameters.get("charge_point_id"),
+                to: segment,
                 ingest: ingest,
                 relational: relational,
                 context: context,
                 record: false
-            )
+            ).response(from: request, context: context)
         }
         for (path, action) in commands {
             command(path, action.requestType, router, ingest, relational, cluster)
         }
-        if let cluster {
-            for (path, action) in commands {
-                internalCommand(path, action.requestType, router, ingest, relational, cluster)
-            }
-        }
+        if let cluster { registerInternal(on: router, ingest: ingest, relational: relational, cluster) }
     }
 
     /// `POST /charge_points/{charge_point_id}/{path}` with a snake_case `Request` body; with
@@ -92,27 +102,9 @@ enum ChargePointCommands {
         }
     }
 
-    /// `POST /cluster/v1/charge_points/{charge_point_id}/{path}`: the same command from a peer,
-    /// with the cluster secret; run here only, never forwarded again.
-    private static func internalCommand<Request: OCPPRequest>(
-        _ path: String,
-        _ type: Request.Type,
-        _ router: Router<APIRequestContext>,
-        _ ingest: OCPPIngest,
-        _ relational: RelationalStore?,
-        _ cluster: ClusterForwarder
-    ) {
-        router.post("\(ClusterForwarder.internalPrefix)/charge_points/:charge_point_id/\(path)") {
-            request,
-            context -> Response in
-            try cluster.checkSecret(request)
-            return try await run(type, path, request, context, ingest, relational, forwarding: nil)
-        }
-    }
-
     /// Decodes and checks a command's body, then sends it to the charger: here, or through
     /// the node that holds it when `forwarding` is given and the charger is not connected here.
-    private static func run<Command: OCPPRequest>(
+    static func run<Command: OCPPRequest>(
         _ type: Command.Type,
         _ path: String,
         _ request: Request,

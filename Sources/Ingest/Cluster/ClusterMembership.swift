@@ -7,24 +7,40 @@ import Synchronization
 
 /// A node's membership of the cluster, run in the server's service group: it registers the
 /// node with a lease, renews the lease every third of it, writes which chargers the node
-/// holds (presence and residency intervals), and on graceful shutdown removes the node and
-/// its presence.
+/// holds (presence and residency intervals), closes its connections that other nodes have
+/// taken over, and on graceful shutdown removes the node and its presence.
 ///
-/// Presence is written in the background, in the order connections opened and closed: the
-/// connection registry hands each change over without waiting (``presence``), and one task
-/// writes them one after another, so that a charger's close never overtakes its open. A
-/// write that fails is logged and counted (`ocpp_cluster_presence_write_failures_total`);
-/// the connection goes on.
+/// Presence is written in the background: the connection registry hands each change to a
+/// ledger (``ChargerPresenceLedger``) without waiting, coalesced per charger (the latest
+/// state wins), and a writer applies it, several chargers at a time. A write that fails is
+/// retried with a backoff; every lease period the node compares its rows with what it holds
+/// and writes what differs, so any lost write heals within a lease.
+///
+/// A connection that takes a charger over from another node is announced through
+/// PostgreSQL's `LISTEN`/`NOTIFY` (``RelationalStore/chargerTakeoverChannel``); the node
+/// holding an older connection of that charger closes it (1008, "replaced by a newer
+/// connection through another node").
 public final class ClusterMembership: Service, Sendable {
     /// The node's settings.
     public let settings: ClusterSettings
     let store: RelationalStore
     let logger: Logger
     /// Where the connection registry reports connections opening and closing.
-    let presence: ChargerPresenceSink
-    private let events: AsyncStream<ChargerPresenceEvent>
+    let presence = ChargerPresenceSink()
+    /// The node's connections, to close those taken over (set by the ingest front end).
+    let registry = Mutex<ConnectionRegistry?>(nil)
+    /// Set while the takeover announcements are heard.
+    let listening = Atomic<Bool>(false)
+    /// Set when the writer should compare its rows with the registry at once.
+    let reconcileRequested = Atomic<Bool>(false)
+    /// Set once the group shuts down: the writer flushes and ends.
+    let stopping = Atomic<Bool>(false)
+    let statistics = ClusterPresenceStatistics()
     private let renewing = Atomic<Bool>(true)
-    private let presenceFailures = Counter(label: "ocpp_cluster_presence_write_failures_total")
+    let presenceFailures = Counter(label: "ocpp_cluster_presence_write_failures_total")
+    let presencePending = Gauge(label: "ocpp_cluster_presence_pending")
+    let presenceReconciled = Counter(label: "ocpp_cluster_presence_reconciled_total")
+    let takeovers = Counter(label: "ocpp_cluster_takeovers_total")
     private let leaseFailures = Counter(label: "ocpp_cluster_lease_renewal_failures_total")
 
     /// - Parameters:
@@ -35,13 +51,19 @@ public final class ClusterMembership: Service, Sendable {
         self.settings = settings
         self.store = store
         self.logger = logger
-        let (events, continuation) = AsyncStream<ChargerPresenceEvent>.makeStream()
-        self.events = events
-        presence = ChargerPresenceSink(continuation: continuation)
     }
 
-    /// Registers the node, then renews its lease and writes presence until the group shuts
-    /// down gracefully; then writes what is left, and removes the node and its presence.
+    /// Gives the membership the connections it closes when another node takes them over.
+    func attach(_ registry: ConnectionRegistry) {
+        self.registry.withLock { $0 = registry }
+    }
+
+    /// How often the node compares its presence rows with what it holds: every lease.
+    var reconcileInterval: Duration { .seconds(settings.leaseSeconds) }
+
+    /// Registers the node, then renews its lease, hears takeovers and writes presence until
+    /// the group shuts down gracefully; then writes what is left, and removes the node and its
+    /// presence.
     /// - Throws: ``RelationalStoreError`` when the node cannot register: the server does not run.
     public func run() async throws {
         try await store.registerClusterNode(
@@ -60,12 +82,14 @@ public final class ClusterMembership: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.renewLeases() }
-                // Ends once the stream is finished (graceful shutdown) and drained.
+                group.addTask { await self.listenForTakeovers() }
+                // Ends once the group shuts down and what is pending is written (or a while has passed).
                 await self.writePresence()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            self.presence.finish()
+            self.stopping.store(true, ordering: .relaxed)
+            self.presence.doorbell.ring()
         }
         do {
             try await store.removeClusterNode(nodeID: settings.nodeID, at: Date())
@@ -104,66 +128,8 @@ public final class ClusterMembership: Service, Sendable {
         }
     }
 
-    /// Writes presence changes in the order they happened, until the stream ends.
-    private func writePresence() async {
-        // The residency interval each open connection's row is, by connection serial.
-        var residencies: [UInt64: Int64] = [:]
-        for await event in events {
-            switch event {
-            case .connected(let serial, let chargePointID, let at):
-                do {
-                    residencies[serial] = try await store.recordChargerConnected(
-                        chargePointID: chargePointID,
-                        nodeID: settings.nodeID,
-                        at: at
-                    )
-                } catch {
-                    failed("connected", chargePointID, error)
-                }
-            case .disconnected(let serial, let chargePointID, let at, let current):
-                let residency = residencies.removeValue(forKey: serial)
-                do {
-                    try await store.recordChargerDisconnected(
-                        chargePointID: chargePointID,
-                        nodeID: settings.nodeID,
-                        residencyID: residency,
-                        at: at,
-                        current: current
-                    )
-                } catch {
-                    failed("disconnected", chargePointID, error)
-                }
-            }
-        }
-    }
-
-    private func failed(_ change: String, _ chargePointID: String, _ error: any Error) {
-        presenceFailures.increment()
-        logger.error(
-            "Recording a charger's presence failed",
-            metadata: ["charge_point_id": "\(chargePointID)", "change": "\(change)", "error": "\(error)"]
-        )
-    }
-
     // MARK: - Tests
 
     /// Stops renewing the lease (the node then lapses as a hung one would).
     func stopRenewingLease() { renewing.store(false, ordering: .relaxed) }
-}
-
-/// A connection opening or closing, as the presence writer records it.
-enum ChargerPresenceEvent: Sendable {
-    /// Connection `serial` of `chargePointID` was accepted at `at`.
-    case connected(serial: UInt64, chargePointID: String, at: Date)
-    /// Connection `serial` closed at `at`; `current`: no newer connection had replaced it.
-    case disconnected(serial: UInt64, chargePointID: String, at: Date, current: Bool)
-}
-
-/// Hands presence changes to the writer without waiting.
-struct ChargerPresenceSink: Sendable {
-    let continuation: AsyncStream<ChargerPresenceEvent>.Continuation
-
-    func record(_ event: ChargerPresenceEvent) { continuation.yield(event) }
-
-    func finish() { continuation.finish() }
 }

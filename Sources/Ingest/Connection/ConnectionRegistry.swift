@@ -1,5 +1,6 @@
 public import Foundation
 import NIOCore
+import NIOWebSocket
 import Synchronization
 
 /// A connected charger as the REST API lists it.
@@ -61,6 +62,16 @@ final class ChargePointSession: Sendable {
     var registrationStatus: String? {
         get { registration.withLock { $0 } }
         set { registration.withLock { $0 = newValue } }
+    }
+
+    /// Closes the connection with a WebSocket close frame (`code`, `reason`) once what it is
+    /// writing is out; the socket alone when no handler runs it yet.
+    func close(code: WebSocketErrorCode, reason: String) {
+        if let handler = handler.withLock({ $0 }) {
+            channel.eventLoop.execute { handler.value.close(code: code, reason: reason) }
+        } else {
+            channel.close(promise: nil)
+        }
     }
 
     var snapshot: ConnectedChargePoint {

@@ -114,6 +114,24 @@ final class PostgresBackend: DatabaseBackend {
         }
     }
 
+    /// Listens on `channel` on a connection of the pool, held until the connection fails (the
+    /// notifications end with its error) or the task is cancelled.
+    /// - Parameters:
+    ///   - listening: Called once `LISTEN` has taken effect.
+    ///   - received: Called with each notification's payload.
+    func listen(
+        channel: String,
+        listening: @Sendable () -> Void,
+        received: @Sendable (String) -> Void
+    ) async throws {
+        try await client.withConnection { connection in
+            try await connection.listen(on: channel) { notifications in
+                listening()
+                for try await notification in notifications { received(notification.payload) }
+            }
+        }
+    }
+
     func shutdown() async {
         runTask.cancel()
         await runTask.value

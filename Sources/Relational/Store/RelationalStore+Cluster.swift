@@ -44,12 +44,12 @@ public struct ChargerResidencyRecord: Sendable, Hashable {
 extension RelationalStore {
     /// The database's own clock, as an instant of the dialect: nodes compare leases against
     /// one clock, whatever their own clocks say.
-    private var databaseNow: String {
+    var databaseNow: String {
         dialect == .postgres ? "now()" : "((julianday('now') - 2440587.5) * 86400.0)"
     }
 
     /// The database's clock plus `seconds`.
-    private func databaseNow(plus seconds: Double) -> SQLQueryString {
+    func databaseNow(plus seconds: Double) -> SQLQueryString {
         dialect == .postgres
             ? "(now() + \(bind: seconds) * interval '1 second')"
             : "(((julianday('now') - 2440587.5) * 86400.0) + \(bind: seconds))"
@@ -139,7 +139,7 @@ extension RelationalStore {
 
     /// Records that `chargePointID` connected to `nodeID`: its presence names the node (whoever
     /// held it before), and a residency interval opens.
-    /// - Returns: The interval's id, for ``recordChargerDisconnected(chargePointID:nodeID:residencyID:at:current:)``.
+    /// - Returns: The interval's id.
     /// - Throws: ``RelationalStoreError``.
     public func recordChargerConnected(chargePointID: String, nodeID: String, at: Date) async throws -> Int64 {
         try await write { sql in
@@ -158,33 +158,6 @@ extension RelationalStore {
                     .returning("id").first()
             else { throw RelationalStoreError(code: .unavailable, message: "insert returned no row") }
             return try row.decode(column: "id", as: Int64.self)
-        }
-    }
-
-    /// Records that a connection of `chargePointID` to `nodeID` ended: its residency interval
-    /// closes, and, when it was the node's current connection of the charger, its presence
-    /// goes, unless it names another node already (the charger moved there).
-    /// - Parameters:
-    ///   - residencyID: The interval ``recordChargerConnected(chargePointID:nodeID:at:)`` opened,
-    ///     if it did.
-    ///   - current: Whether no newer connection of the charger to this node replaced it.
-    /// - Throws: ``RelationalStoreError``.
-    public func recordChargerDisconnected(
-        chargePointID: String,
-        nodeID: String,
-        residencyID: Int64?,
-        at: Date,
-        current: Bool
-    ) async throws {
-        try await write { sql in
-            if let residencyID {
-                try await sql.update("charger_residency").set("disconnected_at", to: at)
-                    .where("id", .equal, residencyID).where("disconnected_at", .is, SQLLiteral.null).run()
-            }
-            if current {
-                try await sql.delete(from: "charger_presence")
-                    .where("charge_point_id", .equal, chargePointID).where("node_id", .equal, nodeID).run()
-            }
         }
     }
 

@@ -120,6 +120,9 @@ final class TestChargePoint: Sendable {
         }
     }
 
+    /// The reason the server's close frame gave, once one arrived.
+    var closeReason: String? { inbox.closeReason }
+
     /// Whether an event is waiting.
     var hasEvent: Bool { inbox.count > 0 }
 
@@ -164,6 +167,13 @@ final class Inbox: Sendable {
     }
 
     var count: Int { events.withLock { $0.count } }
+
+    private let reason = Mutex<String?>(nil)
+
+    /// The reason of the close frame received, if one was.
+    var closeReason: String? { reason.withLock { $0 } }
+
+    func setCloseReason(_ text: String?) { reason.withLock { $0 = text } }
 }
 
 /// Turns incoming frames into events; answers pings unless told not to.
@@ -204,7 +214,9 @@ private final class FrameCollector: ChannelInboundHandler, Sendable {
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .connectionClose:
             var data = frame.unmaskedData
-            inbox.put(.close(code: data.readInteger(as: UInt16.self)))
+            let code = data.readInteger(as: UInt16.self)
+            inbox.setCloseReason(data.readString(length: data.readableBytes))
+            inbox.put(.close(code: code))
         default:
             break
         }
