@@ -14,7 +14,9 @@ enum HistoryFormat {
 
     /// A raw sample: `value` is a JSON number when the sample is numeric, and `raw` carries
     /// the exact text whenever it is not the number's canonical form, or for SignedData.
-    static func rowsJSON(_ rows: [EventRow], nextCursor: EventCursor?) -> [UInt8] {
+    /// - Parameter incompleteNodes: In a cluster, the nodes that could not answer (the field
+    ///   `incomplete_nodes`, left out on a server alone).
+    static func rowsJSON(_ rows: [EventRow], nextCursor: EventCursor?, incompleteNodes: [String]? = nil) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(64 + rows.count * 220)
         append(#"{"items":["#, to: &output)
@@ -31,8 +33,20 @@ enum HistoryFormat {
         } else {
             append("null", to: &output)
         }
+        appendIncompleteNodes(incompleteNodes, to: &output)
         output.append(UInt8(ascii: "}"))
         return output
+    }
+
+    /// `,"incomplete_nodes":[...]` when `nodes` is given.
+    static func appendIncompleteNodes(_ nodes: [String]?, to output: inout [UInt8]) {
+        guard let nodes else { return }
+        append(#","incomplete_nodes":["#, to: &output)
+        for (index, node) in nodes.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            appendJSONString(node, to: &output)
+        }
+        output.append(UInt8(ascii: "]"))
     }
 
     /// A row's fields as ``rowsJSON(_:nextCursor:)`` writes them, from `"timestamp"` to its
@@ -96,9 +110,16 @@ enum HistoryFormat {
         return output
     }
 
-    /// - Parameter transactionID: The session the buckets are of, when the query named one
-    ///   (a series spans sessions: otherwise a bucket's `transaction_id` is null).
-    static func aggregateJSON(_ buckets: [AggregateBucket], aggregate: String, transactionID: Int? = nil) -> [UInt8] {
+    /// - Parameters:
+    ///   - transactionID: The session the buckets are of, when the query named one (a series
+    ///     spans sessions: otherwise a bucket's `transaction_id` is null).
+    ///   - incompleteNodes: As ``rowsJSON(_:nextCursor:incompleteNodes:)`` has it.
+    static func aggregateJSON(
+        _ buckets: [AggregateBucket],
+        aggregate: String,
+        transactionID: Int? = nil,
+        incompleteNodes: [String]? = nil
+    ) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(64 + buckets.count * 220)
         append(#"{"items":["#, to: &output)
@@ -115,7 +136,9 @@ enum HistoryFormat {
             appendInteger(Int64(bucket.count), to: &output)
             output.append(UInt8(ascii: "}"))
         }
-        append(#"],"next_cursor":null}"#, to: &output)
+        append(#"],"next_cursor":null"#, to: &output)
+        appendIncompleteNodes(incompleteNodes, to: &output)
+        output.append(UInt8(ascii: "}"))
         return output
     }
 

@@ -58,6 +58,16 @@ extension OpenAPIDocument {
                     responses: [
                         "200": [
                             "description": "Samples (or buckets) in time order, with a cursor for the next page.",
+                            "headers": [
+                                "OCPP-Incomplete-Nodes": [
+                                    "description": .string(
+                                        "CSV in a cluster: the nodes that held part of the range but could not "
+                                            + "answer, comma-separated (JSON has incomplete_nodes). Absent when "
+                                            + "the answer is complete."
+                                    ),
+                                    "schema": ["type": "string"],
+                                ]
+                            ],
                             "content": [
                                 "application/json": ["schema": reference("MeterHistoryPage")],
                                 "text/csv": ["schema": ["type": "string"]],
