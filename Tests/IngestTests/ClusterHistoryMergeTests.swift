@@ -70,6 +70,13 @@ struct ClusterHistoryMergeTests {
         return query.descending ? ascending.reversed() : ascending
     }
 
+    /// A row in a line: what a failure shows.
+    static func text(_ row: EventRow) -> String {
+        let series = [row.series.measurand, row.series.phase].map { $0 ?? "-" }.joined(separator: "/")
+        return "\(row.timestamp) c\(row.series.connectorID) \(series) tx\(row.transactionID.map(String.init) ?? "-") "
+            + row.value.text
+    }
+
     /// Every page of `request`, following the merged cursor; each node's shard also goes
     /// through the internal route's encoding and back.
     static func pages(_ stores: [TimeSeriesStore], _ request: ClusterHistoryRequest) throws -> [[EventRow]] {
@@ -161,6 +168,10 @@ struct ClusterHistoryMergeTests {
                         let pages = try Self.pages(stores, request)
                         let expected = try Self.model(stores, query)
                         #expect(pages.joined().count == expected.count, "seed \(seed) \(kind) \(descending) \(limit)")
+                        #expect(
+                            pages.joined().map(Self.text) == expected.map(Self.text),
+                            "seed \(seed) \(kind) \(descending) \(limit)"
+                        )
                         #expect(Array(pages.joined()) == expected, "seed \(seed) \(kind) \(descending) \(limit)")
                         #expect(pages.allSatisfy { $0.count <= limit }, "seed \(seed) \(kind) \(descending) \(limit)")
                     }

@@ -343,6 +343,31 @@ struct ClusterHistoryTests {
         }
     }
 
+    @Test("A node that does not answer within the deadline is named, and the answer comes after it")
+    func silentNode() async throws {
+        try await ClusterTests.withNodes { a, b in
+            let (id, moved) = try await Self.ingestMovingCharger(a, b)
+            // A node whose socket accepts connections but never answers.
+            let listener = try SilentListener()
+            defer { listener.close() }
+            try await b.relational.registerClusterNode(
+                nodeID: "node-hung",
+                url: "http://127.0.0.1:\(listener.port)",
+                leaseSeconds: 60,
+                at: Date()
+            )
+            _ = try await b.relational.recordChargerConnected(chargePointID: "CP-MOVE", nodeID: "node-hung", at: Date())
+            let started = ContinuousClock.now
+            let page = try await Self.get(a.port, "/db/chargers/\(id)/meter-values?limit=1000")
+            let waited = ContinuousClock.now - started
+            #expect(page.status == 200)
+            #expect(try page.json["incomplete_nodes"] as? [String] == ["node-hung"])
+            #expect(try Self.items(page.body).count == Self.expected.count)
+            #expect(waited >= .seconds(9) && waited < .seconds(20), "\(waited)")
+            await moved.close()
+        }
+    }
+
     @Test("A node whose lease lapsed is named in the other nodes' answers")
     func lapsedLease() async throws {
         try await ClusterTests.withNodes(lease: 2) { a, b in
