@@ -154,7 +154,7 @@ public enum APIApplication {
             ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational, cluster: history)
             LoadCurves.register(on: router, timeSeries: timeSeries, relational: relational)
             SiteReport.register(on: router, timeSeries: timeSeries, relational: relational)
-            ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational)
+            ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational, cluster: history)
             LiveStreams.register(
                 on: router,
                 timeSeries: timeSeries,

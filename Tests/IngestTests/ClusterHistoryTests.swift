@@ -119,11 +119,14 @@ struct ClusterHistoryTests {
         _ = try await first.call("m1", "MeterValues", meterValues(onA))
         _ = try await first.call("s1", "StatusNotification", status("Available", at: 0))
         _ = try await first.call("s2", "StatusNotification", status("Charging", at: 5))
+        _ = try await first.call("d1", "DataTransfer", #"{"vendorId":"V","messageId":"on-a"}"#)
         await first.close()
         let second = try await b.connect("CP-MOVE")
         _ = try await second.call("m2", "MeterValues", meterValues(onB))
         _ = try await second.call("s3", "StatusNotification", status("Finishing", at: 12))
         _ = try await second.call("s4", "StatusNotification", status("Available", at: 15))
+        _ = try await second.call("f1", "FirmwareStatusNotification", #"{"status":"Installed"}"#)
+        _ = try await second.call("d2", "DataTransfer", #"{"vendorId":"V","messageId":"on-b"}"#)
         try await b.eventually("both intervals are recorded") {
             Set(try await b.relational.chargerResidency("CP-MOVE").map(\.nodeID)) == ["node-a", "node-b"]
         }
@@ -207,6 +210,27 @@ struct ClusterHistoryTests {
             #expect(csvA.body == csvB.body)
             #expect(csvA.body.split(separator: "\n").count == Self.expected.count + 1)
             #expect(csvA.headers["ocpp-incomplete-nodes"] == nil)
+            // Events, all and of one action.
+            for limit in [1, 2, 1000] {
+                let path = "/db/chargers/\(id)/events?limit=\(limit)"
+                let viaA = try await Self.pages(a.port, path)
+                #expect(viaA == (try await Self.pages(b.port, path)), "events \(limit)")
+                let sent = try viaA.flatMap(Self.items).compactMap { item -> String? in
+                    guard let action = item["action"] as? String,
+                        ["DataTransfer", "FirmwareStatusNotification"].contains(action)
+                    else { return nil }
+                    return action
+                }
+                #expect(sent == ["DataTransfer", "FirmwareStatusNotification", "DataTransfer"], "events \(limit)")
+            }
+            let transfers = try await Self.pages(b.port, "/db/chargers/\(id)/events?action=DataTransfer&limit=1")
+            #expect(
+                transfers == (try await Self.pages(a.port, "/db/chargers/\(id)/events?action=DataTransfer&limit=1"))
+            )
+            let messages = try transfers.flatMap(Self.items).map {
+                ($0["payload"] as? [String: Any])?["message_id"] as? String
+            }
+            #expect(messages == ["on-a", "on-b"])
             // Status history, both orders.
             for order in ["asc", "desc"] {
                 for limit in [1, 3] {

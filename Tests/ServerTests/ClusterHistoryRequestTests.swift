@@ -23,6 +23,7 @@ struct ClusterHistoryRequestTests {
                 limit: 17,
                 cursor: EventCursor(timestamp: 99, seriesID: 4_294_967_295, transactionID: 3)
             ),
+            eventTypes: ["DataTransfer", "Firmware Status&"],
             bucket: 60_000
         )
         #expect(try ClusterHistoryRequest(URI("/h?" + request.queryString).queryParameters) == request)

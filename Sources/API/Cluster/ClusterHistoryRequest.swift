@@ -7,10 +7,19 @@ import TimeSeries
 /// Raw rows answer from ``after`` on (a ``ClusterCursor``, which every node can place among
 /// its own rows); with ``bucket``, the answer is the node's buckets instead.
 struct ClusterHistoryRequest: Sendable, Hashable {
-    /// Which rows: meter samples or status changes.
+    /// Which rows: meter samples, status changes or other events.
     enum Kind: String, Sendable {
         case sample
         case status
+        case event
+
+        var seriesKind: SeriesKey.Kind {
+            switch self {
+            case .sample: return .sample
+            case .status: return .status
+            case .event: return .event
+            }
+        }
     }
 
     var chargePointID: String
@@ -19,6 +28,8 @@ struct ClusterHistoryRequest: Sendable, Hashable {
     var transactionID: Int?
     var measurands: [String]?
     var phases: [String]?
+    /// For events: only these actions (`nil`: all).
+    var eventTypes: [String]?
     var from: Int64?
     var to: Int64?
     var descending = false
@@ -28,13 +39,20 @@ struct ClusterHistoryRequest: Sendable, Hashable {
     var bucket: Int64?
 
     /// The request for `query` (one charger's rows of one kind, as a public route built it).
-    init(chargePointID: String, kind: Kind, query: EventQuery, bucket: Int64? = nil) {
+    init(
+        chargePointID: String,
+        kind: Kind,
+        query: EventQuery,
+        eventTypes: Set<String>? = nil,
+        bucket: Int64? = nil
+    ) {
         self.chargePointID = chargePointID
         self.kind = kind
         connectorID = query.connectorID
         transactionID = query.transactionID
         measurands = query.measurands?.sorted()
         phases = query.phases?.sorted()
+        self.eventTypes = eventTypes?.sorted()
         from = query.from
         to = query.to
         descending = query.descending
@@ -49,7 +67,7 @@ struct ClusterHistoryRequest: Sendable, Hashable {
             chargePointIDs: [chargePointID],
             connectorID: connectorID,
             transactionID: transactionID,
-            kinds: [kind == .sample ? .sample : .status],
+            kinds: [kind.seriesKind],
             measurands: measurands.map(Set.init),
             phases: phases.map(Set.init),
             from: from,
@@ -66,6 +84,7 @@ struct ClusterHistoryRequest: Sendable, Hashable {
         if let transactionID { items.append(("transaction_id", "\(transactionID)")) }
         for measurand in measurands ?? [] { items.append(("measurand", measurand)) }
         for phase in phases ?? [] { items.append(("phase", phase)) }
+        for eventType in eventTypes ?? [] { items.append(("event_type", eventType)) }
         if let from { items.append(("from", "\(from)")) }
         if let to { items.append(("to", "\(to)")) }
         if descending { items.append(("order", "desc")) }
@@ -92,7 +111,7 @@ struct ClusterHistoryRequest: Sendable, Hashable {
             throw Invalid(message: "charge_point_id is missing")
         }
         guard let kind = parameters["kind"].flatMap({ Kind(rawValue: String($0)) }) else {
-            throw Invalid(message: "kind must be sample or status")
+            throw Invalid(message: "kind must be sample, status or event")
         }
         self.chargePointID = chargePointID
         self.kind = kind
@@ -102,6 +121,8 @@ struct ClusterHistoryRequest: Sendable, Hashable {
         self.measurands = measurands.isEmpty ? nil : measurands
         let phases = parameters[values: "phase"].map(String.init)
         self.phases = phases.isEmpty ? nil : phases
+        let eventTypes = parameters[values: "event_type"].map(String.init)
+        self.eventTypes = eventTypes.isEmpty ? nil : eventTypes
         from = try integer("from")
         to = try integer("to")
         descending = parameters["order"] == "desc"
@@ -123,7 +144,8 @@ struct ClusterHistoryRequest: Sendable, Hashable {
 }
 
 extension ClusterHistoryRequest {
-    /// This node's rows after ``after``, at least ``limit`` of them unless none are left,
+    /// This node's rows after ``after`` (of ``eventTypes``, when given), at least ``limit`` of
+    /// them unless none are left,
     /// and then every row at the timestamp of the last (so that the merged order, which is not
     /// the store's within a timestamp, can be cut anywhere). Reads files: call it off the
     /// event loops and the cooperative pool.
@@ -137,7 +159,9 @@ extension ClusterHistoryRequest {
             }
         }
         var identities: [SeriesKey: UInt32] = [:]
-        func isAfterCursor(_ row: EventRow) -> Bool {
+        let eventTypes = self.eventTypes.map(Set.init)
+        func isWanted(_ row: EventRow) -> Bool {
+            if let eventTypes, !(row.series.eventType.map(eventTypes.contains) ?? false) { return false }
             guard let after else { return true }
             let digest: UInt32
             if let known = identities[row.series] {
@@ -153,7 +177,7 @@ extension ClusterHistoryRequest {
         var exhausted = true
         let pager = store.pages(query)
         while let page = try pager.next() {
-            rows += page.rows.filter(isAfterCursor)
+            rows += page.rows.filter(isWanted)
             guard page.nextCursor != nil else { break }
             if rows.count >= limit {
                 exhausted = false
@@ -170,11 +194,14 @@ extension ClusterHistoryRequest {
         atEdge.limit = MeterHistory.maximumLimit
         rows.removeAll { $0.timestamp == edge }
         let edgePager = store.pages(atEdge)
-        while let page = try edgePager.next() { rows += page.rows.filter(isAfterCursor) }
+        while let page = try edgePager.next() { rows += page.rows.filter(isWanted) }
         var beyond = query
         if descending { beyond.to = edge } else { beyond.from = edge + 1 }
-        beyond.limit = 1
-        let more = !(try store.query(beyond).rows.isEmpty)
+        // Without an event type filter, any row answers; with one, a row of those types.
+        beyond.limit = eventTypes == nil ? 1 : MeterHistory.maximumLimit
+        let probe = store.pages(beyond)
+        var more = false
+        while !more, let page = try probe.next() { more = page.rows.contains(where: isWanted) }
         return HistoryShard(rows: rows, through: more ? edge : nil)
     }
 

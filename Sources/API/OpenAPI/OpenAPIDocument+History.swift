@@ -105,6 +105,13 @@ extension OpenAPIDocument {
                 ],
             ],
             "next_cursor": ["type": ["string", "null"]],
+            "incomplete_nodes": [
+                "type": "array", "items": ["type": "string"],
+                "description": .string(
+                    "In a cluster only (a server alone leaves it out): the nodes that held the charger in the "
+                        + "range but could not answer. Empty when the answer is complete."
+                ),
+            ],
         ],
         "required": ["items", "next_cursor"],
     ]
