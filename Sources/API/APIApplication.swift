@@ -24,8 +24,9 @@ public enum APIApplication {
     ///   - metrics: The registry exported at `/metrics`, if any.
     ///   - authentication: Whether and how callers are authenticated (``APIAuthentication/disabled``
     ///     only for tests and a loopback-only server).
-    ///   - cluster: In a cluster, forwards commands for chargers held by other nodes and
-    ///     serves the internal API they send theirs to; it needs `ingest` and `relational`.
+    ///   - cluster: In a cluster, forwards commands for chargers held by other nodes, gathers
+    ///     chargers' history from the nodes that hold it, and serves the internal API peers
+    ///     send theirs to; it needs `ingest` and `relational`.
     ///   - logger: The application's logger.
     ///   - onServerRunning: Called with the listening channel once the server accepts connections.
     /// - Returns: An application to run with `runService()`.
@@ -147,11 +148,14 @@ public enum APIApplication {
             APITokenRoutes.register(on: router, store: relational, authentication: authentication)
         }
         if let timeSeries, let relational {
-            MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational)
-            ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational)
+            // In a cluster a charger's history is gathered from the nodes that held it.
+            let history = cluster.map { ClusterHistory(forwarder: $0, timeSeries: timeSeries) }
+            history?.register(on: router)
+            MeterHistory.register(on: router, timeSeries: timeSeries, relational: relational, cluster: history)
+            ChargerHistory.register(on: router, timeSeries: timeSeries, relational: relational, cluster: history)
             LoadCurves.register(on: router, timeSeries: timeSeries, relational: relational)
             SiteReport.register(on: router, timeSeries: timeSeries, relational: relational)
-            ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational)
+            ChargerEvents.register(on: router, timeSeries: timeSeries, relational: relational, cluster: history)
             LiveStreams.register(
                 on: router,
                 timeSeries: timeSeries,

@@ -23,8 +23,8 @@ enum PeerCallError: Error, Sendable {
 /// A small HTTP/1.1 client for node-to-node calls: one connection per call, closed after
 /// the answer, with one deadline over connecting, sending and reading.
 ///
-/// Built on SwiftNIO's HTTP codec directly: the calls are few and simple (one POST with a
-/// JSON body), and the package already depends on it.
+/// Built on SwiftNIO's HTTP codec directly: the calls are few and simple (a POST with a JSON
+/// body, or a GET), and the package already depends on it.
 struct ClusterPeerClient: Sendable {
     /// The largest answer read from a peer.
     static let maximumAnswerSize = 4 << 20
@@ -44,6 +44,39 @@ struct ClusterPeerClient: Sendable {
         body: [UInt8],
         timeout: TimeAmount
     ) async throws(PeerCallError) -> PeerAnswer {
+        try await call(.POST, base, path: path, headers: headers, body: body, timeout: timeout)
+    }
+
+    /// GETs `path` (with its query) under `base`, with `headers`, reading at most
+    /// `maximumAnswerSize` bytes of answer.
+    /// - Throws: ``PeerCallError``.
+    func get(
+        _ base: ClusterNodeURL,
+        path: String,
+        headers: [(String, String)],
+        timeout: TimeAmount,
+        maximumAnswerSize: Int = Self.maximumAnswerSize
+    ) async throws(PeerCallError) -> PeerAnswer {
+        try await call(
+            .GET,
+            base,
+            path: path,
+            headers: headers,
+            body: nil,
+            timeout: timeout,
+            maximumAnswerSize: maximumAnswerSize
+        )
+    }
+
+    private func call(
+        _ method: HTTPMethod,
+        _ base: ClusterNodeURL,
+        path: String,
+        headers: [(String, String)],
+        body: [UInt8]?,
+        timeout: TimeAmount,
+        maximumAnswerSize: Int = Self.maximumAnswerSize
+    ) async throws(PeerCallError) -> PeerAnswer {
         let loop = group.next()
         let promise = loop.makePromise(of: PeerAnswer.self)
         let deadline = loop.scheduleTask(in: timeout) { promise.fail(PeerCallError.timedOut) }
@@ -53,13 +86,17 @@ struct ClusterPeerClient: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(PeerAnswerHandler(promise: promise))
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerAnswerHandler(promise: promise, maximumAnswerSize: maximumAnswerSize)
+                    )
                 }
             }
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: base.basePath + path)
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: base.basePath + path)
         head.headers.add(name: "Host", value: base.hostHeader)
-        head.headers.add(name: "Content-Type", value: "application/json")
-        head.headers.add(name: "Content-Length", value: "\(body.count)")
+        if let body {
+            head.headers.add(name: "Content-Type", value: "application/json")
+            head.headers.add(name: "Content-Length", value: "\(body.count)")
+        }
         head.headers.add(name: "Connection", value: "close")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         let requestHead = head
@@ -70,7 +107,9 @@ struct ClusterPeerClient: Sendable {
             case .success(let channel):
                 promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
                 channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
-                channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+                if let body {
+                    channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+                }
                 channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { error in
                     promise.fail(PeerCallError.unreachable("\(error)"))
                 }
@@ -91,10 +130,12 @@ private final class PeerAnswerHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     private let promise: EventLoopPromise<PeerAnswer>
+    private let maximumAnswerSize: Int
     private var answer: PeerAnswer?
 
-    init(promise: EventLoopPromise<PeerAnswer>) {
+    init(promise: EventLoopPromise<PeerAnswer>, maximumAnswerSize: Int = ClusterPeerClient.maximumAnswerSize) {
         self.promise = promise
+        self.maximumAnswerSize = maximumAnswerSize
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -107,10 +148,8 @@ private final class PeerAnswerHandler: ChannelInboundHandler {
             )
         case .body(let buffer):
             guard var answer else { return }
-            guard answer.body.count + buffer.readableBytes <= ClusterPeerClient.maximumAnswerSize else {
-                promise.fail(
-                    PeerCallError.invalidAnswer("the answer exceeds \(ClusterPeerClient.maximumAnswerSize) bytes")
-                )
+            guard answer.body.count + buffer.readableBytes <= maximumAnswerSize else {
+                promise.fail(PeerCallError.invalidAnswer("the answer exceeds \(maximumAnswerSize) bytes"))
                 context.close(promise: nil)
                 return
             }

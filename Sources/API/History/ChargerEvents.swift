@@ -24,10 +24,13 @@ enum ChargerEvents {
         ("CertificateSigned", nil),
     ]
 
+    /// Registers the route; with `cluster`, it answers from every node that holds part of the
+    /// charger's history.
     static func register(
         on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
-        relational: RelationalStore
+        relational: RelationalStore,
+        cluster: ClusterHistory? = nil
     ) {
         router.get("/db/chargers/:charger_id/events") { request, context in
             try await APIError.mapping {
@@ -36,6 +39,17 @@ enum ChargerEvents {
                 let charger = try await relational.get(Charger.self, id: id, company: context.company)
                 var selected = query
                 selected.chargePointIDs = [charger.chargePointID]
+                if let cluster {
+                    let request = ClusterHistoryRequest(
+                        chargePointID: charger.chargePointID,
+                        kind: .event,
+                        query: selected,
+                        eventTypes: eventTypes
+                    )
+                    let holders = try await cluster.holders(of: charger.chargePointID, from: query.from, to: query.to)
+                    let page = try await cluster.page(request, holders: holders, logger: context.logger)
+                    return EventsPage(page)
+                }
                 let eventsQuery = selected
                 let page = try await MeterHistory.offloaded {
                     try timeSeries.events(eventsQuery, eventTypes: eventTypes)
@@ -81,14 +95,35 @@ enum ChargerEvents {
 
         var items: [Item]
         var nextCursor: String?
+        /// In a cluster, the nodes missing from the page (on a server alone the field is left out).
+        var incompleteNodes: [String]?
 
         enum CodingKeys: String, CodingKey {
             case items
             case nextCursor = "next_cursor"
+            case incompleteNodes = "incomplete_nodes"
         }
 
         init(_ page: EventPage) {
-            items = page.rows.map { row in
+            items = Self.items(page.rows)
+            nextCursor = page.nextCursor?.description
+        }
+
+        init(_ page: ClusterHistory.Page) {
+            items = Self.items(page.rows)
+            nextCursor = page.nextCursor?.description
+            incompleteNodes = page.incompleteNodes
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(items, forKey: .items)
+            try container.encode(nextCursor, forKey: .nextCursor)
+            if let incompleteNodes { try container.encode(incompleteNodes, forKey: .incompleteNodes) }
+        }
+
+        private static func items(_ rows: [EventRow]) -> [Item] {
+            rows.map { row in
                 let action = row.series.eventType ?? ""
                 return Item(
                     timestamp: OCPPTimestamp(millisecondsSince1970: row.timestamp).iso8601,
@@ -96,7 +131,6 @@ enum ChargerEvents {
                     payload: ChargerEvents.payload(row.value, action: action)
                 )
             }
-            nextCursor = page.nextCursor?.description
         }
     }
 

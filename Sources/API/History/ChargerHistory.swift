@@ -7,10 +7,13 @@ import TimeSeries
 /// A charger's status history and a charge session's summary, both computed from the
 /// time-series store.
 enum ChargerHistory {
+    /// Registers the routes; with `cluster`, status history answers from every node that holds
+    /// part of the charger's history.
     static func register(
         on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
-        relational: RelationalStore
+        relational: RelationalStore,
+        cluster: ClusterHistory? = nil
     ) {
         router.get("/db/chargers/:charger_id/status-history") { request, context in
             try await APIError.mapping {
@@ -19,6 +22,16 @@ enum ChargerHistory {
                 let charger = try await relational.get(Charger.self, id: id, company: context.company)
                 var selected = query
                 selected.chargePointIDs = [charger.chargePointID]
+                if let cluster {
+                    let request = ClusterHistoryRequest(
+                        chargePointID: charger.chargePointID,
+                        kind: .status,
+                        query: selected
+                    )
+                    let holders = try await cluster.holders(of: charger.chargePointID, from: query.from, to: query.to)
+                    let page = try await cluster.page(request, holders: holders, logger: context.logger)
+                    return StatusHistoryPage(page)
+                }
                 let statusQuery = selected
                 let page = try await MeterHistory.offloaded { try timeSeries.query(statusQuery) }
                 return StatusHistoryPage(page)
@@ -85,14 +98,35 @@ enum ChargerHistory {
 
         var items: [Item]
         var nextCursor: String?
+        /// In a cluster, the nodes missing from the page (on a server alone the field is left out).
+        var incompleteNodes: [String]?
 
         enum CodingKeys: String, CodingKey {
             case items
             case nextCursor = "next_cursor"
+            case incompleteNodes = "incomplete_nodes"
         }
 
         init(_ page: EventPage) {
-            items = page.rows.compactMap { row in
+            items = Self.items(page.rows)
+            nextCursor = page.nextCursor?.description
+        }
+
+        init(_ page: ClusterHistory.Page) {
+            items = Self.items(page.rows)
+            nextCursor = page.nextCursor?.description
+            incompleteNodes = page.incompleteNodes
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(items, forKey: .items)
+            try container.encode(nextCursor, forKey: .nextCursor)
+            if let incompleteNodes { try container.encode(incompleteNodes, forKey: .incompleteNodes) }
+        }
+
+        private static func items(_ rows: [EventRow]) -> [Item] {
+            rows.compactMap { row in
                 guard case .status(let status) = row.value else { return nil }
                 return Item(
                     timestamp: OCPPTimestamp(millisecondsSince1970: row.timestamp).iso8601,
@@ -104,7 +138,6 @@ enum ChargerHistory {
                     vendorErrorCode: status.vendorErrorCode
                 )
             }
-            nextCursor = page.nextCursor?.description
         }
     }
 

@@ -15,7 +15,9 @@ enum HistoryFormat {
 
     /// A raw sample: `value` is a JSON number when the sample is numeric, and `raw` carries
     /// the exact text whenever it is not the number's canonical form, or for SignedData.
-    static func rowsJSON(_ rows: [EventRow], nextCursor: EventCursor?) -> [UInt8] {
+    /// - Parameter incompleteNodes: In a cluster, the nodes that could not answer (the field
+    ///   `incomplete_nodes`, left out on a server alone).
+    static func rowsJSON(_ rows: [EventRow], nextCursor: EventCursor?, incompleteNodes: [String]? = nil) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(64 + rows.count * 220)
         append(#"{"items":["#, to: &output)
@@ -32,8 +34,20 @@ enum HistoryFormat {
         } else {
             append("null", to: &output)
         }
+        appendIncompleteNodes(incompleteNodes, to: &output)
         output.append(UInt8(ascii: "}"))
         return output
+    }
+
+    /// `,"incomplete_nodes":[...]` when `nodes` is given.
+    static func appendIncompleteNodes(_ nodes: [String]?, to output: inout [UInt8]) {
+        guard let nodes else { return }
+        append(#","incomplete_nodes":["#, to: &output)
+        for (index, node) in nodes.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            appendJSONString(node, to: &output)
+        }
+        output.append(UInt8(ascii: "]"))
     }
 
     /// A row's fields as ``rowsJSON(_:nextCursor:)`` writes them, from `"timestamp"` to its
@@ -97,8 +111,10 @@ enum HistoryFormat {
         return output
     }
 
-    /// - Parameter transactionID: The session the buckets are of, when the query named one
-    ///   (a series spans sessions: otherwise a bucket's `transaction_id` is null).
+    /// - Parameters:
+    ///   - transactionID: The session the buckets are of, when the query named one (a series
+    ///     spans sessions: otherwise a bucket's `transaction_id` is null).
+    ///   - incompleteNodes: As ``rowsJSON(_:nextCursor:incompleteNodes:)`` has it.
     ///
     /// A month of a charger's series by the hour is about 15,000 buckets and 3 MB: each is
     /// written through a pointer into the answer's own buffer, with room for it reserved once,
@@ -106,7 +122,8 @@ enum HistoryFormat {
     static func aggregateJSON(
         _ buckets: [AggregateBucket],
         aggregate: String,
-        transactionID: Int? = nil
+        transactionID: Int? = nil,
+        incompleteNodes: [String]? = nil
     ) -> ByteBuffer {
         let pick = Aggregate(aggregate)
         var output = ByteBufferAllocator().buffer(capacity: 64 + buckets.count * 240)
@@ -141,7 +158,11 @@ enum HistoryFormat {
                 return writer.count
             }
         }
-        output.writeStaticString(#"],"next_cursor":null}"#)
+        output.writeStaticString(#"],"next_cursor":null"#)
+        var tail: [UInt8] = []
+        appendIncompleteNodes(incompleteNodes, to: &tail)
+        tail.append(UInt8(ascii: "}"))
+        output.writeBytes(tail)
         return output
     }
 

@@ -54,26 +54,30 @@ enum MeterHistory {
         return value
     }
 
+    /// Registers the routes; with `cluster`, they answer from every node that holds part of
+    /// the charger's history.
     static func register(
         on router: Router<APIRequestContext>,
         timeSeries: TimeSeriesStore,
-        relational: RelationalStore
+        relational: RelationalStore,
+        cluster: ClusterHistory? = nil
     ) {
         router.get("/db/chargers/:charger_id/meter-values") { request, context in
-            try await answer(request, context, timeSeries: timeSeries, idParameter: "charger_id") { id in
+            try await answer(request, context, timeSeries: timeSeries, cluster, idParameter: "charger_id") { id in
                 let charger = try await relational.get(Charger.self, id: id, company: context.company)
                 return EventQuery(chargePointIDs: [charger.chargePointID])
             }
         }
         router.get("/db/connectors/:connector_id/meter-values") { request, context in
-            try await answer(request, context, timeSeries: timeSeries, idParameter: "connector_id") { id in
+            try await answer(request, context, timeSeries: timeSeries, cluster, idParameter: "connector_id") { id in
                 let connector = try await relational.get(Connector.self, id: id, company: context.company)
                 let charger = try await relational.get(Charger.self, id: connector.chargerID, company: context.company)
                 return EventQuery(chargePointIDs: [charger.chargePointID], connectorID: connector.connectorID)
             }
         }
         router.get("/db/charge_sessions/:charge_session_id/meter-values") { request, context in
-            try await answer(request, context, timeSeries: timeSeries, idParameter: "charge_session_id") { id in
+            try await answer(request, context, timeSeries: timeSeries, cluster, idParameter: "charge_session_id") {
+                id in
                 let session = try await relational.get(ChargeSession.self, id: id, company: context.company)
                 let charger = try await relational.get(Charger.self, id: session.chargerID, company: context.company)
                 return EventQuery(chargePointIDs: [charger.chargePointID], transactionID: Int(session.id))
@@ -187,6 +191,7 @@ enum MeterHistory {
         _ request: Request,
         _ context: APIRequestContext,
         timeSeries: TimeSeriesStore,
+        _ cluster: ClusterHistory?,
         idParameter: String,
         select: (Int64) async throws -> EventQuery
     ) async throws -> Response {
@@ -220,6 +225,9 @@ enum MeterHistory {
         if let connectorID = parameters.connectorID { query.connectorID = connectorID }
         query.limit = parameters.limit
         query.cursor = parameters.cursor
+        if let cluster {
+            return try await clusterAnswer(query, parameters, cluster, logger: context.logger)
+        }
         if let bucket = parameters.bucket {
             let bucketQuery = query
             let read = try await offloaded { () throws -> Result<[AggregateBucket], Invalid> in
@@ -300,7 +308,7 @@ enum MeterHistory {
         )
     }
 
-    private static func csvResponse(_ bytes: [UInt8]) -> Response {
+    static func csvResponse(_ bytes: [UInt8]) -> Response {
         Response(
             status: .ok,
             headers: [.contentType: "text/csv; charset=utf-8"],

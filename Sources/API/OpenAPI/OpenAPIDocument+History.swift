@@ -58,6 +58,16 @@ extension OpenAPIDocument {
                     responses: [
                         "200": [
                             "description": "Samples (or buckets) in time order, with a cursor for the next page.",
+                            "headers": [
+                                "OCPP-Incomplete-Nodes": [
+                                    "description": .string(
+                                        "CSV in a cluster: the nodes that held part of the range but could not "
+                                            + "answer, comma-separated (JSON has incomplete_nodes). Absent when "
+                                            + "the answer is complete."
+                                    ),
+                                    "schema": ["type": "string"],
+                                ]
+                            ],
                             "content": [
                                 "application/json": ["schema": reference("MeterHistoryPage")],
                                 "text/csv": ["schema": ["type": "string"]],
@@ -95,6 +105,13 @@ extension OpenAPIDocument {
                 ],
             ],
             "next_cursor": ["type": ["string", "null"]],
+            "incomplete_nodes": [
+                "type": "array", "items": ["type": "string"],
+                "description": .string(
+                    "In a cluster only (a server alone leaves it out): the nodes that held the charger in the "
+                        + "range but could not answer. Empty when the answer is complete."
+                ),
+            ],
         ],
         "required": ["items", "next_cursor"],
     ]

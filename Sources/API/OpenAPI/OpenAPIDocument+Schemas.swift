@@ -7,6 +7,14 @@ import Relational
 extension OpenAPIDocument {
     static func baseSchemas() -> [String: JSONValue] {
         let nullableText: JSONValue = ["type": ["string", "null"]]
+        let incompleteNodes: JSONValue = [
+            "type": "array", "items": ["type": "string"],
+            "description": .string(
+                "In a cluster only (a server alone leaves it out): the nodes that held part of the charger's "
+                    + "history in the range but could not answer (lease lapsed, unreachable, no answer in time). "
+                    + "Empty when the answer is complete."
+            ),
+        ]
         // What chargers send is bounded where it enters (OCPP integers are 32 bits; connector ids 0 or more).
         let connectorID = integer(minimum: 0, maximum: Int64(Int32.max))
         let transactionID: JSONValue = [
@@ -119,6 +127,7 @@ extension OpenAPIDocument {
                 "type": "object",
                 "properties": [
                     "items": ["type": "array", "items": reference("StatusEvent")], "next_cursor": nullableText,
+                    "incomplete_nodes": incompleteNodes,
                 ],
                 "required": ["items", "next_cursor"],
             ],
@@ -160,6 +169,7 @@ extension OpenAPIDocument {
                         "items": ["anyOf": [reference("MeterValue"), reference("MeterValueBucket")]],
                     ],
                     "next_cursor": nullableText,
+                    "incomplete_nodes": incompleteNodes,
                 ],
                 "required": ["items", "next_cursor"],
             ],

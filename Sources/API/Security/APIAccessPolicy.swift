@@ -65,7 +65,7 @@ public enum APIAccessPolicy {
         Rule([], "/ocpp/**", nil),
         // The cluster's internal API takes no token: its routes check the cluster secret
         // (X-Cluster-Secret) themselves, and a token does not stand in for it.
-        Rule([.post], "/cluster/v1/**", nil),
+        Rule([.get, .post], "/cluster/v1/**", nil),
         // Public too with METRICS_PUBLIC=true.
         Rule([.get], "/metrics", readers, tenants: false),
         // Connected chargers are read by readers; everything sent to a charger is a command.

@@ -141,4 +141,28 @@ public struct AggregateBucket: Sendable, Hashable {
     public var firstTimestamp: Int64
     public var lastTimestamp: Int64
     public var average: Double { sum / Double(count) }
+
+    public init(
+        series: SeriesKey,
+        start: Int64,
+        count: Int,
+        sum: Double,
+        minimum: Double,
+        maximum: Double,
+        first: Double,
+        last: Double,
+        firstTimestamp: Int64,
+        lastTimestamp: Int64
+    ) {
+        self.series = series
+        self.start = start
+        self.count = count
+        self.sum = sum
+        self.minimum = minimum
+        self.maximum = maximum
+        self.first = first
+        self.last = last
+        self.firstTimestamp = firstTimestamp
+        self.lastTimestamp = lastTimestamp
+    }
 }
