@@ -19,7 +19,9 @@ mismatch:
 5. the killed node starts again on its data; it is alive in the cluster again, lists every
    charger, and reaches them with commands;
 6. every acknowledged value reads back exactly once, and nothing that was not sent
-   (`read_back`: see READ_BACKS).
+   from every node, which must all answer the same pages and cursors for the cluster's
+   whole history (and, while the killed node is away, the others flag it in
+   `incomplete_nodes`).
 
 Usage: cluster_e2e.py --dir CLUSTER_DIR --balancer URL [--chargers N] ... (--help).
 """
@@ -318,20 +320,9 @@ def rows_of(pages):
     return [(item["timestamp"], item.get("raw", item["value"])) for page in pages for item in page["items"]]
 
 
-async def read_back_each_node_sum(cluster, charger_id, window):
-    """Each node's own history (what it ingested), put together: the rows and how many each
-    node gave."""
-    rows, counts = [], {}
-    for node_id, base in cluster.nodes.items():
-        node_rows = rows_of(await history_pages(cluster, base, charger_id, window, 1000))
-        counts[node_id] = len(node_rows)
-        rows += node_rows
-    return rows, counts
-
-
-async def read_back_any_node(cluster, charger_id, window):
-    """The history as every node answers it for the whole cluster: the same pages, cursors
-    included, from each node, none flagged incomplete."""
+async def read_back(cluster, charger_id, window):
+    """The history as every node answers it for the whole cluster (history from any node):
+    the same pages, cursors included, from each node, none flagged incomplete."""
     answers = {}
     for node_id, base in cluster.nodes.items():
         pages = await history_pages(cluster, base, charger_id, window, 1000)
@@ -347,12 +338,6 @@ async def read_back_any_node(cluster, charger_id, window):
     return rows, {node_id: len(rows) for node_id in answers}
 
 
-# How acknowledged values are read back. "each-node-sum" reads every node's own store and
-# puts the answers together (a node answers for what it ingested itself). "any-node" asks every
-# node for the cluster's whole history and requires identical pages, cursors included, with no
-# node flagged missing, and, while the killed node is away, its absence flagged in
-# `incomplete_nodes` by the others: it needs history from any node (issue 17, item 3).
-READ_BACKS = {"each-node-sum": read_back_each_node_sum, "any-node": read_back_any_node}
 
 
 def settle(tasks):
@@ -504,15 +489,14 @@ async def scenario(cluster, node_ids, chargers, tasks, ingest, stop, ocpp_url, w
         % (lapsed_after, victim))
     ingest.clear()
     await until(lambda: not any(charger.sending for charger in chargers), 30, "the last MeterValues answered")
-    if args.read_back == "any-node":
-        # The cluster's history while a node that holds part of it is away: flagged, not silent.
-        charger_id = await charger_row_id(cluster, moving[0])
-        for name in survivors:
-            page = await cluster.get(cluster.nodes[name], "/db/chargers/%d/meter-values?%s" % (
-                charger_id, urllib.parse.urlencode({"from": stamp(window[0]), "to": stamp(window[1])})))
-            check(page.get("incomplete_nodes") == [victim], "with %s away, %s's history of %s flags %s"
-                  % (victim, name, moving[0].charge_point_id, page.get("incomplete_nodes")))
-        say("with %s away, the history on %s flags it as incomplete" % (victim, ", ".join(survivors)))
+    # The cluster's history while a node that holds part of it is away: flagged, not silent.
+    charger_id = await charger_row_id(cluster, moving[0])
+    for name in survivors:
+        page = await cluster.get(cluster.nodes[name], "/db/chargers/%d/meter-values?%s" % (
+            charger_id, urllib.parse.urlencode({"from": stamp(window[0]), "to": stamp(window[1])})))
+        check(page.get("incomplete_nodes") == [victim], "with %s away, %s's history of %s flags %s"
+              % (victim, name, moving[0].charge_point_id, page.get("incomplete_nodes")))
+    say("with %s away, the history on %s flags it as incomplete" % (victim, ", ".join(survivors)))
     settle(tasks)
     ingest_seconds = time.monotonic() - ingest_started
     acknowledged = sum(len(charger.acknowledged) for charger in chargers)
@@ -539,8 +523,7 @@ async def scenario(cluster, node_ids, chargers, tasks, ingest, stop, ocpp_url, w
               "after its restart, a command through %s to %s answered %s: %s"
               % (victim, charger.charge_point_id, status, body))
 
-    print("==> 6. every acknowledged value reads back (%s)" % args.read_back, flush=True)
-    read_back = READ_BACKS[args.read_back]
+    print("==> 6. every acknowledged value reads back from every node", flush=True)
     by_node = collections.Counter()
     unacknowledged_stored = 0
     for charger in chargers:
@@ -574,7 +557,6 @@ def main():
     parser.add_argument("--reconnect-delay", type=float, default=1.0, help="seconds, plus up to half as jitter")
     parser.add_argument("--ingest-before-kill", type=float, default=3.0, help="seconds")
     parser.add_argument("--values-after-move", type=int, default=20)
-    parser.add_argument("--read-back", choices=sorted(READ_BACKS), default="each-node-sum")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=180, help="seconds for the whole test")
     args = parser.parse_args()
