@@ -365,16 +365,8 @@ struct ClusterHistoryTests {
     func silentNode() async throws {
         try await ClusterTests.withNodes { a, b in
             let (id, moved) = try await Self.ingestMovingCharger(a, b)
-            // A node whose socket accepts connections but never answers.
-            let listener = try SilentListener()
+            let listener = try await ClusterTests.hungNode(b.relational, holding: "CP-MOVE")
             defer { listener.close() }
-            try await b.relational.registerClusterNode(
-                nodeID: "node-hung",
-                url: "http://127.0.0.1:\(listener.port)",
-                leaseSeconds: 60,
-                at: Date()
-            )
-            _ = try await b.relational.recordChargerConnected(chargePointID: "CP-MOVE", nodeID: "node-hung", at: Date())
             let started = ContinuousClock.now
             let page = try await Self.get(a.port, "/db/chargers/\(id)/meter-values?limit=1000")
             let waited = ContinuousClock.now - started

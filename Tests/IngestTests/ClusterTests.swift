@@ -14,6 +14,20 @@ struct ClusterTests {
 
     /// Runs `body` with nodes `node-a` and `node-b` on a new PostgreSQL database, both
     /// registered, then stops them and drops the database.
+    /// Registers `node-hung`, a node whose socket accepts connections but never answers, as
+    /// holding `chargePointID`; close the listener when done.
+    static func hungNode(_ relational: RelationalStore, holding chargePointID: String) async throws -> SilentListener {
+        let listener = try SilentListener()
+        try await relational.registerClusterNode(
+            nodeID: "node-hung",
+            url: "http://127.0.0.1:\(listener.port)",
+            leaseSeconds: 60,
+            at: Date()
+        )
+        _ = try await relational.recordChargerConnected(chargePointID: chargePointID, nodeID: "node-hung", at: Date())
+        return listener
+    }
+
     static func withNodes(
         lease: Int = 15,
         callTimeout: Int = 30,
@@ -242,16 +256,8 @@ struct ClusterTests {
             let gone = try await Self.request(b.port, "/charge_points/CP-GONE/reset", body: #"{"type":"Soft"}"#)
             #expect(gone.status == 502)
             #expect(gone.body.contains("node-gone"))
-            // A node whose socket accepts connections but never answers.
-            let listener = try SilentListener()
+            let listener = try await Self.hungNode(b.relational, holding: "CP-HUNG")
             defer { listener.close() }
-            try await b.relational.registerClusterNode(
-                nodeID: "node-hung",
-                url: "http://127.0.0.1:\(listener.port)",
-                leaseSeconds: 60,
-                at: Date()
-            )
-            _ = try await b.relational.recordChargerConnected(chargePointID: "CP-HUNG", nodeID: "node-hung", at: Date())
             let started = ContinuousClock.now
             let hung = try await Self.request(b.port, "/charge_points/CP-HUNG/reset", body: #"{"type":"Soft"}"#)
             #expect(hung.status == 504)

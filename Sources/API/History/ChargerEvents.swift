@@ -86,46 +86,17 @@ enum ChargerEvents {
     }
 
     /// A page of events: `{"items": [...], "next_cursor": ...}`.
-    struct EventsPage: ResponseEncodable, Sendable {
-        struct Item: Encodable, Sendable {
-            var timestamp: String
-            var action: String
-            var payload: RawJSON
-        }
+    typealias EventsPage = HistoryPage<Event>
 
-        var items: [Item]
-        var nextCursor: String?
-        /// In a cluster, the nodes missing from the page (on a server alone the field is left out).
-        var incompleteNodes: [String]?
+    struct Event: HistoryItem {
+        var timestamp: String
+        var action: String
+        var payload: RawJSON
 
-        enum CodingKeys: String, CodingKey {
-            case items
-            case nextCursor = "next_cursor"
-            case incompleteNodes = "incomplete_nodes"
-        }
-
-        init(_ page: EventPage) {
-            items = Self.items(page.rows)
-            nextCursor = page.nextCursor?.description
-        }
-
-        init(_ page: ClusterHistory.Page) {
-            items = Self.items(page.rows)
-            nextCursor = page.nextCursor?.description
-            incompleteNodes = page.incompleteNodes
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(items, forKey: .items)
-            try container.encode(nextCursor, forKey: .nextCursor)
-            if let incompleteNodes { try container.encode(incompleteNodes, forKey: .incompleteNodes) }
-        }
-
-        private static func items(_ rows: [EventRow]) -> [Item] {
+        static func items(_ rows: [EventRow]) -> [Self] {
             rows.map { row in
                 let action = row.series.eventType ?? ""
-                return Item(
+                return Self(
                     timestamp: OCPPTimestamp(millisecondsSince1970: row.timestamp).iso8601,
                     action: action,
                     payload: ChargerEvents.payload(row.value, action: action)

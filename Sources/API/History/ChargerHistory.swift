@@ -75,60 +75,31 @@ enum ChargerHistory {
     }
 
     /// A page of StatusNotifications: `{"items": [...], "next_cursor": ...}`.
-    struct StatusHistoryPage: ResponseEncodable, Sendable {
-        struct Item: Encodable, Sendable {
-            var timestamp: String
-            var connectorID: Int
-            var status: String
-            var errorCode: String
-            var info: String?
-            var vendorID: String?
-            var vendorErrorCode: String?
+    typealias StatusHistoryPage = HistoryPage<StatusChange>
 
-            enum CodingKeys: String, CodingKey {
-                case timestamp
-                case connectorID = "connector_id"
-                case status
-                case errorCode = "error_code"
-                case info
-                case vendorID = "vendor_id"
-                case vendorErrorCode = "vendor_error_code"
-            }
-        }
-
-        var items: [Item]
-        var nextCursor: String?
-        /// In a cluster, the nodes missing from the page (on a server alone the field is left out).
-        var incompleteNodes: [String]?
+    struct StatusChange: HistoryItem {
+        var timestamp: String
+        var connectorID: Int
+        var status: String
+        var errorCode: String
+        var info: String?
+        var vendorID: String?
+        var vendorErrorCode: String?
 
         enum CodingKeys: String, CodingKey {
-            case items
-            case nextCursor = "next_cursor"
-            case incompleteNodes = "incomplete_nodes"
+            case timestamp
+            case connectorID = "connector_id"
+            case status
+            case errorCode = "error_code"
+            case info
+            case vendorID = "vendor_id"
+            case vendorErrorCode = "vendor_error_code"
         }
 
-        init(_ page: EventPage) {
-            items = Self.items(page.rows)
-            nextCursor = page.nextCursor?.description
-        }
-
-        init(_ page: ClusterHistory.Page) {
-            items = Self.items(page.rows)
-            nextCursor = page.nextCursor?.description
-            incompleteNodes = page.incompleteNodes
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(items, forKey: .items)
-            try container.encode(nextCursor, forKey: .nextCursor)
-            if let incompleteNodes { try container.encode(incompleteNodes, forKey: .incompleteNodes) }
-        }
-
-        private static func items(_ rows: [EventRow]) -> [Item] {
+        static func items(_ rows: [EventRow]) -> [Self] {
             rows.compactMap { row in
                 guard case .status(let status) = row.value else { return nil }
-                return Item(
+                return Self(
                     timestamp: OCPPTimestamp(millisecondsSince1970: row.timestamp).iso8601,
                     connectorID: row.series.connectorID,
                     status: status.status,
