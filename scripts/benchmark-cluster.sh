@@ -223,7 +223,7 @@ if wanted connections; then
     start_cluster "$work/connections" 3 "$workers" 19500 1
     python3 scripts/lib/cluster_bench.py connections --dir "$work/connections" --balancer "$cluster_balancer" \
         --loadgen "$loadgen_bin" --out "$out" --chargers "$chargers" --ramp-up "${CONNECTIONS_RAMP_UP:-150s}" \
-        --duration 60s | tee "$out/connections.txt"
+        --duration "${CONNECTIONS_DURATION:-60s}" --per-process "${CONNECTIONS_PER_PROCESS:-17000}" | tee "$out/connections.txt"
     log "load average after: $(loadavg)"
     stop_cluster "$work/connections"
 fi

@@ -408,7 +408,7 @@ def ingest_table(args):
     print()
     print("Ingest, window 1, 10 sampled values per MeterValues (each target alternately, one fresh start per run)")
     print()
-    print(table(["target", "runs", "confirmed MeterValues/s (median)", "runs", "latency ms p50 / p90 / p99 / max "
+    print(table(["target", "runs", "confirmed MeterValues/s (median)", "each run", "latency ms p50 / p90 / p99 / max "
                  "(medians)", "chargers connected", "callerrors + disconnects + connect failures"], rows))
     print()
 
@@ -506,7 +506,7 @@ def connections(args):
     rows.append(["**all nodes**", "**%s**" % format(total_connected, ","), "", "", ""])
     print()
     print("Connections through nginx: %s chargers asked for (%d load generator processes), one MeterValues per "
-          "charger every %s; sampled %s after the ramp-up of %s" % (format(args.chargers, ","), count, args.interval,
+          "charger every %s; sampled %.0f s after the ramp-up of %s" % (format(args.chargers, ","), count, args.interval,
                                                                    seconds(args.duration) / 2, args.ramp_up))
     print()
     print(table(["process", "established connections", "RSS before MiB", "RSS connected MiB",
