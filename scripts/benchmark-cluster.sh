@@ -6,10 +6,12 @@
 # on Ctrl-C; the measuring parts are scripts/lib/cluster_bench.py.
 #
 # Usage: scripts/benchmark-cluster.sh [latency|failover|ingest|connections|all]...  (default: all)
-#   latency      one charger connected directly to node-1, answering at once; REQUESTS REST
-#                commands (POST /charge_points/{id}/change_configuration) per round, one at a
-#                time on keep-alive connections, alternately through node-1 (local) and node-2
-#                (forwarded to node-1): p50/p90/p99 of each and the added latency at p50,
+#   latency      one charger connected directly to node-1, answering at once; per round
+#                REQUESTS REST commands (POST /charge_points/{id}/change_configuration) through
+#                node-1 (local), REQUESTS through node-2 (forwarded to node-1) and REQUESTS
+#                straight to node-1's internal route (what node-2 calls, with the cluster
+#                secret), one at a time in turn on keep-alive connections: p50/p90/p99 of each,
+#                the added latency at p50 and how much of it is spent on node-2's side,
 #                ROUNDS rounds and their medians
 #   failover     FAILOVER_CHARGERS chargers through nginx, each reconnecting RECONNECT_DELAY s
 #                (times 1 to 1.5, its own draw) after its connection ends; kill -9 of one node
@@ -136,7 +138,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 log "$(nproc) cores, open-file limit $(ulimit -Hn), load average $(loadavg); server $server_bin"
 
 if wanted latency; then
-    log "latency: 3 nodes, one charger on node-1, $rounds rounds of ${REQUESTS:-500} commands (load average $(loadavg))"
+    log "latency: 3 nodes, one charger on node-1, $rounds rounds of ${REQUESTS:-500} commands each way (load average $(loadavg))"
     start_cluster "$work/latency" 3 2
     "${bench[@]}" latency --dir "$work/latency" --rounds "$rounds" --requests "${REQUESTS:-500}" |
         tee "$out/latency.txt"

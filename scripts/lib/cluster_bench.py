@@ -4,8 +4,11 @@
 latency      one charger connected directly to node-1, answering every CALL at once; REST
              commands (change_configuration) one at a time on two keep-alive connections,
              alternately to node-1 (the charger's: local) and node-2 (forwarded by node-2 to
-             node-1); per round p50/p90/p99 of each and the difference of the p50s, then the
-             medians over the rounds.
+             node-1), and a third series straight to node-1's internal route (what node-2
+             calls, with the cluster secret): per round p50/p90/p99 of each, the difference of
+             the p50s (forwarded less local) and the share of it spent before node-1's
+             internal route answers (forwarded less internal), then the medians over the
+             rounds.
 failover     chargers (WebSocket, answering at once, reconnecting after their own delay with
              jitter) connected through the balancer; per run one node killed with SIGKILL; the
              time until all of its chargers are connected and booted on the others, against
@@ -38,6 +41,8 @@ import time
 import urllib.parse
 
 COMMAND_BODY_KEY = "ClusterBenchKey"
+# The latency section's series, in the order of odd rounds (even rounds reverse it).
+NAMES = ("local", "forwarded", "internal")
 
 
 def say(message):
@@ -187,12 +192,22 @@ def latency(args):
     def measure():
         path = "/charge_points/%s/change_configuration" % charge_point_id
         connections = {"local": http.client.HTTPConnection("127.0.0.1", local, timeout=40),
-                       "forwarded": http.client.HTTPConnection("127.0.0.1", remote, timeout=40)}
+                       "forwarded": http.client.HTTPConnection("127.0.0.1", remote, timeout=40),
+                       "internal": http.client.HTTPConnection("127.0.0.1", local, timeout=40)}
+        with open(os.path.join(args.dir, "cluster-secret")) as file:
+            secret = file.read().strip()
 
         def one(name, sequence):
             body = {"key": COMMAND_BODY_KEY, "value": str(sequence)}
             began = time.perf_counter()
-            status, text = cluster.request(None, "POST", path, body, connections[name])
+            if name == "internal":
+                connection = connections[name]
+                connection.request("POST", "/cluster/v1" + path, body=json.dumps(body).encode(),
+                                   headers={"X-Cluster-Secret": secret, "Content-Type": "application/json"})
+                response = connection.getresponse()
+                status, text = response.status, response.read().decode()
+            else:
+                status, text = cluster.request(None, "POST", path, body, connections[name])
             elapsed = time.perf_counter() - began
             return status, text, elapsed
 
@@ -206,15 +221,15 @@ def latency(args):
                 raise RuntimeError("a command through node-2 still answers %s: %s" % (status, text))
             time.sleep(0.1)
         for sequence in range(args.warmup):
-            for name in ("local", "forwarded"):
+            for name in NAMES:
                 status, text, _ = one(name, sequence)
                 if status != 200 or json.loads(text) != {"status": "Accepted"}:
                     raise RuntimeError("warm-up %s answered %s: %s" % (name, status, text))
         rounds = []
         for round_index in range(args.rounds):
-            samples = {"local": [], "forwarded": []}
-            order = ("local", "forwarded") if round_index % 2 == 0 else ("forwarded", "local")
-            for sequence in range(args.requests // 2):
+            samples = {name: [] for name in NAMES}
+            order = NAMES if round_index % 2 == 0 else tuple(reversed(NAMES))
+            for sequence in range(args.requests):
                 for name in order:
                     status, text, elapsed = one(name, sequence)
                     if status != 200 or json.loads(text) != {"status": "Accepted"}:
@@ -250,30 +265,35 @@ def latency(args):
         return charger.answered
 
     answered = asyncio.run(main())
-    rows, columns = [], {"local": [], "forwarded": [], "difference": []}
+    rows, columns = [], {"local": [], "forwarded": [], "internal": [], "difference": [], "before": []}
     for index, samples in enumerate(result["rounds"], 1):
         cells = [str(index), str(len(samples["local"]))]
         p50 = {}
-        for name in ("local", "forwarded"):
+        for name in NAMES:
             p50[name] = percentile(samples[name], 0.5)
             figures = [p50[name], percentile(samples[name], 0.9), percentile(samples[name], 0.99)]
             columns[name].append(figures)
             cells.append(" / ".join("%.3f" % value for value in figures))
         columns["difference"].append(p50["forwarded"] - p50["local"])
+        columns["before"].append(p50["forwarded"] - p50["internal"])
         cells.append("%+.3f" % (p50["forwarded"] - p50["local"]))
+        cells.append("%+.3f" % (p50["forwarded"] - p50["internal"]))
         rows.append(cells)
     medians = ["median", str(len(result["rounds"][0]["local"]))]
-    for name in ("local", "forwarded"):
+    for name in NAMES:
         medians.append(" / ".join("%.3f" % statistics.median(figures[position] for figures in columns[name])
                                   for position in range(3)))
     medians.append("%+.3f" % statistics.median(columns["difference"]))
+    medians.append("%+.3f" % statistics.median(columns["before"]))
     rows.append(["**%s**" % cell for cell in medians])
     print()
     print("Forwarded command latency against local: POST /charge_points/{id}/change_configuration, one at a "
-          "time, alternately through node-1 (holds the charger) and node-2 (forwards to node-1); ms")
+          "time, in turn through node-1 (holds the charger), node-2 (forwards to node-1) and node-1's internal "
+          "route /cluster/v1/... (what node-2 calls); ms")
     print()
     print(table(["round", "requests each", "local p50 / p90 / p99", "forwarded p50 / p90 / p99",
-                 "added at p50"], rows))
+                 "internal p50 / p90 / p99", "added at p50 (forwarded - local)",
+                 "on node-2's side at p50 (forwarded - internal)"], rows))
     print()
     say("the charger answered %d calls (warm-up and the first forwarded probe included)" % answered)
 
@@ -327,7 +347,9 @@ def restart(cluster, node_id):
     while time.monotonic() < deadline:
         try:
             if cluster.request(cluster.ports[node_id], "GET", "/ready")[0] == 200:
-                time.sleep(1)
+                # nginx skips a node that refused a connection for 5 s (fail_timeout): past that,
+                # the next run's chargers spread over all the nodes again.
+                time.sleep(6)
                 return
         except OSError:
             pass
@@ -541,7 +563,7 @@ def main():
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("latency")
     one.add_argument("--dir", required=True)
-    one.add_argument("--requests", type=int, default=500, help="per round, half through each node")
+    one.add_argument("--requests", type=int, default=500, help="per round and series")
     one.add_argument("--rounds", type=int, default=5)
     one.add_argument("--warmup", type=int, default=50, help="requests through each node before the rounds")
     one = commands.add_parser("failover")
