@@ -25,8 +25,9 @@
 #   connections  CONNECTIONS chargers (default 50,000) through nginx in front of 3 nodes, one
 #                MeterValues per charger per minute, from as many load generator processes as
 #                the open-file limit needs (at most 17,000 chargers each) and as many nginx
-#                workers (reuseport, worker_connections 19,500: a charger takes two); the
-#                connections each node holds and its memory per connection
+#                workers (reuseport, worker_connections 19,500: a charger takes two),
+#                connecting to the nodes from 8 loopback addresses; the connections each
+#                node holds and its memory per connection
 # Environment:
 #   ROUNDS (5), REQUESTS (500), FAILOVER_CHARGERS (300), RECONNECT_DELAY (5), FAILOVER_RUNS (3),
 #   INGEST_CHARGERS (1000), DURATION (20s), CONNECTIONS (50000), CONNECTIONS_RAMP_UP (150s)
@@ -99,11 +100,12 @@ distinct_ports() {
     done
 }
 
-# start_cluster DIR NODES NGINX_WORKERS [WORKER_CONNECTIONS REUSEPORT [DATABASE_URL]]: a
-# cluster in DIR (its own PostgreSQL unless DATABASE_URL is given) with nginx in front; sets
-# cluster_balancer (http://127.0.0.1:PORT).
+# start_cluster DIR NODES NGINX_WORKERS [WORKER_CONNECTIONS REUSEPORT [DATABASE_URL
+# [SOURCES]]]: a cluster in DIR (its own PostgreSQL unless DATABASE_URL is given) with nginx
+# in front (SOURCES: cluster_write_nginx_conf's); sets cluster_balancer (http://127.0.0.1:PORT).
 start_cluster() {
     local dir=$1 nodes=$2 workers=$3 worker_connections=${4:-8192} reuseport=${5:-0} database_url=${6:-}
+    local sources=${7:-0}
     distinct_ports $((nodes + 2))
     local ports=("${cluster_ports[@]}") index
     clusters+=("$dir")
@@ -119,7 +121,7 @@ start_cluster() {
         cluster_wait_ready "$(cluster_node_url "$dir" "$index")" "$dir/node-$index/server.log" ||
             { cluster_logs_tail "$dir"; exit 1; }
     done
-    cluster_write_nginx_conf "$dir" "${ports[0]}" "$workers" "$worker_connections" "$reuseport"
+    cluster_write_nginx_conf "$dir" "${ports[0]}" "$workers" "$worker_connections" "$reuseport" "$sources"
     cluster_start_nginx "$dir"
     cluster_balancer="http://127.0.0.1:${ports[0]}"
     cluster_wait_balancer "$cluster_balancer" || { cluster_logs_tail "$dir"; exit 1; }
@@ -219,10 +221,12 @@ if wanted connections; then
     chargers=${CONNECTIONS:-50000}
     # A charger takes two connections of an nginx worker (one socket to the charger, one to its
     # node): 19,500 per worker stays under the open-file limit; reuseport spreads the chargers
-    # evenly over the workers, with a worker to spare.
+    # evenly over the workers, with a worker to spare. nginx connects to the nodes from
+    # 127.0.1.1-127.0.1.8: from 127.0.0.1 alone the ephemeral ports towards each node ran out
+    # at about 14,600 connections (EADDRNOTAVAIL).
     workers=$(((chargers * 2 + 19499) / 19500 + 1))
     log "connections: $chargers chargers through nginx ($workers workers) in front of 3 nodes (load average $(loadavg))"
-    start_cluster "$work/connections" 3 "$workers" 19500 1
+    start_cluster "$work/connections" 3 "$workers" 19500 1 "" 8
     python3 scripts/lib/cluster_bench.py connections --dir "$work/connections" --balancer "$cluster_balancer" \
         --loadgen "$loadgen_bin" --out "$out" --chargers "$chargers" --ramp-up "${CONNECTIONS_RAMP_UP:-150s}" \
         --duration "${CONNECTIONS_DURATION:-60s}" --per-process "${CONNECTIONS_PER_PROCESS:-17000}" | tee "$out/connections.txt"

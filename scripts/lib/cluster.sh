@@ -122,7 +122,7 @@ cluster_wait_ready() {
     return 1
 }
 
-# cluster_write_nginx_conf DIR LISTEN_PORT WORKERS [WORKER_CONNECTIONS [REUSEPORT]]:
+# cluster_write_nginx_conf DIR LISTEN_PORT WORKERS [WORKER_CONNECTIONS [REUSEPORT [SOURCES]]]:
 # DIR/nginx/nginx.conf, a balancer on 127.0.0.1:LISTEN_PORT over every node of
 # DIR/cluster.env. WebSocket upgrades pass through (HTTP/1.1, Upgrade and Connection),
 # long-lived WebSockets and Server-Sent Events are neither timed out nor buffered, and a node
@@ -131,9 +131,11 @@ cluster_wait_ready() {
 # default also raises the workers' open-file limit to it plus 100 (worker_rlimit_nofile, at
 # most the hard limit). REUSEPORT=1 gives each worker its own listening socket, so the kernel
 # spreads new connections evenly over them (for tens of thousands of chargers over several
-# workers).
+# workers). SOURCES=N (0: none) makes nginx connect to the nodes from 127.0.1.1 to 127.0.1.N,
+# chosen per client (proxy_bind): from one address, the kernel runs out of ephemeral ports
+# towards a node at about 14,600 connections here (connect() fails with EADDRNOTAVAIL).
 cluster_write_nginx_conf() {
-    local dir=$1 listen_port=$2 workers=$3 worker_connections=${4:-8192} reuseport=${5:-0}
+    local dir=$1 listen_port=$2 workers=$3 worker_connections=${4:-8192} reuseport=${5:-0} sources=${6:-0}
     local index port_variable
     case "$worker_connections" in '' | *[!0-9]*)
         log "nginx worker connections must be a number, not '$worker_connections'"
@@ -148,6 +150,23 @@ cluster_write_nginx_conf() {
         rlimit_line="worker_rlimit_nofile $files;"
     fi
     [ "$reuseport" = 1 ] && listen_options=" reuseport"
+    case "$sources" in '' | *[!0-9]*)
+        log "nginx source addresses must be a number, not '$sources'"
+        return 1
+        ;;
+    esac
+    local sources_block="" bind_line=""
+    if [ "$sources" -gt 0 ]; then
+        local source share
+        # split_clients takes percentages; the last address takes what the others leave.
+        share=$(awk -v n="$sources" 'BEGIN { printf "%.2f", 100 / n }')
+        sources_block="    split_clients \"\$remote_addr:\$remote_port\" \$ocpp_upstream_source {"$'\n'
+        for source in $(seq 1 $((sources - 1))); do
+            sources_block+="        $share% 127.0.1.$source;"$'\n'
+        done
+        sources_block+="        * 127.0.1.$sources;"$'\n'"    }"$'\n'
+        bind_line="            proxy_bind \$ocpp_upstream_source;"
+    fi
     # shellcheck source=/dev/null
     source "$dir/cluster.env"
     local root="$dir/nginx"
@@ -188,7 +207,7 @@ http {
         default upgrade;
         '' close;
     }
-
+$sources_block
     upstream ocpp_nodes {
         # Shared by the workers, so round robin and failed nodes are the same for all.
         zone ocpp_nodes 64k;
@@ -217,6 +236,7 @@ $servers    }
             proxy_send_timeout 1h;
             proxy_buffering off;
             proxy_request_buffering off;
+$bind_line
         }
     }
 }
