@@ -315,7 +315,7 @@ def failover(args):
             "the largest own delay %.2f s; at most %.2f s beyond a charger's own delay"
             % (run_index + 1, victim, result["moved"], result["all_booted"], result["largest_delay"],
                result["beyond"]))
-        restart(cluster, victim)
+        restart(cluster, victim, urllib.parse.urlparse(args.balancer).port)
     rows = []
     for index, result in enumerate(results, 1):
         rows.append([str(index), result["victim"], "%d / %d" % (result["moved"], args.chargers),
@@ -337,7 +337,7 @@ def failover(args):
     print()
 
 
-def restart(cluster, node_id):
+def restart(cluster, node_id, balancer_port):
     """Starts the killed node again on its data and waits until it is ready."""
     index = node_id.split("-")[1]
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster-node.sh")
@@ -347,9 +347,15 @@ def restart(cluster, node_id):
     while time.monotonic() < deadline:
         try:
             if cluster.request(cluster.ports[node_id], "GET", "/ready")[0] == 200:
-                # nginx skips a node that refused a connection for 5 s (fail_timeout): past that,
-                # the next run's chargers spread over all the nodes again.
-                time.sleep(6)
+                # nginx skips a node that refused a connection for 5 s (fail_timeout), then
+                # tries it with one request and counts it as up again only once that request
+                # has ended: a WebSocket would hold the node at one new charger per 5 s for as
+                # long as it stays open. Short requests through the balancer past the 5 s end
+                # the trial, so the next run's chargers spread over all the nodes again.
+                time.sleep(5.5)
+                for _ in range(20):
+                    cluster.request(balancer_port, "GET", "/health")
+                    time.sleep(0.1)
                 return
         except OSError:
             pass
@@ -383,6 +389,11 @@ async def failover_run(cluster, args, balancer, victim, survivor, run_index):
             raise RuntimeError("not every charger listed by %s within 30 s" % survivor)
         await asyncio.sleep(0.5)
     moving = [charger for charger in chargers if holders[charger.charge_point_id] == victim]
+    spread = {}
+    for charger in chargers:
+        spread[holders[charger.charge_point_id]] = spread.get(holders[charger.charge_point_id], 0) + 1
+    say("run %d: chargers by node before the kill: %s" % (run_index + 1, ", ".join(
+        "%s %d" % (node_id, spread.get(node_id, 0)) for node_id in sorted(cluster.ports))))
     if not moving:
         raise RuntimeError("the balancer gave %s no charger" % victim)
     os.kill(cluster.pid(victim), signal.SIGKILL)
