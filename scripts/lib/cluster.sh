@@ -282,9 +282,10 @@ cluster_stop_pid() {
 
 # cluster_stop DIR: stops nginx, every node and PostgreSQL of DIR (whatever is still running).
 cluster_stop() {
-    local dir=$1 pidfile
-    if [ -s "$dir/nginx/nginx.pid" ]; then
-        cluster_stop_pid "$(cat "$dir/nginx/nginx.pid")"
+    local dir=$1 pidfile pid
+    # nginx removes its pid file as it exits (on a Ctrl-C, which reaches it too): read it once.
+    if pid=$(cat "$dir/nginx/nginx.pid" 2>/dev/null) && [ -n "$pid" ]; then
+        cluster_stop_pid "$pid"
     fi
     for pidfile in "$dir"/node-*/pid; do
         [ -s "$pidfile" ] && cluster_stop_pid "$(cat "$pidfile")"
