@@ -11,6 +11,8 @@
 #   CLUSTER_NODES          3
 #   CLUSTER_LEASE_SECONDS  15
 #   NGINX_WORKERS          auto
+#   NGINX_WORKER_CONNECTIONS  8192 per worker (a charger takes two); more also raises the
+#                          workers' open-file limit
 #   SERVER_BIN             .build/release/ocpp-server, built first unless SKIP_BUILD=1
 #   LOG_LEVEL and any other server setting pass through to every node.
 set -euo pipefail
@@ -76,7 +78,7 @@ done
 for index in $(seq 1 "$nodes"); do
     cluster_wait_ready "$(cluster_node_url "$dir" "$index")" "$dir/node-$index/server.log"
 done
-cluster_write_nginx_conf "$dir" "$base_port" "${NGINX_WORKERS:-auto}"
+cluster_write_nginx_conf "$dir" "$base_port" "${NGINX_WORKERS:-auto}" "${NGINX_WORKER_CONNECTIONS:-8192}"
 cluster_start_nginx "$dir"
 cluster_wait_balancer "http://127.0.0.1:$base_port"
 
