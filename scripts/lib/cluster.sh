@@ -122,6 +122,15 @@ cluster_wait_ready() {
     return 1
 }
 
+# cluster_require_number WHAT VALUE: fails, saying so, unless VALUE is a whole number.
+cluster_require_number() {
+    case "$2" in '' | *[!0-9]*)
+        log "$1 must be a number, not '$2'"
+        return 1
+        ;;
+    esac
+}
+
 # cluster_write_nginx_conf DIR LISTEN_PORT WORKERS [WORKER_CONNECTIONS [REUSEPORT [SOURCES]]]:
 # DIR/nginx/nginx.conf, a balancer on 127.0.0.1:LISTEN_PORT over every node of
 # DIR/cluster.env. WebSocket upgrades pass through (HTTP/1.1, Upgrade and Connection),
@@ -137,11 +146,7 @@ cluster_wait_ready() {
 cluster_write_nginx_conf() {
     local dir=$1 listen_port=$2 workers=$3 worker_connections=${4:-8192} reuseport=${5:-0} sources=${6:-0}
     local index port_variable
-    case "$worker_connections" in '' | *[!0-9]*)
-        log "nginx worker connections must be a number, not '$worker_connections'"
-        return 1
-        ;;
-    esac
+    cluster_require_number "nginx worker connections" "$worker_connections" || return 1
     local rlimit_line="" listen_options=""
     if [ "$worker_connections" -gt 8192 ]; then
         local files=$((worker_connections + 100)) hard
@@ -150,11 +155,7 @@ cluster_write_nginx_conf() {
         rlimit_line="worker_rlimit_nofile $files;"
     fi
     [ "$reuseport" = 1 ] && listen_options=" reuseport"
-    case "$sources" in '' | *[!0-9]*)
-        log "nginx source addresses must be a number, not '$sources'"
-        return 1
-        ;;
-    esac
+    cluster_require_number "nginx source addresses" "$sources" || return 1
     local sources_block="" bind_line=""
     if [ "$sources" -gt 0 ]; then
         local source share

@@ -40,6 +40,8 @@ import threading
 import time
 import urllib.parse
 
+from cluster_env import read_settings
+
 COMMAND_BODY_KEY = "ClusterBenchKey"
 # The latency section's series, in the order of odd rounds (even rounds reverse it).
 NAMES = ("local", "forwarded", "internal")
@@ -70,11 +72,7 @@ class Cluster:
 
     def __init__(self, directory):
         self.directory = directory
-        settings = {}
-        with open(os.path.join(directory, "cluster.env")) as file:
-            for line in file:
-                name, _, value = line.strip().partition("=")
-                settings[name] = shlex.split(value)[0] if value else ""
+        settings = read_settings(directory)
         count = int(settings["cluster_node_count"])
         self.ports = {"node-%d" % index: int(settings["cluster_node_port_%d" % index]) for index in range(1, count + 1)}
         token_path = os.path.join(directory, "admin-token")

@@ -33,7 +33,6 @@ import concurrent.futures
 import json
 import os
 import random
-import shlex
 import signal
 import subprocess
 import sys
@@ -48,6 +47,8 @@ import websockets.exceptions
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action, ConfigurationStatus, RegistrationStatus
+
+from cluster_env import read_settings
 
 PROBE_KEY = "ClusterE2EProbe"
 MEASURAND = "Energy.Active.Import.Register"
@@ -100,11 +101,7 @@ class Cluster:
         self.directory = directory
         self.balancer = balancer.rstrip("/")
         self.node_script = node_script
-        settings = {}
-        with open(os.path.join(directory, "cluster.env")) as file:
-            for line in file:
-                name, _, value = line.strip().partition("=")
-                settings[name] = shlex.split(value)[0] if value else ""
+        settings = read_settings(directory)
         self.database_url = settings["cluster_database_url"]
         self.lease_seconds = float(settings["cluster_lease_seconds"])
         count = int(settings["cluster_node_count"])
