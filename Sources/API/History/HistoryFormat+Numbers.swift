@@ -1,8 +1,8 @@
 import Protocol
 
-/// Cheaper spellings of what a stream or a page writes for every row: a timestamp whose
-/// minute the previous row shared, a whole number or one with at most three decimals, written
-/// through a pointer into room reserved once per row. Each writes exactly the bytes of the
+/// Cheaper spellings of what a stream or a page writes for every row or bucket: a timestamp
+/// whose day the previous one shared, a whole number or one with at most three decimals,
+/// written through a pointer into room reserved once per row. Each writes exactly the bytes of the
 /// general path (`OCPPTimestamp.appendISO8601`, the number's canonical text).
 extension HistoryFormat {
     /// Writes bytes through a pointer into room the caller reserved (and bounds).

@@ -139,7 +139,9 @@ enum HistoryFormat {
         for (index, bucket) in buckets.enumerated() {
             let parts = series.parts(bucket.series)
             let value = pick.value(of: bucket)
-            // A number the short path cannot write is written as its text (at most 24 bytes).
+            // Beside the series' text: the punctuation and keys (38 bytes), the timestamp (24,
+            // a few more past the year 9999), the value (at most 24 as text) and the count (at
+            // most 20): 128 leaves room.
             let room = parts.head.count + parts.tail.count + transaction.count + 128
             output.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { raw in
                 var writer = ByteWriter(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
