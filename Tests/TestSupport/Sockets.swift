@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// An error a test raises with a message.
 public struct TestFailure: Error, CustomStringConvertible {
@@ -6,23 +7,50 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it).
+/// A TCP port on 127.0.0.1 that was free a moment ago. It is taken below the kernel's
+/// ephemeral range (32768 and up on Linux): a port the kernel picked there can be handed to
+/// one of the many outgoing connections tests open (to PostgreSQL, to servers) between this
+/// call and the server's bind. Ports are handed out in turn from a start that depends on the
+/// process, so two calls in one run never return the same port.
 public func freePort() throws -> Int {
+    for _ in 0..<PortCursor.span {
+        let port = PortCursor.next()
+        if try portIsFree(port) { return port }
+    }
+    throw TestFailure("no free port in \(PortCursor.first)..<\(PortCursor.first + PortCursor.span)")
+}
+
+private enum PortCursor {
+    static let first = 10_000
+    static let span = 22_000
+    private static let cursor = Mutex(Int(getpid()) &* 7919 % span)
+
+    static func next() -> Int {
+        cursor.withLock { value in
+            value = (value + 1) % span
+            return first + value
+        }
+    }
+}
+
+/// Whether a listening socket can be bound to `port` on 127.0.0.1 now (with SO_REUSEADDR,
+/// as the server binds, so a port whose old connections linger in TIME_WAIT counts as free).
+private func portIsFree(_ port: Int) throws -> Bool {
     let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socketDescriptor >= 0 else { throw TestFailure("socket() failed") }
     defer { close(socketDescriptor) }
+    var reuse: Int32 = 1
+    setsockopt(socketDescriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+    address.sin_port = UInt16(port).bigEndian
+    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    return withUnsafePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(socketDescriptor, $0, length) == 0 && getsockname(socketDescriptor, $0, &length) == 0
+            bind(socketDescriptor, $0, length) == 0 && listen(socketDescriptor, 1) == 0
         }
     }
-    guard bound else { throw TestFailure("bind() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Runs blocking `work` on a thread of its own and returns its result. Tests use it for
