@@ -127,7 +127,12 @@ extension OCPPServerCommand {
                 logger: logger
             )
             let forwarder = settings.cluster.map {
-                ClusterForwarder(settings: $0, relational: store, callTimeoutSeconds: settings.ingest.callTimeout)
+                ClusterForwarder(
+                    settings: $0,
+                    relational: store,
+                    callTimeoutSeconds: settings.ingest.callTimeout,
+                    routes: membership?.routes
+                )
             }
             var jwt: APIJWTVerifier?
             if let jwks = settings.jwks {

@@ -20,6 +20,9 @@ public struct ClusterForwarder: Sendable {
     let settings: ClusterSettings
     let relational: RelationalStore
     let client: ClusterPeerClient
+    /// The nodes that held the chargers commands were sent to, when this node hears the
+    /// cluster's announcements.
+    let routes: ChargerRoutes?
     /// How long a peer may take to answer: the charger's own call timeout on the peer, plus
     /// a margin for the hop.
     let timeout: TimeAmount
@@ -28,9 +31,17 @@ public struct ClusterForwarder: Sendable {
     ///   - settings: This node's id, URL, secret and lease.
     ///   - relational: The cluster's database, where presence is looked up.
     ///   - callTimeoutSeconds: How long a charger has to answer a call (`OCPP_CALL_TIMEOUT`).
-    public init(settings: ClusterSettings, relational: RelationalStore, callTimeoutSeconds: Int) {
+    ///   - routes: The membership's routes (``ClusterMembership/routes``); without them every
+    ///     command looks its node up in the database.
+    public init(
+        settings: ClusterSettings,
+        relational: RelationalStore,
+        callTimeoutSeconds: Int,
+        routes: ChargerRoutes? = nil
+    ) {
         self.settings = settings
         self.relational = relational
+        self.routes = routes
         client = ClusterPeerClient()
         timeout = .seconds(Int64(callTimeoutSeconds + settings.forwardingMarginSeconds))
     }
@@ -47,6 +58,11 @@ public struct ClusterForwarder: Sendable {
 
     /// Sends the command to the node that holds `chargePointID`, if another node whose lease
     /// holds has it.
+    ///
+    /// The node is the charger's route when one is kept (``ChargerRoutes``), otherwise its
+    /// presence row. A route's node that answers 404 (it does not hold the charger, and ran
+    /// nothing) or cannot be connected to (it was sent nothing) sends the command through a
+    /// fresh lookup, as if no route had been kept.
     /// - Returns: That node's answer as it is (status, content type, body); `nil` when no
     ///   other live node holds the charger.
     /// - Throws: ``APIError``: 502 when the node cannot be reached or answers nonsense, 504
@@ -58,6 +74,18 @@ public struct ClusterForwarder: Sendable {
         body: [UInt8],
         logger: Logger
     ) async throws(APIError) -> Response? {
+        let command = Command(chargePointID: chargePointID, path: path, action: action, body: body)
+        if let routes, let route = routes.route(for: chargePointID.rawValue), route.nodeID != settings.nodeID {
+            switch await send(command, to: route) {
+            case .success(let answer) where answer.status != 404:
+                return try response(command, answer, node: route.nodeID, logger: logger)
+            case .failure(.call(.cannotConnect)), .success:
+                routes.forget(chargePointID.rawValue)
+            case .failure(let error):
+                throw failure(command, error, route: route, logger: logger)
+            }
+        }
+        let mark = routes?.mark()
         let presence: ChargerPresenceRecord?
         do {
             presence = try await relational.chargerPresence(chargePointID.rawValue)
@@ -67,62 +95,124 @@ public struct ClusterForwarder: Sendable {
             throw APIError(RelationalStoreError(code: .unavailable, message: "\(error)"))
         }
         guard let presence, presence.nodeID != settings.nodeID else { return nil }
-        let node = presence.nodeID
+        let route = ChargerRoutes.Route(nodeID: presence.nodeID, nodeURL: presence.nodeURL)
+        switch await send(command, to: route) {
+        case .success(let answer):
+            if let routes, let mark, answer.status != 404 {
+                routes.remember(
+                    route,
+                    for: chargePointID.rawValue,
+                    lookedUp: mark,
+                    validity: .milliseconds(Int64(presence.leaseSecondsLeft * 1000))
+                )
+            }
+            return try response(command, answer, node: route.nodeID, logger: logger)
+        case .failure(let error):
+            throw failure(command, error, route: route, logger: logger)
+        }
+    }
+
+    /// A command on its way to another node.
+    private struct Command {
+        var chargePointID: ChargePointID
+        var path: String
+        var action: OCPPAction
+        var body: [UInt8]
+    }
+
+    /// Why a command did not reach the node of a route.
+    private enum SendFailure: Error {
+        case unusableURL(String)
+        case call(PeerCallError)
+    }
+
+    /// Sends `command` to the node `route` names.
+    private func send(_ command: Command, to route: ChargerRoutes.Route) async -> Result<PeerAnswer, SendFailure> {
         let url: ClusterNodeURL
         do {
-            url = try ClusterNodeURL(presence.nodeURL)
+            url = try ClusterNodeURL(route.nodeURL)
         } catch {
-            throw APIError.detail(
-                "\(action.rawValue): node \(node), which holds the charger, has an unusable URL: \(error.reason)",
+            return .failure(.unusableURL(error.reason))
+        }
+        do {
+            return .success(
+                try await client.post(
+                    url,
+                    path: "\(Self.internalPrefix)/charge_points/\(Self.pathSegment(command.chargePointID.rawValue))/"
+                        + command.path,
+                    headers: [(ClusterSettings.secretHeader, settings.secret.text)],
+                    body: command.body,
+                    timeout: timeout
+                )
+            )
+        } catch {
+            return .failure(.call(error))
+        }
+    }
+
+    /// The answer to the caller for `failure` of sending `command` along `route`.
+    private func failure(
+        _ command: Command,
+        _ failure: SendFailure,
+        route: ChargerRoutes.Route,
+        logger: Logger
+    ) -> APIError {
+        let action = command.action.rawValue
+        let node = route.nodeID
+        let error: PeerCallError
+        switch failure {
+        case .unusableURL(let why):
+            return APIError.detail(
+                "\(action): node \(node), which holds the charger, has an unusable URL: \(why)",
+                status: .badGateway
+            )
+        case .call(let callError):
+            error = callError
+        }
+        logger.warning(
+            "Forwarding a command to another node failed",
+            metadata: [
+                "charge_point_id": "\(command.chargePointID)", "node_id": "\(node)", "node_url": "\(route.nodeURL)",
+                "error": "\(error)",
+            ]
+        )
+        switch error {
+        case .timedOut:
+            return APIError.detail(
+                "\(action): node \(node), which holds the charger, did not answer within "
+                    + "\(timeout.nanoseconds / 1_000_000_000) s",
+                status: .gatewayTimeout
+            )
+        case .cannotConnect(let why), .unreachable(let why):
+            return APIError.detail(
+                "\(action): node \(node), which holds the charger, cannot be reached at \(route.nodeURL): \(why)",
+                status: .badGateway
+            )
+        case .invalidAnswer(let why):
+            return APIError.detail(
+                "\(action): node \(node), which holds the charger, answered unusably: \(why)",
                 status: .badGateway
             )
         }
-        let answer: PeerAnswer
-        do {
-            answer = try await client.post(
-                url,
-                path: "\(Self.internalPrefix)/charge_points/\(Self.pathSegment(chargePointID.rawValue))/\(path)",
-                headers: [(ClusterSettings.secretHeader, settings.secret.text)],
-                body: body,
-                timeout: timeout
-            )
-        } catch {
-            logger.warning(
-                "Forwarding a command to another node failed",
-                metadata: [
-                    "charge_point_id": "\(chargePointID)", "node_id": "\(node)", "node_url": "\(url)",
-                    "error": "\(error)",
-                ]
-            )
-            switch error {
-            case .timedOut:
-                throw APIError.detail(
-                    "\(action.rawValue): node \(node), which holds the charger, did not answer within "
-                        + "\(timeout.nanoseconds / 1_000_000_000) s",
-                    status: .gatewayTimeout
-                )
-            case .unreachable(let why):
-                throw APIError.detail(
-                    "\(action.rawValue): node \(node), which holds the charger, cannot be reached at \(url): \(why)",
-                    status: .badGateway
-                )
-            case .invalidAnswer(let why):
-                throw APIError.detail(
-                    "\(action.rawValue): node \(node), which holds the charger, answered unusably: \(why)",
-                    status: .badGateway
-                )
-            }
-        }
+    }
+
+    /// The caller's answer: `answer` as the node gave it.
+    private func response(
+        _ command: Command,
+        _ answer: PeerAnswer,
+        node: String,
+        logger: Logger
+    ) throws(APIError) -> Response {
         // Only the internal route's secret check answers 401 there: the caller's own token was
         // accepted here, so the peer's refusal is the nodes' configuration, not the caller's.
         guard answer.status != 401 else {
             logger.error(
                 "A node refused this node's cluster secret: CLUSTER_SECRET differs between them",
-                metadata: ["charge_point_id": "\(chargePointID)", "node_id": "\(node)"]
+                metadata: ["charge_point_id": "\(command.chargePointID)", "node_id": "\(node)"]
             )
             throw APIError.detail(
-                "\(action.rawValue): node \(node), which holds the charger, refused this node's cluster secret "
-                    + "(CLUSTER_SECRET differs between the nodes)",
+                "\(command.action.rawValue): node \(node), which holds the charger, refused this node's cluster "
+                    + "secret (CLUSTER_SECRET differs between the nodes)",
                 status: .badGateway
             )
         }

@@ -125,6 +125,7 @@ extension ClusterMembership {
                 try await store.listenForChargerTakeovers(
                     listening: { [self] in
                         listening.store(true, ordering: .relaxed)
+                        routes.setListening(true)
                         reconcileRequested.store(true, ordering: .relaxed)
                         presence.doorbell.ring()
                     },
@@ -139,12 +140,14 @@ extension ClusterMembership {
                 }
             }
             listening.store(false, ordering: .relaxed)
+            routes.setListening(false)
             try? await Task.sleep(for: Self.listenRetryDelay)
         }
     }
 
     /// Closes this node's connection of the charger another node announced, if it is older.
     func heard(_ takeover: ChargerTakeover) {
+        routes.forget(takeover.chargePointID)
         guard takeover.nodeID != settings.nodeID else { return }
         closeTakenOver(takeover.chargePointID, olderThan: takeover.connectedAtMicroseconds, serial: nil)
     }

@@ -31,6 +31,9 @@ public final class ClusterMembership: Service, Sendable {
     let registry = Mutex<ConnectionRegistry?>(nil)
     /// Set while the takeover announcements are heard.
     let listening = Atomic<Bool>(false)
+    /// Which nodes hold the chargers this node forwarded commands to, kept fresh by the
+    /// takeover announcements.
+    public let routes: ChargerRoutes
     /// Set when the writer should compare its rows with the registry at once.
     let reconcileRequested = Atomic<Bool>(false)
     /// Set once the group shuts down: the writer flushes and ends.
@@ -51,6 +54,7 @@ public final class ClusterMembership: Service, Sendable {
         self.settings = settings
         self.store = store
         self.logger = logger
+        routes = ChargerRoutes(lifetime: .seconds(settings.leaseSeconds))
     }
 
     /// Gives the membership the connections it closes when another node takes them over.

@@ -25,6 +25,8 @@ public struct ChargerPresenceRecord: Sendable, Hashable {
     public var nodeURL: String
     /// When the connection began (the node's clock).
     public var connectedAt: Date
+    /// How long the node's lease still held when the row was read, in seconds.
+    public var leaseSecondsLeft: Double
 }
 
 /// One connection of a charger to a node: when it began and, once it has, when it ended.
@@ -175,9 +177,13 @@ extension RelationalStore {
 
     private func presence(_ chargePointID: String?) async throws -> [ChargerPresenceRecord] {
         let now = databaseNow
+        let leaseLeft =
+            dialect == .postgres
+            ? "CAST(EXTRACT(EPOCH FROM (n.lease_expires_at - now())) AS DOUBLE PRECISION)"
+            : "(n.lease_expires_at - \(now))"
         return try await read { sql in
             var query: SQLQueryString = """
-                SELECT p.charge_point_id, p.node_id, n.url, p.connected_at
+                SELECT p.charge_point_id, p.node_id, n.url, p.connected_at, \(unsafeRaw: leaseLeft) AS lease_left
                 FROM charger_presence p JOIN cluster_nodes n ON n.node_id = p.node_id
                 WHERE n.lease_expires_at > \(unsafeRaw: now)
                 """
@@ -188,7 +194,8 @@ extension RelationalStore {
                     chargePointID: try row.decode(column: "charge_point_id", as: String.self),
                     nodeID: try row.decode(column: "node_id", as: String.self),
                     nodeURL: try row.decode(column: "url", as: String.self),
-                    connectedAt: try row.decode(column: "connected_at", as: Date.self)
+                    connectedAt: try row.decode(column: "connected_at", as: Date.self),
+                    leaseSecondsLeft: try row.decode(column: "lease_left", as: Double.self)
                 )
             }
         }

@@ -120,11 +120,12 @@ final class IngestTestServer: Sendable {
             defaultSecurityProfile: defaultSecurityProfile
         )
         try await relational.migrate()
+        let membership = cluster.map { ClusterMembership(settings: $0, store: relational, logger: logger) }
         let ingest = OCPPIngest(
             configuration: configuration,
             timeSeries: timeSeries,
             relational: relational,
-            cluster: cluster.map { ClusterMembership(settings: $0, store: relational, logger: logger) },
+            cluster: membership,
             commitClock: commitClock,
             logger: logger
         )
@@ -137,7 +138,12 @@ final class IngestTestServer: Sendable {
             relational: relational,
             authentication: authenticated ? .bearer(APIAuthenticator(store: relational)) : .disabled,
             cluster: cluster.map {
-                ClusterForwarder(settings: $0, relational: relational, callTimeoutSeconds: configuration.callTimeout)
+                ClusterForwarder(
+                    settings: $0,
+                    relational: relational,
+                    callTimeoutSeconds: configuration.callTimeout,
+                    routes: membership?.routes
+                )
             },
             logger: logger
         ) { channel in
