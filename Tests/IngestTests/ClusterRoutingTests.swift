@@ -22,21 +22,33 @@ struct ClusterRoutingTests {
         }
     }
 
+    static let path = "/charge_points/CP-RT/reset"
+
+    /// Connects charger `CP-RT` to A and sends it a Reset through B, which keeps A as its route.
+    /// - Returns: The charger and B's routes.
+    static func routedThroughB(
+        _ a: IngestTestServer,
+        _ b: IngestTestServer
+    ) async throws -> (TestChargePoint, ChargerRoutes) {
+        try await listening(b)
+        let routes = try #require(b.ingest.cluster?.routes)
+        let charger = try await a.connect("CP-RT")
+        _ = try await charger.call("1", "Heartbeat", "{}")
+        try await b.eventually("B sees the charger on A") {
+            try await b.relational.chargerPresence("CP-RT")?.nodeID == "node-a"
+        }
+        #expect(routes.route(for: "CP-RT") == nil)
+        let first = try await ClusterTests.reset(charger, port: b.port, path: path, answer: accepted)
+        #expect(first.status == 200 && first.body == #"{"status":"Accepted"}"#)
+        #expect(routes.route(for: "CP-RT")?.nodeID == "node-a")
+        return (charger, routes)
+    }
+
     @Test("B keeps A's route; a charger that left A is a 404 through a fresh lookup, and its route is forgotten")
     func keptRoute() async throws {
         try await ClusterTests.withNodes { a, b in
-            try await Self.listening(b)
-            let routes = try #require(b.ingest.cluster?.routes)
-            let charger = try await a.connect("CP-RT")
-            _ = try await charger.call("1", "Heartbeat", "{}")
-            try await b.eventually("B sees the charger on A") {
-                try await b.relational.chargerPresence("CP-RT")?.nodeID == "node-a"
-            }
-            #expect(routes.route(for: "CP-RT") == nil)
-            let path = "/charge_points/CP-RT/reset"
-            let first = try await ClusterTests.reset(charger, port: b.port, path: path, answer: Self.accepted)
-            #expect(first.status == 200 && first.body == #"{"status":"Accepted"}"#)
-            #expect(routes.route(for: "CP-RT")?.nodeID == "node-a")
+            let (charger, routes) = try await Self.routedThroughB(a, b)
+            let path = Self.path
             // The kept route serves the next command as the database would.
             let second = try await ClusterTests.reset(charger, port: b.port, path: path, answer: Self.accepted)
             #expect(second.status == 200 && second.body == #"{"status":"Accepted"}"#)
@@ -54,18 +66,8 @@ struct ClusterRoutingTests {
     @Test("A charger's new connection anywhere makes every node forget its route")
     func announcementForgets() async throws {
         try await ClusterTests.withNodes { a, b in
-            try await Self.listening(b)
-            let routes = try #require(b.ingest.cluster?.routes)
-            let charger = try await a.connect("CP-RT")
-            _ = try await charger.call("1", "Heartbeat", "{}")
-            try await b.eventually("B sees the charger on A") {
-                try await b.relational.chargerPresence("CP-RT")?.nodeID == "node-a"
-            }
-            let path = "/charge_points/CP-RT/reset"
-            #expect(
-                try await ClusterTests.reset(charger, port: b.port, path: path, answer: Self.accepted).status == 200
-            )
-            #expect(routes.route(for: "CP-RT")?.nodeID == "node-a")
+            let (charger, routes) = try await Self.routedThroughB(a, b)
+            let path = Self.path
             // The charger reconnects through B: B's announcement reaches B too.
             let again = try await b.connect("CP-RT")
             _ = try await again.call("2", "Heartbeat", "{}")
@@ -81,18 +83,8 @@ struct ClusterRoutingTests {
     @Test("A route lasts no longer than its node's lease: a node that stopped renewing is not sent the command")
     func routeWithinLease() async throws {
         try await ClusterTests.withNodes(lease: 2) { a, b in
-            try await Self.listening(b)
-            let routes = try #require(b.ingest.cluster?.routes)
-            let charger = try await a.connect("CP-RT")
-            _ = try await charger.call("1", "Heartbeat", "{}")
-            try await b.eventually("B sees the charger on A") {
-                try await b.relational.chargerPresence("CP-RT")?.nodeID == "node-a"
-            }
-            let path = "/charge_points/CP-RT/reset"
-            #expect(
-                try await ClusterTests.reset(charger, port: b.port, path: path, answer: Self.accepted).status == 200
-            )
-            #expect(routes.route(for: "CP-RT")?.nodeID == "node-a")
+            let (charger, _) = try await Self.routedThroughB(a, b)
+            let path = Self.path
             a.ingest.cluster?.stopRenewingLease()
             try await b.eventually("A's lease lapses") { try await b.relational.chargerPresence("CP-RT") == nil }
             // A still holds the connection and would run the command; its lapsed lease says it is gone.
