@@ -226,6 +226,55 @@ struct MeterHistoryTests {
         await server.stop()
     }
 
+    @Test("A bucketed answer larger than a chunk streams whole: every bucket, each average exact")
+    func streamedBuckets() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-STREAM")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        // 1,200 minutes of three samples each (at :00, :20 and :40), whose averages have many
+        // decimals: about 280 KB of JSON, more than two chunks.
+        let minutes = 1200
+        let start: Int64 = 1_769_940_000_000  // 2026-02-01T10:00:00Z
+        var expected: [Int64: Double] = [:]
+        var samples: [(String, String)] = []
+        for minute in 0..<minutes {
+            var sum = 0.0
+            for third in 0..<3 {
+                let value = Double(minute * 7 + third * 13) / 10 + 0.01
+                sum += value
+                let time = start + Int64(minute) * 60_000 + Int64(third) * 20_000
+                let text = OCPPTimestamp(millisecondsSince1970: time).iso8601
+                samples.append((text, #"{"value":"\#(EventValue.number(value).text)"}"#))
+            }
+            expected[start + Int64(minute) * 60_000] = sum / 3
+        }
+        for (index, batch) in stride(from: 0, to: samples.count, by: 400).enumerated() {
+            try await charger.send(
+                Self.meterValues("m\(index)", Array(samples[batch..<min(batch + 400, samples.count)]))
+            )
+            #expect(try parse(try await charger.nextText())[0] as? Int == 3)
+        }
+        let id = try #require(try await server.relational.charger(chargePointID: "CP-STREAM")?.id)
+        let answer = try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/meter-values?bucket=1m&agg=avg")
+        #expect(answer.status == 200)
+        #expect(answer.body.utf8.count > 2 * 128 * 1024)
+        let json = try object(answer.json as Any)
+        let items = json["items"] as? [[String: Any]] ?? []
+        #expect(items.count == minutes)
+        #expect(json["next_cursor"] is NSNull)
+        var exact = 0
+        for item in items {
+            guard let text = item["bucket_start"] as? String,
+                let bucketStart = OCPPTimestamp(iso8601: text)?.millisecondsSince1970,
+                let value = item["value"] as? Double
+            else { continue }
+            if value == expected[bucketStart], item["count"] as? Int == 3 { exact += 1 }
+        }
+        #expect(exact == minutes)
+        await charger.close()
+        await server.stop()
+    }
+
     @Test(
         "Status history pages through StatusNotifications; a session summary computes energy, duration, peak power",
         arguments: TestBackend.allCases
