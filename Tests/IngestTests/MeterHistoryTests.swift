@@ -5,6 +5,7 @@ import TestSupport
 import Testing
 import TimeSeries
 
+@testable import API
 @testable import Ingest
 
 /// Meter history over REST: what chargers sent over the WebSocket comes back exactly.
@@ -226,14 +227,14 @@ struct MeterHistoryTests {
         await server.stop()
     }
 
-    @Test("A bucketed answer larger than a chunk streams whole: every bucket, each average exact")
+    @Test("Bucketed JSON larger than a chunk streams whole: every bucket, each average exact")
     func streamedBuckets() async throws {
         let server = try await IngestTestServer.start()
         let charger = try await server.connect("CP-STREAM")
         _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
-        // 1,200 minutes of three samples each (at :00, :20 and :40), whose averages have many
-        // decimals: about 280 KB of JSON, more than two chunks.
-        let minutes = 1200
+        // 2,000 minutes of three samples each (at :00, :20 and :40), whose averages have many
+        // decimals; by 20 s, 6,000 buckets: about 1.3 MB of JSON, more than a chunk.
+        let minutes = 2000
         let start: Int64 = 1_769_940_000_000  // 2026-02-01T10:00:00Z
         var expected: [Int64: Double] = [:]
         var samples: [(String, String)] = []
@@ -255,15 +256,18 @@ struct MeterHistoryTests {
             #expect(try parse(try await charger.nextText())[0] as? Int == 3)
         }
         let id = try #require(try await server.relational.charger(chargePointID: "CP-STREAM")?.id)
-        let answer = try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/meter-values?bucket=1m&agg=avg")
-        #expect(answer.status == 200)
-        #expect(answer.body.utf8.count > 2 * 128 * 1024)
-        let json = try object(answer.json as Any)
-        let items = json["items"] as? [[String: Any]] ?? []
-        #expect(items.count == minutes)
-        #expect(json["next_cursor"] is NSNull)
+        func items(_ bucket: String) async throws -> (bytes: Int, items: [[String: Any]]) {
+            let path = "/db/chargers/\(id)/meter-values?bucket=\(bucket)&agg=avg"
+            let answer = try await HTTP.http(server.port, "GET", path)
+            #expect(answer.status == 200)
+            let json = try object(answer.json as Any)
+            #expect(json["next_cursor"] is NSNull)
+            return (answer.body.utf8.count, json["items"] as? [[String: Any]] ?? [])
+        }
+        let byMinute = try await items("1m")
+        #expect(byMinute.items.count == minutes)
         var exact = 0
-        for item in items {
+        for item in byMinute.items {
             guard let text = item["bucket_start"] as? String,
                 let bucketStart = OCPPTimestamp(iso8601: text)?.millisecondsSince1970,
                 let value = item["value"] as? Double
@@ -271,6 +275,11 @@ struct MeterHistoryTests {
             if value == expected[bucketStart], item["count"] as? Int == 3 { exact += 1 }
         }
         #expect(exact == minutes)
+        let byThird = try await items("20s")
+        #expect(byThird.bytes > MeterHistory.bucketChunkBytes)
+        #expect(byThird.items.count == 3 * minutes)
+        let times = byThird.items.compactMap { $0["bucket_start"] as? String }
+        #expect(times.first == "2026-02-01T10:00:00.000Z" && Set(times).count == 3 * minutes)
         await charger.close()
         await server.stop()
     }
