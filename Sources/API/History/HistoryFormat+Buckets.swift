@@ -1,15 +1,15 @@
 import NIOCore
 import TimeSeries
 
-/// Bucketed history as JSON, written bucket by bucket straight into `ByteBuffer`s: all of it
-/// into one (``HistoryFormat/aggregateJSON(_:aggregate:transactionID:incompleteNodes:)``), or
-/// cut into chunks that a response sends while the rest is still being read and written.
+/// Bucketed history as JSON, written bucket by bucket straight into a `ByteBuffer`, from an
+/// array of buckets (``HistoryFormat/aggregateJSON(_:aggregate:transactionID:incompleteNodes:)``)
+/// or as the store hands them over (``MeterHistory/bucketsJSON(_:bucket:aggregate:timeSeries:)``).
 extension HistoryFormat {
     /// Writes `{"items":[...],"next_cursor":null}` one bucket at a time.
     ///
     /// A month of a charger's series by the hour is about 15,000 buckets and 3 MB: each is
     /// written through a pointer into the buffer, with room for it reserved once, and a buffer
-    /// is a response's body (or a chunk of it) as it is, without a copy.
+    /// is a response's body as it is, without a copy.
     struct BucketsJSON {
         private let pick: Aggregate
         private let transaction: [UInt8]
@@ -21,13 +21,11 @@ extension HistoryFormat {
         private var timestamps = TimestampText()
         private var output: ByteBuffer
         private var written = 0
-        /// The room a new chunk's buffer is given.
-        private let chunkCapacity: Int
 
         /// - Parameters:
         ///   - transactionID: The session the buckets are of, when the query named one (a
         ///     series spans sessions: otherwise a bucket's `transaction_id` is null).
-        ///   - capacity: The room of the first buffer (and of each chunk's).
+        ///   - capacity: The buffer's room (it grows if the answer needs more).
         init(aggregate: String, transactionID: Int?, capacity: Int) {
             pick = Aggregate(aggregate)
             var transaction: [UInt8] = []
@@ -37,13 +35,9 @@ extension HistoryFormat {
                 HistoryFormat.append("null", to: &transaction)
             }
             self.transaction = transaction
-            chunkCapacity = capacity
             output = ByteBufferAllocator().buffer(capacity: capacity)
             output.writeStaticString(#"{"items":["#)
         }
-
-        /// The bytes written so far and not yet taken.
-        var pendingBytes: Int { output.readableBytes }
 
         mutating func add(_ bucket: AggregateBucket) {
             if lastSeries != bucket.series {
@@ -77,15 +71,7 @@ extension HistoryFormat {
             self.timestamps = timestamps
         }
 
-        /// What was written since the last chunk, in a buffer of its own; the next bytes go
-        /// into a fresh one.
-        mutating func takeChunk() -> ByteBuffer {
-            let chunk = output
-            output = ByteBufferAllocator().buffer(capacity: chunkCapacity)
-            return chunk
-        }
-
-        /// Ends the answer: what is left of it.
+        /// Ends the answer: its bytes.
         /// - Parameter incompleteNodes: In a cluster, the nodes that could not answer.
         mutating func finish(incompleteNodes: [String]? = nil) -> ByteBuffer {
             output.writeStaticString(#"],"next_cursor":null"#)

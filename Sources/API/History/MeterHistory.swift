@@ -231,12 +231,11 @@ enum MeterHistory {
         if let bucket = parameters.bucket {
             let bucketQuery = query
             guard parameters.csv else {
-                return try await streamedBucketsJSON(
+                return try await bucketsJSON(
                     bucketQuery,
                     bucket: bucket,
                     aggregate: parameters.aggregate,
-                    timeSeries: timeSeries,
-                    logger: context.logger
+                    timeSeries: timeSeries
                 )
             }
             let read = try await offloaded { () throws -> Result<[AggregateBucket], Invalid> in
