@@ -226,6 +226,61 @@ struct MeterHistoryTests {
         await server.stop()
     }
 
+    @Test("Bucketed JSON of thousands of buckets: every bucket, each average exact")
+    func streamedBuckets() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-STREAM")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        // 2,000 minutes of three samples each (at :00, :20 and :40), whose averages have many
+        // decimals; by 20 s, 6,000 buckets: about 1.3 MB of JSON.
+        let minutes = 2000
+        let start: Int64 = 1_769_940_000_000  // 2026-02-01T10:00:00Z
+        var expected: [Int64: Double] = [:]
+        var samples: [(String, String)] = []
+        for minute in 0..<minutes {
+            var sum = 0.0
+            for third in 0..<3 {
+                let value = Double(minute * 7 + third * 13) / 10 + 0.01
+                sum += value
+                let time = start + Int64(minute) * 60_000 + Int64(third) * 20_000
+                let text = OCPPTimestamp(millisecondsSince1970: time).iso8601
+                samples.append((text, #"{"value":"\#(EventValue.number(value).text)"}"#))
+            }
+            expected[start + Int64(minute) * 60_000] = sum / 3
+        }
+        for (index, batch) in stride(from: 0, to: samples.count, by: 400).enumerated() {
+            try await charger.send(
+                Self.meterValues("m\(index)", Array(samples[batch..<min(batch + 400, samples.count)]))
+            )
+            #expect(try parse(try await charger.nextText())[0] as? Int == 3)
+        }
+        let id = try #require(try await server.relational.charger(chargePointID: "CP-STREAM")?.id)
+        func items(_ bucket: String) async throws -> (body: String, items: [[String: Any]]) {
+            let path = "/db/chargers/\(id)/meter-values?bucket=\(bucket)&agg=avg"
+            let answer = try await HTTP.http(server.port, "GET", path)
+            #expect(answer.status == 200)
+            let json = try object(answer.json as Any)
+            #expect(json["next_cursor"] is NSNull)
+            return (answer.body, json["items"] as? [[String: Any]] ?? [])
+        }
+        let byMinute = try await items("1m")
+        #expect(byMinute.items.count == minutes)
+        #expect(byMinute.items.allSatisfy { $0["count"] as? Int == 3 })
+        // Each average's text is its canonical one (the shortest that reads back), in time order.
+        let texts = byMinute.body.components(separatedBy: #""value":"#).dropFirst().map {
+            String($0.prefix { $0 != "," })
+        }
+        let wanted = expected.keys.sorted().map { EventValue.number(expected[$0]!).text }
+        #expect(texts == wanted)
+        let byThird = try await items("20s")
+        #expect(byThird.body.utf8.count > 1_000_000)
+        #expect(byThird.items.count == 3 * minutes)
+        let times = byThird.items.compactMap { $0["bucket_start"] as? String }
+        #expect(times.first == "2026-02-01T10:00:00.000Z" && Set(times).count == 3 * minutes)
+        await charger.close()
+        await server.stop()
+    }
+
     @Test(
         "Status history pages through StatusNotifications; a session summary computes energy, duration, peak power",
         arguments: TestBackend.allCases

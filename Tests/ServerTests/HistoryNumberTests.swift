@@ -52,6 +52,44 @@ struct HistoryNumberTests {
         #expect(fast > 30_000)
     }
 
+    @Test("Numbers of many decimals (averages) read as their canonical text, the shortest that reads back")
+    func shortestDecimals() {
+        var random = Numbers(state: 14)
+        var values: [Double] = [
+            0.1 + 0.2, 1.0 / 3.0, 2.0 / 3.0, 0.001, 0.001_000_000_000_000_1, 0.000_999_999_999_999_999_9, 1e15 - 0.5,
+            999_999_999_999_999.9, 123_456.789_012_345_67, 4_503_599_627_370_495.5, 0.1, 0.2, 0.3, 0.7, .pi, -.pi,
+        ]
+        for exponent in -3...14 {
+            let power = (0..<abs(exponent)).reduce(1.0) { value, _ in exponent < 0 ? value / 10 : value * 10 }
+            values += [power.nextUp, power.nextDown, power.nextUp.nextUp, -power.nextDown]
+        }
+        for _ in 0..<40_000 {
+            // Averages of meter values: a sum of tenths or thousandths over a count.
+            let count = Double(Int.random(in: 1...3_600, using: &random))
+            values.append(Double(Int.random(in: -10_000_000...100_000_000, using: &random)) / 10 / count)
+            values.append(Double(Int64.random(in: 0...10_000_000_000, using: &random)) / 1000 / count)
+            values.append(Double.random(in: 0.001...1, using: &random))
+            values.append(Double.random(in: -1e15...1e15, using: &random))
+            values.append(Double(bitPattern: random.next()))
+        }
+        var shortest = 0
+        for value in values {
+            var bytes: [UInt8] = []
+            if HistoryFormat.write(to: &bytes, capacity: 32, { $0.shortestDecimal(value) }) {
+                shortest += 1
+                #expect(String(decoding: bytes, as: UTF8.self) == Self.general(value), "\(value)")
+            }
+            #expect(Self.written(value) == Self.general(value), "\(value)")
+            let inRoom = HistoryFormat.write(to: &bytes, capacity: 32) {
+                $0.number(value)
+                return $0.count <= 24
+            }
+            #expect(inRoom, "\(value)")
+        }
+        // Taken for nearly every average, not never.
+        #expect(shortest > 120_000)
+    }
+
     @Test("Timestamps written one after another read as the full text of each")
     func timestamps() {
         var random = Numbers(state: 7)

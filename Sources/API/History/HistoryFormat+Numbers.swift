@@ -69,7 +69,14 @@ extension HistoryFormat {
                 bound &*= 10
             }
             if width == 19, magnitude >= bound { width = 20 }
-            digits(magnitude, width: width)
+            digitPairs(magnitude, width: width)
+        }
+
+        /// `value` as ``HistoryFormat/jsonNumber(_:)`` spells it: a whole number, a short
+        /// decimal or the shortest decimal without a string, anything else through the general
+        /// path. At most 24 bytes.
+        mutating func number(_ value: Double) {
+            if !shortNumber(value), !shortestDecimal(value) { text(HistoryFormat.jsonNumber(value)) }
         }
 
         /// `value` as ``HistoryFormat/appendJSONNumber(_:to:)`` writes it, when it is a whole
@@ -99,7 +106,105 @@ extension HistoryFormat {
             }
             return true
         }
+
+        /// `value` as its canonical text (`Double.description`: the shortest decimal that reads
+        /// back as `value`, and of those the nearest to it) when it is not a whole number and
+        /// lies between 0.001 and 10^15 in magnitude; `false`, writing nothing, otherwise (and
+        /// in the rare cases below). At most 24 bytes.
+        ///
+        /// How: `value` is `m / 2^p` (m of 53 bits; p from 4 to 62 in that range, as it is not
+        /// whole), and the reals that read back as it lie within half a unit in the last place
+        /// around it (the ends included when m is even). With t decimals those are the
+        /// integers c with `c · 2^(p+1)` between `(2m - 1) · 10^t` and `(2m + 1) · 10^t`,
+        /// products exact in 128 bits for t up to 19. The fewest decimals t with such a c give
+        /// the shortest text (whether t decimals have one only grows with t, so the search
+        /// starts where the unit's size says one must exist and walks down), and of those c
+        /// the one nearest to `m · 10^t / 2^p` is the canonical one. A power of two (its lower
+        /// neighbour is nearer than its upper) and an exact tie between two nearest take the
+        /// general path.
+        mutating func shortestDecimal(_ value: Double) -> Bool {
+            let magnitude = value.magnitude
+            // False for NaN too.
+            guard magnitude >= 0.001, magnitude < 1e15, magnitude.rounded(.towardZero) != magnitude,
+                magnitude.significandBitPattern != 0
+            else { return false }
+            let significand = magnitude.significandBitPattern | (1 << 52)
+            let p = 1075 &- Int(magnitude.exponentBitPattern)
+            let even = significand & 1 == 0
+            return HistoryFormat.powersOfTen.withUnsafeBufferPointer { powers in
+                // Of the t decimals reading back as `value`: the first c and the last (none
+                // when the first is past the last).
+                @inline(__always) func candidates(_ t: Int) -> (first: UInt64, last: UInt64) {
+                    let low = Self.shifted((2 &* significand &- 1).multipliedFullWidth(by: powers[t]), by: p &+ 1)
+                    let high = Self.shifted((2 &* significand &+ 1).multipliedFullWidth(by: powers[t]), by: p &+ 1)
+                    let first = even && low.exact ? low.quotient : low.quotient &+ 1
+                    let last = !even && high.exact ? high.quotient &- 1 : high.quotient
+                    return (first, last)
+                }
+                // From p·log10(2) decimals on, the unit in the last place is wider than 10^-t.
+                var t = min(19, ((p &* 78_913) &>> 18) &+ 1)
+                var (first, last) = candidates(t)
+                guard first <= last else { return false }
+                while t > 1 {
+                    let fewer = candidates(t &- 1)
+                    guard fewer.first <= fewer.last else { break }
+                    t &-= 1
+                    (first, last) = fewer
+                }
+                let scaled = significand.multipliedFullWidth(by: powers[t])
+                let quotient = Self.shifted(scaled, by: p).quotient
+                let below = scaled.low & ((1 &<< p) &- 1)
+                let half: UInt64 = 1 &<< (p &- 1)
+                guard below != half else { return false }
+                let nearest = below > half ? quotient &+ 1 : quotient
+                guard nearest >= first, nearest <= last else { return false }
+                if value < 0 { byte(UInt8(ascii: "-")) }
+                let (whole, fraction) = nearest.quotientAndRemainder(dividingBy: powers[t])
+                integer(Int64(whole))
+                byte(UInt8(ascii: "."))
+                digitPairs(fraction, width: t)
+                return true
+            }
+        }
+
+        /// `value / 2^shift` (shift 1 to 63, the quotient below 2^64) and whether it is exact.
+        @inline(__always)
+        private static func shifted(
+            _ value: (high: UInt64, low: UInt64),
+            by shift: Int
+        ) -> (quotient: UInt64, exact: Bool) {
+            (value.high &<< (64 &- shift) | value.low &>> shift, value.low & ((1 &<< shift) &- 1) == 0)
+        }
+
+        /// As ``digits(_:width:)``, two digits at a time.
+        @inline(__always)
+        mutating func digitPairs(_ value: UInt64, width: Int) {
+            let pairs = HistoryFormat.digitPairs.utf8Start
+            var remaining = value
+            var index = count &+ width
+            while index >= count &+ 2 {
+                let (rest, pair) = remaining.quotientAndRemainder(dividingBy: 100)
+                index &-= 2
+                base[index] = pairs[Int(pair) &* 2]
+                base[index &+ 1] = pairs[Int(pair) &* 2 &+ 1]
+                remaining = rest
+            }
+            if index > count { base[count] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining) }
+            count &+= width
+        }
     }
+
+    /// 10^0 to 10^19.
+    static let powersOfTen: [UInt64] = (0...19).map { exponent in
+        (0..<exponent).reduce(UInt64(1)) { power, _ in power * 10 }
+    }
+
+    /// `00` to `99`, for writing two digits at a time.
+    static let digitPairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748\
+        49505152535455565758596061626364656667686970717273747576777879808182838485868788899091929394959697\
+        9899
+        """
 
     /// Runs `body` on a writer with `capacity` bytes of room, then appends what it wrote,
     /// unless it answers `false` (it could not write its text this way).

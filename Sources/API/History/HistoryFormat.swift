@@ -111,61 +111,20 @@ enum HistoryFormat {
         return output
     }
 
+    /// All of the buckets in one buffer, which is the response's body as it is.
     /// - Parameters:
     ///   - transactionID: The session the buckets are of, when the query named one (a series
     ///     spans sessions: otherwise a bucket's `transaction_id` is null).
     ///   - incompleteNodes: As ``rowsJSON(_:nextCursor:incompleteNodes:)`` has it.
-    ///
-    /// A month of a charger's series by the hour is about 15,000 buckets and 3 MB: each is
-    /// written through a pointer into the answer's own buffer, with room for it reserved once,
-    /// and the buffer is the response's body as it is (no copy).
     static func aggregateJSON(
         _ buckets: [AggregateBucket],
         aggregate: String,
         transactionID: Int? = nil,
         incompleteNodes: [String]? = nil
     ) -> ByteBuffer {
-        let pick = Aggregate(aggregate)
-        var output = ByteBufferAllocator().buffer(capacity: 64 + buckets.count * 240)
-        output.writeStaticString(#"{"items":["#)
-        var series = SeriesText(json: true)
-        var timestamps = TimestampText()
-        var transaction: [UInt8] = []
-        if let transactionID {
-            appendInteger(Int64(transactionID), to: &transaction)
-        } else {
-            append("null", to: &transaction)
-        }
-        for (index, bucket) in buckets.enumerated() {
-            let parts = series.parts(bucket.series)
-            let value = pick.value(of: bucket)
-            // Beside the series' text: the punctuation and keys (38 bytes), the timestamp (24,
-            // a few more past the year 9999), the value (at most 24 as text) and the count (at
-            // most 20): 128 leaves room.
-            let room = parts.head.count + parts.tail.count + transaction.count + 128
-            output.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { raw in
-                var writer = ByteWriter(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                if index > 0 { writer.byte(UInt8(ascii: ",")) }
-                writer.literal(#"{"bucket_start":""#)
-                timestamps.write(bucket.start, to: &writer)
-                writer.byte(UInt8(ascii: "\""))
-                writer.bytes(parts.head)
-                writer.bytes(transaction)
-                writer.bytes(parts.tail)
-                writer.literal(#","value":"#)
-                if !writer.shortNumber(value) { writer.text(jsonNumber(value)) }
-                writer.literal(#","count":"#)
-                writer.integer(Int64(bucket.count))
-                writer.byte(UInt8(ascii: "}"))
-                return writer.count
-            }
-        }
-        output.writeStaticString(#"],"next_cursor":null"#)
-        var tail: [UInt8] = []
-        appendIncompleteNodes(incompleteNodes, to: &tail)
-        tail.append(UInt8(ascii: "}"))
-        output.writeBytes(tail)
-        return output
+        var json = BucketsJSON(aggregate: aggregate, transactionID: transactionID, capacity: 64 + buckets.count * 240)
+        for bucket in buckets { json.add(bucket) }
+        return json.finish(incompleteNodes: incompleteNodes)
     }
 
     static func aggregateCSV(_ buckets: [AggregateBucket], aggregate: String, transactionID: Int? = nil) -> [UInt8] {
@@ -299,6 +258,8 @@ enum HistoryFormat {
         if value.rounded() == value, abs(value) < 1e15, value != 0 || value.sign == .plus {
             appendInteger(Int64(value), to: &output)
         } else if appendShortDecimal(value, to: &output) {
+            return
+        } else if write(to: &output, capacity: 32, { $0.shortestDecimal(value) }) {
             return
         } else {
             append(jsonNumber(value), to: &output)

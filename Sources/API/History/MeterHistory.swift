@@ -230,20 +230,22 @@ enum MeterHistory {
         }
         if let bucket = parameters.bucket {
             let bucketQuery = query
+            guard parameters.csv else {
+                return try await bucketsJSON(
+                    bucketQuery,
+                    bucket: bucket,
+                    aggregate: parameters.aggregate,
+                    timeSeries: timeSeries
+                )
+            }
             let read = try await offloaded { () throws -> Result<[AggregateBucket], Invalid> in
-                let count = timeSeries.extent(bucketQuery)?.buckets(width: bucket) ?? 0
-                guard count <= maximumBuckets else {
-                    return .failure(
-                        Invalid(
-                            "bucket",
-                            "the answer would hold \(count) buckets, more than \(maximumBuckets): "
-                                + "narrow from/to, widen the bucket or select measurands or phases"
-                        )
-                    )
+                do {
+                    try checkBucketCount(bucketQuery, bucket: bucket, timeSeries: timeSeries)
+                } catch let invalid as Invalid {
+                    return .failure(invalid)
                 }
                 return .success(try timeSeries.aggregate(bucketQuery, bucketMilliseconds: bucket))
             }
-            let buckets: [AggregateBucket]
             switch read {
             case .failure(let invalid):
                 throw APIError.invalid(
@@ -251,23 +253,15 @@ enum MeterHistory {
                     message: invalid.message,
                     type: "value_error"
                 )
-            case .success(let answer): buckets = answer
-            }
-            return parameters.csv
-                ? csvResponse(
+            case .success(let buckets):
+                return csvResponse(
                     HistoryFormat.aggregateCSV(
                         buckets,
                         aggregate: parameters.aggregate,
                         transactionID: query.transactionID
                     )
                 )
-                : APIJSONEncoder.response(
-                    HistoryFormat.aggregateJSON(
-                        buckets,
-                        aggregate: parameters.aggregate,
-                        transactionID: query.transactionID
-                    )
-                )
+            }
         }
         if parameters.csv, !parameters.limitGiven {
             return streamedCSV(query, timeSeries: timeSeries)

@@ -45,7 +45,6 @@ extension BlockCodec {
 
     private static let summaryRaw: UInt8 = 0
     private static let summaryScaled: UInt8 = 1
-    private static let summarySections = 7
 
     /// The changes of a field from slot to slot.
     private struct DeltaWriter {
@@ -193,8 +192,15 @@ extension BlockCodec {
             let width = Int64(bitPattern: try column.readVarint())
             let runCount = Int(try column.readVarint())
             guard width > 0, runCount <= column.remaining else { throw ByteReader.Truncated() }
-            var sections: [ByteReader] = []
-            for _ in 0..<summarySections { sections.append(ByteReader(try column.readBytes())) }
+            // The sections, each its own reader (not an array of them: every read would check
+            // the array's uniqueness and bounds).
+            var runs = ByteReader(try column.readBytes())
+            var slotIndexes = ByteReader(try column.readBytes())
+            var countChanges = ByteReader(try column.readBytes())
+            var offsetChanges = ByteReader(try column.readBytes())
+            var spanChanges = ByteReader(try column.readBytes())
+            var scaledValues = ByteReader(try column.readBytes())
+            var rawValues = ByteReader(try column.readBytes())
             var counts: Int64 = 0
             var offsets: Int64 = 0
             var spans: Int64 = 0
@@ -202,11 +208,11 @@ extension BlockCodec {
             summaries.reserveCapacity(runCount)
             var runStart: Int64 = 0
             for _ in 0..<runCount {
-                let seriesID = UInt32(truncatingIfNeeded: try sections[0].readVarint())
-                runStart &+= try sections[0].readSignedVarint()
-                let lastTimestamp = runStart &+ Int64(bitPattern: try sections[0].readVarint())
-                let slotCount = Int(try sections[0].readVarint())
-                guard slotCount <= sections[1].remaining else { throw ByteReader.Truncated() }
+                let seriesID = UInt32(truncatingIfNeeded: try runs.readVarint())
+                runStart &+= try runs.readSignedVarint()
+                let lastTimestamp = runStart &+ Int64(bitPattern: try runs.readVarint())
+                let slotCount = Int(try runs.readVarint())
+                guard slotCount <= slotIndexes.remaining else { throw ByteReader.Truncated() }
                 var summary = SeriesSummary(
                     seriesID: seriesID,
                     firstTimestamp: runStart,
@@ -219,23 +225,23 @@ extension BlockCodec {
                     continue
                 }
                 if wanted { summary.slots.reserveCapacity(slotCount) }
-                let mode = try sections[0].readByte()
+                let mode = try runs.readByte()
                 guard mode == summaryRaw || mode == summaryScaled else { throw ByteReader.Truncated() }
-                let scale = mode == summaryScaled ? Int(try sections[0].readByte()) : 0
+                let scale = mode == summaryScaled ? Int(try runs.readByte()) : 0
                 guard scale <= 9 else { throw ByteReader.Truncated() }
                 var slot = floorDivide(runStart, width)
                 var previousLast: Int64 = 0
                 for _ in 0..<slotCount {
-                    slot &+= Int64(bitPattern: try sections[1].readVarint())
-                    counts &+= try sections[2].readSignedVarint()
-                    offsets &+= try sections[3].readSignedVarint()
-                    spans &+= try sections[4].readSignedVarint()
+                    slot &+= Int64(bitPattern: try slotIndexes.readVarint())
+                    counts &+= try countChanges.readSignedVarint()
+                    offsets &+= try offsetChanges.readSignedVarint()
+                    spans &+= try spanChanges.readSignedVarint()
                     guard wanted else {
                         // Read past its values: the next run's follow them.
                         if mode == summaryScaled {
-                            for _ in 0..<5 { _ = try sections[5].readVarint() }
+                            for _ in 0..<5 { _ = try scaledValues.readVarint() }
                         } else {
-                            for _ in 0..<5 { _ = try sections[6].readUInt64() }
+                            for _ in 0..<5 { _ = try rawValues.readUInt64() }
                         }
                         continue
                     }
@@ -252,11 +258,11 @@ extension BlockCodec {
                         lastTimestamp: first &+ spans
                     )
                     if mode == summaryScaled {
-                        let firstValue = previousLast &+ (try sections[5].readSignedVarint())
-                        let lastValue = firstValue &+ (try sections[5].readSignedVarint())
-                        let minimum = firstValue &- Int64(bitPattern: try sections[5].readVarint())
-                        let maximum = firstValue &+ Int64(bitPattern: try sections[5].readVarint())
-                        let sum = Int64(counts) &* minimum &+ Int64(bitPattern: try sections[5].readVarint())
+                        let firstValue = previousLast &+ (try scaledValues.readSignedVarint())
+                        let lastValue = firstValue &+ (try scaledValues.readSignedVarint())
+                        let minimum = firstValue &- Int64(bitPattern: try scaledValues.readVarint())
+                        let maximum = firstValue &+ Int64(bitPattern: try scaledValues.readVarint())
+                        let sum = Int64(counts) &* minimum &+ Int64(bitPattern: try scaledValues.readVarint())
                         entry.first = unscaled(firstValue, scale: scale)
                         entry.last = unscaled(lastValue, scale: scale)
                         entry.minimum = unscaled(minimum, scale: scale)
@@ -264,11 +270,11 @@ extension BlockCodec {
                         entry.sum = unscaled(sum, scale: scale)
                         previousLast = lastValue
                     } else {
-                        entry.sum = try sections[6].readDouble()
-                        entry.minimum = try sections[6].readDouble()
-                        entry.maximum = try sections[6].readDouble()
-                        entry.first = try sections[6].readDouble()
-                        entry.last = try sections[6].readDouble()
+                        entry.sum = try rawValues.readDouble()
+                        entry.minimum = try rawValues.readDouble()
+                        entry.maximum = try rawValues.readDouble()
+                        entry.first = try rawValues.readDouble()
+                        entry.last = try rawValues.readDouble()
                     }
                     summary.slots.append(entry)
                 }
