@@ -280,15 +280,13 @@ final class EventWriter: Service, @unchecked Sendable {
         }
         // One hop per event loop, not one per item, and one pass there that answers and then
         // flushes each connection once. Only the completions travel (the rows are done with),
-        // grouped by a linear search over the few loops. The items are moved out, not copied:
-        // the writer thread does not touch the connections' reference counts, which their
-        // event loops own.
+        // grouped by a linear search over the few loops. Each item is swapped out of the batch
+        // for a placeholder that holds no reference, so the batch's copy is gone once handed on.
         var groups: [(loop: any EventLoop, completions: [LoopCompletion])] = []
         let refused = (try? result.get()) ?? [:]
-        var index = 0
-        items.reverse()
-        while let item = items.popLast() {
-            defer { index += 1 }
+        for index in items.indices {
+            var item = EventWriteItem(rows: .keyed([]), completion: .callback { _ in })
+            swap(&item, &items[index])
             // A message refused for a charger's series limit: nothing of it was stored.
             let itemResult: Result<Void, any Error>
             if case .failure(let error) = result {
@@ -308,10 +306,11 @@ final class EventWriter: Service, @unchecked Sendable {
                     groups[group].completions.append(completion)
                 } else {
                     groups.append((loop, [completion]))
-                    groups[groups.count - 1].completions.reserveCapacity(items.count + 1)
+                    groups[groups.count - 1].completions.reserveCapacity(items.count - index)
                 }
             }
         }
+        items.removeAll(keepingCapacity: true)
         for group in groups {
             let completions = group.completions
             group.loop.execute { OCPPConnectionHandler.acknowledge(completions) }
