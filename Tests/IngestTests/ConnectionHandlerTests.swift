@@ -209,6 +209,56 @@ struct ConnectionHandlerTests {
         }
     }
 
+    @Test(
+        "A group commit's answers are written and flushed in one pass: one write per connection, in order, no task left"
+    )
+    func groupCommitAnswers() async throws {
+        try await Self.withStores { stores in
+            let first = try Connection(stores)
+            let second = try Connection(stores)
+            func completion(
+                _ connection: Connection,
+                _ acknowledgement: Acknowledgement,
+                _ result: Result<Void, any Error> = .success(())
+            ) -> EventWriter.LoopCompletion {
+                connection.handler.inFlight += 1
+                return EventWriter.LoopCompletion(
+                    handler: NIOLoopBound(connection.handler, eventLoop: connection.channel.eventLoop),
+                    acknowledgement: acknowledgement,
+                    result: result
+                )
+            }
+            struct Failed: Error {}
+            let completions = [
+                completion(first, .empty(uniqueID: "a1")),
+                completion(second, .empty(uniqueID: "b1")),
+                completion(first, .frame(uniqueID: "a2", Array(#"[3,"a2",{"status":"Accepted"}]"#.utf8))),
+                completion(second, .empty(uniqueID: "b2"), .failure(Failed())),
+                completion(first, .empty(uniqueID: "a3")),
+            ]
+            OCPPConnectionHandler.acknowledge(completions)
+            // Written by the pass itself: the loop has not run, so a task queued for a flush
+            // would not have run yet.
+            for (connection, expected) in [(first, ["a1", "a2", "a3"]), (second, ["b1", "b2"])] {
+                let written = try connection.channel.readOutbound(as: ByteBuffer.self)
+                #expect(try connection.channel.readOutbound(as: ByteBuffer.self) == nil)
+                var bytes = try #require(written)
+                var ids: [String] = []
+                while case .frame(let frame) = WebSocketFrameReader.next(&bytes, maximumSize: 1 << 20) {
+                    let text = String(decoding: frame.payload.readableBytesView, as: UTF8.self)
+                    ids.append(String(text.split(separator: "\"")[1]))
+                    if text.contains("b2") { #expect(text.hasPrefix(#"[4,"b2","InternalError","#)) }
+                }
+                #expect(ids == expected)
+                #expect(connection.handler.inFlight == 0)
+                #expect(!connection.handler.flushDeferred && !connection.handler.flushScheduled)
+            }
+            // Outside such a pass an answer is still flushed after its burst.
+            try first.send(#"[2,"h1","Heartbeat",{}]"#)
+            #expect(try first.texts().count == 1)
+        }
+    }
+
     @Test("Pings in virtual time: a charger that answers stays; one that never does is dropped at the limit")
     func liveness() async throws {
         try await Self.withStores(IngestConfiguration(pingInterval: 60, missedPongLimit: 3)) { stores in

@@ -40,10 +40,11 @@ extension OCPPConnectionHandler {
     }
 
     /// Flushes once after the current burst of writes (answers completed together go out in
-    /// one system call).
+    /// one system call). During a pass over a group commit's answers the pass flushes.
     func scheduleFlush() {
         guard !flushScheduled, context != nil else { return }
         flushScheduled = true
+        if flushDeferred { return }
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         eventLoop.execute {
             let handler = handler.value
@@ -134,6 +135,24 @@ extension OCPPConnectionHandler {
         if blockedHead == blocked.count, services.events.submit(item) { return }
         blocked.append(item)
         if !waitingForRoom { waitForRoom() }
+    }
+
+    /// One group commit's outcomes for connections of this event loop, in one pass: every
+    /// answer is written into its connection's output first (a connection with several items
+    /// in the commit gets them in order), then each connection is flushed once. No task is
+    /// queued per connection, and a connection's answers go out in one system call.
+    static func acknowledge(_ completions: [EventWriter.LoopCompletion]) {
+        for completion in completions {
+            let handler = completion.handler.value
+            handler.flushDeferred = true
+            handler.acknowledge(completion.acknowledgement, completion.result)
+        }
+        for completion in completions {
+            let handler = completion.handler.value
+            guard handler.flushDeferred else { continue }
+            handler.flushDeferred = false
+            if handler.flushScheduled { handler.flushOutput() }
+        }
     }
 
     /// The event writer's outcome for one item (on this event loop): a refusal for the

@@ -57,6 +57,9 @@ final class OCPPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     var inFlight = 0
     var quiescing = false
     var flushScheduled = false
+    /// `true` while a pass over a group commit's answers runs: it flushes every connection it
+    /// answered once at its end, so `scheduleFlush` queues no task of its own meanwhile.
+    var flushDeferred = false
     /// Encoded frames not yet handed to the channel.
     var output: ByteBuffer?
     /// The channel's event loop and allocator, kept: reaching them through the channel on

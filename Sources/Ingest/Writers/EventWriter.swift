@@ -43,6 +43,15 @@ struct EventWriteItem: Sendable {
     var completion: Completion
 }
 
+extension EventWriter {
+    /// One item's outcome, handed to its connection's event loop.
+    struct LoopCompletion: Sendable {
+        var handler: NIOLoopBound<OCPPConnectionHandler>
+        var acknowledgement: Acknowledgement
+        var result: Result<Void, any Error>
+    }
+}
+
 /// The clock the event writer's group-commit interval runs on.
 protocol CommitClock: Sendable {
     /// Now, in nanoseconds from an origin of the clock's.
@@ -227,8 +236,7 @@ final class EventWriter: Service, @unchecked Sendable {
             }
             // Room was made: producers that found the queue full may go on.
             queue.wakeRoomWaiters()
-            write(items)
-            items.removeAll(keepingCapacity: true)
+            write(&items)
         }
     }
 
@@ -253,7 +261,8 @@ final class EventWriter: Service, @unchecked Sendable {
         itemsHeldForCommit.store(0, ordering: .relaxed)
     }
 
-    private func write(_ items: [EventWriteItem]) {
+    /// Writes `items` as one batch and hands each its outcome; `items` is left empty.
+    private func write(_ items: inout [EventWriteItem]) {
         let rowCount = items.reduce(0) { $0 + $1.rows.count }
         let started = DispatchTime.now().uptimeNanoseconds
         lastCommitStarted = clock.now()
@@ -269,15 +278,15 @@ final class EventWriter: Service, @unchecked Sendable {
                 metadata: ["error": "\(error)", "rows": "\(rowCount)"]
             )
         }
-        // One hop per event loop, not one per item; only the completions travel (the rows
-        // are done with), grouped by a linear search over the few loops.
-        var groups:
-            [(
-                loop: any EventLoop,
-                completions: [(NIOLoopBound<OCPPConnectionHandler>, Acknowledgement, Result<Void, any Error>)]
-            )] = []
+        // One hop per event loop, not one per item, and one pass there that answers and then
+        // flushes each connection once. Only the completions travel (the rows are done with),
+        // grouped by a linear search over the few loops. Each item is swapped out of the batch
+        // for a placeholder that holds no reference, so the batch's copy is gone once handed on.
+        var groups: [(loop: any EventLoop, completions: [LoopCompletion])] = []
         let refused = (try? result.get()) ?? [:]
-        for (index, item) in items.enumerated() {
+        for index in items.indices {
+            var item = EventWriteItem(rows: .keyed([]), completion: .callback { _ in })
+            swap(&item, &items[index])
             // A message refused for a charger's series limit: nothing of it was stored.
             let itemResult: Result<Void, any Error>
             if case .failure(let error) = result {
@@ -291,22 +300,20 @@ final class EventWriter: Service, @unchecked Sendable {
             case .callback(let callback):
                 callback(itemResult)
             case .connection(let handler, let acknowledgement):
+                let completion = LoopCompletion(handler: handler, acknowledgement: acknowledgement, result: itemResult)
                 let loop = handler.eventLoop
                 if let group = groups.firstIndex(where: { $0.loop === loop }) {
-                    groups[group].completions.append((handler, acknowledgement, itemResult))
+                    groups[group].completions.append(completion)
                 } else {
-                    groups.append((loop, [(handler, acknowledgement, itemResult)]))
-                    groups[groups.count - 1].completions.reserveCapacity(items.count)
+                    groups.append((loop, [completion]))
+                    groups[groups.count - 1].completions.reserveCapacity(items.count - index)
                 }
             }
         }
+        items.removeAll(keepingCapacity: true)
         for group in groups {
             let completions = group.completions
-            group.loop.execute {
-                for (handler, acknowledgement, result) in completions {
-                    handler.value.acknowledge(acknowledgement, result)
-                }
-            }
+            group.loop.execute { OCPPConnectionHandler.acknowledge(completions) }
         }
     }
 }
