@@ -30,11 +30,7 @@ extension MeterHistory {
         }
         switch read {
         case .failure(let invalid):
-            throw APIError.invalid(
-                location: ["query", invalid.parameter],
-                message: invalid.message,
-                type: "value_error"
-            )
+            throw invalid.answer
         case .success(let body):
             return APIJSONEncoder.response(body)
         }

@@ -167,6 +167,11 @@ enum MeterHistory {
             self.parameter = parameter
             self.message = message
         }
+
+        /// The 422 that answers it.
+        var answer: APIError {
+            APIError.invalid(location: ["query", parameter], message: message, type: "value_error")
+        }
     }
 
     /// `15m` and the like, in milliseconds.
@@ -204,11 +209,7 @@ enum MeterHistory {
         let parameters: Parameters
         switch self.parameters(request) {
         case .failure(let invalid):
-            throw APIError.invalid(
-                location: ["query", invalid.parameter],
-                message: invalid.message,
-                type: "value_error"
-            )
+            throw invalid.answer
         case .success(let checked): parameters = checked
         }
         var query: EventQuery
@@ -248,11 +249,7 @@ enum MeterHistory {
             }
             switch read {
             case .failure(let invalid):
-                throw APIError.invalid(
-                    location: ["query", invalid.parameter],
-                    message: invalid.message,
-                    type: "value_error"
-                )
+                throw invalid.answer
             case .success(let buckets):
                 return csvResponse(
                     HistoryFormat.aggregateCSV(
