@@ -157,6 +157,12 @@ enum FleetBenchmark {
                     Double(statistics.segmentBytes) / Double(max(1, statistics.segmentRows))
                 )
             ),
+            (
+                "segment bytes per point by column",
+                load.columns.map { part in
+                    part.column + String(format: " %.3f", Double(part.bytes) / Double(max(1, statistics.segmentRows)))
+                }.joined(separator: ", ")
+            ),
             ("peak RSS", ProcessFigures.megabytes(ProcessFigures.peakRSS())),
             ("open files", "\(load.descriptorsAtEnd) at the end, at most \(load.peakDescriptors) at a day's end"),
         ]

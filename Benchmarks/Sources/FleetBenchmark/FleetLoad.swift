@@ -29,6 +29,8 @@ struct FleetLoad {
         var generatorCPU = 0.0
         var finalFlushSeconds = 0.0
         var statistics: TimeSeriesStatistics?
+        /// The segments' bytes by column (read after the load, not timed).
+        var columns: [(column: String, bytes: Int)] = []
         var peakDescriptors = 0
         var descriptorsAtEnd = 0
         var compactedSegments = 0
@@ -123,6 +125,7 @@ struct FleetLoad {
             result.flusherCPU = ProcessFigures.threadCPUSeconds(id: storeThreads[1])
         }
         result.statistics = store.statistics
+        result.columns = try store.segmentBytesByColumn()
         result.descriptorsAtEnd = ProcessFigures.openDescriptors()
         result.peakDescriptors = max(result.peakDescriptors, result.descriptorsAtEnd)
         return result

@@ -28,6 +28,9 @@ enum BlockCodec {
         }
     }
 
+    /// The columns' names, in their order in a block.
+    static let columnNames = ["series ids", "timestamps", "kinds", "numbers", "texts", "transactions", "summaries"]
+
     struct Columns {
         var seriesIDs: [UInt32] = []
         var timestamps: [Int64] = []

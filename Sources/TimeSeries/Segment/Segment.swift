@@ -324,6 +324,21 @@ final class Segment: Sendable {
         }
     }
 
+    /// The stored (compressed) bytes of each column, summed over the blocks, in the order of
+    /// ``BlockCodec/columnNames``; the rest of the file is block headers, footer and index.
+    func columnBytes() throws -> [Int] {
+        var sums = [Int](repeating: 0, count: BlockCodec.columnCount(version: version))
+        for index in blocks.indices {
+            let bytes = try readChecked(index)
+            try bytes.withUnsafeBytes { buffer in
+                for (column, slice) in try BlockCodec.columnSlices(buffer, version: version).columns.enumerated() {
+                    sums[column] += slice.compressed.count
+                }
+            }
+        }
+        return sums
+    }
+
     /// Block `index`'s bytes, checked against its checksum.
     private func readChecked(_ index: Int) throws -> [UInt8] {
         let info = blocks[index]

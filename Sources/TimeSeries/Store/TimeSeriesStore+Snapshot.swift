@@ -41,6 +41,22 @@ extension TimeSeriesStore {
         }
     }
 
+    /// Where the segments' bytes go: each column's stored bytes summed over every block of
+    /// every segment, then the rest (block headers, footers and indexes), for benchmarks
+    /// that study the format. Reads every block: as costly as a scan of the store.
+    public func segmentBytesByColumn() throws -> [(column: String, bytes: Int)] {
+        let segments = state.withLock { $0.segments }
+        var sums = [Int](repeating: 0, count: BlockCodec.columnNames.count)
+        var total = 0
+        for segment in segments {
+            total += segment.byteCount
+            for (column, bytes) in try segment.columnBytes().enumerated() { sums[column] += bytes }
+        }
+        var result = zip(BlockCodec.columnNames, sums).map { (column: $0, bytes: $1) }
+        result.append((column: "headers, footers and indexes", bytes: total - sums.reduce(0, +)))
+        return result
+    }
+
     /// Counters for tests and benchmarks.
     public var statistics: TimeSeriesStatistics {
         var statistics = state.withLock { state in
