@@ -59,14 +59,17 @@ struct BackupManifest: Codable, Equatable {
         guard manifest.format == currentFormat else {
             throw ValidationError("\(path) has backup format \(manifest.format); this build restores \(currentFormat)")
         }
-        guard manifest.timeSeries.segmentFormatVersion == TimeSeriesBackup.segmentFormatVersion,
+        // Older segments are read as they are (and merged into the current format by
+        // compaction); a newer format, or another log record type, is not.
+        let segmentVersions = TimeSeriesBackup.oldestSegmentFormatVersion...TimeSeriesBackup.segmentFormatVersion
+        guard segmentVersions.contains(manifest.timeSeries.segmentFormatVersion),
             manifest.timeSeries.logRecordType == TimeSeriesBackup.logRecordType
         else {
             throw ValidationError(
                 "the backup's time-series files have segment format \(manifest.timeSeries.segmentFormatVersion) "
-                    + "and log record type \(manifest.timeSeries.logRecordType); this build writes "
-                    + "\(TimeSeriesBackup.segmentFormatVersion) and \(TimeSeriesBackup.logRecordType): restore it "
-                    + "with the version that wrote it"
+                    + "and log record type \(manifest.timeSeries.logRecordType); this build reads segment formats "
+                    + "\(segmentVersions.lowerBound) to \(segmentVersions.upperBound) and log record type "
+                    + "\(TimeSeriesBackup.logRecordType): restore it with the version that wrote it"
             )
         }
         return manifest

@@ -254,5 +254,24 @@ struct BackupCommandTests {
         let restoredStore = try TimeSeriesStore(directory: fresh.appendingPathComponent("data").path)
         defer { restoredStore.close() }
         #expect(try restoredStore.query(EventQuery(chargePointIDs: ["CP-1"], limit: 10)).rows.count == 1)
+
+        // A backup of an older segment format restores (this build reads it); a newer one is refused.
+        let manifestPath = target + "/manifest.json"
+        let written = try String(contentsOfFile: manifestPath, encoding: .utf8)
+        let current = "\"segmentFormatVersion\" : \(TimeSeriesBackup.segmentFormatVersion)"
+        #expect(written.contains(current), "\(written)")
+        for (version, restores) in [(TimeSeriesBackup.segmentFormatVersion - 1, true), (99, false)] {
+            try written.replacingOccurrences(of: current, with: "\"segmentFormatVersion\" : \(version)")
+                .write(toFile: manifestPath, atomically: true, encoding: .utf8)
+            (status, _, message) = try await RepairCommandTests.run(
+                ["restore", target],
+                environment: Self.environment(root.appendingPathComponent("format-\(version)"))
+            )
+            if restores {
+                #expect(status == 0, "\(message)")
+            } else {
+                #expect(status != 0 && message.contains("segment format 99"), "\(message)")
+            }
+        }
     }
 }

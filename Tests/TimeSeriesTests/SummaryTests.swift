@@ -314,9 +314,49 @@ struct SummaryTests {
 
         let report = try store.compact()
         #expect(report.writtenSegments == 30)
-        for file in files { #expect(try LegacyConversion.segmentVersion(directory.path + "/" + file) == 3) }
+        for file in files {
+            #expect(try LegacyConversion.segmentVersion(directory.path + "/" + file) == Segment.formatVersion)
+        }
         before = store.statistics
         #expect(try store.aggregate(query, bucketMilliseconds: Self.hour) == answer)
         #expect(store.statistics.blocksDecoded == before.blocksDecoded)
+    }
+
+    @Test("Segments of format version 3 are read as they are, summaries too, and not rewritten alone")
+    func formatVersion3() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanup() }
+        var store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
+        try Self.month(store)
+        let query = EventQuery(chargePointIDs: ["CP-1"])
+        let answer = try store.aggregate(query, bucketMilliseconds: Self.hour)
+        var everything = query
+        everything.limit = 50_000
+        let rows = try store.query(everything).rows
+        #expect(rows.count == 30 * 1440)
+        store.close()
+
+        let files = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".seg") }
+        for file in files {
+            let path = directory.path + "/" + file
+            let segment = try Segment(path: path, sequence: 1, files: SegmentFiles(capacity: 4))
+            var rows = try segment.allRows()[...]
+            let bytes = Segment.build(estimatedRows: rows.count, blockRows: 1024, version: 3) { block, limit in
+                block = Array(rows.prefix(limit))
+                rows = rows.dropFirst(limit)
+                return !block.isEmpty
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            #expect(try LegacyConversion.segmentVersion(path) == 3)
+        }
+
+        store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
+        defer { store.close() }
+        #expect(try store.query(everything).rows == rows)
+        let before = store.statistics
+        #expect(try store.aggregate(query, bucketMilliseconds: Self.hour) == answer)
+        #expect(store.statistics.blocksDecoded == before.blocksDecoded, "read from the summaries")
+        #expect(try store.compact().writtenSegments == 0)
+        for file in files { #expect(try LegacyConversion.segmentVersion(directory.path + "/" + file) == 3) }
     }
 }

@@ -69,7 +69,8 @@ extension BlockCodec {
             columns.kinds.reserveCapacity(keptCount)
             try gather(try decompress(raw[2]), count: count, ranges, into: &columns.kinds) { try $0.readByte() }
         }
-        if selection.contains(.numbers) {
+        let predicted = version >= 4 && hasPredictedKinds(columns.kinds)
+        if selection.contains(.numbers) || predicted {
             try decompress(raw[3]).withUnsafeBytes { bytes throws in
                 var reader = ByteReader(bytes)
                 columns.numbers.reserveCapacity(keptCount)
@@ -82,6 +83,7 @@ extension BlockCodec {
                 }
             }
         }
+        if predicted { try resolvePredictedKinds(&columns.kinds, numbers: columns.numbers) }
         if selection.contains(.transactions), version >= 2 {
             columns.transactions.reserveCapacity(keptCount)
             try gather(try decompress(raw[5]), count: count, ranges, into: &columns.transactions) { reader in

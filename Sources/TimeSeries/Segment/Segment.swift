@@ -45,14 +45,20 @@ struct BlockInfo: Sendable {
 /// transactions to its footer entry; version 1 (series keys with their transaction) is read
 /// only to convert a directory (``LegacyConversion``). Version 3 adds each block's summaries
 /// (``SlotSummary``); a version 2 segment is read as it is (its aggregates from its rows)
-/// until compaction rewrites it.
+/// until compaction rewrites it. Version 4 adds the numbers' miniblocks
+/// (`BlockCodec+Numbers.swift`); a version 3 segment is read as it is, and merged into
+/// version 4 only when compaction merges it anyway.
 ///
 /// Its file's descriptor is in the store's ``SegmentFiles``, which may close it between
 /// reads and open it again.
 final class Segment: Sendable {
     static let headerMagic: [UInt8] = Array("OTSG".utf8)
     static let trailerMagic: [UInt8] = Array("OTSE".utf8)
-    static let formatVersion: UInt32 = 3
+    static let formatVersion: UInt32 = 4
+    /// The oldest format version with summaries: compaction rewrites older segments even
+    /// alone, and merges newer ones only when their size calls for it (a version 3 segment,
+    /// read as it is, is not worth rewriting for the numbers' miniblocks of version 4).
+    static let summaryVersion: UInt32 = 3
     static let legacyFormatVersion: UInt32 = 1
     static let fileExtension = "seg"
 

@@ -50,6 +50,9 @@ public struct TimeSeriesBackupReport: Sendable {
 public enum TimeSeriesBackup {
     /// The format versions of the files a backup holds, for its manifest.
     public static let segmentFormatVersion = Int(Segment.formatVersion)
+    /// The oldest segment format version this build reads as it is: a backup written by a
+    /// build of a format from here to ``segmentFormatVersion`` restores.
+    public static let oldestSegmentFormatVersion = Int(Segment.legacyFormatVersion + 1)
     public static let logRecordType = Int(WALFormat.recordType)
 
     /// Copies the store in `directory` into `target` (an empty directory, created if missing)

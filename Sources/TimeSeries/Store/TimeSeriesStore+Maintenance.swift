@@ -88,10 +88,10 @@ extension TimeSeriesStore {
             var rows = 0
             func due(_ run: [Segment], closed: Bool) -> Bool {
                 run.count >= smallest || (closed && run.count >= 2)
-                    || run.contains { $0.version < Segment.formatVersion }
+                    || run.contains { $0.version < Segment.summaryVersion }
             }
             for segment in byDay[dayPath]!.sorted(by: { $0.sequence < $1.sequence }) {
-                let large = segment.rowCount >= targetRows && segment.version == Segment.formatVersion
+                let large = segment.rowCount >= targetRows && segment.version >= Segment.summaryVersion
                 if large || segment.rowCount > targetRows - rows {
                     // Full when the segment does not fit; a large one just ends the run.
                     if due(run, closed: !large) { runs.append(run) }
