@@ -125,9 +125,10 @@ struct FleetLoad {
             result.flusherCPU = ProcessFigures.threadCPUSeconds(id: storeThreads[1])
         }
         result.statistics = store.statistics
-        result.columns = try store.segmentBytesByColumn()
         result.descriptorsAtEnd = ProcessFigures.openDescriptors()
         result.peakDescriptors = max(result.peakDescriptors, result.descriptorsAtEnd)
+        // After the descriptors are counted: this reads every segment, opening each file.
+        result.columns = try store.segmentBytesByColumn()
         return result
     }
 }
