@@ -280,83 +280,62 @@ struct SummaryTests {
         #expect(quarter.reduce(0) { $0 + $1.count } == inRange.count)
     }
 
-    @Test("Segments of format version 2 are read from their rows, then rewritten with summaries")
-    func formatVersion2() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        var store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
-        try Self.month(store)
-        let query = EventQuery(chargePointIDs: ["CP-1"])
-        let answer = try store.aggregate(query, bucketMilliseconds: Self.hour)
-        store.close()
-
-        // Each segment written again as a build of format version 2 wrote it.
-        let files = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".seg") }
-        #expect(files.count == 30)
+    /// Writes each segment under `directory` again as a build of format `version` wrote it;
+    /// the segments' paths under `directory`.
+    static func rewrite(_ directory: String, version: UInt32) throws -> [String] {
+        let files = try FileManager.default.subpathsOfDirectory(atPath: directory).filter { $0.hasSuffix(".seg") }
         for file in files {
-            let path = directory.path + "/" + file
+            let path = directory + "/" + file
             let segment = try Segment(path: path, sequence: 1, files: SegmentFiles(capacity: 4))
             var rows = try segment.allRows()[...]
-            let bytes = Segment.build(estimatedRows: rows.count, blockRows: 1024, version: 2) { block, limit in
+            let bytes = Segment.build(estimatedRows: rows.count, blockRows: 1024, version: version) { block, limit in
                 block = Array(rows.prefix(limit))
                 rows = rows.dropFirst(limit)
                 return !block.isEmpty
             }
             try Data(bytes).write(to: URL(fileURLWithPath: path))
-            #expect(try LegacyConversion.segmentVersion(path) == 2)
+            #expect(try LegacyConversion.segmentVersion(path) == version)
         }
-
-        store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
-        defer { store.close() }
-        var before = store.statistics
-        #expect(try store.aggregate(query, bucketMilliseconds: Self.hour) == answer)
-        #expect(store.statistics.blocksDecoded - before.blocksDecoded == 60, "read from the rows")
-
-        let report = try store.compact()
-        #expect(report.writtenSegments == 30)
-        for file in files {
-            #expect(try LegacyConversion.segmentVersion(directory.path + "/" + file) == Segment.formatVersion)
-        }
-        before = store.statistics
-        #expect(try store.aggregate(query, bucketMilliseconds: Self.hour) == answer)
-        #expect(store.statistics.blocksDecoded == before.blocksDecoded)
+        return files
     }
 
-    @Test("Segments of format version 3 are read as they are, summaries too, and not rewritten alone")
-    func formatVersion3() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanup() }
-        var store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
-        try Self.month(store)
-        let query = EventQuery(chargePointIDs: ["CP-1"])
-        let answer = try store.aggregate(query, bucketMilliseconds: Self.hour)
-        var everything = query
-        everything.limit = 50_000
-        let rows = try store.query(everything).rows
-        #expect(rows.count == 30 * 1440)
-        store.close()
+    /// Version 2 (no summaries) is aggregated from its rows and rewritten by compaction even
+    /// alone; version 3 (summaries, no miniblocks) is read as it is and not rewritten alone.
+    @Test("Segments of older format versions are read as they are; compaction rewrites those without summaries")
+    func olderFormats() throws {
+        for version: UInt32 in [2, 3] {
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanup() }
+            var store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
+            try Self.month(store)
+            let query = EventQuery(chargePointIDs: ["CP-1"])
+            let answer = try store.aggregate(query, bucketMilliseconds: Self.hour)
+            var everything = query
+            everything.limit = 50_000
+            let rows = try store.query(everything).rows
+            #expect(rows.count == 30 * 1440)
+            store.close()
 
-        let files = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".seg") }
-        for file in files {
-            let path = directory.path + "/" + file
-            let segment = try Segment(path: path, sequence: 1, files: SegmentFiles(capacity: 4))
-            var rows = try segment.allRows()[...]
-            let bytes = Segment.build(estimatedRows: rows.count, blockRows: 1024, version: 3) { block, limit in
-                block = Array(rows.prefix(limit))
-                rows = rows.dropFirst(limit)
-                return !block.isEmpty
+            let files = try Self.rewrite(directory.path, version: version)
+            #expect(files.count == 30)
+
+            store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
+            defer { store.close() }
+            #expect(try store.query(everything).rows == rows)
+            var before = store.statistics
+            #expect(try store.aggregate(query, bucketMilliseconds: Self.hour) == answer)
+            let decoded = store.statistics.blocksDecoded - before.blocksDecoded
+            #expect(decoded == (version == 2 ? 60 : 0), "version \(version): read from the rows only without summaries")
+
+            #expect(try store.compact().writtenSegments == (version == 2 ? 30 : 0))
+            for file in files {
+                let written = try LegacyConversion.segmentVersion(directory.path + "/" + file)
+                #expect(written == (version == 2 ? Segment.formatVersion : 3))
             }
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
-            #expect(try LegacyConversion.segmentVersion(path) == 3)
+            before = store.statistics
+            #expect(try store.aggregate(query, bucketMilliseconds: Self.hour) == answer)
+            #expect(store.statistics.blocksDecoded == before.blocksDecoded)
+            #expect(try store.query(everything).rows == rows)
         }
-
-        store = try TimeSeriesStore(directory: directory.path, options: TimeSeriesOptions(blockRows: 1024))
-        defer { store.close() }
-        #expect(try store.query(everything).rows == rows)
-        let before = store.statistics
-        #expect(try store.aggregate(query, bucketMilliseconds: Self.hour) == answer)
-        #expect(store.statistics.blocksDecoded == before.blocksDecoded, "read from the summaries")
-        #expect(try store.compact().writtenSegments == 0)
-        for file in files { #expect(try LegacyConversion.segmentVersion(directory.path + "/" + file) == 3) }
     }
 }
