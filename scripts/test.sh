@@ -74,9 +74,25 @@ if grep -E "^$PWD/(Sources|Tests)/.*(warning|error):" "$build_log" >/dev/null; t
 fi
 rm -f "$build_log"
 
-log "running the tests"
+# A hung test must not hold the run until CI's limit: after OCPP_TEST_MINUTES (20) the run
+# fails, naming the tests that started and never ended (output line-buffered, so that none of
+# their lines is still in a buffer).
+test_minutes=${OCPP_TEST_MINUTES:-20}
+log "running the tests (at most $test_minutes minutes)"
 bin_dir="$(swift build --show-bin-path)"
-OCPP_BIN_DIR="$bin_dir" swift test --skip-build
+test_log=$(mktemp)
+set +e
+OCPP_BIN_DIR="$bin_dir" timeout --kill-after=30s "${test_minutes}m" stdbuf -oL -eL swift test --skip-build 2>&1 |
+    tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
+if [ "$test_status" -eq 124 ] || [ "$test_status" -eq 137 ]; then
+    log "the tests did not finish within $test_minutes minutes; started and never ended:"
+    comm -23 <(sed -n 's/^.*◇ Test "\(.*\)" started\.$/\1/p' "$test_log" | sort -u) \
+        <(sed -nE 's/^.*(✔|✘) Test "([^"]*)".*$/\2/p' "$test_log" | sort -u) >&2
+fi
+rm -f "$test_log"
+[ "$test_status" -eq 0 ] || exit "$test_status"
 
 # --- A cluster end to end: PostgreSQL, three nodes, nginx, a node killed mid-ingest ------
 log "the cluster end to end (scripts/cluster-test.sh)"
