@@ -16,10 +16,10 @@ extension BlockCodec {
     /// ``predictedKind(_:decimals:)`` gives. Never a row's kind once decoded.
     static let kindPredicted: UInt8 = 64
 
-    private static let decimalFactors: [Double] = (0...ValueCodec.maximumFixedDecimals).map { exponent in
-        var value = 1.0
-        for _ in 0..<exponent { value *= 10 }
-        return value
+    /// Whether `kind` is a predicted run's, not yet resolved.
+    @inline(__always)
+    static func isPredicted(_ kind: UInt8) -> Bool {
+        kind > kindPredicted && kind <= kindPredicted + UInt8(ValueCodec.maximumFixedDecimals)
     }
 
     /// A number written with `decimals` decimals: padded (its last decimal a zero, or too
@@ -27,7 +27,7 @@ extension BlockCodec {
     /// number.
     @inline(__always)
     static func predictedKind(_ number: Double, decimals: Int) -> UInt8 {
-        let scaled = (abs(number) * decimalFactors[decimals]).rounded()
+        let scaled = (abs(number) * powersOfTen[decimals]).rounded()
         guard scaled < 9.0e15 else { return ValueCodec.kindFixedDecimals + UInt8(decimals) }
         return Int64(scaled) % 10 == 0 ? ValueCodec.kindFixedDecimals + UInt8(decimals) : ValueCodec.kindNumber
     }
@@ -83,7 +83,7 @@ extension BlockCodec {
 
     /// Whether decoded kinds hold predicted runs, which need the numbers.
     static func hasPredictedKinds(_ kinds: [UInt8]) -> Bool {
-        kinds.contains { $0 > kindPredicted && $0 <= kindPredicted + UInt8(ValueCodec.maximumFixedDecimals) }
+        kinds.contains(where: isPredicted)
     }
 
     /// Replaces each predicted kind by the kind its number gives.
@@ -92,9 +92,7 @@ extension BlockCodec {
         guard numbers.count == kinds.count else { throw ByteReader.Truncated() }
         for index in kinds.indices {
             let kind = kinds[index]
-            if kind > kindPredicted && kind <= kindPredicted + UInt8(ValueCodec.maximumFixedDecimals) {
-                kinds[index] = predictedKind(numbers[index], decimals: Int(kind - kindPredicted))
-            }
+            if isPredicted(kind) { kinds[index] = predictedKind(numbers[index], decimals: Int(kind - kindPredicted)) }
         }
     }
 }

@@ -18,7 +18,9 @@ extension BlockCodec {
     /// Values per miniblock (the last of a run may hold fewer).
     static let miniblockSize = 32
 
-    private static let powersOfTen: [Double] = (0...9).map { exponent in
+    /// 10^0 to 10^9: the numbers' scales, and the decimals a kind can say
+    /// (``ValueCodec/maximumFixedDecimals``).
+    static let powersOfTen: [Double] = (0...9).map { exponent in
         var value = 1.0
         for _ in 0..<exponent { value *= 10 }
         return value
