@@ -281,6 +281,75 @@ struct MeterHistoryTests {
         await server.stop()
     }
 
+    @Test("layout=series holds the rows layout's buckets, series by series, a bucket without samples as null")
+    func seriesLayout() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-LAYOUT")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let start: Int64 = 1_769_940_000_000  // 2026-02-01T10:00:00Z
+        // Power at minutes 0, 1, 2 and 5 (two samples in minute 1); voltage at minutes 1 and 3.
+        var samples: [(String, String)] = []
+        for (minute, second, measurand, value) in [
+            (0, 0, "Power.Active.Import", "1.5"), (1, 0, "Power.Active.Import", "2"),
+            (1, 30, "Power.Active.Import", "3"),
+            (2, 0, "Power.Active.Import", "0.25"), (5, 10, "Power.Active.Import", "7"), (1, 0, "Voltage", "230.5"),
+            (3, 0, "Voltage", "229"),
+        ] {
+            let time = OCPPTimestamp(millisecondsSince1970: start + Int64(minute * 60 + second) * 1000).iso8601
+            samples.append((time, #"{"value":"\#(value)","measurand":"\#(measurand)"}"#))
+        }
+        try await charger.send(Self.meterValues("m", samples))
+        #expect(try parse(try await charger.nextText())[0] as? Int == 3)
+        let id = try #require(try await server.relational.charger(chargePointID: "CP-LAYOUT")?.id)
+        let base = "/db/chargers/\(id)/meter-values?bucket=1m&agg=avg"
+        let rows = try object(try await HTTP.http(server.port, "GET", base).json as Any)
+        let bySeries = try await HTTP.http(server.port, "GET", base + "&layout=series")
+        #expect(bySeries.status == 200)
+        let answer = try object(bySeries.json as Any)
+        #expect(answer["bucket_ms"] as? Int == 60_000 && answer["next_cursor"] is NSNull)
+        let series = try #require(answer["series"] as? [[String: Any]])
+        #expect(series.map { $0["measurand"] as? String } == ["Power.Active.Import", "Voltage"])
+        // Power from 10:00 to 10:05: 1.5, 2.5, 0.25, -, -, 7; voltage from 10:01: 230.5, -, 229.
+        let power = try #require(series.first)
+        #expect(power["start"] as? String == "2026-02-01T10:00:00.000Z")
+        #expect((power["counts"] as? [Int]) == [1, 2, 1, 0, 0, 1])
+        let powerValues = (power["values"] as? [Any]) ?? []
+        #expect(powerValues.map { $0 as? Double } == [1.5, 2.5, 0.25, nil, nil, 7])
+        #expect(powerValues.count == 6 && powerValues[3] is NSNull)
+        #expect(series.last?["start"] as? String == "2026-02-01T10:01:00.000Z")
+        #expect((series.last?["counts"] as? [Int]) == [1, 0, 1])
+        // Every bucket of the rows layout, and only those, has its value and count there.
+        var fromSeries: [String: (Double, Int)] = [:]
+        let format = ISO8601DateFormatter()
+        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for entry in series {
+            let first = try #require(format.date(from: entry["start"] as? String ?? ""))
+            for (index, (value, count)) in zip(entry["values"] as? [Any] ?? [], entry["counts"] as? [Int] ?? [])
+                .enumerated() where count > 0
+            {
+                let time = format.string(from: first.addingTimeInterval(Double(index) * 60))
+                fromSeries["\(entry["measurand"]!) \(time)"] = (value as? Double ?? .nan, count)
+            }
+        }
+        let items = rows["items"] as? [[String: Any]] ?? []
+        #expect(items.count == fromSeries.count && items.count == 6)
+        for item in items {
+            let key = "\(item["measurand"]!) \(item["bucket_start"]!)"
+            #expect(
+                fromSeries[key]?.0 == item["value"] as? Double && fromSeries[key]?.1 == item["count"] as? Int,
+                "\(key)"
+            )
+        }
+        // Like agg, layout shapes bucketed JSON only; an unknown one is a 422.
+        let raw = try object(
+            try await HTTP.http(server.port, "GET", "/db/chargers/\(id)/meter-values?layout=series").json as Any
+        )
+        #expect((raw["items"] as? [Any])?.count == 7)
+        #expect(try await HTTP.http(server.port, "GET", base + "&layout=columns").status == 422)
+        await charger.close()
+        await server.stop()
+    }
+
     @Test(
         "Status history pages through StatusNotifications; a session summary computes energy, duration, peak power",
         arguments: TestBackend.allCases

@@ -42,6 +42,39 @@ struct NumberCodecTests {
         #expect(packed.count <= 6 + 750 && unpacked.count >= 1000)
     }
 
+    @Test("Stepping over varints eight bytes at a time ends where reading them one by one ends")
+    func skipVarints() throws {
+        var random = DifferentialTests.SplitMix(state: 19)
+        var writer = ByteWriter()
+        var values: [UInt64] = []
+        for _ in 0..<2000 {
+            // Widths of 1 to 10 bytes, short ones most often, as summaries hold them.
+            var width = 1 + random.next() % 64
+            if random.next() % 2 == 0 { width = min(width, 12) }
+            let value = random.next() >> (64 - width)
+            values.append(value)
+            writer.writeVarint(value)
+        }
+        try writer.bytes.withUnsafeBytes { buffer in
+            var ends: [Int] = [0]
+            var reader = ByteReader(buffer)
+            for value in values {
+                #expect(try reader.readVarint() == value)
+                ends.append(reader.position)
+            }
+            for start in stride(from: 0, to: values.count, by: 37) {
+                for count in [0, 1, 7, 8, 9, 64, 200] where start + count <= values.count {
+                    var skipping = ByteReader(buffer)
+                    skipping.position = ends[start]
+                    try skipping.skipVarints(count)
+                    #expect(skipping.position == ends[start + count], "\(count) varints from varint \(start)")
+                }
+            }
+            var past = ByteReader(buffer)
+            #expect(throws: ByteReader.Truncated.self) { try past.skipVarints(values.count + 1) }
+        }
+    }
+
     /// Encodes `numbers` as format `version` writes them, decodes them (and steps over them
     /// run by run) and expects every value back bit for bit.
     static func expectRoundTrip(

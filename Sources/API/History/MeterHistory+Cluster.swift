@@ -42,7 +42,9 @@ extension MeterHistory {
             return APIJSONEncoder.response(
                 HistoryFormat.aggregateJSON(
                     buckets,
+                    layout: parameters.layout,
                     aggregate: parameters.aggregate,
+                    width: bucket,
                     transactionID: query.transactionID,
                     incompleteNodes: incomplete
                 )

@@ -98,6 +98,7 @@ enum MeterHistory {
         var bucket: Int64?
         var aggregate = "avg"
         var csv = false
+        var layout = HistoryFormat.BucketLayout.rows
     }
 
     static func parameters(_ request: Request) -> Result<Parameters, Invalid> {
@@ -156,6 +157,13 @@ enum MeterHistory {
             parameters.csv = format == "csv"
         } else if let accept = request.headers[.accept], accept.contains("text/csv") {
             parameters.csv = true
+        }
+        if let text = query["layout"] {
+            // Like agg, it shapes bucketed JSON only: without bucket, or in CSV, it changes nothing.
+            guard let layout = HistoryFormat.BucketLayout(rawValue: String(text)) else {
+                return .failure(Invalid("layout", "must be rows or series"))
+            }
+            parameters.layout = layout
         }
         return .success(parameters)
     }
@@ -236,6 +244,7 @@ enum MeterHistory {
                     bucketQuery,
                     bucket: bucket,
                     aggregate: parameters.aggregate,
+                    layout: parameters.layout,
                     timeSeries: timeSeries
                 )
             }

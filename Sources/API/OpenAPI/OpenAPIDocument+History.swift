@@ -40,6 +40,17 @@ extension OpenAPIDocument {
                     ["type": "string", "enum": ["json", "csv"]],
                     "csv for CSV (as does Accept: text/csv). CSV without limit streams the whole range."
                 ),
+                parameter(
+                    "layout",
+                    in: "query",
+                    [
+                        "type": "string",
+                        "enum": .array(HistoryFormat.BucketLayout.allCases.map { .string($0.rawValue) }),
+                    ],
+                    "Bucketed JSON only: rows (the default), one item per bucket; series, one item per series "
+                        + "with its buckets' values and counts as arrays (a month by the hour is a fifteenth of "
+                        + "the bytes). Without bucket, or in CSV, it changes nothing (as agg)."
+                ),
             ]
         for (resource, name) in [
             (Resource.chargers, "charger"), (.connectors, "connector"), (.chargeSessions, "charge session"),
@@ -57,7 +68,10 @@ extension OpenAPIDocument {
                         + filters,
                     responses: [
                         "200": [
-                            "description": "Samples (or buckets) in time order, with a cursor for the next page.",
+                            "description": .string(
+                                "Samples (or buckets) in time order, with a cursor for the next page; with "
+                                    + "layout=series, buckets by series."
+                            ),
                             "headers": [
                                 "OCPP-Incomplete-Nodes": [
                                     "description": .string(
@@ -69,7 +83,11 @@ extension OpenAPIDocument {
                                 ]
                             ],
                             "content": [
-                                "application/json": ["schema": reference("MeterHistoryPage")],
+                                "application/json": [
+                                    "schema": [
+                                        "anyOf": [reference("MeterHistoryPage"), reference("MeterHistorySeries")]
+                                    ]
+                                ],
                                 "text/csv": ["schema": ["type": "string"]],
                             ],
                         ],

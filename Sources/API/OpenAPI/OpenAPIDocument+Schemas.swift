@@ -112,6 +112,36 @@ extension OpenAPIDocument {
                 ),
                 "required": .array((["bucket_start", "value", "count"] + series.keys.sorted()).map(JSONValue.string)),
             ],
+            "MeterHistorySeries": [
+                "type": "object",
+                "description": .string(
+                    "Downsampled history laid out by series (layout=series): each series' buckets from its "
+                        + "first (start) to its last, one entry per bucket_ms; a bucket without samples is null "
+                        + "in values and 0 in counts."
+                ),
+                "properties": [
+                    "bucket_ms": ["type": "integer", "minimum": 1],
+                    "series": [
+                        "type": "array",
+                        "items": [
+                            "type": "object",
+                            "properties": .object(
+                                series.merging([
+                                    "start": ["type": "string", "format": "date-time"],
+                                    "values": ["type": "array", "items": ["type": ["number", "null"]]],
+                                    "counts": ["type": "array", "items": ["type": "integer", "minimum": 0]],
+                                ]) { $1 }
+                            ),
+                            "required": .array(
+                                (["start", "values", "counts"] + series.keys.sorted()).map(JSONValue.string)
+                            ),
+                        ],
+                    ],
+                    "next_cursor": ["type": "null"],
+                    "incomplete_nodes": incompleteNodes,
+                ],
+                "required": ["bucket_ms", "series", "next_cursor"],
+            ],
             "StatusEvent": [
                 "type": "object",
                 "properties": [

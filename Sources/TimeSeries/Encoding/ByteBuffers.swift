@@ -136,12 +136,25 @@ struct ByteReader {
     mutating func skipVarints(_ count: Int) throws(Truncated) {
         var left = count
         var position = self.position
+        // Eight bytes at a time while at least eight varints are left: each byte without its
+        // high bit ends one.
+        while left >= 8, bytes.count - position >= 8 {
+            let word = bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+            left &-= (~word & 0x8080_8080_8080_8080).nonzeroBitCount
+            position &+= 8
+        }
         while left > 0 {
             guard position < bytes.count else { throw Truncated() }
             if bytes[position] < 0x80 { left &-= 1 }
             position &+= 1
         }
         self.position = position
+    }
+
+    /// Steps over `count` bytes.
+    mutating func skip(_ count: Int) throws(Truncated) {
+        guard count >= 0, count <= remaining else { throw Truncated() }
+        position += count
     }
 
     mutating func readBytes() throws(Truncated) -> UnsafeRawBufferPointer {

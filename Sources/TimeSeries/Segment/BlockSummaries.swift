@@ -22,6 +22,17 @@ struct SeriesSummary: Sendable {
     var slots: [SlotSummary]
 }
 
+/// A series' run in a block, as ``BlockCodec/decodeSummaries(_:version:wants:slots:runs:)``
+/// appends it: its slots are a range of the caller's flat array.
+struct SummaryRun: Sendable {
+    var seriesID: UInt32
+    var firstTimestamp: Int64
+    var lastTimestamp: Int64
+    var slots: Range<Int>
+    /// The block's index in its segment (set by ``Segment/readSummaries(_:wants:slots:runs:)``).
+    var block = 0
+}
+
 /// The summaries column (format version 3 on).
 ///
 /// Layout: the slot width (varint, milliseconds) and the number of series runs, then
@@ -184,7 +195,30 @@ extension BlockCodec {
         version: UInt32,
         wants: (UInt32) -> Bool = { _ in true }
     ) throws -> [SeriesSummary]? {
-        guard version >= 3 else { return nil }
+        var slots: [SlotSummary] = []
+        var runs: [SummaryRun] = []
+        guard try decodeSummaries(block, version: version, wants: wants, slots: &slots, runs: &runs) else { return nil }
+        return runs.map {
+            SeriesSummary(
+                seriesID: $0.seriesID,
+                firstTimestamp: $0.firstTimestamp,
+                lastTimestamp: $0.lastTimestamp,
+                slots: Array(slots[$0.slots])
+            )
+        }
+    }
+
+    /// Appends the block's summaries of the series `wants` selects to flat arrays: each wanted
+    /// run to `runs`, its slots to `slots` (a query over many blocks builds no array per run);
+    /// false for a block of a format version without them.
+    static func decodeSummaries(
+        _ block: UnsafeRawBufferPointer,
+        version: UInt32,
+        wants: (UInt32) -> Bool,
+        slots: inout [SlotSummary],
+        runs: inout [SummaryRun]
+    ) throws -> Bool {
+        guard version >= 3 else { return false }
         let (_, columns) = try columnSlices(block, version: version)
         let bytes = try decompress(columns[6])
         return try bytes.withUnsafeBytes { buffer throws in
@@ -194,7 +228,7 @@ extension BlockCodec {
             guard width > 0, runCount <= column.remaining else { throw ByteReader.Truncated() }
             // The sections, each its own reader (not an array of them: every read would check
             // the array's uniqueness and bounds).
-            var runs = ByteReader(try column.readBytes())
+            var runSection = ByteReader(try column.readBytes())
             var slotIndexes = ByteReader(try column.readBytes())
             var countChanges = ByteReader(try column.readBytes())
             var offsetChanges = ByteReader(try column.readBytes())
@@ -204,31 +238,45 @@ extension BlockCodec {
             var counts: Int64 = 0
             var offsets: Int64 = 0
             var spans: Int64 = 0
-            var summaries: [SeriesSummary] = []
-            summaries.reserveCapacity(runCount)
             var runStart: Int64 = 0
             for _ in 0..<runCount {
-                let seriesID = UInt32(truncatingIfNeeded: try runs.readVarint())
-                runStart &+= try runs.readSignedVarint()
-                let lastTimestamp = runStart &+ Int64(bitPattern: try runs.readVarint())
-                let slotCount = Int(try runs.readVarint())
+                let seriesID = UInt32(truncatingIfNeeded: try runSection.readVarint())
+                runStart &+= try runSection.readSignedVarint()
+                let lastTimestamp = runStart &+ Int64(bitPattern: try runSection.readVarint())
+                let slotCount = Int(try runSection.readVarint())
                 guard slotCount <= slotIndexes.remaining else { throw ByteReader.Truncated() }
-                var summary = SeriesSummary(
-                    seriesID: seriesID,
-                    firstTimestamp: runStart,
-                    lastTimestamp: lastTimestamp,
-                    slots: []
-                )
                 let wanted = wants(seriesID)
-                guard slotCount > 0 else {
-                    if wanted { summaries.append(summary) }
+                if wanted {
+                    runs.append(
+                        SummaryRun(
+                            seriesID: seriesID,
+                            firstTimestamp: runStart,
+                            lastTimestamp: lastTimestamp,
+                            slots: slots.count..<(slots.count + slotCount)
+                        )
+                    )
+                }
+                guard slotCount > 0 else { continue }
+                let mode = try runSection.readByte()
+                guard mode == summaryRaw || mode == summaryScaled else { throw ByteReader.Truncated() }
+                let scale = mode == summaryScaled ? Int(try runSection.readByte()) : 0
+                guard scale <= 9 else { throw ByteReader.Truncated() }
+                guard wanted else {
+                    // Read past its slots: the next run's follow them, and the changes of
+                    // counts and times go on from its last.
+                    try slotIndexes.skipVarints(slotCount)
+                    for _ in 0..<slotCount {
+                        counts &+= try countChanges.readSignedVarint()
+                        offsets &+= try offsetChanges.readSignedVarint()
+                        spans &+= try spanChanges.readSignedVarint()
+                    }
+                    if mode == summaryScaled {
+                        try scaledValues.skipVarints(5 * slotCount)
+                    } else {
+                        try rawValues.skip(40 * slotCount)
+                    }
                     continue
                 }
-                if wanted { summary.slots.reserveCapacity(slotCount) }
-                let mode = try runs.readByte()
-                guard mode == summaryRaw || mode == summaryScaled else { throw ByteReader.Truncated() }
-                let scale = mode == summaryScaled ? Int(try runs.readByte()) : 0
-                guard scale <= 9 else { throw ByteReader.Truncated() }
                 var slot = floorDivide(runStart, width)
                 var previousLast: Int64 = 0
                 for _ in 0..<slotCount {
@@ -236,15 +284,6 @@ extension BlockCodec {
                     counts &+= try countChanges.readSignedVarint()
                     offsets &+= try offsetChanges.readSignedVarint()
                     spans &+= try spanChanges.readSignedVarint()
-                    guard wanted else {
-                        // Read past its values: the next run's follow them.
-                        if mode == summaryScaled {
-                            for _ in 0..<5 { _ = try scaledValues.readVarint() }
-                        } else {
-                            for _ in 0..<5 { _ = try rawValues.readUInt64() }
-                        }
-                        continue
-                    }
                     let first = slot &* width &+ offsets
                     var entry = SlotSummary(
                         slot: slot,
@@ -276,11 +315,10 @@ extension BlockCodec {
                         entry.first = try rawValues.readDouble()
                         entry.last = try rawValues.readDouble()
                     }
-                    summary.slots.append(entry)
+                    slots.append(entry)
                 }
-                if wanted { summaries.append(summary) }
             }
-            return summaries
+            return true
         }
     }
 }

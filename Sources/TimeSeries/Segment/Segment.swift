@@ -62,6 +62,28 @@ final class Segment: Sendable {
     static let legacyFormatVersion: UInt32 = 1
     static let fileExtension = "seg"
 
+    /// The sequence number a segment file's name carries: `<hex>.seg`, or `<hex>-<part>.seg`
+    /// for the parts a settled day is written as (they share the newest settled segment's
+    /// sequence, each holding other series); nil for any other name.
+    static func sequence(fileName name: String) -> UInt64? {
+        guard name.hasSuffix("." + fileExtension) else { return nil }
+        let stem = name.dropLast(fileExtension.count + 1)
+        let pieces = stem.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        if pieces.count == 2 {
+            guard (1...6).contains(pieces[1].count), pieces[1].allSatisfy({ ("0"..."9").contains($0) }) else {
+                return nil
+            }
+        }
+        return UInt64(pieces[0], radix: 16)
+    }
+
+    /// The name of part `part` of a settled day whose newest segment had `sequence`.
+    static func fileName(sequence: UInt64, part: Int? = nil) -> String {
+        let hex = String(sequence, radix: 16)
+        let padded = String(repeating: "0", count: max(0, 16 - hex.count)) + hex
+        return padded + (part.map { "-\($0)" } ?? "") + "." + fileExtension
+    }
+
     let path: String
     /// ``formatVersion``, or ``legacyFormatVersion`` for a segment opened to be converted.
     let version: UInt32
@@ -79,6 +101,11 @@ final class Segment: Sendable {
     /// Whether each block's series come after the previous block's, as every writer sorts
     /// them: then a series' blocks can be found by binary search.
     let seriesAscending: Bool
+    /// Each block's least series id (`UInt32.max` for a block without rows), beside
+    /// ``blocks``: a binary search over a segment's blocks reads one flat array.
+    let firstSeries: [UInt32]
+    /// Each block's greatest series id (0 for a block without rows).
+    let lastSeries: [UInt32]
     /// Unique among the segments a process opens (a compacted file keeps its name and path).
     let identity: UInt64
     private let files: SegmentFiles
@@ -234,6 +261,8 @@ final class Segment: Sendable {
             self.seriesAscending = zip(blocks, blocks.dropFirst()).allSatisfy { pair in
                 (pair.0.seriesIDs.last ?? 0) <= (pair.1.seriesIDs.first ?? 0)
             }
+            self.firstSeries = blocks.map { $0.seriesIDs.first ?? .max }
+            self.lastSeries = blocks.map { $0.seriesIDs.last ?? 0 }
             self.byteCount = size
         } catch {
             Glibc.close(descriptor)
@@ -315,19 +344,59 @@ final class Segment: Sendable {
         }
     }
 
-    /// Reads and checks block `index` and decodes its summaries of the series `wants` selects;
-    /// `nil` for a segment of a format version without them.
+    /// Reads blocks `indices` (adjacent in the file) in one read, checks each against its
+    /// checksum and appends their summaries of the series `wants` selects to `slots` and `runs`
+    /// (each run's ``SummaryRun/block`` set); false for a segment of a format version without
+    /// them. On a throw the arrays are as they were.
     /// - Throws: ``Corrupt`` on a checksum mismatch or undecodable summaries.
-    func readSummaries(_ index: Int, wants: (UInt32) -> Bool = { _ in true }) throws -> [SeriesSummary]? {
-        guard version >= 3 else { return nil }
-        let bytes = try readChecked(index)
+    func readSummaries(
+        _ indices: Range<Int>,
+        wants: (UInt32) -> Bool,
+        slots: inout [SlotSummary],
+        runs: inout [SummaryRun]
+    ) throws -> Bool {
+        guard version >= 3, !indices.isEmpty else { return version >= 3 }
+        let start = blocks[indices.lowerBound].offset
+        let end = blocks[indices.upperBound - 1].offset + blocks[indices.upperBound - 1].length
+        let bytes = try files.withDescriptor(segment: identity, path: path) { descriptor in
+            try FileIO.read(descriptor, offset: start, count: end - start, path: path)
+        }
+        let (slotsBefore, runsBefore) = (slots.count, runs.count)
         do {
-            return try bytes.withUnsafeBytes { buffer throws in
-                try BlockCodec.decodeSummaries(buffer, version: version, wants: wants)
+            try bytes.withUnsafeBytes { file in
+                for index in indices {
+                    let offset = blocks[index].offset - start
+                    let length = blocks[index].length
+                    guard offset >= 0, offset + length <= file.count,
+                        CRC32C.checksum(UnsafeRawBufferPointer(rebasing: file[offset..<(offset + length)]))
+                            == blocks[index].checksum
+                    else { throw Corrupt(path: path, reason: "block \(index) checksum mismatch") }
+                    let first = runs.count
+                    do {
+                        _ = try BlockCodec.decodeSummaries(
+                            UnsafeRawBufferPointer(rebasing: file[offset..<(offset + length)]),
+                            version: version,
+                            wants: wants,
+                            slots: &slots,
+                            runs: &runs
+                        )
+                    } catch {
+                        throw Corrupt(path: path, reason: "block \(index)'s summaries do not decode")
+                    }
+                    for run in first..<runs.count { runs[run].block = index }
+                }
             }
         } catch {
-            throw Corrupt(path: path, reason: "block \(index)'s summaries do not decode")
+            slots.removeSubrange(slotsBefore...)
+            runs.removeSubrange(runsBefore...)
+            throw error
         }
+        return true
+    }
+
+    /// Whether block `index + 1` starts where block `index` ends (one read can take both).
+    func adjacent(_ index: Int) -> Bool {
+        index + 1 < blocks.count && blocks[index].offset + blocks[index].length == blocks[index + 1].offset
     }
 
     /// The stored (compressed) bytes of each column, summed over the blocks, in the order of

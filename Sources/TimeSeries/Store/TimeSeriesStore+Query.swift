@@ -391,17 +391,25 @@ extension TimeSeriesStore {
             }
             let before = candidates.count
             var indices: [Int] = []
+            let (firstSeries, lastSeries) = (segment.firstSeries, segment.lastSeries)
+            // Ids ascend: each one's first block is at or after the previous one's, and often
+            // the same (a charger's series were numbered together).
+            var low = 0
             for id in wantedIDs {
                 // The first block whose greatest series is not below `id`.
-                var low = 0
-                var high = blocks.count
-                while low < high {
-                    let middle = (low + high) / 2
-                    if (blocks[middle].seriesIDs.last ?? 0) < id { low = middle + 1 } else { high = middle }
+                if low < blocks.count, lastSeries[low] < id {
+                    var high = blocks.count
+                    while low < high {
+                        let middle = (low + high) / 2
+                        if lastSeries[middle] < id { low = middle + 1 } else { high = middle }
+                    }
                 }
-                while low < blocks.count, (blocks[low].seriesIDs.first ?? .max) <= id {
-                    if indices.last != low, matches(blocks[low]), blocks[low].holds(series: id) { indices.append(low) }
-                    low += 1
+                var index = low
+                while index < blocks.count, firstSeries[index] <= id {
+                    if indices.last != index, matches(blocks[index]), blocks[index].holds(series: id) {
+                        indices.append(index)
+                    }
+                    index += 1
                 }
             }
             indices.sort()
