@@ -286,7 +286,7 @@ enum LegacyConversion {
                 rows.nextBlock(&block, limit: limit)
             }
             try FileIO.makeDirectory(dayPath)
-            try FileIO.writeAtomically(bytes, to: dayPath + "/" + hex(nextSequence) + "." + Segment.fileExtension)
+            try FileIO.writeAtomically(bytes, to: dayPath + "/" + Segment.fileName(sequence: nextSequence))
             nextSequence += 1
         }
     }
@@ -296,9 +296,7 @@ enum LegacyConversion {
         var found: [(String, UInt64)] = []
         for day in FileIO.listDirectory(directory + "/segments") {
             for name in FileIO.listDirectory(directory + "/segments/" + day) {
-                guard name.hasSuffix("." + Segment.fileExtension),
-                    let sequence = UInt64(name.dropLast(Segment.fileExtension.count + 1), radix: 16)
-                else { continue }
+                guard let sequence = Segment.sequence(fileName: name) else { continue }
                 found.append((directory + "/segments/" + day + "/" + name, sequence))
             }
         }
@@ -356,10 +354,5 @@ enum LegacyConversion {
         try FileIO.syncDirectory(directory + "/segments")
         try FileIO.syncDirectory(directory + "/wal")
         try FileIO.syncDirectory(directory)
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, 16 - digits.count)) + digits
     }
 }

@@ -266,9 +266,7 @@ public enum TimeSeriesBackup {
         mutating func take(directory: String, target: String) throws {
             for day in FileIO.listDirectory(directory + "/segments") {
                 for name in FileIO.listDirectory(directory + "/segments/" + day) {
-                    guard name.hasSuffix("." + Segment.fileExtension),
-                        UInt64(name.dropLast(Segment.fileExtension.count + 1), radix: 16) != nil
-                    else { continue }
+                    guard Segment.sequence(fileName: name) != nil else { continue }
                     let path = "segments/" + day + "/" + name
                     try FileIO.makeDirectory(target + "/segments/" + day)
                     if link(directory + "/" + path, target + "/" + path) == 0 {

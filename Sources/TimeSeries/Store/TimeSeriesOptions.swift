@@ -29,6 +29,11 @@ public struct TimeSeriesOptions: Sendable, Hashable {
     public var compactionTargetRows: Int
     /// Rows a maintenance pass merges at most (the bound on its I/O and memory).
     public var compactionRowsPerPass: Int
+    /// A UTC day this long past its end is *settled* by a maintenance pass: its segments, each
+    /// a few hours of every series, are rewritten as segments of the whole day for a range of
+    /// series each (see ``TimeSeriesStore/settle(now:rowBudget:report:shouldStop:)``). `nil`:
+    /// days are never settled.
+    public var settleDelayMilliseconds: Int64?
     /// Time between two passes of ``TimeSeriesMaintenance``.
     public var maintenanceInterval: Duration
     /// Segment files kept open at most; others are opened again when read.
@@ -54,6 +59,7 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         compactionThreshold: Int = 4,
         compactionTargetRows: Int = 4_000_000,
         compactionRowsPerPass: Int = 8_000_000,
+        settleDelayMilliseconds: Int64? = 3_600_000,
         maintenanceInterval: Duration = .seconds(60),
         maximumOpenFiles: Int = 256,
         maximumSeriesPerChargePoint: Int? = nil,
@@ -69,6 +75,7 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         self.compactionThreshold = compactionThreshold
         self.compactionTargetRows = compactionTargetRows
         self.compactionRowsPerPass = compactionRowsPerPass
+        self.settleDelayMilliseconds = settleDelayMilliseconds
         self.maintenanceInterval = maintenanceInterval
         self.maximumOpenFiles = maximumOpenFiles
         self.maximumSeriesPerChargePoint = maximumSeriesPerChargePoint

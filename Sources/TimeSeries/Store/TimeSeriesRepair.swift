@@ -159,9 +159,7 @@ private struct Repairer {
         for day in FileIO.listDirectory(directory + "/segments") {
             for name in FileIO.listDirectory(directory + "/segments/" + day) {
                 let relative = "segments/" + day + "/" + name
-                guard name.hasSuffix("." + Segment.fileExtension),
-                    let sequence = UInt64(name.dropLast(Segment.fileExtension.count + 1), radix: 16)
-                else { continue }
+                guard let sequence = Segment.sequence(fileName: name) else { continue }
                 let segment: Segment
                 do {
                     segment = try Segment(path: directory + "/" + relative, sequence: sequence, files: files)

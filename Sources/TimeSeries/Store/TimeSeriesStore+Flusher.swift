@@ -141,7 +141,7 @@ extension TimeSeriesStore {
             defer { state.nextSegmentSequence += 1 }
             return state.nextSegmentSequence
         }
-        let path = dayPath + "/" + hex(sequence) + "." + Segment.fileExtension
+        let path = dayPath + "/" + Segment.fileName(sequence: sequence)
         var rows = rows
         let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
             rows.nextBlock(&block, limit: limit)

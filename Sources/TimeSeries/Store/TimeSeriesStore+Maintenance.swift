@@ -11,6 +11,9 @@ public struct MaintenanceReport: Sendable, Hashable {
     public var writtenSegments = 0
     /// Rows read by merging.
     public var mergedRows = 0
+    /// Days rewritten as parts of the whole day for a range of series each (see
+    /// ``TimeSeriesStore/settleCandidates(now:)``).
+    public var settledDays = 0
 
     public init() {}
 }
@@ -41,8 +44,9 @@ extension TimeSeriesStore {
     }
 
     /// One maintenance pass: freezes a memtable that is due (retrying a freeze that failed),
-    /// drops expired partitions, then merges runs of small segments into large ones, at most
-    /// `compactionRowsPerPass` rows, and sets the gauges.
+    /// drops expired partitions, merges runs of small segments into large ones, then settles
+    /// the days that ended (see ``settleCandidates(now:)``), at most `compactionRowsPerPass`
+    /// rows in all (a first merge or day may be larger), and sets the gauges.
     /// - Parameters:
     ///   - now: Milliseconds since 1970, for retention.
     ///   - shouldStop: Asked between merges (and between the segments a merge reads): true
@@ -60,6 +64,7 @@ extension TimeSeriesStore {
                 report: &report,
                 shouldStop: shouldStop
             )
+            try settleDays(now: now, rowBudget: options.compactionRowsPerPass, report: &report, shouldStop: shouldStop)
         }
         return report
     }

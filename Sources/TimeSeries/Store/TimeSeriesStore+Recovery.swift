@@ -89,9 +89,7 @@ extension TimeSeriesStore {
                     try FileIO.remove(path)
                     continue
                 }
-                guard name.hasSuffix("." + Segment.fileExtension),
-                    let sequence = UInt64(name.dropLast(Segment.fileExtension.count + 1), radix: 16)
-                else { continue }
+                guard let sequence = Segment.sequence(fileName: name) else { continue }
                 nextSequence = max(nextSequence, sequence + 1)
                 do {
                     found.append(try Segment(path: path, sequence: sequence, files: files))
