@@ -5,6 +5,7 @@ queries, then single-client latencies (sequential requests on one keep-alive con
 warm-up discarded, targets drawn at random with a fixed seed) of issue 14's history goals:
   a. one session raw:       GET /db/charge_sessions/{id}/meter-values?limit=10000
   b. one charger's month:   GET /db/chargers/{id}/meter-values?from&to&bucket=1h&agg=avg
+     and the same by series:  ...&layout=series (values and counts as arrays per series)
   c. a site's day at 15 min: GET /db/sites/{id}/meter-values?from&to&bucket=15m&agg=sum
 Every answer must be a 200 with the item count the data set implies, or the run fails.
 
@@ -118,6 +119,18 @@ def main():
                 return None if items == series * hours else f"{items} buckets, expected {series * hours}"
             return path, check, series * hours
 
+        def charger_month_by_series():
+            charger = rng.randint(charger_ids[0], charger_ids[1])
+            path = (f"/db/chargers/{charger}/meter-values?from={iso(start)}&to={iso(start + days * day_ms)}"
+                    "&bucket=1h&agg=avg&layout=series")
+            def check(answer):
+                entries = answer["series"]
+                filled = sum(1 for entry in entries for count in entry["counts"] if count > 0)
+                if len(entries) != series or filled != series * hours:
+                    return f"{len(entries)} series with {filled} buckets, expected {series} with {series * hours}"
+                return None
+            return path, check, series * hours
+
         def site_day():
             site = rng.randint(site_ids[0], site_ids[0] + max(0, full_sites - 1))
             day = start + rng.randrange(days) * day_ms
@@ -134,6 +147,7 @@ def main():
         goals = [
             ("a. one session raw", session, "goal p50/p99 5/10 ms"),
             (f"b. one charger's {days} days, 1h avg", charger_month, "goal p50/p99 5/10 ms"),
+            (f"b. the same, layout=series", charger_month_by_series, "goal p50/p99 5/10 ms"),
             ("c. one site's day, 15m sum", site_day, "goal 50 ms"),
         ]
         for name, target, goal in goals:

@@ -64,26 +64,51 @@ extension HistoryFormat {
         }
 
         mutating func add(_ bucket: AggregateBucket) {
+            var gaps = 0
+            let first: Bool
             if lastSeries != bucket.series || bucket.start < next {
                 open(bucket)
+                first = true
             } else {
                 // Buckets without samples between the last one and this.
-                while next < bucket.start {
-                    output.writeStaticString(",null")
-                    counts.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "0")])
-                    next += width
-                }
-                output.writeInteger(UInt8(ascii: ","))
-                counts.append(UInt8(ascii: ","))
+                gaps = Int((bucket.start - next) / width)
+                first = false
+            }
+            while gaps > 64 {
+                writeGaps(64)
+                gaps -= 64
             }
             let value = pick.value(of: bucket)
-            output.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { raw in
+            // The gaps (5 bytes each), a comma and the value (at most 24 bytes).
+            output.writeWithUnsafeMutableBytes(minimumWritableBytes: gaps * 5 + 32) { raw in
                 var writer = ByteWriter(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                for _ in 0..<gaps { writer.literal(",null") }
+                if !first { writer.byte(UInt8(ascii: ",")) }
                 writer.number(value)
                 return writer.count
             }
-            HistoryFormat.appendInteger(Int64(bucket.count), to: &counts)
+            let count = Int64(bucket.count)
+            HistoryFormat.write(to: &counts, capacity: gaps * 2 + 24) { writer in
+                for _ in 0..<gaps { writer.literal(",0") }
+                if !first { writer.byte(UInt8(ascii: ",")) }
+                writer.integer(count)
+                return true
+            }
             next = bucket.start + width
+        }
+
+        /// `count` buckets without samples, after at least one with.
+        private mutating func writeGaps(_ count: Int) {
+            output.writeWithUnsafeMutableBytes(minimumWritableBytes: count * 5) { raw in
+                var writer = ByteWriter(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                for _ in 0..<count { writer.literal(",null") }
+                return writer.count
+            }
+            HistoryFormat.write(to: &counts, capacity: count * 2) { writer in
+                for _ in 0..<count { writer.literal(",0") }
+                return true
+            }
+            next += Int64(count) * width
         }
 
         /// Ends the last series and starts `bucket`'s.

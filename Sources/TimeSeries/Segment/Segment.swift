@@ -106,6 +106,9 @@ final class Segment: Sendable {
     let firstSeries: [UInt32]
     /// Each block's greatest series id (0 for a block without rows).
     let lastSeries: [UInt32]
+    /// The least and greatest series id of its rows (`nil` without rows): a settled day's
+    /// parts each hold a range, and a query skips the others from this alone.
+    let seriesRange: ClosedRange<UInt32>?
     /// Unique among the segments a process opens (a compacted file keeps its name and path).
     let identity: UInt64
     private let files: SegmentFiles
@@ -263,6 +266,8 @@ final class Segment: Sendable {
             }
             self.firstSeries = blocks.map { $0.seriesIDs.first ?? .max }
             self.lastSeries = blocks.map { $0.seriesIDs.last ?? 0 }
+            let (low, high) = (firstSeries.min() ?? .max, lastSeries.max() ?? 0)
+            self.seriesRange = low <= high ? low...high : nil
             self.byteCount = size
         } catch {
             Glibc.close(descriptor)

@@ -144,7 +144,10 @@ extension TimeSeriesStore {
             var accumulator = BucketAccumulator(series: snapshot.keys[Int(series)], bucket: bucket)
             Self.fold(chunks[series]!, into: &accumulator, &buckets)
             accumulator.finish(into: &buckets)
-            for finished in buckets { try body(finished) }
+            // Borrowed from the buffer: no copy (and retain of its series) per bucket.
+            try buckets.withUnsafeBufferPointer { finished in
+                for index in finished.indices { try body(finished[index]) }
+            }
             buckets.removeAll(keepingCapacity: true)
         }
     }
@@ -369,7 +372,8 @@ extension TimeSeriesStore {
         for (id, isWanted) in wanted.enumerated() where isWanted { wantedIDs.append(UInt32(id)) }
         for segment in snapshot.segments {
             guard segment.maxTimestamp >= from, segment.minTimestamp < to,
-                transaction.map({ segment.transactionRange?.contains($0) ?? false }) ?? true
+                transaction.map({ segment.transactionRange?.contains($0) ?? false }) ?? true,
+                Self.holdsAny(wantedIDs, in: segment.seriesRange)
             else {
                 skipped += segment.blocks.count
                 continue
@@ -422,6 +426,18 @@ extension TimeSeriesStore {
         }
         noteBlocks(decoded: 0, skipped: skipped)
         return candidates
+    }
+
+    /// Whether an id of ascending `ids` lies in `range`.
+    static func holdsAny(_ ids: [UInt32], in range: ClosedRange<UInt32>?) -> Bool {
+        guard let range else { return false }
+        var low = 0
+        var high = ids.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ids[middle] < range.lowerBound { low = middle + 1 } else { high = middle }
+        }
+        return low < ids.count && ids[low] <= range.upperBound
     }
 
     /// Calls `body` with each run of rows of a wanted series inside `from..<to` (and of

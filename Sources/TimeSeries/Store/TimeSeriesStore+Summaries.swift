@@ -157,7 +157,10 @@ extension TimeSeriesStore {
                 }
             }
             accumulator.finish(into: &buckets)
-            for finished in buckets { try body(finished) }
+            // Borrowed from the buffer: no copy (and retain of its series) per bucket.
+            try buckets.withUnsafeBufferPointer { finished in
+                for index in finished.indices { try body(finished[index]) }
+            }
             buckets.removeAll(keepingCapacity: true)
         }
         noteBlocks(decoded: decoded, skipped: 0)
