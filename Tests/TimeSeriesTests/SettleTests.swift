@@ -82,7 +82,16 @@ struct SettleTests {
         #expect(try store.query(EventQuery(transactionID: 8, limit: Int.max)).rows == session)
         // Settled: the next pass leaves it.
         #expect(try store.maintain(now: Self.base + Self.day + 3_600_000).settledDays == 0)
+        // A backup takes the parts, and its restore reads the same rows.
+        let copies = try TemporaryDirectory()
+        defer { copies.cleanup() }
+        let backup = try TimeSeriesBackup.backup(directory: directory.path, into: copies.path + "/backup")
+        #expect(backup.linkedSegments + backup.copiedSegments == files.count)
         store.close()
+        try TimeSeriesBackup.restore(backup.files, from: copies.path + "/backup", into: copies.path + "/restored")
+        let restored = try TimeSeriesStore(directory: copies.path + "/restored", options: Self.options)
+        #expect(try allRows(restored) == before)
+        restored.close()
         let reopened = try TimeSeriesStore(directory: directory.path, options: Self.options)
         #expect(try allRows(reopened) == before)
         #expect(try Self.dayFiles(directory) == files)
