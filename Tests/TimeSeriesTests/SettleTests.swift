@@ -41,6 +41,23 @@ struct SettleTests {
         return rows
     }
 
+    /// A store in `directory` holding day 0 as segments of one flush each: `hours` (each
+    /// hour of every series), then `rewritten` again with other values.
+    static func store(
+        _ directory: TemporaryDirectory,
+        hours: Range<Int>,
+        rewritten: (hour: Int, version: Int)? = nil
+    ) throws -> TimeSeriesStore {
+        let store = try TimeSeriesStore(directory: directory.path, options: options)
+        var batches = hours.map { hour($0) }
+        if let rewritten { batches.append(hour(rewritten.hour, version: rewritten.version)) }
+        for batch in batches {
+            try store.appendBlocking(batch)
+            try store.flush()
+        }
+        return store
+    }
+
     /// The names of the segment files of day 0.
     static func dayFiles(_ directory: TemporaryDirectory) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: directory.path + "/segments/2024-05-01").sorted()
@@ -52,13 +69,7 @@ struct SettleTests {
     func settles() throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let store = try TimeSeriesStore(directory: directory.path, options: Self.options)
-        for hour in 0..<4 {
-            try store.appendBlocking(Self.hour(hour))
-            try store.flush()
-        }
-        try store.appendBlocking(Self.hour(2, version: 1))
-        try store.flush()
+        let store = try Self.store(directory, hours: 0..<4, rewritten: (2, 1))
         #expect(store.statistics.segments == 5)
         let before = try allRows(store)
         #expect(before.count == 4 * 60 * 24 + 4 * 24)
@@ -102,11 +113,7 @@ struct SettleTests {
     func lateRows() throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let store = try TimeSeriesStore(directory: directory.path, options: Self.options)
-        for hour in 0..<4 {
-            try store.appendBlocking(Self.hour(hour))
-            try store.flush()
-        }
+        let store = try Self.store(directory, hours: 0..<4)
         let now = Self.base + Self.day + 3_600_000
         #expect(try store.maintain(now: now).settledDays == 1)
         let parts = try Self.dayFiles(directory)
@@ -140,13 +147,7 @@ struct SettleTests {
     func crashBetweenPublishAndRemove() throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
-        let store = try TimeSeriesStore(directory: directory.path, options: Self.options)
-        for hour in 0..<3 {
-            try store.appendBlocking(Self.hour(hour))
-            try store.flush()
-        }
-        try store.appendBlocking(Self.hour(1, version: 2))
-        try store.flush()
+        let store = try Self.store(directory, hours: 0..<3, rewritten: (1, 2))
         let before = try allRows(store)
         let dayPath = directory.path + "/segments/2024-05-01"
         let merged = try Self.dayFiles(directory)

@@ -5,6 +5,17 @@ import TimeSeries
 /// array of buckets (``HistoryFormat/aggregateJSON(_:aggregate:transactionID:incompleteNodes:)``)
 /// or as the store hands them over (``MeterHistory/bucketsJSON(_:bucket:aggregate:timeSeries:)``).
 extension HistoryFormat {
+    /// A bucket's `transaction_id`: the query's session, or null.
+    static func transactionText(_ transactionID: Int?) -> [UInt8] {
+        var text: [UInt8] = []
+        if let transactionID {
+            appendInteger(Int64(transactionID), to: &text)
+        } else {
+            append("null", to: &text)
+        }
+        return text
+    }
+
     /// Writes `{"items":[...],"next_cursor":null}` one bucket at a time.
     ///
     /// A month of a charger's series by the hour is about 15,000 buckets and 3 MB: each is
@@ -28,13 +39,7 @@ extension HistoryFormat {
         ///   - capacity: The buffer's room (it grows if the answer needs more).
         init(aggregate: String, transactionID: Int?, capacity: Int) {
             pick = Aggregate(aggregate)
-            var transaction: [UInt8] = []
-            if let transactionID {
-                HistoryFormat.appendInteger(Int64(transactionID), to: &transaction)
-            } else {
-                HistoryFormat.append("null", to: &transaction)
-            }
-            self.transaction = transaction
+            transaction = HistoryFormat.transactionText(transactionID)
             output = ByteBufferAllocator().buffer(capacity: capacity)
             output.writeStaticString(#"{"items":["#)
         }
@@ -74,12 +79,18 @@ extension HistoryFormat {
         /// Ends the answer: its bytes.
         /// - Parameter incompleteNodes: In a cluster, the nodes that could not answer.
         mutating func finish(incompleteNodes: [String]? = nil) -> ByteBuffer {
-            output.writeStaticString(#"],"next_cursor":null"#)
-            var tail: [UInt8] = []
-            appendIncompleteNodes(incompleteNodes, to: &tail)
-            tail.append(UInt8(ascii: "}"))
-            output.writeBytes(tail)
+            HistoryFormat.endBuckets(&output, incompleteNodes: incompleteNodes)
             return output
         }
+    }
+
+    /// Closes a bucketed answer's array: `],"next_cursor":null`, `incomplete_nodes` in a
+    /// cluster, and `}`.
+    static func endBuckets(_ output: inout ByteBuffer, incompleteNodes: [String]?) {
+        output.writeStaticString(#"],"next_cursor":null"#)
+        var tail: [UInt8] = []
+        appendIncompleteNodes(incompleteNodes, to: &tail)
+        tail.append(UInt8(ascii: "}"))
+        output.writeBytes(tail)
     }
 }

@@ -47,13 +47,7 @@ extension HistoryFormat {
         init(aggregate: String, transactionID: Int?, width: Int64, capacity: Int) {
             precondition(width > 0, "bucket width must be positive")
             pick = Aggregate(aggregate)
-            var transaction: [UInt8] = []
-            if let transactionID {
-                HistoryFormat.appendInteger(Int64(transactionID), to: &transaction)
-            } else {
-                HistoryFormat.append("null", to: &transaction)
-            }
-            self.transaction = transaction
+            transaction = HistoryFormat.transactionText(transactionID)
             self.width = width
             output = ByteBufferAllocator().buffer(capacity: capacity)
             var head: [UInt8] = []
@@ -142,11 +136,7 @@ extension HistoryFormat {
 
         mutating func finish(incompleteNodes: [String]? = nil) -> ByteBuffer {
             close()
-            output.writeStaticString(#"],"next_cursor":null"#)
-            var tail: [UInt8] = []
-            appendIncompleteNodes(incompleteNodes, to: &tail)
-            tail.append(UInt8(ascii: "}"))
-            output.writeBytes(tail)
+            HistoryFormat.endBuckets(&output, incompleteNodes: incompleteNodes)
             return output
         }
     }
