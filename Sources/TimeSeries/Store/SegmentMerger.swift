@@ -24,9 +24,6 @@ struct SegmentMerger {
     private var cursors: [Cursor]
     /// Indices of the cursors with rows left, as a binary min-heap by their rows' order.
     private var heap: [Int] = []
-    /// Rows read from the segments, and of them left out as replaced by a newer segment's.
-    private(set) var rowsRead = 0
-    private(set) var rowsReplaced = 0
 
     /// - Throws: ``Segment/Corrupt`` when a first block does not read back.
     init(_ segments: [Segment]) throws {
@@ -52,7 +49,6 @@ struct SegmentMerger {
         while let other = heap.first, cursors[other].series == row.seriesID,
             cursors[other].timestamp == row.timestamp, cursors[other].transaction == row.transactionID
         {
-            rowsReplaced += 1
             try advance()
         }
         return row
@@ -61,7 +57,6 @@ struct SegmentMerger {
     /// Moves the heap's top cursor past its row, to its next block when its block is done.
     private mutating func advance() throws {
         let top = heap[0]
-        rowsRead += 1
         cursors[top].row += 1
         if cursors[top].row < cursors[top].columns.timestamps.count {
             cursors[top].readKey()

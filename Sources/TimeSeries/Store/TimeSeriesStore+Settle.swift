@@ -40,10 +40,7 @@ extension TimeSeriesStore {
     /// The rows of the segments whose series ranges (least to greatest id) overlap another's.
     static func overlappingRows(_ segments: [Segment]) -> Int {
         let ranges = segments.compactMap { segment -> (low: UInt32, high: UInt32, rows: Int)? in
-            guard let low = segment.firstSeries.min(), let high = segment.lastSeries.max(), low <= high else {
-                return nil
-            }
-            return (low, high, segment.rowCount)
+            segment.seriesRange.map { ($0.lowerBound, $0.upperBound, segment.rowCount) }
         }.sorted { $0.low < $1.low }
         var overlapping = 0
         var start = 0
