@@ -1,10 +1,12 @@
 import Foundation
+import NIOCore
 import Protocol
 import Relational
 import TestSupport
 import Testing
 import TimeSeries
 
+@testable import API
 @testable import Ingest
 
 /// Meter history over REST: what chargers sent over the WebSocket comes back exactly.
@@ -346,6 +348,60 @@ struct MeterHistoryTests {
         )
         #expect((raw["items"] as? [Any])?.count == 7)
         #expect(try await HTTP.http(server.port, "GET", base + "&layout=columns").status == 422)
+        await charger.close()
+        await server.stop()
+    }
+
+    @Test("An answer read in parts by series on several threads is byte for byte the answer read in one")
+    func parts() async throws {
+        let server = try await IngestTestServer.start()
+        let charger = try await server.connect("CP-PARTS")
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let start: Int64 = 1_769_940_000_000  // 2026-02-01T10:00:00Z
+        // Five series over two hours; voltage only in the second hour, so that a part may
+        // hold series without a bucket in a range.
+        var samples: [(String, String)] = []
+        for minute in stride(from: 0, to: 120, by: 7) {
+            let time = OCPPTimestamp(millisecondsSince1970: start + Int64(minute) * 60_000).iso8601
+            var values = [
+                #"{"value":"\#(minute * 10)"}"#,
+                #"{"value":"\#(Double(minute) / 3)","measurand":"Power.Active.Import"}"#,
+                #"{"value":"\#(minute % 50)","measurand":"SoC"}"#,
+                #"{"value":"\#(16 + minute % 3)","measurand":"Current.Import","phase":"L1"}"#,
+            ]
+            if minute >= 60 { values.append(#"{"value":"\#(230 + minute % 5)","measurand":"Voltage"}"#) }
+            samples.append((time, values.joined(separator: ",")))
+        }
+        try await charger.send(Self.meterValues("m", samples))
+        #expect(try parse(try await charger.nextText())[0] as? Int == 3)
+        for (from, to) in [
+            (start, start + 7_200_000), (start, start + 3_600_000), (start + 9_000_000, start + 9_600_000),
+        ] {
+            var query = EventQuery(limit: Int.max)
+            query.chargePointIDs = ["CP-PARTS"]
+            (query.from, query.to) = (from, to)
+            for layout in HistoryFormat.BucketLayout.allCases {
+                func text(_ parts: Int) async throws -> String {
+                    let body = try await MeterHistory.bucketsBody(
+                        query,
+                        bucket: 600_000,
+                        aggregate: "avg",
+                        layout: layout,
+                        timeSeries: server.timeSeries,
+                        parts: parts
+                    )
+                    return body.map { String(buffer: $0) }.joined()
+                }
+                let whole = try await text(1)
+                #expect(try JSONSerialization.jsonObject(with: Data(whole.utf8)) is [String: Any], "\(whole)")
+                for parts in [2, 3, 5, 9] {
+                    #expect(try await text(parts) == whole, "\(layout), \(parts) parts, from \(from)")
+                }
+            }
+        }
+        #expect(MeterHistory.partCount(buckets: 14_400, cores: 2) == 2)
+        #expect(MeterHistory.partCount(buckets: 100, cores: 2) == 1)
+        #expect(MeterHistory.partCount(buckets: 100_000, cores: 64) == 8)
         await charger.close()
         await server.stop()
     }

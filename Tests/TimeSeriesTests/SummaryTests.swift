@@ -144,6 +144,8 @@ struct SummaryTests {
         for round in 0..<24 {
             var query = EventQuery(limit: Int.max)
             if Bool.random(using: &random) { query.chargePointIDs = ["CP-\(Int.random(in: 1...2, using: &random))"] }
+            // A charger named twice names its series once.
+            if round == 5 { query.chargePointIDs = ["CP-2", "CP-1", "CP-2"] }
             if round % 3 > 0 {
                 query.from = Self.base + Int64.random(in: 0...(2 * Self.day), using: &random)
                 query.to = query.from! + Int64.random(in: 0...(2 * Self.day), using: &random)
@@ -168,6 +170,15 @@ struct SummaryTests {
                 }
             }
             #expect(buckets.count == expectedCount, "seed \(seed), round \(round)")
+            // Read in parts by series (from one snapshot), one after the other: the same buckets.
+            for parts in [2, 3, 7] {
+                let split = store.aggregateParts(query, bucketMilliseconds: width, parts: parts)
+                let series = split.reduce(0) { $0 + $1.seriesCount }
+                #expect(split.count == max(1, min(parts, series)) && series >= Set(buckets.map(\.series)).count)
+                var joined: [AggregateBucket] = []
+                for part in split { try store.aggregate(part) { joined.append($0) } }
+                #expect(joined == buckets, "seed \(seed), round \(round), \(parts) parts")
+            }
             let summaries = try store.summarize(query)
             for summary in summaries {
                 let numbers = bySeries[summary.series]!.compactMap(\.value.number)

@@ -37,12 +37,19 @@ extension HistoryFormat {
         ///   - transactionID: The session the buckets are of, when the query named one (a
         ///     series spans sessions: otherwise a bucket's `transaction_id` is null).
         ///   - capacity: The buffer's room (it grows if the answer needs more).
-        init(aggregate: String, transactionID: Int?, capacity: Int) {
+        ///   - head: Whether to start with the answer's opening (`{"items":[`): without it,
+        ///     the writer writes a fragment of the items (``fragment()``) for a part of the
+        ///     series read on its own thread.
+        init(aggregate: String, transactionID: Int?, capacity: Int, head: Bool = true) {
             pick = Aggregate(aggregate)
             transaction = HistoryFormat.transactionText(transactionID)
             output = ByteBufferAllocator().buffer(capacity: capacity)
-            output.writeStaticString(#"{"items":["#)
+            if head { output.writeStaticString(#"{"items":["#) }
         }
+
+        var isEmpty: Bool { written == 0 }
+
+        mutating func fragment() -> ByteBuffer { output }
 
         mutating func add(_ bucket: AggregateBucket) {
             if lastSeries != bucket.series {

@@ -8,13 +8,19 @@ protocol BucketsWriter {
     /// Ends the answer: its bytes.
     /// - Parameter incompleteNodes: In a cluster, the nodes that could not answer.
     mutating func finish(incompleteNodes: [String]?) -> ByteBuffer
+    /// Whether no bucket was added.
+    var isEmpty: Bool { get }
+    /// The items written so far as a part of the answer's array, without its end (and, for a
+    /// writer made without its head, without its opening): parts are joined with a comma
+    /// between non-empty ones, then ``HistoryFormat/endBuckets(_:incompleteNodes:)``.
+    mutating func fragment() -> ByteBuffer
 }
 
 extension HistoryFormat.BucketsJSON: BucketsWriter {}
 
 extension HistoryFormat {
     /// How a bucketed JSON answer is laid out (`layout=`).
-    enum BucketLayout: String, CaseIterable {
+    enum BucketLayout: String, CaseIterable, Sendable {
         /// One item per bucket, each naming its series (the default).
         case rows
         /// One item per series, its buckets as arrays of values and counts.
@@ -44,17 +50,27 @@ extension HistoryFormat {
         ///   - width: The bucket width in milliseconds: every bucket's start is a multiple of it.
         ///   - transactionID: The session the buckets are of, when the query named one.
         ///   - capacity: The buffer's room (it grows if the answer needs more).
-        init(aggregate: String, transactionID: Int?, width: Int64, capacity: Int) {
+        ///   - head: Whether to start with the answer's opening (`{"bucket_ms":W,"series":[`),
+        ///     as ``BucketsJSON/init(aggregate:transactionID:capacity:head:)``.
+        init(aggregate: String, transactionID: Int?, width: Int64, capacity: Int, head: Bool = true) {
             precondition(width > 0, "bucket width must be positive")
             pick = Aggregate(aggregate)
             transaction = HistoryFormat.transactionText(transactionID)
             self.width = width
             output = ByteBufferAllocator().buffer(capacity: capacity)
-            var head: [UInt8] = []
-            HistoryFormat.append(#"{"bucket_ms":"#, to: &head)
-            HistoryFormat.appendInteger(width, to: &head)
-            HistoryFormat.append(#","series":["#, to: &head)
-            output.writeBytes(head)
+            guard head else { return }
+            var opening: [UInt8] = []
+            HistoryFormat.append(#"{"bucket_ms":"#, to: &opening)
+            HistoryFormat.appendInteger(width, to: &opening)
+            HistoryFormat.append(#","series":["#, to: &opening)
+            output.writeBytes(opening)
+        }
+
+        var isEmpty: Bool { seriesWritten == 0 }
+
+        mutating func fragment() -> ByteBuffer {
+            close()
+            return output
         }
 
         mutating func add(_ bucket: AggregateBucket) {

@@ -1,5 +1,5 @@
 /// What a read takes: the series (a bitmap by id), the time range and the session, if any.
-struct SeriesSelection {
+struct SeriesSelection: Sendable {
     var wanted: [Bool]
     var from: Int64
     var to: Int64

@@ -90,17 +90,9 @@ extension TimeSeriesStore {
         bucketMilliseconds: Int64,
         _ body: (AggregateBucket) throws -> Void
     ) throws {
-        precondition(bucketMilliseconds > 0, "bucket width must be positive")
-        try aggregate(
-            query,
-            // Narrower buckets cut every slot: its rows are read anyway.
-            summaries: bucketMilliseconds >= BlockCodec.summarySlotMilliseconds,
-            bucket: { timestamp in
-                let start = floorDivide(timestamp, bucketMilliseconds) * bucketMilliseconds
-                return (start, start + bucketMilliseconds)
-            },
-            body
-        )
+        for part in aggregateParts(query, bucketMilliseconds: bucketMilliseconds, parts: 1) {
+            try aggregate(part, body)
+        }
     }
 
     /// One aggregate per series over everything `query` selects (its bucket's start is the
@@ -109,7 +101,9 @@ extension TimeSeriesStore {
     public func summarize(_ query: EventQuery) throws -> [AggregateBucket] {
         let start = query.from ?? Int64.min
         var buckets: [AggregateBucket] = []
-        try aggregate(query, summaries: true, bucket: { _ in (start, Int64.max) }) { buckets.append($0) }
+        let snapshot = snapshot()
+        let selected = SeriesSelection(query, wantedSeries(query, snapshot).0)
+        try aggregate(selected, snapshot, summaries: true, bucket: { _ in (start, Int64.max) }) { buckets.append($0) }
         return buckets
     }
 
@@ -117,14 +111,13 @@ extension TimeSeriesStore {
     /// series by series.
     /// - Parameter summaries: Whether to read the blocks' summaries where a slot lies whole in
     ///   one bucket (a query by session always reads rows: a slot mixes sessions).
-    private func aggregate(
-        _ query: EventQuery,
+    func aggregate(
+        _ selected: SeriesSelection,
+        _ snapshot: Snapshot,
         summaries: Bool,
         bucket: @escaping (Int64) -> (start: Int64, end: Int64),
         _ body: (AggregateBucket) throws -> Void
     ) throws {
-        let snapshot = snapshot()
-        let selected = SeriesSelection(query, wantedSeries(query, snapshot).0)
         guard summaries, selected.transaction == nil else {
             try aggregateRows(try collectNumeric(selected, snapshot), snapshot, bucket: bucket, body)
             return

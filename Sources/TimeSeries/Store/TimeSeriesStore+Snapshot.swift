@@ -2,7 +2,7 @@ import Synchronization
 
 /// What readers see: consistent snapshots of the store's state, and its counters.
 extension TimeSeriesStore {
-    struct Snapshot {
+    struct Snapshot: Sendable {
         var keys: [SeriesKey]
         var byChargePoint: [String: [UInt32]]
         var segments: [Segment]
