@@ -64,6 +64,11 @@ extension TimeSeriesStore {
             } else {
                 completeEach(appends, result)
             }
+            // The committed rows go to live subscribers once their appends are answered.
+            for commit in unpublished {
+                feed.publish(commit.rows, firstPosition: commit.firstPosition, newSeries: commit.newSeries)
+            }
+            unpublished.removeAll(keepingCapacity: true)
         }
         for item in work {
             guard let operation = item.operation else { continue }
@@ -214,7 +219,7 @@ extension TimeSeriesStore {
         }
         if wasEmpty { memtableStarted = monotonicMilliseconds() }
         committed = true
-        feed.publish(rows, firstPosition: firstPosition, newSeries: newSeries)
+        unpublished.append((rows, firstPosition, newSeries))
         return resolution.refused
     }
 

@@ -114,6 +114,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
     var memtableStarted: Int64 = 0
     var lastSync: Int64 = 0
     var unsyncedBytes = 0
+    /// Commits applied but not yet handed to live subscribers: they are handed over after
+    /// their appends are answered, so that the hand-over is not on the acknowledgements' path.
+    var unpublished: [(rows: [StoredRow], firstPosition: UInt64, newSeries: [(id: UInt32, key: SeriesKey)])] = []
     // Flusher thread only (and init).
     var persistedSeriesCount = 0
 
