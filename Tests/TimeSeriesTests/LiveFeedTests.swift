@@ -214,6 +214,31 @@ struct LiveFeedTests {
         #expect(trimmed.isEmpty)
     }
 
+    @Test("Runs share their commits' arrays up to a limit; past it their rows are copied, each still in its place")
+    func sharedCommits() {
+        var rows = LiveRows()
+        var expected: [(UInt64, StoredRow)] = []
+        let commits = 3 * LiveRows.sharedCommitLimit + 5
+        for commit in 0..<commits {
+            // A commit of 4 rows, of which the subscriber gets two runs: rows 0-1 and 3.
+            let stored = (0..<4).map {
+                StoredRow(seriesID: 1, timestamp: Self.base + Int64(commit * 4 + $0), value: .number(Double(commit)))
+            }
+            let position = UInt64(1000 + commit * 4)
+            rows.append(stored, 0..<2, position: position)
+            rows.append(stored, 3..<4, position: position + 3)
+            expected += [(position, stored[0]), (position + 1, stored[1]), (position + 3, stored[3])]
+        }
+        #expect(rows.count == expected.count)
+        #expect(Array(rows).map(\.position) == expected.map(\.0))
+        #expect(Array(rows).map(\.row) == expected.map(\.1))
+        let arrays = Set(rows.runs.map { run in run.source.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } })
+        #expect(arrays.count <= LiveRows.sharedCommitLimit + 3)
+        var trimmed = rows
+        trimmed.removeBefore(expected[100].0)
+        #expect(Array(trimmed).map(\.row) == expected[100...].map(\.1))
+    }
+
     @Test("A subscriber whose start falls inside a published run gets the run's rows from its start on")
     func startInsideRun() throws {
         let feed = Self.feed()

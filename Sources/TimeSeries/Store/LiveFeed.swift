@@ -37,71 +37,114 @@ public struct LiveRow: Sendable, Hashable {
     }
 }
 
-/// Rows handed to a subscriber, in commit order: the stored rows and the runs of consecutive
-/// positions they came in (a charger's message is one run), so that the writer copies a run
-/// at a time instead of building a ``LiveRow`` per row.
+/// Rows handed to a subscriber, in commit order: runs of consecutive positions (a charger's
+/// message is one run), each a range of its commit's array of rows, shared with the commit and
+/// every other subscriber of it rather than copied row by row on the writer thread.
+///
+/// A run keeps its commit's whole array alive, so a subscriber holds runs of at most
+/// ``sharedCommitLimit`` commits: past that, the rows of those runs are copied into one array of
+/// its own (a subscriber read every second holds far fewer; one that falls behind holds copies
+/// of its own rows, bounded by the feed's buffer limit, and the last few commits' arrays).
 public struct LiveRows: Sendable, Equatable, Sequence {
-    struct Run: Sendable, Equatable {
+    struct Run: Sendable {
         var position: UInt64
-        var count: Int
+        var source: [StoredRow]
+        var range: Range<Int>
     }
 
-    var rows: [StoredRow] = []
-    var runs: [Run] = []
+    /// Commits whose arrays a subscriber's runs may share before they are copied.
+    static let sharedCommitLimit = 64
 
-    public var count: Int { rows.count }
-    public var isEmpty: Bool { rows.isEmpty }
+    var runs: [Run] = []
+    /// The number of rows.
+    public private(set) var count = 0
+    /// The commits' arrays shared by the runs from `firstShared` on (the runs before it share
+    /// copies of their own).
+    private var sharedCommits = 0
+    private var firstShared = 0
+
+    public var isEmpty: Bool { count == 0 }
 
     /// Appends `source[range]`, whose first row is at `position`.
     mutating func append(_ source: [StoredRow], _ range: Range<Int>, position: UInt64) {
-        if let last = runs.last, last.position + UInt64(last.count) == position {
-            runs[runs.count - 1].count += range.count
+        guard !range.isEmpty else { return }
+        count += range.count
+        if let last = runs.last, Self.same(last.source, source) {
+            if last.range.upperBound == range.lowerBound, last.position + UInt64(last.range.count) == position {
+                runs[runs.count - 1].range = last.range.lowerBound..<range.upperBound
+                return
+            }
         } else {
-            runs.append(Run(position: position, count: range.count))
+            sharedCommits += 1
         }
-        // Row by row: appending the slice took the unspecialized path, a value witness per row.
-        // (No reserveCapacity: called per run, it would reallocate each time, without growth.)
-        for index in range { rows.append(source[index]) }
+        runs.append(Run(position: position, source: source, range: range))
+        if sharedCommits > Self.sharedCommitLimit { copyShared() }
+    }
+
+    /// Whether `lhs` and `rhs` are one array (a commit's, shared), not merely equal ones.
+    private static func same(_ lhs: [StoredRow], _ rhs: [StoredRow]) -> Bool {
+        lhs.withUnsafeBufferPointer { left in rhs.withUnsafeBufferPointer { left.baseAddress == $0.baseAddress } }
+    }
+
+    /// Copies the rows of the runs that share commits' arrays into one array of their own.
+    private mutating func copyShared() {
+        var copied: [StoredRow] = []
+        copied.reserveCapacity(runs[firstShared...].reduce(0) { $0 + $1.range.count })
+        for index in firstShared..<runs.count {
+            let start = copied.count
+            let run = runs[index]
+            run.source.withUnsafeBufferPointer { source in
+                for row in run.range { copied.append(source[row]) }
+            }
+            runs[index].range = start..<copied.count
+        }
+        for index in firstShared..<runs.count { runs[index].source = copied }
+        firstShared = runs.count
+        sharedCommits = 0
     }
 
     /// Keeps the rows at `start` and after.
     mutating func removeBefore(_ start: UInt64) {
         var kept = LiveRows()
-        var index = 0
         for run in runs {
-            defer { index += run.count }
-            let end = run.position + UInt64(run.count)
+            let end = run.position + UInt64(run.range.count)
             guard end > start else { continue }
             let skip = run.position < start ? Int(start - run.position) : 0
-            kept.append(rows, (index + skip)..<(index + run.count), position: run.position + UInt64(skip))
+            kept.append(run.source, (run.range.lowerBound + skip)..<run.range.upperBound, position: run.position + UInt64(skip))
         }
         self = kept
     }
 
+    public static func == (lhs: LiveRows, rhs: LiveRows) -> Bool {
+        lhs.count == rhs.count && lhs.elementsEqual(rhs)
+    }
+
     public struct Iterator: IteratorProtocol {
-        let rows: LiveRows
-        var index = 0
+        let runs: [Run]
         var run = 0
+        /// The current run's rows (its source taken once per run, not per row), where the next
+        /// row is, where the run ends, and the next row's position.
+        var source: [StoredRow] = []
+        var index = 0
+        var end = 0
         var position: UInt64 = 0
-        var leftInRun = 0
 
         public mutating func next() -> LiveRow? {
-            guard index < rows.rows.count else { return nil }
-            if leftInRun == 0 {
-                position = rows.runs[run].position
-                leftInRun = rows.runs[run].count
+            while index == end {
+                guard run < runs.count else { return nil }
+                source = runs[run].source
+                (index, end, position) = (runs[run].range.lowerBound, runs[run].range.upperBound, runs[run].position)
                 run += 1
             }
             defer {
                 index += 1
                 position += 1
-                leftInRun -= 1
             }
-            return LiveRow(position: position, row: rows.rows[index])
+            return LiveRow(position: position, row: source[index])
         }
     }
 
-    public func makeIterator() -> Iterator { Iterator(rows: self) }
+    public func makeIterator() -> Iterator { Iterator(runs: runs) }
 }
 
 /// What ``LiveSubscription/next(wakingAfter:)`` answers.
