@@ -232,7 +232,9 @@ struct LiveFeedTests {
         #expect(rows.count == expected.count)
         #expect(Array(rows).map(\.position) == expected.map(\.0))
         #expect(Array(rows).map(\.row) == expected.map(\.1))
-        let arrays = Set(rows.runs.map { run in run.source.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } })
+        let arrays = Set(
+            rows.runs.map { run in run.source.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } }
+        )
         #expect(arrays.count <= LiveRows.sharedCommitLimit + 3)
         var trimmed = rows
         trimmed.removeBefore(expected[100].0)

@@ -110,7 +110,11 @@ public struct LiveRows: Sendable, Equatable, Sequence {
             let end = run.position + UInt64(run.range.count)
             guard end > start else { continue }
             let skip = run.position < start ? Int(start - run.position) : 0
-            kept.append(run.source, (run.range.lowerBound + skip)..<run.range.upperBound, position: run.position + UInt64(skip))
+            kept.append(
+                run.source,
+                (run.range.lowerBound + skip)..<run.range.upperBound,
+                position: run.position + UInt64(skip)
+            )
         }
         self = kept
     }
