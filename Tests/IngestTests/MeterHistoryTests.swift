@@ -23,11 +23,18 @@ struct MeterHistoryTests {
             #"[2,"\#(uniqueID)","MeterValues",{"connectorId":1\#(transaction),"meterValue":[\#(values.joined(separator: ","))]}]"#
     }
 
+    /// A test server, and a charger connected to it and booted.
+    static func booted(_ id: String, backend: TestBackend = .sqlite) async throws -> (IngestTestServer, TestChargePoint)
+    {
+        let server = try await IngestTestServer.start(backend: backend)
+        let charger = try await server.connect(id)
+        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        return (server, charger)
+    }
+
     @Test("Raw samples come back exactly, in JSON and CSV, with a resumable cursor", arguments: TestBackend.allCases)
     func raw(backend: TestBackend) async throws {
-        let server = try await IngestTestServer.start(backend: backend)
-        let charger = try await server.connect("CP-HIST")
-        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let (server, charger) = try await Self.booted("CP-HIST", backend: backend)
         try await charger.send(
             Self.meterValues(
                 "m1",
@@ -118,9 +125,7 @@ struct MeterHistoryTests {
         arguments: TestBackend.allCases
     )
     func buckets(backend: TestBackend) async throws {
-        let server = try await IngestTestServer.start(backend: backend)
-        let charger = try await server.connect("CP-AGG")
-        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let (server, charger) = try await Self.booted("CP-AGG", backend: backend)
         let start = try await charger.call(
             "s",
             "StartTransaction",
@@ -230,9 +235,7 @@ struct MeterHistoryTests {
 
     @Test("Bucketed JSON of thousands of buckets: every bucket, each average exact")
     func streamedBuckets() async throws {
-        let server = try await IngestTestServer.start()
-        let charger = try await server.connect("CP-STREAM")
-        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let (server, charger) = try await Self.booted("CP-STREAM")
         // 2,000 minutes of three samples each (at :00, :20 and :40), whose averages have many
         // decimals; by 20 s, 6,000 buckets: about 1.3 MB of JSON.
         let minutes = 2000
@@ -285,9 +288,7 @@ struct MeterHistoryTests {
 
     @Test("layout=series holds the rows layout's buckets, series by series, a bucket without samples as null")
     func seriesLayout() async throws {
-        let server = try await IngestTestServer.start()
-        let charger = try await server.connect("CP-LAYOUT")
-        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let (server, charger) = try await Self.booted("CP-LAYOUT")
         let start: Int64 = 1_769_940_000_000  // 2026-02-01T10:00:00Z
         // Power at minutes 0, 1, 2 and 5 (two samples in minute 1); voltage at minutes 1 and 3.
         var samples: [(String, String)] = []
@@ -354,9 +355,7 @@ struct MeterHistoryTests {
 
     @Test("An answer read in parts by series on several threads is byte for byte the answer read in one")
     func parts() async throws {
-        let server = try await IngestTestServer.start()
-        let charger = try await server.connect("CP-PARTS")
-        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let (server, charger) = try await Self.booted("CP-PARTS")
         let start: Int64 = 1_769_940_000_000  // 2026-02-01T10:00:00Z
         // Five series over two hours; voltage only in the second hour, so that a part may
         // hold series without a bucket in a range.
@@ -411,9 +410,7 @@ struct MeterHistoryTests {
         arguments: TestBackend.allCases
     )
     func statusHistoryAndSummary(backend: TestBackend) async throws {
-        let server = try await IngestTestServer.start(backend: backend)
-        let charger = try await server.connect("CP-SUM")
-        _ = try await charger.call("b", "BootNotification", #"{"chargePointVendor":"V","chargePointModel":"M"}"#)
+        let (server, charger) = try await Self.booted("CP-SUM", backend: backend)
         for (index, status) in ["Available", "Preparing", "Charging"].enumerated() {
             let answer = try await charger.call(
                 "s\(index)",
