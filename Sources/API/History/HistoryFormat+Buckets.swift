@@ -3,7 +3,7 @@ import TimeSeries
 
 /// Bucketed history as JSON, written bucket by bucket straight into a `ByteBuffer`, from an
 /// array of buckets (``HistoryFormat/aggregateJSON(_:aggregate:transactionID:incompleteNodes:)``)
-/// or as the store hands them over (``MeterHistory/bucketsJSON(_:bucket:aggregate:timeSeries:)``).
+/// or as the store hands them over (``MeterHistory/bucketsBody(_:bucket:aggregate:layout:timeSeries:parts:)``).
 extension HistoryFormat {
     /// A bucket's `transaction_id`: the query's session, or null.
     static func transactionText(_ transactionID: Int?) -> [UInt8] {

@@ -60,9 +60,9 @@ extension MeterHistory {
                     bucketMilliseconds: bucket,
                     parts: wantedParts ?? partCount(buckets: count)
                 )
-                let plan = BucketsPlan(count: count, parts: parts)
-                let first = parts.count == 1 ? try writing.read(plan, 0, timeSeries) : nil
-                return .success(BucketsPlan(count: count, parts: parts, first: first))
+                var plan = BucketsPlan(count: count, parts: parts)
+                if parts.count == 1 { plan.first = try writing.read(plan, 0, timeSeries) }
+                return .success(plan)
             } catch let invalid as Invalid {
                 return .failure(invalid)
             }
