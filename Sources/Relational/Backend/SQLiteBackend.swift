@@ -50,8 +50,7 @@ final class SQLiteBackend: DatabaseBackend {
                 try await sql.raw(SQLQueryString(pragma)).run()
             }
         } catch {
-            try? await connection.close()
-            try? await threadPool.shutdownGracefully()
+            await Self.close(connection, threadPool, logger: logger)
             throw error
         }
     }
@@ -100,12 +99,35 @@ final class SQLiteBackend: DatabaseBackend {
         try await runTransaction(on: connection.sql(queryLogLevel: .trace), begin: begin, body)
     }
 
+    /// Whether the connection is closed (after ``shutdown()``).
+    var isClosed: Bool { connection.isClosed }
+
     func shutdown() async {
+        await Self.close(connection, threadPool, logger: logger)
+    }
+
+    /// Closes the connection, then stops its thread. Neither step is cancellable: a shutdown
+    /// from a cancelled task (a stopping service group) still closes the file, where the
+    /// connection's `async` close would throw `CancellationError` and leave it open.
+    private static func close(_ connection: SQLiteConnection, _ threadPool: NIOThreadPool, logger: Logger) async {
+        guard !connection.isClosed else { return }
         do {
-            try await connection.close()
-            try await threadPool.shutdownGracefully()
+            try await connection.close().get()
         } catch {
             logger.warning("Closing SQLite failed", metadata: ["error": "\(error)"])
         }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            threadPool.shutdownGracefully { _ in done.resume() }
+        }
+    }
+
+    /// A backend dropped without ``shutdown()`` (a caller's error path) still closes its file:
+    /// the close holds the connection until it has run on the backend's thread, then that
+    /// thread stops.
+    deinit {
+        guard !connection.isClosed else { return }
+        logger.warning("An SQLite store was released without a shutdown; closing its file")
+        let threadPool = self.threadPool
+        connection.close().whenComplete { _ in threadPool.shutdownGracefully { _ in } }
     }
 }
