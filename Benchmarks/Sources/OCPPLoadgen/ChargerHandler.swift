@@ -267,7 +267,12 @@ final class ChargerHandler: ChannelInboundHandler {
         guard let position = sent.firstIndex(where: { $0.uniqueID == uniqueID }) else { return }
         let call = sent.remove(at: position)
         if let context {
-            statistics.record(microseconds: (now - call.time) / 1000, action: call.action, on: context.eventLoop)
+            statistics.record(
+                microseconds: (now - call.time) / 1000,
+                at: now,
+                action: call.action,
+                on: context.eventLoop
+            )
         }
         if type == UInt8(ascii: "4") {
             statistics.callErrors.wrappingAdd(1, ordering: .relaxed)

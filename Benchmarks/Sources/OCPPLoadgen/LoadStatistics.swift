@@ -1,3 +1,4 @@
+import Foundation
 import Histogram
 import NIOCore
 import Synchronization
@@ -52,6 +53,9 @@ final class LoadStatistics: Sendable {
         var histogram = LoadStatistics.makeHistogram()
         var byAction = CallAction.allCases.map { _ in LoadStatistics.makeHistogram() }
         var recording = false
+        /// When recording started (monotonic nanoseconds), and the answers of each second since.
+        var origin: UInt64 = 0
+        var seconds: [TimelineSecond] = []
     }
 
     init(loops: [any EventLoop]) {
@@ -60,20 +64,44 @@ final class LoadStatistics: Sendable {
         self.histograms = histograms
     }
 
-    /// Records a latency in microseconds (on `loop`), while recording is on.
-    func record(microseconds: UInt64, action: CallAction, on loop: any EventLoop) {
+    /// Records a latency in microseconds of a call answered at `now` (monotonic nanoseconds,
+    /// on `loop`), while recording is on.
+    func record(microseconds: UInt64, at now: UInt64, action: CallAction, on loop: any EventLoop) {
         guard let box = histograms[ObjectIdentifier(loop)]?.box, box.recording else { return }
         let value = min(microseconds, 60_000_000)
         _ = box.histogram.record(value)
         _ = box.byAction[action.rawValue].record(value)
+        let second = Int((now &- box.origin) / 1_000_000_000)
+        guard now >= box.origin, second < 86_400 else { return }
+        while box.seconds.count <= second { box.seconds.append(TimelineSecond(second: box.seconds.count)) }
+        box.seconds[second].record(microseconds: value)
     }
 
-    /// Starts or stops recording latencies on every loop.
+    /// Starts or stops recording latencies on every loop; the timeline's seconds count from
+    /// the start.
     func setRecording(_ on: Bool) async throws {
+        let origin = DispatchTimeNanoseconds.now
         for (_, entry) in histograms {
             let box = entry.box
-            try await entry.loop.submit { box.recording = on }.get()
+            try await entry.loop.submit {
+                box.recording = on
+                if on { box.origin = origin }
+            }.get()
         }
+    }
+
+    /// Every loop's timeline, merged: the answers of each second of the measurement.
+    func mergedTimeline() async throws -> [TimelineSecond] {
+        var merged: [TimelineSecond] = []
+        for (_, entry) in histograms {
+            let box = entry.box
+            let seconds = try await entry.loop.submit { box.seconds }.get()
+            for figures in seconds {
+                while merged.count <= figures.second { merged.append(TimelineSecond(second: merged.count)) }
+                merged[figures.second].add(figures)
+            }
+        }
+        return merged
     }
 
     /// Every loop's histogram, merged.
@@ -114,4 +142,41 @@ final class RunningFlag: Sendable {
     var isRunning: Bool { value.load(ordering: .relaxed) }
 
     func stop() { value.store(false, ordering: .relaxed) }
+}
+
+/// The calls answered in one second of the measurement (by the time of the answer): how many,
+/// how many took longer than 10, 50 and 200 ms, and the slowest. A stall shows as a second
+/// whose slow answers stand out.
+struct TimelineSecond: Sendable {
+    var second: Int
+    var calls = 0
+    var over10Milliseconds = 0
+    var over50Milliseconds = 0
+    var over200Milliseconds = 0
+    var maximumMicroseconds: UInt64 = 0
+
+    init(second: Int) { self.second = second }
+
+    mutating func record(microseconds: UInt64) {
+        calls += 1
+        if microseconds > 10_000 { over10Milliseconds += 1 }
+        if microseconds > 50_000 { over50Milliseconds += 1 }
+        if microseconds > 200_000 { over200Milliseconds += 1 }
+        maximumMicroseconds = max(maximumMicroseconds, microseconds)
+    }
+
+    mutating func add(_ other: TimelineSecond) {
+        calls += other.calls
+        over10Milliseconds += other.over10Milliseconds
+        over50Milliseconds += other.over50Milliseconds
+        over200Milliseconds += other.over200Milliseconds
+        maximumMicroseconds = max(maximumMicroseconds, other.maximumMicroseconds)
+    }
+
+    static let csvHeader = "second,calls,over_10ms,over_50ms,over_200ms,max_ms"
+
+    var csvLine: String {
+        "\(second),\(calls),\(over10Milliseconds),\(over50Milliseconds),\(over200Milliseconds),"
+            + String(format: "%.1f", Double(maximumMicroseconds) / 1000)
+    }
 }

@@ -136,6 +136,14 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Also write the summary as JSON to FILE.")
     var json: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Write the measurement's timeline as CSV to FILE: per second, the calls answered, how many took over 10, 50 and 200 ms, and the slowest.",
+            valueName: "FILE"
+        )
+    )
+    var timeline: String?
+
     @Option(name: .customLong("meter-values-per-session"), help: "Sessions scenario: MeterValues per session.")
     var meterValuesPerSession = 20
 
@@ -406,6 +414,11 @@ struct LoadgenCommand: AsyncParsableCommand {
         }
         if let json {
             try summary.json.write(to: URL(fileURLWithPath: json))
+        }
+        if let timeline {
+            let seconds = try await statistics.mergedTimeline()
+            let text = ([TimelineSecond.csvHeader] + seconds.map(\.csvLine)).joined(separator: "\n") + "\n"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: timeline))
         }
         handlers.stopAll()
         try? await Task.sleep(for: .milliseconds(200))
