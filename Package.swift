@@ -47,6 +47,7 @@ let package = Package(
             providers: [.apt(["liblz4-dev"])]
         ),
         .target(name: "CRC32CHardware"),
+        .target(name: "CThreadControl"),
         .target(
             name: "CivilCalendar",
             swiftSettings: swiftSettings
@@ -62,6 +63,7 @@ let package = Package(
                 "CivilCalendar",
                 "CLZ4",
                 "CRC32CHardware",
+                "CThreadControl",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -312,6 +312,7 @@ struct ServerConfiguration: Sendable, Equatable {
             timeSeries.maintenanceInterval = .seconds(value)
         }
         if let value = try integer("TS_MAX_OPEN_FILES", 16...1_000_000) { timeSeries.maximumOpenFiles = value }
+        if let value = try integer("TS_BACKGROUND_CPU_PERCENT", 1...100) { timeSeries.backgroundCPUPercent = value }
         if let value = try integer("OCPP_STREAM_BUFFER_ROWS", 100...10_000_000) { timeSeries.liveBufferRows = value }
         if let value = try integer("OCPP_STREAM_MAX", 0...1_000_000) { timeSeries.maximumLiveSubscribers = value }
         try readLimits(integer)

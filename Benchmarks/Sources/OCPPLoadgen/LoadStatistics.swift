@@ -40,6 +40,8 @@ final class LoadStatistics: Sendable {
     /// Fleet: MeterValues that fell due while the one before had not been sent yet (the
     /// server was too slow for the interval), and were merged into it.
     let lateMeterValues = Atomic<Int>(0)
+    /// When the measurement (and its timeline) started: CLOCK_MONOTONIC nanoseconds.
+    let timelineOrigin = Atomic<UInt64>(0)
     /// The first few problems in full, for the summary.
     let firstProblems = Mutex<[String]>([])
     private let histograms: [ObjectIdentifier: (loop: any EventLoop, box: LatencyBox)]
@@ -53,9 +55,9 @@ final class LoadStatistics: Sendable {
         var histogram = LoadStatistics.makeHistogram()
         var byAction = CallAction.allCases.map { _ in LoadStatistics.makeHistogram() }
         var recording = false
-        /// When recording started (monotonic nanoseconds), and the answers of each second since.
+        /// When recording started (monotonic nanoseconds), and the answers of each slot since.
         var origin: UInt64 = 0
-        var seconds: [TimelineSecond] = []
+        var slots: [TimelineSlot] = []
     }
 
     init(loops: [any EventLoop]) {
@@ -71,16 +73,17 @@ final class LoadStatistics: Sendable {
         let value = min(microseconds, 60_000_000)
         _ = box.histogram.record(value)
         _ = box.byAction[action.rawValue].record(value)
-        let second = Int((now &- box.origin) / 1_000_000_000)
-        guard now >= box.origin, second < 86_400 else { return }
-        while box.seconds.count <= second { box.seconds.append(TimelineSecond(second: box.seconds.count)) }
-        box.seconds[second].record(microseconds: value)
+        let slot = Int((now &- box.origin) / TimelineSlot.nanoseconds)
+        guard now >= box.origin, slot < 864_000 else { return }
+        while box.slots.count <= slot { box.slots.append(TimelineSlot(slot: box.slots.count)) }
+        box.slots[slot].record(microseconds: value)
     }
 
-    /// Starts or stops recording latencies on every loop; the timeline's seconds count from
+    /// Starts or stops recording latencies on every loop; the timeline's slots count from
     /// the start.
     func setRecording(_ on: Bool) async throws {
         let origin = DispatchTimeNanoseconds.now
+        if on { timelineOrigin.store(origin, ordering: .relaxed) }
         for (_, entry) in histograms {
             let box = entry.box
             try await entry.loop.submit {
@@ -90,15 +93,15 @@ final class LoadStatistics: Sendable {
         }
     }
 
-    /// Every loop's timeline, merged: the answers of each second of the measurement.
-    func mergedTimeline() async throws -> [TimelineSecond] {
-        var merged: [TimelineSecond] = []
+    /// Every loop's timeline, merged: the answers of each slot of the measurement.
+    func mergedTimeline() async throws -> [TimelineSlot] {
+        var merged: [TimelineSlot] = []
         for (_, entry) in histograms {
             let box = entry.box
-            let seconds = try await entry.loop.submit { box.seconds }.get()
-            for figures in seconds {
-                while merged.count <= figures.second { merged.append(TimelineSecond(second: merged.count)) }
-                merged[figures.second].add(figures)
+            let slots = try await entry.loop.submit { box.slots }.get()
+            for figures in slots {
+                while merged.count <= figures.slot { merged.append(TimelineSlot(slot: merged.count)) }
+                merged[figures.slot].add(figures)
             }
         }
         return merged
@@ -144,18 +147,21 @@ final class RunningFlag: Sendable {
     func stop() { value.store(false, ordering: .relaxed) }
 }
 
-/// The calls answered in one second of the measurement (by the time of the answer): how many,
-/// how many took longer than 10, 50 and 200 ms, and the slowest. A stall shows as a second
-/// whose slow answers stand out.
-struct TimelineSecond: Sendable {
-    var second: Int
+/// The calls answered in one tenth of a second of the measurement (by the time of the answer):
+/// how many, how many took longer than 10, 50 and 200 ms, and the slowest. A stall shows as
+/// slots whose slow answers stand out.
+struct TimelineSlot: Sendable {
+    /// The length of a slot.
+    static let nanoseconds: UInt64 = 100_000_000
+
+    var slot: Int
     var calls = 0
     var over10Milliseconds = 0
     var over50Milliseconds = 0
     var over200Milliseconds = 0
     var maximumMicroseconds: UInt64 = 0
 
-    init(second: Int) { self.second = second }
+    init(slot: Int) { self.slot = slot }
 
     mutating func record(microseconds: UInt64) {
         calls += 1
@@ -165,7 +171,7 @@ struct TimelineSecond: Sendable {
         maximumMicroseconds = max(maximumMicroseconds, microseconds)
     }
 
-    mutating func add(_ other: TimelineSecond) {
+    mutating func add(_ other: TimelineSlot) {
         calls += other.calls
         over10Milliseconds += other.over10Milliseconds
         over50Milliseconds += other.over50Milliseconds
@@ -173,10 +179,10 @@ struct TimelineSecond: Sendable {
         maximumMicroseconds = max(maximumMicroseconds, other.maximumMicroseconds)
     }
 
-    static let csvHeader = "second,calls,over_10ms,over_50ms,over_200ms,max_ms"
+    static let csvHeader = "at_ms,calls,over_10ms,over_50ms,over_200ms,max_ms"
 
     var csvLine: String {
-        "\(second),\(calls),\(over10Milliseconds),\(over50Milliseconds),\(over200Milliseconds),"
+        "\(UInt64(slot) * Self.nanoseconds / 1_000_000),\(calls),\(over10Milliseconds),\(over50Milliseconds),\(over200Milliseconds),"
             + String(format: "%.1f", Double(maximumMicroseconds) / 1000)
     }
 }

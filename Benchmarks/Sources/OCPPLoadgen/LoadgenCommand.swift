@@ -138,7 +138,7 @@ struct LoadgenCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Write the measurement's timeline as CSV to FILE: per second, the calls answered, how many took over 10, 50 and 200 ms, and the slowest.",
+            "Write the measurement's timeline as CSV to FILE: per tenth of a second, the calls answered, how many took over 10, 50 and 200 ms, and the slowest; its first line names the start on CLOCK_MONOTONIC (as perf -k CLOCK_MONOTONIC shows it).",
             valueName: "FILE"
         )
     )
@@ -416,8 +416,10 @@ struct LoadgenCommand: AsyncParsableCommand {
             try summary.json.write(to: URL(fileURLWithPath: json))
         }
         if let timeline {
-            let seconds = try await statistics.mergedTimeline()
-            let text = ([TimelineSecond.csvHeader] + seconds.map(\.csvLine)).joined(separator: "\n") + "\n"
+            let slots = try await statistics.mergedTimeline()
+            let origin = Double(statistics.timelineOrigin.load(ordering: .relaxed)) / 1e9
+            let lines = [String(format: "# start %.6f s CLOCK_MONOTONIC", origin), TimelineSlot.csvHeader]
+            let text = (lines + slots.map(\.csvLine)).joined(separator: "\n") + "\n"
             try Data(text.utf8).write(to: URL(fileURLWithPath: timeline))
         }
         handlers.stopAll()

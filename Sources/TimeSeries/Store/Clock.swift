@@ -18,6 +18,13 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
+/// The calling thread's CPU time in nanoseconds, for pacing background work.
+func threadCPUNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
 /// Where maintenance reads the time of day from (retention's "now"); tests give their own.
 public struct TimeSeriesClock: Sendable {
     /// Milliseconds since 1970.

@@ -46,7 +46,7 @@ public final class TimeSeriesMaintenance: Service, Sendable {
     /// Runs passes until graceful shutdown (or cancellation), then waits for the one running
     /// to end, without blocking a thread of the concurrency runtime.
     public func run() async throws {
-        let thread = StoreThread { self.loop() }
+        let thread = StoreThread(name: "ocpp-ts-maint", priority: .background) { self.loop() }
         try? await gracefulShutdown()
         stopRequested.store(true, ordering: .relaxed)
         stopping.lock()

@@ -49,6 +49,10 @@ public struct TimeSeriesOptions: Sendable, Hashable {
     public var liveBufferRows: Int
     /// Live subscriptions open at once at most.
     public var maximumLiveSubscribers: Int
+    /// The share of one core, in percent (1-100), that flushing a memtable and merging
+    /// segments use while nothing waits behind them (see ``BackgroundPacer``): they take
+    /// longer, and the event loops keep the cores they need. 100: full speed.
+    public var backgroundCPUPercent: Int
 
     public init(
         syncPolicy: SyncPolicy = .always,
@@ -65,7 +69,8 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         maximumSeriesPerChargePoint: Int? = nil,
         timestampWindow: TimestampWindow? = nil,
         liveBufferRows: Int = 10_000,
-        maximumLiveSubscribers: Int = 10_000
+        maximumLiveSubscribers: Int = 10_000,
+        backgroundCPUPercent: Int = 15
     ) {
         self.syncPolicy = syncPolicy
         self.memtableRows = memtableRows
@@ -82,6 +87,7 @@ public struct TimeSeriesOptions: Sendable, Hashable {
         self.timestampWindow = timestampWindow
         self.liveBufferRows = liveBufferRows
         self.maximumLiveSubscribers = maximumLiveSubscribers
+        self.backgroundCPUPercent = backgroundCPUPercent
     }
 }
 

@@ -50,8 +50,13 @@ extension TimeSeriesStore {
                         table.chunks,
                         window: options.timestampWindow?.days(now: clock.now())
                     )
+                    // Paced while no other table waits: a flush at full speed takes a core
+                    // from the event loops for as long as it lasts.
+                    var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100) {
+                        self.state.withLock { $0.frozen.count > 1 }
+                    }
                     for (day, dayRows) in partitions {
-                        written.append(try writeSegment(dayRows, day: day))
+                        written.append(try writeSegment(dayRows, day: day, pacer: &pacer))
                     }
                     if outsideWindow > 0 { metrics.rowsOutsideWindow.increment(by: Int64(outsideWindow)) }
                     // Before the table leaves: once flush() returns, its log files are gone.
@@ -135,7 +140,7 @@ extension TimeSeriesStore {
     }
 
     /// Writes one day's rows as a new segment file (the flusher, holding `partitionDirectories`).
-    func writeSegment(_ rows: DayRows, day: Int64) throws -> Segment {
+    func writeSegment(_ rows: DayRows, day: Int64, pacer: inout BackgroundPacer) throws -> Segment {
         let dayPath = directory + "/segments/" + CalendarDay(day: day).name
         let sequence: UInt64 = state.withLock { state in
             defer { state.nextSegmentSequence += 1 }
@@ -144,7 +149,8 @@ extension TimeSeriesStore {
         let path = dayPath + "/" + Segment.fileName(sequence: sequence)
         var rows = rows
         let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
-            rows.nextBlock(&block, limit: limit)
+            pacer.pace()
+            return rows.nextBlock(&block, limit: limit)
         }
         try FileIO.makeDirectory(dayPath)
         try FileIO.writeAtomically(bytes, to: path)

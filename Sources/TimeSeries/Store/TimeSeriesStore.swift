@@ -234,8 +234,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
         updateGauges()
         memtableStarted = monotonicMilliseconds()
         lastSync = memtableStarted
-        writerThread = StoreThread { self.writerLoop() }
-        flusherThread = StoreThread { self.flusherLoop() }
+        writerThread = StoreThread(name: "ocpp-ts-writer") { self.writerLoop() }
+        flusherThread = StoreThread(name: "ocpp-ts-flusher", priority: .background) { self.flusherLoop() }
     }
 
     /// Stops the writer after what is queued, syncs the log and closes it. Blocks until the
