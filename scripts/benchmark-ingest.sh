@@ -27,7 +27,9 @@
 # Prints one table: per scenario the floor's and the server's confirmed messages/s (medians
 # over the rounds), their ratio, CPU microseconds per message of the floor, the server and the
 # load generator (during the server's run), and for the fleet the latency percentiles per
-# action of floor and server with their ratios. Exits non-zero if a --verify check failed.
+# action of floor and server with their ratios. Each run also leaves OUT/SCENARIO-TARGET-ROUND-
+# timeline.csv (ocpp-loadgen --timeline: slow answers per tenth of a second, to place a stall).
+# Exits non-zero if a --verify check failed.
 #
 # Usage: scripts/benchmark-ingest.sh [ingest|connections|all]      (default: ingest)
 #   ingest       the scenarios above
@@ -151,7 +153,8 @@ run_one() {
     log "round $round, $target: $(describe "$scenario"), $duration"
     rm -f "$out/$name.json"
     "$loadgen_bin" --url "ws://127.0.0.1:$target_port/ocpp" --sampled-values 10 "${options[@]}" \
-        --duration "$duration" --server-pid "$target_pid" --json "$out/$name.json" "${verify[@]}" \
+        --duration "$duration" --server-pid "$target_pid" --json "$out/$name.json" \
+        --timeline "$out/$name-timeline.csv" "${verify[@]}" \
         2>"$out/$name.err" | tee "$out/$name.txt" | grep -vE '^$' || log "ocpp-loadgen exited with an error (a failed --verify, or see $out/$name.err)"
     stop_target
 }
