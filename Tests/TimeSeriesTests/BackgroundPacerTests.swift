@@ -9,13 +9,13 @@ import Testing
 struct BackgroundPacerTests {
     /// Burns about `milliseconds` of this thread's CPU time in steps of a tenth of a millisecond,
     /// pacing between steps.
-    private func work(milliseconds: UInt64, pacer: inout BackgroundPacer) {
+    private func work(milliseconds: UInt64, pacer: inout BackgroundPacer, hurry: () -> Bool = { false }) {
         let started = threadCPUNanoseconds()
         var sink: UInt64 = 0
         while threadCPUNanoseconds() - started < milliseconds * 1_000_000 {
             let step = threadCPUNanoseconds()
             while threadCPUNanoseconds() - step < 100_000 { sink &+= 1 }
-            pacer.pace()
+            pacer.pace(hurry: hurry)
         }
         #expect(sink > 0)
     }
@@ -34,22 +34,22 @@ struct BackgroundPacerTests {
     @Test("Work that others wait behind goes at full speed from the first time it would sleep")
     func hurry() {
         let asked = Mutex(0)
-        var pacer = BackgroundPacer(share: 0.01) {
+        var pacer = BackgroundPacer(share: 0.01)
+        work(milliseconds: 20, pacer: &pacer) {
             asked.withLock { $0 += 1 }
             return true
         }
-        work(milliseconds: 20, pacer: &pacer)
         #expect(pacer.share == 1)
         #expect(asked.withLock { $0 } == 1)
     }
 
     @Test("A share of 100 % never sleeps nor asks")
     func fullSpeed() {
-        var pacer = BackgroundPacer(share: 1) {
+        var pacer = BackgroundPacer(share: 1)
+        work(milliseconds: 5, pacer: &pacer) {
             Issue.record("a pacer at full speed asked whether to hurry")
             return true
         }
-        work(milliseconds: 5, pacer: &pacer)
         #expect(pacer.share == 1)
     }
 

@@ -11,29 +11,28 @@
 /// lower thread priority alone does not prevent that: the scheduler balances the cores'
 /// run queues by load, not by priority, and leaves the bulk thread a core of its own.
 ///
-/// The work calls ``pace()`` between small steps (a block of rows); when the thread's CPU time
-/// is ahead of `share` of the wall time since the start, it sleeps off the difference. While
-/// `hurry` answers true (more work is queued behind this: pacing would build a backlog that
-/// ingest then waits for) it stops pacing for the rest of the work.
+/// The work calls ``pace(hurry:)`` between small steps (a block of rows); when the thread's CPU
+/// time is ahead of `share` of the wall time since the start, it sleeps off the difference,
+/// unless `hurry` answers true (more work queued behind this, which would otherwise build a
+/// backlog that ingest waits for; a caller waiting for the flush; the store or maintenance
+/// stopping): then the rest of the work goes at full speed.
 struct BackgroundPacer {
     /// The share of one core the work may use, in (0, 1]; 1 does not pace.
     private(set) var share: Double
-    private let hurry: () -> Bool
     private let startedCPU: UInt64
     private let startedWall: UInt64
 
     /// The least sleep worth taking: shorter debts are carried to the next step.
     static let minimumSleepNanoseconds: UInt64 = 2_000_000
 
-    init(share: Double, hurry: @escaping () -> Bool = { false }) {
+    init(share: Double) {
         self.share = min(max(share, 0.01), 1)
-        self.hurry = hurry
         startedCPU = threadCPUNanoseconds()
         startedWall = monotonicNanoseconds()
     }
 
-    /// Sleeps while the work is ahead of its share.
-    mutating func pace() {
+    /// Sleeps while the work is ahead of its share; `hurry` is asked only before a sleep.
+    mutating func pace(hurry: () -> Bool) {
         guard share < 1 else { return }
         let cpu = threadCPUNanoseconds() &- startedCPU
         let wall = monotonicNanoseconds() &- startedWall

@@ -50,11 +50,9 @@ extension TimeSeriesStore {
                         table.chunks,
                         window: options.timestampWindow?.days(now: clock.now())
                     )
-                    // Paced while no other table waits: a flush at full speed takes a core
-                    // from the event loops for as long as it lasts.
-                    var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100) {
-                        self.state.withLock { $0.frozen.count > 1 }
-                    }
+                    // A flush at full speed takes a core from the event loops for as long as
+                    // it lasts: paced, unless another table or a caller waits for it.
+                    var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100)
                     for (day, dayRows) in partitions {
                         written.append(try writeSegment(dayRows, day: day, pacer: &pacer))
                     }
@@ -149,7 +147,7 @@ extension TimeSeriesStore {
         let path = dayPath + "/" + Segment.fileName(sequence: sequence)
         var rows = rows
         let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
-            pacer.pace()
+            pacer.pace { flushWaiters.load(ordering: .relaxed) > 0 || state.withLock { $0.frozen.count > 1 } }
             return rows.nextBlock(&block, limit: limit)
         }
         try FileIO.makeDirectory(dayPath)

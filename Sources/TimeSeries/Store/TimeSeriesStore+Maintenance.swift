@@ -154,10 +154,10 @@ extension TimeSeriesStore {
         guard days.count == 1, var rows = days.first?.rows else {
             throw TimeSeriesError(message: "the segments merged into \(newest.path) do not hold the rows of one day")
         }
-        // Maintenance waits for nothing: it keeps to its share of a core throughout.
+        // Nothing waits for maintenance: it keeps to its share of a core unless stopping.
         var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100)
         let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
-            pacer.pace()
+            pacer.pace(hurry: shouldStop)
             return rows.nextBlock(&block, limit: limit)
         }
         let temporary = try FileIO.writeTemporary(bytes, for: newest.path)

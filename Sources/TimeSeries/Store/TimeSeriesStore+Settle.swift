@@ -140,7 +140,7 @@ extension TimeSeriesStore {
             var merger = try SegmentMerger(day)
             let targetRows = max(1, options.compactionTargetRows)
             let estimate = min(targetRows, day.reduce(0) { $0 + $1.rowCount })
-            // Maintenance waits for nothing: it keeps to its share of a core throughout.
+            // Nothing waits for maintenance: it keeps to its share of a core unless stopping.
             var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100)
             while merger.nextGroup != nil {
                 if shouldStop() {
@@ -151,7 +151,7 @@ extension TimeSeriesStore {
                 var last: (series: UInt32, timestamp: Int64)?
                 var failure: (any Error)?
                 let bytes = Segment.build(estimatedRows: estimate, blockRows: options.blockRows) { block, limit in
-                    pacer.pace()
+                    pacer.pace(hurry: shouldStop)
                     block.removeAll(keepingCapacity: true)
                     do {
                         while failure == nil, let next = merger.nextGroup {

@@ -134,6 +134,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
     // Guarded by `flusherWake`.
     var flusherStopping = false
     var flusherThread: StoreThread?
+    /// Callers of ``flush()`` waiting, plus one once the store closes: a paced flush goes at
+    /// full speed while anyone waits for it.
+    let flushWaiters = Atomic<Int>(0)
 
     /// True while no frozen table waits for the flusher, or the flusher is failing.
     let flushedAll = ConditionLock(value: true)
@@ -252,7 +255,9 @@ public final class TimeSeriesStore: @unchecked Sendable {
             writerThread = nil
             queue.unlock(withValue: true)
             writer?.join()
-            // The flusher finishes the table it is writing; frozen tables left are in the WAL.
+            // The flusher finishes the table it is writing, at full speed; frozen tables left
+            // are in the WAL.
+            flushWaiters.add(1, ordering: .relaxed)
             flusherWake.lock()
             flusherStopping = true
             let flusher = flusherThread
@@ -334,6 +339,8 @@ public final class TimeSeriesStore: @unchecked Sendable {
 
     /// Turns the memtable into segments now, and returns when they are written.
     public func flush() throws {
+        flushWaiters.add(1, ordering: .relaxed)
+        defer { flushWaiters.subtract(1, ordering: .relaxed) }
         try runOnWriter(PendingAppend(operation: .flush))
         try waitForFlushes()
     }
