@@ -60,6 +60,8 @@ enum SoakBenchmark {
         options.retentionDays = retentionDays
         options.maintenanceInterval = .milliseconds(Int64(interval * 1000))
         options.maximumSeriesPerChargePoint = 1000
+        // Simulated time runs at `speed`x: background work paced for real time would fall behind.
+        options.backgroundCPUPercent = 100
         options.timestampWindow = TimestampWindow(pastDays: 30, futureHours: 24)
         let store = try TimeSeriesStore(directory: directory, options: options, clock: clock)
         let maintenance = TimeSeriesMaintenance(store: store, clock: clock)

@@ -52,7 +52,7 @@ extension TimeSeriesStore {
                     )
                     // A flush at full speed takes a core from the event loops for as long as
                     // it lasts: paced, unless another table or a caller waits for it.
-                    var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100)
+                    var pacer = BackgroundPacer(share: backgroundCPUShare)
                     for (day, dayRows) in partitions {
                         written.append(try writeSegment(dayRows, day: day, pacer: &pacer))
                     }

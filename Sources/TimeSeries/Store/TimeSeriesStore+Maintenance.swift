@@ -29,7 +29,8 @@ extension TimeSeriesStore {
     public func compact() throws -> MaintenanceReport {
         var report = MaintenanceReport()
         try maintenance.withLock { _ throws in
-            try compactSmallSegments(targetRows: .max, rowBudget: .max, report: &report) { false }
+            // The caller waits for it: full speed.
+            try compactSmallSegments(targetRows: .max, rowBudget: .max, cpuShare: 1, report: &report) { false }
         }
         updateGauges()
         return report
@@ -61,6 +62,7 @@ extension TimeSeriesStore {
             try compactSmallSegments(
                 targetRows: options.compactionTargetRows,
                 rowBudget: options.compactionRowsPerPass,
+                cpuShare: backgroundCPUShare,
                 report: &report,
                 shouldStop: shouldStop
             )
@@ -113,9 +115,13 @@ extension TimeSeriesStore {
         return runs
     }
 
+    /// The share of a core a maintenance pass's merges keep to (``BackgroundPacer``).
+    var backgroundCPUShare: Double { Double(options.backgroundCPUPercent) / 100 }
+
     private func compactSmallSegments(
         targetRows: Int,
         rowBudget: Int,
+        cpuShare: Double,
         report: inout MaintenanceReport,
         shouldStop: () -> Bool
     ) throws {
@@ -125,7 +131,7 @@ extension TimeSeriesStore {
             var run = runs.removeFirst()
             let rows = run.reduce(0) { $0 + $1.rowCount }
             if shouldStop() || (report.mergedRows > 0 && rows > rowBudget - report.mergedRows) { return }
-            guard try merge(&run, shouldStop: shouldStop) else { return }
+            guard try merge(&run, cpuShare: cpuShare, shouldStop: shouldStop) else { return }
             report.mergedRows += rows
             report.mergedSegments += run.count
             report.writtenSegments += 1
@@ -134,7 +140,7 @@ extension TimeSeriesStore {
 
     /// Writes the rows of `run` (segments of one day, oldest first) as one segment under the
     /// newest one's name, then removes the others. False when `shouldStop` ended it first.
-    private func merge(_ run: inout [Segment], shouldStop: () -> Bool) throws -> Bool {
+    private func merge(_ run: inout [Segment], cpuShare: Double, shouldStop: () -> Bool) throws -> Bool {
         let newest = run[run.count - 1]
         var chunks: [[StoredRow]] = []
         for segment in run {
@@ -154,8 +160,8 @@ extension TimeSeriesStore {
         guard days.count == 1, var rows = days.first?.rows else {
             throw TimeSeriesError(message: "the segments merged into \(newest.path) do not hold the rows of one day")
         }
-        // Nothing waits for maintenance: it keeps to its share of a core unless stopping.
-        var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100)
+        // A pass keeps to its share of a core unless stopping (nothing waits for it).
+        var pacer = BackgroundPacer(share: cpuShare)
         let bytes = Segment.build(estimatedRows: rows.estimatedCount, blockRows: options.blockRows) { block, limit in
             pacer.pace(hurry: shouldStop)
             return rows.nextBlock(&block, limit: limit)

@@ -140,8 +140,8 @@ extension TimeSeriesStore {
             var merger = try SegmentMerger(day)
             let targetRows = max(1, options.compactionTargetRows)
             let estimate = min(targetRows, day.reduce(0) { $0 + $1.rowCount })
-            // Nothing waits for maintenance: it keeps to its share of a core unless stopping.
-            var pacer = BackgroundPacer(share: Double(options.backgroundCPUPercent) / 100)
+            // A pass keeps to its share of a core unless stopping (nothing waits for it).
+            var pacer = BackgroundPacer(share: backgroundCPUShare)
             while merger.nextGroup != nil {
                 if shouldStop() {
                     for (temporary, _) in written { try? FileIO.remove(temporary) }
