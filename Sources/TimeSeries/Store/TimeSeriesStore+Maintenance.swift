@@ -115,7 +115,8 @@ extension TimeSeriesStore {
         return runs
     }
 
-    /// The share of a core a maintenance pass's merges keep to (``BackgroundPacer``).
+    /// The share of a core that flushes and maintenance passes keep to (``BackgroundPacer``,
+    /// which clamps it to 1-100 %).
     var backgroundCPUShare: Double { Double(options.backgroundCPUPercent) / 100 }
 
     private func compactSmallSegments(
